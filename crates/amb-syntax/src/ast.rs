@@ -225,6 +225,12 @@ impl Ast {
         }
     }
 
+    /// The symbol at an index of the name table (`0..name_count()`).
+    pub fn symbol_at(&self, index: usize) -> Symbol {
+        assert!(index < self.names.len(), "symbol index out of range");
+        Symbol(index as u32)
+    }
+
     /// Number of distinct names.
     pub fn name_count(&self) -> usize {
         self.names.len()
@@ -304,7 +310,12 @@ impl Ast {
             (target.is_some() || !cap.requires_name()) && (target.is_none() || cap.allows_name()),
             "capability {cap:?} with target {target:?}"
         );
-        self.push(parent, NodeKind::Cap(cap), target.map_or(NONE, |s| s.0), span)
+        self.push(
+            parent,
+            NodeKind::Cap(cap),
+            target.map_or(NONE, |s| s.0),
+            span,
+        )
     }
 
     fn push(&mut self, parent: Option<NodeId>, kind: NodeKind, name: u32, span: Span) -> NodeId {
@@ -321,7 +332,10 @@ impl Ast {
         let (first, tail) = match parent {
             Some(p) => {
                 debug_assert!(p.0 < id);
-                (&mut self.nodes[p.index()].first_child, &mut self.tails[p.index()])
+                (
+                    &mut self.nodes[p.index()].first_child,
+                    &mut self.tails[p.index()],
+                )
             }
             None => (&mut self.root_first, &mut self.root_tail),
         };
@@ -447,7 +461,10 @@ mod tests {
         let root = ast.push_ambient(None, a, Span::default());
         let first = ast.push_cap(Some(root), CapKind::In, Some(b), Span::default());
         let second = ast.push_ambient(Some(root), b, Span::default());
-        assert_eq!(ast.children(Some(root)).collect::<Vec<_>>(), [first, second]);
+        assert_eq!(
+            ast.children(Some(root)).collect::<Vec<_>>(),
+            [first, second]
+        );
         assert_eq!(ast.roots().collect::<Vec<_>>(), [root]);
         assert_eq!(ast.intern("a"), a);
         assert_eq!(ast.depth(), 2);

@@ -21,7 +21,10 @@ impl LineCol {
             .rposition(|&b| b == b'\n')
             .map_or(0, |i| i + 1);
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
         LineCol { line, column }
     }
 }

@@ -44,7 +44,16 @@ mod tests {
 
     #[test]
     fn bare_names() {
-        for name in ["a", "int", "42", "i42", "string_concat", "a-b", "_", "open_"] {
+        for name in [
+            "a",
+            "int",
+            "42",
+            "i42",
+            "string_concat",
+            "a-b",
+            "_",
+            "open_",
+        ] {
             assert!(is_bare_name(name), "{name}");
         }
         for name in ["", "a b", "é", "a.b", "a[", "\"", "a|b"] {

@@ -527,19 +527,49 @@ mod tests {
 
     #[test]
     fn errors_name_what_was_expected() {
-        assert!(matches!(err("a[] b[]").kind, SyntaxErrorKind::Expected { .. }));
+        assert!(matches!(
+            err("a[] b[]").kind,
+            SyntaxErrorKind::Expected { .. }
+        ));
         assert!(err("a[] b[]").kind.to_string().contains("`|`"));
         assert_eq!(err("a[]]").kind, SyntaxErrorKind::Unmatched(']'));
-        assert!(matches!(err("a[)").kind, SyntaxErrorKind::Unclosed { close: ']', .. }));
-        assert!(matches!(err("open_ x").kind, SyntaxErrorKind::OpenCoWithName(_)));
-        assert!(matches!(err("in .a[]").kind, SyntaxErrorKind::MissingTarget("in", _)));
-        assert!(matches!(err("a[|b[]]").kind, SyntaxErrorKind::Expected { .. }));
-        assert!(matches!(err("in a.").kind, SyntaxErrorKind::Expected { .. }));
+        assert!(matches!(
+            err("a[)").kind,
+            SyntaxErrorKind::Unclosed { close: ']', .. }
+        ));
+        assert!(matches!(
+            err("open_ x").kind,
+            SyntaxErrorKind::OpenCoWithName(_)
+        ));
+        assert!(matches!(
+            err("in .a[]").kind,
+            SyntaxErrorKind::MissingTarget("in", _)
+        ));
+        assert!(matches!(
+            err("a[|b[]]").kind,
+            SyntaxErrorKind::Expected { .. }
+        ));
+        assert!(matches!(
+            err("in a.").kind,
+            SyntaxErrorKind::Expected { .. }
+        ));
         assert!(matches!(err("foo").kind, SyntaxErrorKind::Expected { .. }));
-        assert!(matches!(err("rec X.a[]").kind, SyntaxErrorKind::Unsupported { .. }));
-        assert!(matches!(err("write_ (x).a[]").kind, SyntaxErrorKind::Unsupported { .. }));
-        assert!(matches!(err("a[{x}]").kind, SyntaxErrorKind::Unsupported { .. }));
-        assert!(matches!(err("\"ab").kind, SyntaxErrorKind::UnterminatedQuote(_)));
+        assert!(matches!(
+            err("rec X.a[]").kind,
+            SyntaxErrorKind::Unsupported { .. }
+        ));
+        assert!(matches!(
+            err("write_ (x).a[]").kind,
+            SyntaxErrorKind::Unsupported { .. }
+        ));
+        assert!(matches!(
+            err("a[{x}]").kind,
+            SyntaxErrorKind::Unsupported { .. }
+        ));
+        assert!(matches!(
+            err("\"ab").kind,
+            SyntaxErrorKind::UnterminatedQuote(_)
+        ));
         assert_eq!(
             parse(b"a[\xff]".as_slice()).unwrap_err().kind,
             SyntaxErrorKind::InvalidUtf8

@@ -302,7 +302,10 @@ mod tests {
     #[test]
     fn canonical_examples() {
         let cases = [
-            ("a[in b|c[]] | a[in b|d[]] | b[in_ a]", "a[c[]|in b]|a[d[]|in b]|b[in_ a]"),
+            (
+                "a[in b|c[]] | a[in b|d[]] | b[in_ a]",
+                "a[c[]|in b]|a[d[]|in b]|b[in_ a]",
+            ),
             ("call[out a.in b|open_]", "call[open_|out a.in b]"),
             ("in a.(b[])", "in a.b[]"),
             ("in a.(b[]|(c[]|open_))", "in a.(b[]|c[]|open_)"),
@@ -313,7 +316,11 @@ mod tests {
             ("in a.()", "in a"),
         ];
         for (input, expected) in cases {
-            assert_eq!(to_canonical_string(&parse(input).unwrap()), expected, "{input}");
+            assert_eq!(
+                to_canonical_string(&parse(input).unwrap()),
+                expected,
+                "{input}"
+            );
         }
     }
 

@@ -1,0 +1,193 @@
+//! Blocks: one ambient's instructions, `(opcode, target)` with a causal edge each.
+//!
+//! A block starts with the `create` of its ambient (the program's root block creates
+//! the anonymous root) and lists the ambient's own instructions by position, in
+//! pre-order of the source. Each instruction but the `create` names the instruction
+//! it follows (`prev`): the continuation of a capability follows that capability, and
+//! the top-level parts of the body follow the `create`. Parallel parts are branches of
+//! one instruction. A nested ambient is a `deploy` whose target is its own block's
+//! CID, so a block reveals none of its children's contents.
+
+use std::{fmt, sync::Arc};
+
+use crate::cid::Cid;
+
+/// Opcodes of the execution model and the calculus (whitepaper chapter 06).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Opcode {
+    /// 0: create an ambient.
+    Create = 0,
+    /// 1: deploy a nested ambient's block.
+    Deploy = 1,
+    /// 2: `in n`.
+    In = 2,
+    /// 3: `in_ n`.
+    InCo = 3,
+    /// 4: `out n`.
+    Out = 4,
+    /// 5: `out_ n`.
+    OutCo = 5,
+    /// 6: `open n`.
+    Open = 6,
+    /// 7: `open_`.
+    OpenCo = 7,
+}
+
+impl Opcode {
+    /// The opcode of a number, if it is one.
+    pub fn from_u64(value: u64) -> Option<Opcode> {
+        Some(match value {
+            0 => Opcode::Create,
+            1 => Opcode::Deploy,
+            2 => Opcode::In,
+            3 => Opcode::InCo,
+            4 => Opcode::Out,
+            5 => Opcode::OutCo,
+            6 => Opcode::Open,
+            7 => Opcode::OpenCo,
+            _ => return None,
+        })
+    }
+
+    /// The mnemonic: `create`, `deploy`, `in`, `in_`, `out`, `out_`, `open`, `open_`.
+    pub fn mnemonic(self) -> &'static str {
+        match self {
+            Opcode::Create => "create",
+            Opcode::Deploy => "deploy",
+            Opcode::In => "in",
+            Opcode::InCo => "in_",
+            Opcode::Out => "out",
+            Opcode::OutCo => "out_",
+            Opcode::Open => "open",
+            Opcode::OpenCo => "open_",
+        }
+    }
+}
+
+/// The protocol primitives, whose names are encoded as codes (chapter 06).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Primitive {
+    /// 0: `func`.
+    Func = 0,
+    /// 1: `call`.
+    Call = 1,
+    /// 2: `arg`.
+    Arg = 2,
+    /// 3: `return`.
+    Return = 3,
+}
+
+impl Primitive {
+    /// The primitive named `name`, if it is one.
+    pub fn from_name(name: &str) -> Option<Primitive> {
+        Some(match name {
+            "func" => Primitive::Func,
+            "call" => Primitive::Call,
+            "arg" => Primitive::Arg,
+            "return" => Primitive::Return,
+            _ => return None,
+        })
+    }
+
+    /// The primitive of a code, if it is one.
+    pub fn from_u64(code: u64) -> Option<Primitive> {
+        Some(match code {
+            0 => Primitive::Func,
+            1 => Primitive::Call,
+            2 => Primitive::Arg,
+            3 => Primitive::Return,
+            _ => return None,
+        })
+    }
+
+    /// The primitive's ambient name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Primitive::Func => "func",
+            Primitive::Call => "call",
+            Primitive::Arg => "arg",
+            Primitive::Return => "return",
+        }
+    }
+}
+
+/// The target of an instruction, tagged by its CBOR type (`spec/bytecode.md`).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// An ambient name that is not a primitive: a CBOR text string.
+    Name(Arc<str>),
+    /// A primitive name (`func`, `call`, `arg`, `return`): its code as an unsigned int.
+    Primitive(Primitive),
+    /// A nested ambient's block, for `deploy`: a CID link (CBOR tag 42).
+    Block(Cid),
+    /// No target: the root's `create` and the wildcard `in_` / `out_` (CBOR null).
+    None,
+    /// The unused target of `open_`: always the unsigned int 0 (chapter 06).
+    Unused,
+}
+
+impl Target {
+    /// The target for an ambient name: its primitive code, or the name itself.
+    pub fn for_name(name: &str) -> Target {
+        match Primitive::from_name(name) {
+            Some(primitive) => Target::Primitive(primitive),
+            None => Target::Name(name.into()),
+        }
+    }
+
+    /// The ambient name a target stands for, if any.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Target::Name(name) => Some(name),
+            Target::Primitive(p) => Some(p.name()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Name(name) => write!(f, "{name:?}"),
+            Target::Primitive(p) => write!(f, "{}", *p as u8),
+            Target::Block(cid) => write!(f, "{cid}"),
+            Target::None => f.write_str("null"),
+            Target::Unused => f.write_str("0"),
+        }
+    }
+}
+
+/// One instruction: `(opcode, target)` and the index of the instruction it follows.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Instruction {
+    /// What to do.
+    pub op: Opcode,
+    /// On what.
+    pub target: Target,
+    /// The instruction this one follows (its causal edge); `None` only for `create`.
+    pub prev: Option<u32>,
+}
+
+/// The instructions of one ambient.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Block {
+    /// In pre-order; the first is the `create`.
+    pub instructions: Vec<Instruction>,
+}
+
+impl Block {
+    /// The `create` target: the ambient's name, or `None` for the program root.
+    pub fn created_name(&self) -> Option<&str> {
+        self.instructions.first().and_then(|i| i.target.name())
+    }
+
+    /// The CIDs of the blocks this block deploys, in instruction order (with repeats).
+    pub fn children(&self) -> impl Iterator<Item = Cid> + '_ {
+        self.instructions.iter().filter_map(|i| match i.target {
+            Target::Block(cid) if i.op == Opcode::Deploy => Some(cid),
+            _ => None,
+        })
+    }
+}

@@ -1,0 +1,57 @@
+//! `amb compile FILE [--out DIR] [--explain] [--canonical]`: bytecode and its CID.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use amb_bytecode::{BlockLimits, Program};
+use anyhow::Context;
+
+use crate::source::{self, LimitArgs};
+
+/// Arguments of `amb compile`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Program file (`-` for standard input).
+    file: PathBuf,
+    /// Write every block to DIR, one file per block named by its CID.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print the instruction DAG of every block readably.
+    #[arg(long)]
+    explain: bool,
+    /// Compile the canonical form, so programs that differ only in the order of
+    /// parallel parts get one CID.
+    #[arg(long)]
+    canonical: bool,
+    /// Largest block, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = BlockLimits::default().max_block_bytes)]
+    max_block_bytes: usize,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let (_, mut ast) = source::load(&args.file, &args.limits)?;
+    if args.canonical {
+        ast.canonicalize();
+    }
+    let limits = BlockLimits {
+        max_block_bytes: args.max_block_bytes,
+        ..BlockLimits::default()
+    };
+    let compiled = amb_bytecode::compile_with_limits(&ast, &limits)
+        .with_context(|| format!("compiling {}", args.file.display()))?;
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (cid, bytes) in &compiled.blocks {
+            let path = dir.join(cid.to_string());
+            std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    if args.explain {
+        let program = Program::from_compiled(&compiled)?;
+        print!("{}", program.explain());
+    } else {
+        println!("{}", compiled.root);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,4 @@
+//! One module per `amb` subcommand.
+
+pub(crate) mod compile;
+pub(crate) mod fmt;

@@ -1,0 +1,46 @@
+//! `amb`: the command-line front of the Ambients node.
+//!
+//! Each subcommand lives in its own module under `commands/`; this file parses the
+//! arguments, runs one command and turns its outcome into an exit code: 0 for
+//! success, 1 for a failure the command reported, 2 for bad usage.
+
+mod commands;
+mod source;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Parse, format, compile and run programs of the Ambients protocol.
+#[derive(Debug, Parser)]
+#[command(name = "amb", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a program in canonical form (or indented with --pretty).
+    Fmt(commands::fmt::Args),
+    /// Compile a program to bytecode blocks and print its CID.
+    Compile(commands::compile::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Fmt(args) => commands::fmt::run(&args),
+        Command::Compile(args) => commands::compile::run(&args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            match error.downcast_ref::<source::Reported>() {
+                Some(reported) => eprint!("{reported}"),
+                None => eprintln!("error: {error:#}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
