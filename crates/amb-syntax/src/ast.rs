@@ -11,9 +11,10 @@
 
 use std::fmt;
 
-use indexmap::IndexSet;
-
-use crate::name::{is_bare_name, quote_name};
+use crate::{
+    interner::Interner,
+    name::{is_bare_name, quote_name},
+};
 
 const NONE: u32 = u32::MAX;
 
@@ -159,7 +160,7 @@ impl Node {
 #[derive(Clone, Default)]
 pub struct Ast {
     nodes: Vec<Node>,
-    names: IndexSet<Box<str>, foldhash::fast::RandomState>,
+    names: Interner,
     /// The printed form of each name: `None` when it prints bare.
     quoted: Vec<Option<Box<str>>>,
     root_first: u32,
@@ -198,30 +199,29 @@ impl Ast {
 
     /// Interns a name.
     pub fn intern(&mut self, text: &str) -> Symbol {
-        if let Some(index) = self.names.get_index_of(text) {
-            return Symbol(index as u32);
+        let (index, added) = self.names.intern(text);
+        if added {
+            self.quoted
+                .push((!is_bare_name(text)).then(|| quote_name(text).into()));
         }
-        let (index, _) = self.names.insert_full(text.into());
-        self.quoted
-            .push((!is_bare_name(text)).then(|| quote_name(text).into()));
-        Symbol(index as u32)
+        Symbol(index)
     }
 
     /// The symbol of a name, if the program uses it.
     pub fn lookup(&self, text: &str) -> Option<Symbol> {
-        self.names.get_index_of(text).map(|i| Symbol(i as u32))
+        self.names.lookup(text).map(Symbol)
     }
 
     /// The text of a name.
     pub fn name_text(&self, symbol: Symbol) -> &str {
-        &self.names[symbol.index()]
+        self.names.get(symbol.0)
     }
 
     /// The name as printed: bare when it fits the bare-name grammar, quoted otherwise.
     pub fn printed_name(&self, symbol: Symbol) -> &str {
         match &self.quoted[symbol.index()] {
             Some(quoted) => quoted,
-            None => &self.names[symbol.index()],
+            None => self.names.get(symbol.0),
         }
     }
 

@@ -13,6 +13,7 @@
 mod ast;
 mod canonical;
 mod diagnostic;
+mod interner;
 mod lexer;
 mod name;
 mod parser;

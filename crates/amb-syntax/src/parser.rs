@@ -15,6 +15,8 @@
 //! Every open bracket, group and prefix is a frame on a heap-allocated stack, so the
 //! nesting depth is bounded by [`Limits::max_depth`] and never by the call stack.
 
+use std::borrow::Cow;
+
 use crate::{
     ast::{Ast, CapKind, NodeId, Span},
     diagnostic::{LineCol, SyntaxError, SyntaxErrorKind},
@@ -63,14 +65,17 @@ pub fn parse_with_limits(source: &[u8], limits: &Limits) -> Result<Ast, SyntaxEr
             },
         ));
     }
-    if let Err(e) = std::str::from_utf8(source) {
-        return Err(SyntaxError::at(
-            source,
-            e.valid_up_to(),
-            SyntaxErrorKind::InvalidUtf8,
-        ));
-    }
-    Parser::new(source, limits).run()
+    let text = match std::str::from_utf8(source) {
+        Ok(text) => text,
+        Err(e) => {
+            return Err(SyntaxError::at(
+                source,
+                e.valid_up_to(),
+                SyntaxErrorKind::InvalidUtf8,
+            ));
+        }
+    };
+    Parser::new(text, limits).run()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +111,8 @@ enum State {
 
 struct Parser<'a> {
     source: &'a [u8],
+    /// The same bytes as text (checked UTF-8 before parsing starts).
+    text: &'a str,
     rest: &'a [u8],
     limits: &'a Limits,
     ast: Ast,
@@ -113,10 +120,12 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    fn new(source: &'a [u8], limits: &'a Limits) -> Parser<'a> {
+    fn new(text: &'a str, limits: &'a Limits) -> Parser<'a> {
+        let source = text.as_bytes();
         let rest = source.strip_prefix("\u{feff}".as_bytes()).unwrap_or(source);
         Parser {
             source,
+            text,
             rest,
             limits,
             ast: Ast::with_capacity(source.len() / 8),
@@ -249,7 +258,7 @@ impl<'a> Parser<'a> {
         } else if self.at_name_start() {
             let at = self.offset();
             let (_, text) = self.name_token()?;
-            return Err(self.error(at, SyntaxErrorKind::OpenCoWithName(text)));
+            return Err(self.error(at, SyntaxErrorKind::OpenCoWithName(text.into_owned())));
         } else {
             None
         };
@@ -271,18 +280,22 @@ impl<'a> Parser<'a> {
 
     /// Reads a bare word or a quoted name at the current place. Returns the bare
     /// word (`None` when quoted) and the name's text.
-    fn name_token(&mut self) -> Result<(Option<&'a [u8]>, String), SyntaxError> {
+    fn name_token(&mut self) -> Result<(Option<&'a [u8]>, Cow<'a, str>), SyntaxError> {
         let start = self.offset();
         let (word, text) = if self.rest.first() == Some(&b'"') {
             let (rest, text) = quoted_name(self.rest).map_err(|e| self.quote_error(start, e))?;
             self.rest = rest;
-            (None, text.into_owned())
+            (None, text)
         } else {
             let Some((rest, word)) = bare_word(self.rest) else {
                 return Err(self.unexpected(start, "a name"));
             };
             self.rest = rest;
-            (Some(word), String::from_utf8_lossy(word).into_owned())
+            // A bare word is ASCII, so its ends are character boundaries.
+            (
+                Some(word),
+                Cow::Borrowed(&self.text[start..start + word.len()]),
+            )
         };
         if text.len() > self.limits.max_name_bytes {
             return Err(self.error(

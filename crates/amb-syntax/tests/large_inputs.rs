@@ -35,7 +35,10 @@ fn input_limit_is_configurable_and_named() {
         ..Limits::default()
     };
     let error = parse_with_limits(&text, &limits).unwrap_err();
-    assert!(matches!(error.kind, SyntaxErrorKind::InputTooLarge { limit: 5_000, .. }));
+    assert!(matches!(
+        error.kind,
+        SyntaxErrorKind::InputTooLarge { limit: 5_000, .. }
+    ));
     assert!(error.to_string().contains("max_input_bytes"), "{error}");
 }
 
@@ -44,11 +47,7 @@ fn nesting_of_100_000_levels_in_every_form() {
     let depth = 100_000;
     let ambients = format!("{}{}", "a[".repeat(depth), "]".repeat(depth));
     assert_eq!(parse(&ambients).unwrap().depth(), depth);
-    let mixed = format!(
-        "{}x[]{}",
-        "in_ a.(b[]|c[".repeat(depth),
-        "])".repeat(depth)
-    );
+    let mixed = format!("{}x[]{}", "in_ a.(b[]|c[".repeat(depth), "])".repeat(depth));
     let ast = parse(&mixed).unwrap();
     assert_eq!(ast.depth(), 2 * depth + 1);
     let mut canonical = ast.clone();
