@@ -251,9 +251,17 @@ fn reference_blake3_agrees_on_multi_chunk_inputs() {
 #[test]
 fn spec_vectors_cids_recomputed_independently() {
     let vectors = vectors();
-    assert!(vectors.len() >= 4, "spec/bytecode.md lists {}", vectors.len());
+    assert!(
+        vectors.len() >= 4,
+        "spec/bytecode.md lists {}",
+        vectors.len()
+    );
     for vector in &vectors {
-        assert!(vector.blocks.contains_key(&vector.root), "{}", vector.program);
+        assert!(
+            vector.blocks.contains_key(&vector.root),
+            "{}",
+            vector.program
+        );
         for (cid, bytes) in &vector.blocks {
             assert_eq!(&independent_cid(bytes), cid, "{}", vector.program);
         }
