@@ -1,0 +1,398 @@
+//! The `amb` binary end to end: `fmt` (canonical, `--check`, `--pretty`), `compile`
+//! (CID, `--out`, `--explain`, `--canonical`), standard input, deep nesting, limits and
+//! errors (exit codes, `file:line:column` with a caret, never a panic).
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+};
+
+use amb_bytecode::{Block, Cid};
+
+fn amb(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_amb"))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("amb runs");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        pipe.write_all(input).expect("writing stdin");
+    }
+    child.wait_with_output().expect("amb finishes")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// Asserts a successful run and returns its standard output.
+fn success(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "amb failed:\nstdout: {}\nstderr: {}",
+        stdout(output),
+        stderr(output)
+    );
+    stdout(output)
+}
+
+/// Asserts a run that failed with exit status 1 without panicking; returns stderr.
+fn failure(output: &Output) -> String {
+    let err = stderr(output);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "expected exit 1:\nstdout: {}\nstderr: {err}",
+        stdout(output)
+    );
+    assert!(!err.contains("panicked"), "amb panicked: {err}");
+    assert!(!err.contains("RUST_BACKTRACE"), "amb panicked: {err}");
+    err
+}
+
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Files {
+        Files {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    fn write(&self, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("writing a test file");
+        path
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 temporary path")
+}
+
+const CHAPTER_06: &str = "call[out a.in b|open_]";
+
+const MONOID: &str = "string_concat[
+  in_ call.open call.(
+    func[
+      left[in_ arg.open arg.in string.in concat]|
+      right[in_ arg.open arg.in string.in concat]|
+      string[concat[in_ left|in_ right]|in_ left|in_ right]|
+      open_
+    ]|
+    open return.open_
+  )
+]";
+
+#[test]
+fn fmt_prints_the_canonical_form() {
+    let files = Files::new();
+    let file = files.write(
+        "p.amb",
+        "// a comment\ncall[ out a . in b | open_ ]  |\n  \"abc\"[ ( in_ ) ]\n",
+    );
+    let output = amb(&["fmt", s(&file)], None);
+    assert_eq!(success(&output), "abc[in_]|call[open_|out a.in b]\n");
+    assert_eq!(stderr(&output), "");
+
+    let file = files.write("ch06.amb", CHAPTER_06);
+    assert_eq!(
+        success(&amb(&["fmt", s(&file)], None)),
+        "call[open_|out a.in b]\n"
+    );
+    // The empty program prints as an empty line.
+    let file = files.write("empty.amb", "// nothing\n");
+    assert_eq!(success(&amb(&["fmt", s(&file)], None)), "\n");
+}
+
+#[test]
+fn fmt_check_accepts_only_the_canonical_form() {
+    let files = Files::new();
+    for canonical in [
+        "call[open_|out a.in b]\n",
+        "call[open_|out a.in b]",
+        "a[]|b[]\n",
+    ] {
+        let file = files.write("c.amb", canonical);
+        let output = amb(&["fmt", "--check", s(&file)], None);
+        assert_eq!(success(&output), "", "{canonical:?}");
+    }
+    for other in [
+        CHAPTER_06,
+        "b[]|a[]\n",
+        "a[] | b[]\n",
+        "call[open_|out a.in b]\n\n",
+        "\"a\"[]\n",
+        "in a.(b[])\n",
+    ] {
+        let file = files.write("n.amb", other);
+        let output = amb(&["fmt", "--check", s(&file)], None);
+        let err = failure(&output);
+        assert_eq!(stdout(&output), "", "{other:?}");
+        assert!(err.contains("not in canonical form"), "{other:?}: {err}");
+    }
+}
+
+#[test]
+fn fmt_pretty_output_reparses_to_the_same_program() {
+    let files = Files::new();
+    let file = files.write("monoid.amb", MONOID);
+    let pretty = success(&amb(&["fmt", "--pretty", s(&file)], None));
+    assert!(pretty.lines().count() > 3, "{pretty}");
+    assert!(pretty.lines().all(|line| line.len() <= 80), "{pretty}");
+    let reparsed = amb_syntax::parse(&pretty).expect("pretty output parses");
+    let mut original = amb_syntax::parse(MONOID).unwrap();
+    original.canonicalize();
+    assert!(reparsed.same_structure(&original), "{pretty}");
+    // And the pretty form formats back to the canonical line.
+    let pretty_file = files.write("pretty.amb", &pretty);
+    assert_eq!(
+        success(&amb(&["fmt", s(&pretty_file)], None)),
+        success(&amb(&["fmt", s(&file)], None))
+    );
+}
+
+#[test]
+fn syntax_errors_name_the_place_with_a_caret() {
+    let files = Files::new();
+    let cases = [
+        ("space.amb", "a[] b[]\n", 1, 5),
+        ("unclosed.amb", "x[]|\n\n  a[b[]", 3, 8),
+        ("open.amb", "a[open_ x]", 1, 9),
+        ("nba.amb", "g[write_ (x).read_ (x)]", 1, 3),
+    ];
+    for (name, text, line, column) in cases {
+        let file = files.write(name, text);
+        for command in ["fmt", "compile"] {
+            let output = amb(&[command, s(&file)], None);
+            let err = failure(&output);
+            assert_eq!(stdout(&output), "", "{command} {name}");
+            let place = format!("{}:{line}:{column}", s(&file));
+            assert!(
+                err.contains(&place),
+                "{command} {name}: no {place} in\n{err}"
+            );
+            assert!(err.starts_with("error: "), "{err}");
+            let caret = err
+                .lines()
+                .find(|l| l.trim_end().ends_with('^'))
+                .unwrap_or_else(|| panic!("{command} {name}: no caret in\n{err}"));
+            let gutter = caret.find('|').expect("gutter") + 2;
+            assert_eq!(caret.len() - 1 - gutter, column - 1, "{err}");
+        }
+    }
+}
+
+#[test]
+fn compile_prints_the_program_cid() {
+    let files = Files::new();
+    let file = files.write("ch06.amb", CHAPTER_06);
+    let output = amb(&["compile", s(&file)], None);
+    let printed = success(&output);
+    let line = printed.trim_end();
+    assert!(line.starts_with("bafyr4i"), "{printed}");
+    assert_eq!(printed.lines().count(), 1);
+    let cid: Cid = line.parse().expect("a CID of ours");
+    let ast = amb_syntax::parse(CHAPTER_06).unwrap();
+    assert_eq!(cid, amb_bytecode::compile(&ast).unwrap().root);
+    // Deterministic.
+    assert_eq!(success(&amb(&["compile", s(&file)], None)), printed);
+}
+
+#[test]
+fn compile_out_writes_every_block_named_by_its_cid() {
+    let files = Files::new();
+    let file = files.write("monoid.amb", MONOID);
+    let out = files.path("blocks");
+    let printed = success(&amb(&["compile", s(&file), "--out", s(&out)], None));
+    let root: Cid = printed.trim_end().parse().expect("a CID");
+
+    let expected = amb_bytecode::compile(&amb_syntax::parse(MONOID).unwrap()).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("the output directory exists")
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), expected.blocks.len(), "{names:?}");
+    let mut cids = Vec::new();
+    for name in &names {
+        let cid: Cid = name.parse().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let bytes = std::fs::read(out.join(name)).unwrap();
+        assert_eq!(
+            Cid::of(&bytes),
+            cid,
+            "{name}: bytes do not hash to the name"
+        );
+        let block = Block::decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(block.encode(), bytes);
+        cids.push(cid);
+    }
+    assert!(cids.contains(&root), "the root block {root} is not written");
+    let mut expected_cids: Vec<Cid> = expected.blocks.iter().map(|(cid, _)| *cid).collect();
+    expected_cids.sort();
+    cids.sort();
+    assert_eq!(cids, expected_cids);
+}
+
+/// The instruction lines of the block that creates `name`, in order.
+fn explained_block<'a>(listing: &'a str, name: &str) -> Vec<&'a str> {
+    let mut lines = listing.lines();
+    lines
+        .find(|l| l.starts_with("block ") && l.split_whitespace().nth(2) == Some(name))
+        .unwrap_or_else(|| panic!("no block {name} in\n{listing}"));
+    lines.take_while(|l| !l.trim().is_empty()).collect()
+}
+
+/// The `(opcode, target)` tuple of an instruction line.
+fn tuple(line: &str) -> &str {
+    let open = line.find('(').expect("a tuple");
+    let close = open + line[open..].find(')').expect("a closed tuple");
+    &line[open..=close]
+}
+
+#[test]
+fn compile_explain_lists_the_chapter_06_instructions() {
+    let files = Files::new();
+    let file = files.write("ch06.amb", CHAPTER_06);
+    let listing = success(&amb(&["compile", "--explain", s(&file)], None));
+    let call = explained_block(&listing, "call");
+    assert_eq!(
+        call.iter().map(|l| tuple(l)).collect::<Vec<_>>(),
+        ["(0, 1)", "(4, \"a\")", "(2, \"b\")", "(7, 0)"],
+        "{listing}"
+    );
+    // The edges: `in b` follows `out a`, `open_` is a branch from the create.
+    assert!(!call[0].contains("after"), "{listing}");
+    assert!(call[1].trim_end().ends_with("after #0"), "{listing}");
+    assert!(call[2].trim_end().ends_with("after #1"), "{listing}");
+    assert!(call[3].trim_end().ends_with("after #0"), "{listing}");
+    // The root block creates the anonymous root and deploys `call`.
+    let root = explained_block(&listing, "<root>");
+    assert_eq!(root.len(), 2, "{listing}");
+    assert_eq!(tuple(root[0]), "(0, null)");
+    assert!(tuple(root[1]).starts_with("(1, bafyr4i"), "{listing}");
+    assert!(listing.starts_with("program bafyr4i"), "{listing}");
+}
+
+#[test]
+fn compile_canonical_gives_permutations_one_cid() {
+    let files = Files::new();
+    let a = files.write("a.amb", "b[in_ a.open_] | a[in b | c[]]");
+    let b = files.write("b.amb", "a[c[] | in b] | b[in_ a.open_]");
+    let cid = |file: &Path, canonical: bool| {
+        let mut args = vec!["compile", s(file)];
+        if canonical {
+            args.push("--canonical");
+        }
+        success(&amb(&args, None))
+    };
+    assert_eq!(cid(&a, true), cid(&b, true));
+    assert_ne!(cid(&a, false), cid(&b, false));
+    assert_eq!(cid(&b, false), cid(&b, true), "b.amb is already canonical");
+}
+
+#[test]
+fn dash_reads_standard_input() {
+    let files = Files::new();
+    let file = files.write("ch06.amb", CHAPTER_06);
+    let from_stdin = success(&amb(&["fmt", "-"], Some(CHAPTER_06.as_bytes())));
+    assert_eq!(from_stdin, "call[open_|out a.in b]\n");
+    assert_eq!(
+        success(&amb(&["compile", "-"], Some(CHAPTER_06.as_bytes()))),
+        success(&amb(&["compile", s(&file)], None))
+    );
+    assert_eq!(
+        success(&amb(
+            &["fmt", "--check", "-"],
+            Some(b"call[open_|out a.in b]\n")
+        )),
+        ""
+    );
+    // Errors from standard input name it as `-`.
+    let err = failure(&amb(&["fmt", "-"], Some(b"a[")));
+    assert!(err.contains("-:1:3"), "{err}");
+}
+
+#[test]
+fn deep_nesting_is_formatted_and_compiled() {
+    let depth = 100_000;
+    let text = format!("{}{}\n", "a[".repeat(depth), "]".repeat(depth));
+    let files = Files::new();
+    let file = files.write("deep.amb", &text);
+
+    assert_eq!(success(&amb(&["fmt", s(&file)], None)), text);
+    assert_eq!(success(&amb(&["fmt", "--check", s(&file)], None)), "");
+    let pretty = success(&amb(&["fmt", "--pretty", s(&file)], None));
+    assert!(pretty.lines().count() > depth, "one line per level, about");
+
+    let printed = success(&amb(&["compile", s(&file)], None));
+    let cid: Cid = printed.trim_end().parse().expect("a CID");
+    let ast = amb_syntax::parse(&text).unwrap();
+    assert!(amb_syntax::parse(&pretty).unwrap().same_structure(&ast));
+    assert_eq!(cid, amb_bytecode::compile(&ast).unwrap().root);
+
+    let chain = format!("{}b[]\n", "in a.".repeat(depth));
+    let file = files.write("chain.amb", &chain);
+    assert_eq!(success(&amb(&["fmt", s(&file)], None)), chain);
+    assert!(success(&amb(&["compile", s(&file)], None)).starts_with("bafyr4i"));
+}
+
+#[test]
+fn max_depth_is_enforced_with_a_clear_error() {
+    let files = Files::new();
+    let nest = |depth: usize| format!("{}{}", "a[".repeat(depth), "]".repeat(depth));
+    let within = files.write("ten.amb", nest(10));
+    let beyond = files.write("eleven.amb", nest(11));
+    for command in ["fmt", "compile"] {
+        success(&amb(&[command, "--max-depth", "10", s(&within)], None));
+        let output = amb(&[command, "--max-depth", "10", s(&beyond)], None);
+        let err = failure(&output);
+        assert_eq!(stdout(&output), "");
+        assert!(err.contains("max_depth"), "{command}: {err}");
+        assert!(err.contains("10"), "{command}: {err}");
+        assert!(
+            err.contains(&format!("{}:1:22", s(&beyond))),
+            "{command}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_file_is_reported() {
+    let files = Files::new();
+    let missing = files.path("no-such-file.amb");
+    for command in ["fmt", "compile"] {
+        let output = amb(&[command, s(&missing)], None);
+        let err = failure(&output);
+        assert_eq!(stdout(&output), "");
+        assert!(err.contains("no-such-file.amb"), "{command}: {err}");
+        assert!(err.starts_with("error: "), "{command}: {err}");
+    }
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let output = amb(&["fmt", "--check", "--pretty", "x.amb"], None);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let output = amb(&["frobnicate"], None);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}
