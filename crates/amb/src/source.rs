@@ -54,8 +54,13 @@ pub(crate) fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// Parses a program's text; a syntax error comes back rendered with its place.
 pub(crate) fn parse(path: &Path, text: &[u8], limits: &LimitArgs) -> anyhow::Result<Ast> {
+    let name = if path == Path::new("-") {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
     amb_syntax::parse_with_limits(text, &limits.limits())
-        .map_err(|e| Reported(e.render(text, &path.display().to_string())).into())
+        .map_err(|e| Reported(e.render(text, &name)).into())
 }
 
 /// Reads and parses a program file.

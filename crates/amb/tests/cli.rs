@@ -329,7 +329,7 @@ fn dash_reads_standard_input() {
     );
     // Errors from standard input name it as `-`.
     let err = failure(&amb(&["fmt", "-"], Some(b"a[")));
-    assert!(err.contains("-:1:3"), "{err}");
+    assert!(err.contains("<stdin>:1:3"), "{err}");
 }
 
 #[test]
