@@ -1,0 +1,460 @@
+//! The reduction loop: a queue of capabilities to try, wait lists keyed by what a
+//! capability lacks, and the three rules.
+//!
+//! Scheduling is deterministic: capabilities are tried in the order they enter the
+//! queue (first the program's, in source pre-order; then each step's released
+//! continuations and the capabilities whose context changed). A capability that finds
+//! no partner waits under the one key whose change could enable it:
+//!
+//! | capability of `n` | waits for | woken when |
+//! |---|---|---|
+//! | `in m` | `In(parent n, m)` | an ambient named `m` arrives in `parent n`, or one there gains an `in_` |
+//! | `out m` | `Out(parent n)` | `parent n` gains an `out_` |
+//! | `open m` | `Open(n, m)` | an ambient named `m` arrives in `n`, or one there gains `open_` |
+//!
+//! and every `in`/`out` of an ambient that moves is tried again. So finding the next
+//! redex never scans the tree: a step costs the continuations it releases plus O(1)
+//! hash lookups, apart from wake-ups of capabilities that then fail again.
+
+use std::collections::VecDeque;
+
+use amb_syntax::{Ast, CapKind, NodeId, NodeKind, Span, Symbol};
+use hashbrown::HashMap;
+
+use crate::{
+    limits::{EngineError, Limits},
+    state::{AmbId, CapId, NONE, State, is_co},
+};
+
+/// Which rule a step applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rule {
+    /// `n[in m.P|Q] | m[in_ n.R|S] → m[n[P|Q]|R|S]`
+    In,
+    /// `m[n[out m.P|Q] | out_ n.R|S] → n[P|Q] | m[R|S]`
+    Out,
+    /// `open n.P | n[open_.Q|R] → P|Q|R`
+    Open,
+}
+
+/// One reduction step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Step {
+    /// The rule.
+    pub rule: Rule,
+    /// The capability consumed (`in`, `out` or `open`).
+    pub cap: CapId,
+    /// The co-capability consumed (`in_`, `out_` or `open_`).
+    pub co_cap: CapId,
+    /// The ambient whose capability fired: the mover for `in`/`out`, the opener
+    /// (possibly the root) for `open`.
+    pub subject: AmbId,
+    /// The other ambient: entered (`in`), left (`out`) or dissolved (`open`).
+    pub object: AmbId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum WaitKey {
+    In(u32, u32),
+    Out(u32),
+    Open(u32, u32),
+}
+
+/// A running program.
+#[derive(Debug)]
+pub struct Engine<'a> {
+    ast: &'a Ast,
+    state: State,
+    limits: Limits,
+    queue: VecDeque<u32>,
+    waiting: HashMap<WaitKey, Vec<u32>, foldhash::fast::RandomState>,
+    steps: u64,
+    scratch: Vec<(NodeId, u32)>,
+}
+
+impl<'a> Engine<'a> {
+    /// Instantiates a program: every top-level part becomes an instance in the root.
+    pub fn new(ast: &'a Ast, limits: Limits) -> Result<Engine<'a>, EngineError> {
+        let mut engine = Engine {
+            ast,
+            state: State::new(),
+            limits,
+            queue: VecDeque::new(),
+            waiting: HashMap::default(),
+            steps: 0,
+            scratch: Vec::new(),
+        };
+        engine.instantiate(None, AmbId::ROOT.0);
+        engine.check_memory()?;
+        Ok(engine)
+    }
+
+    /// The program text the instances come from.
+    pub fn ast(&self) -> &'a Ast {
+        self.ast
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Live ambient instances, the root included.
+    pub fn live_ambients(&self) -> usize {
+        self.state.live_ambs
+    }
+
+    /// Live (not yet consumed) capability instances.
+    pub fn live_capabilities(&self) -> usize {
+        self.state.live_caps
+    }
+
+    /// Whether the current term still holds a capability anywhere.
+    pub fn is_stuck(&self) -> bool {
+        self.state.live_caps > 0
+    }
+
+    /// The name of an ambient instance (`None` for the root).
+    pub fn ambient_name(&self, amb: AmbId) -> Option<&'a str> {
+        let name = self.state.amb(amb.0).name;
+        (name != NONE).then(|| self.ast.name_text(self.ast.symbol_at(name as usize)))
+    }
+
+    /// The parent of an ambient instance (`None` for the root or a dissolved one).
+    pub fn parent(&self, amb: AmbId) -> Option<AmbId> {
+        let parent = self.state.amb(amb.0).parent;
+        (parent != NONE).then_some(AmbId(parent))
+    }
+
+    /// The kind of a capability instance.
+    pub fn capability_kind(&self, cap: CapId) -> CapKind {
+        self.state.cap(cap.0).kind
+    }
+
+    /// The AST node (prefix) a capability instance comes from.
+    pub fn capability_node(&self, cap: CapId) -> NodeId {
+        self.state.cap(cap.0).node
+    }
+
+    /// The target name of a capability instance (`None` for `open_` and wildcards).
+    pub fn capability_target(&self, cap: CapId) -> Option<&'a str> {
+        let target = self.state.cap(cap.0).target;
+        (target != NONE).then(|| self.ast.name_text(self.ast.symbol_at(target as usize)))
+    }
+
+    /// Takes one step; `Ok(None)` when no redex is left.
+    pub fn step(&mut self) -> Result<Option<Step>, EngineError> {
+        while let Some(cap) = self.queue.pop_front() {
+            self.state.caps[cap as usize].queued = false;
+            if !self.state.cap(cap).alive {
+                continue;
+            }
+            let Some((co, subject, object)) = self.find_partner(cap) else {
+                continue;
+            };
+            if self.steps >= self.limits.max_steps {
+                self.enqueue(cap);
+                return Err(EngineError::StepLimit {
+                    limit: self.limits.max_steps,
+                });
+            }
+            let step = self.fire(cap, co, subject, object);
+            self.steps += 1;
+            if self.steps % 1024 == 0 {
+                self.check_memory()?;
+            }
+            return Ok(Some(step));
+        }
+        self.check_memory()?;
+        Ok(None)
+    }
+
+    /// Steps until no redex is left, calling `on_step` after each.
+    pub fn run(&mut self, mut on_step: impl FnMut(&Self, &Step)) -> Result<u64, EngineError> {
+        while let Some(step) = self.step()? {
+            on_step(self, &step);
+        }
+        Ok(self.steps)
+    }
+
+    fn check_memory(&self) -> Result<(), EngineError> {
+        let used = self.memory_bytes();
+        if used > self.limits.max_memory_bytes {
+            return Err(EngineError::MemoryLimit {
+                used,
+                limit: self.limits.max_memory_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Approximate bytes held by the engine's instances, indexes and queues.
+    pub fn memory_bytes(&self) -> usize {
+        let waiting: usize = self.waiting.capacity() * (size_of::<(WaitKey, Vec<u32>)>() + 1)
+            + self
+                .waiting
+                .values()
+                .map(|v| v.capacity() * 4)
+                .sum::<usize>();
+        self.state.memory_bytes() + self.queue.capacity() * 4 + waiting
+    }
+
+    fn enqueue(&mut self, cap: u32) {
+        let c = &mut self.state.caps[cap as usize];
+        if !c.queued {
+            c.queued = true;
+            self.queue.push_back(cap);
+        }
+    }
+
+    fn wait(&mut self, key: WaitKey, cap: u32) {
+        self.waiting.entry(key).or_default().push(cap);
+    }
+
+    fn wake(&mut self, key: WaitKey) {
+        if let Some(caps) = self.waiting.remove(&key) {
+            for cap in caps {
+                self.enqueue(cap);
+            }
+        }
+    }
+
+    /// An ambient named `name` arrived in `parent`.
+    fn arrived(&mut self, parent: u32, name: u32) {
+        if !self.waiting.is_empty() {
+            self.wake(WaitKey::In(parent, name));
+            self.wake(WaitKey::Open(parent, name));
+        }
+    }
+
+    /// `owner` gained a co-capability of `kind`.
+    fn gained_co(&mut self, owner: u32, kind: CapKind) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let a = *self.state.amb(owner);
+        match kind {
+            CapKind::InCo if a.parent != NONE => self.wake(WaitKey::In(a.parent, a.name)),
+            CapKind::OpenCo if a.parent != NONE => self.wake(WaitKey::Open(a.parent, a.name)),
+            CapKind::OutCo => self.wake(WaitKey::Out(owner)),
+            _ => {}
+        }
+    }
+
+    /// Tries every `in`/`out` of an ambient again (its context changed).
+    fn touch(&mut self, amb: u32) {
+        let mut cap = self.state.amb(amb).first_cap;
+        while cap != NONE {
+            let c = self.state.cap(cap);
+            let next = c.next;
+            if matches!(c.kind, CapKind::In | CapKind::Out) {
+                self.enqueue(cap);
+            }
+            cap = next;
+        }
+    }
+
+    /// The partner of a capability, or `None` after registering it to wait.
+    fn find_partner(&mut self, cap: u32) -> Option<(u32, u32, u32)> {
+        let c = *self.state.cap(cap);
+        let owner = *self.state.amb(c.owner);
+        match c.kind {
+            CapKind::In => {
+                let parent = owner.parent;
+                if parent == NONE {
+                    return None;
+                }
+                let mut candidate = self.state.first_named(parent, c.target);
+                while candidate != NONE {
+                    if candidate != c.owner {
+                        let co = self.state.co_cap_for(candidate, CapKind::InCo, owner.name);
+                        if co != NONE {
+                            return Some((co, c.owner, candidate));
+                        }
+                    }
+                    candidate = self.state.next_same(candidate);
+                }
+                self.wait(WaitKey::In(parent, c.target), cap);
+                None
+            }
+            CapKind::Out => {
+                let parent = owner.parent;
+                if parent == NONE || self.state.amb(parent).name != c.target {
+                    return None;
+                }
+                let co = self.state.co_cap_for(parent, CapKind::OutCo, owner.name);
+                if co != NONE {
+                    return Some((co, c.owner, parent));
+                }
+                self.wait(WaitKey::Out(parent), cap);
+                None
+            }
+            CapKind::Open => {
+                let mut candidate = self.state.first_named(c.owner, c.target);
+                while candidate != NONE {
+                    let co = self.state.co_cap_for(candidate, CapKind::OpenCo, NONE);
+                    if co != NONE {
+                        return Some((co, c.owner, candidate));
+                    }
+                    candidate = self.state.next_same(candidate);
+                }
+                self.wait(WaitKey::Open(c.owner, c.target), cap);
+                None
+            }
+            CapKind::InCo | CapKind::OutCo | CapKind::OpenCo => None,
+        }
+    }
+
+    fn fire(&mut self, cap: u32, co: u32, subject: u32, object: u32) -> Step {
+        let kind = self.state.cap(cap).kind;
+        let (cap_node, co_node) = (self.state.cap(cap).node, self.state.cap(co).node);
+        self.state.consume_cap(cap);
+        self.state.consume_cap(co);
+        let rule = match kind {
+            CapKind::In => {
+                // subject enters object.
+                self.state.unlink_child(subject);
+                self.state.link_child(object, subject);
+                self.instantiate(Some(cap_node), subject);
+                self.instantiate(Some(co_node), object);
+                self.touch(subject);
+                self.arrived(object, self.state.amb(subject).name);
+                Rule::In
+            }
+            CapKind::Out => {
+                // subject leaves object, into object's parent.
+                let outer = self.state.amb(object).parent;
+                self.state.unlink_child(subject);
+                self.state.link_child(outer, subject);
+                self.instantiate(Some(cap_node), subject);
+                self.instantiate(Some(co_node), object);
+                self.touch(subject);
+                self.arrived(outer, self.state.amb(subject).name);
+                Rule::Out
+            }
+            _ => {
+                // subject opens object: object's content joins subject.
+                self.dissolve(object, subject);
+                self.instantiate(Some(co_node), subject);
+                self.instantiate(Some(cap_node), subject);
+                Rule::Open
+            }
+        };
+        Step {
+            rule,
+            cap: CapId(cap),
+            co_cap: CapId(co),
+            subject: AmbId(subject),
+            object: AmbId(object),
+        }
+    }
+
+    /// Moves everything `amb` holds into `into` and removes `amb`.
+    fn dissolve(&mut self, amb: u32, into: u32) {
+        let mut child = self.state.first_child(amb);
+        while child != NONE {
+            let next = self.state.next_sibling(child);
+            self.state.unlink_child(child);
+            self.state.link_child(into, child);
+            self.touch(child);
+            self.arrived(into, self.state.amb(child).name);
+            child = next;
+        }
+        let mut cap = self.state.amb(amb).first_cap;
+        while cap != NONE {
+            let next = self.state.cap(cap).next;
+            let kind = self.state.cap(cap).kind;
+            self.state.unlink_cap(cap);
+            self.state.link_cap(into, cap);
+            if is_co(kind) {
+                self.gained_co(into, kind);
+            } else {
+                self.enqueue(cap);
+            }
+            cap = next;
+        }
+        self.state.unlink_child(amb);
+        self.state.kill_amb(amb);
+    }
+
+    /// Creates instances for the children of `from` (a prefix whose continuation is
+    /// released, or the program's top level for `None`) inside `owner`.
+    fn instantiate(&mut self, from: Option<NodeId>, owner: u32) {
+        let ast = self.ast;
+        let mut stack = std::mem::take(&mut self.scratch);
+        stack.clear();
+        push_children(ast, from, owner, &mut stack);
+        while let Some((node, owner)) = stack.pop() {
+            let n = ast.node(node);
+            match n.kind() {
+                NodeKind::Ambient => {
+                    let name = n.name().expect("ambients have names");
+                    let amb = self.state.new_amb(name, owner);
+                    self.arrived(owner, name.index() as u32);
+                    push_children(ast, Some(node), amb, &mut stack);
+                }
+                NodeKind::Cap(kind) => {
+                    let cap = self.state.new_cap(kind, n.name(), node, owner);
+                    if is_co(kind) {
+                        self.gained_co(owner, kind);
+                    } else {
+                        self.enqueue(cap);
+                    }
+                }
+            }
+        }
+        self.scratch = stack;
+    }
+
+    /// The current term as a program: live ambients, and live capabilities with their
+    /// unreleased continuations.
+    pub fn to_ast(&self) -> Ast {
+        let src = self.ast;
+        let mut out = Ast::new();
+        let mut symbols: Vec<Option<Symbol>> = vec![None; src.name_count()];
+        let mut intern = |out: &mut Ast, sym: Symbol| -> Symbol {
+            *symbols[sym.index()].get_or_insert_with(|| out.intern(src.name_text(sym)))
+        };
+        // Instances to copy: (ambient instance, node in `out` it becomes).
+        let mut ambients: Vec<(u32, Option<NodeId>)> = vec![(AmbId::ROOT.0, None)];
+        // AST subtrees to copy: (source node, parent in `out`).
+        let mut subtrees: Vec<(NodeId, Option<NodeId>)> = Vec::new();
+        while let Some((amb, target)) = ambients.pop() {
+            let mut cap = self.state.amb(amb).first_cap;
+            while cap != NONE {
+                subtrees.push((self.state.cap(cap).node, target));
+                cap = self.state.cap(cap).next;
+            }
+            while let Some((node, parent)) = subtrees.pop() {
+                let n = src.node(node);
+                let name = n.name().map(|s| intern(&mut out, s));
+                let copy = match n.kind() {
+                    NodeKind::Ambient => {
+                        out.push_ambient(parent, name.expect("named"), Span::default())
+                    }
+                    NodeKind::Cap(kind) => out.push_cap(parent, kind, name, Span::default()),
+                };
+                for child in src.children(Some(node)) {
+                    subtrees.push((child, Some(copy)));
+                }
+            }
+            let mut child = self.state.first_child(amb);
+            while child != NONE {
+                let name = src.symbol_at(self.state.amb(child).name as usize);
+                let name = intern(&mut out, name);
+                let copy = out.push_ambient(target, name, Span::default());
+                ambients.push((child, Some(copy)));
+                child = self.state.next_sibling(child);
+            }
+        }
+        out.finish_building();
+        out
+    }
+}
+
+/// Schedules the children of `from` so that they are created in source order.
+fn push_children(ast: &Ast, from: Option<NodeId>, owner: u32, stack: &mut Vec<(NodeId, u32)>) {
+    let start = stack.len();
+    stack.extend(ast.children(from).map(|child| (child, owner)));
+    stack[start..].reverse();
+}

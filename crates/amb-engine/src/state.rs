@@ -1,0 +1,326 @@
+//! The instance tree: ambient and capability instances with their links and indexes.
+//!
+//! Ambients link to their parent, their children (a doubly linked list) and their
+//! capabilities (another list). Two hash indexes answer the questions a redex asks in
+//! O(1): "the children of P named n" and "the co-capabilities of kind k for name n that
+//! ambient a holds". Both index lists are threaded through the instances themselves, so
+//! an index entry is one head pointer. Instances are never freed: ids stay unique.
+
+use amb_syntax::{CapKind, NodeId, Symbol};
+use hashbrown::HashMap;
+
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// Identifies an ambient instance of one run. The root is `AmbId(0)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AmbId(pub(crate) u32);
+
+impl AmbId {
+    /// The program's implicit root ambient.
+    pub const ROOT: AmbId = AmbId(0);
+
+    /// The instance number (creation order).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Identifies a capability instance of one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CapId(pub(crate) u32);
+
+impl CapId {
+    /// The instance number (creation order).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Amb {
+    pub(crate) name: u32,
+    pub(crate) parent: u32,
+    first_child: u32,
+    prev: u32,
+    next: u32,
+    pub(crate) first_cap: u32,
+    prev_same: u32,
+    next_same: u32,
+    pub(crate) alive: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cap {
+    pub(crate) node: NodeId,
+    pub(crate) owner: u32,
+    pub(crate) target: u32,
+    prev: u32,
+    pub(crate) next: u32,
+    prev_same: u32,
+    next_same: u32,
+    pub(crate) kind: CapKind,
+    pub(crate) alive: bool,
+    pub(crate) queued: bool,
+}
+
+/// Whether a capability kind is a co-capability (indexed by its owner).
+pub(crate) fn is_co(kind: CapKind) -> bool {
+    matches!(kind, CapKind::InCo | CapKind::OutCo | CapKind::OpenCo)
+}
+
+type Map<K> = HashMap<K, u32, foldhash::fast::RandomState>;
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) ambs: Vec<Amb>,
+    pub(crate) caps: Vec<Cap>,
+    /// Head of the list of children of `parent` named `name`.
+    by_name: Map<(u32, u32)>,
+    /// Head of the list of co-capabilities of `kind` for `name` held by `owner`.
+    co_index: Map<(u32, u32, u8)>,
+    pub(crate) live_ambs: usize,
+    pub(crate) live_caps: usize,
+}
+
+impl State {
+    pub(crate) fn new() -> State {
+        let mut state = State::default();
+        state.ambs.push(Amb {
+            name: NONE,
+            parent: NONE,
+            first_child: NONE,
+            prev: NONE,
+            next: NONE,
+            first_cap: NONE,
+            prev_same: NONE,
+            next_same: NONE,
+            alive: true,
+        });
+        state.live_ambs = 1;
+        state
+    }
+
+    pub(crate) fn amb(&self, id: u32) -> &Amb {
+        &self.ambs[id as usize]
+    }
+
+    pub(crate) fn cap(&self, id: u32) -> &Cap {
+        &self.caps[id as usize]
+    }
+
+    /// Approximate bytes held by the instances and indexes.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.ambs.capacity() * size_of::<Amb>()
+            + self.caps.capacity() * size_of::<Cap>()
+            + self.by_name.capacity() * (size_of::<((u32, u32), u32)>() + 1)
+            + self.co_index.capacity() * (size_of::<((u32, u32, u8), u32)>() + 1)
+    }
+
+    /// A new ambient, child of `parent`.
+    pub(crate) fn new_amb(&mut self, name: Symbol, parent: u32) -> u32 {
+        let id = u32::try_from(self.ambs.len()).expect("fewer than 2^32 ambients");
+        self.ambs.push(Amb {
+            name: name.index() as u32,
+            parent: NONE,
+            first_child: NONE,
+            prev: NONE,
+            next: NONE,
+            first_cap: NONE,
+            prev_same: NONE,
+            next_same: NONE,
+            alive: true,
+        });
+        self.live_ambs += 1;
+        self.link_child(parent, id);
+        id
+    }
+
+    /// A new capability held by `owner`.
+    pub(crate) fn new_cap(&mut self, kind: CapKind, target: Option<Symbol>, node: NodeId, owner: u32) -> u32 {
+        let id = u32::try_from(self.caps.len()).expect("fewer than 2^32 capabilities");
+        self.caps.push(Cap {
+            node,
+            owner: NONE,
+            target: target.map_or(NONE, |s| s.index() as u32),
+            prev: NONE,
+            next: NONE,
+            prev_same: NONE,
+            next_same: NONE,
+            kind,
+            alive: true,
+            queued: false,
+        });
+        self.live_caps += 1;
+        self.link_cap(owner, id);
+        id
+    }
+
+    /// Makes `child` the first child of `parent`, in both lists.
+    pub(crate) fn link_child(&mut self, parent: u32, child: u32) {
+        let name = self.ambs[child as usize].name;
+        let old_first = self.ambs[parent as usize].first_child;
+        let old_same = self.by_name.insert((parent, name), child).unwrap_or(NONE);
+        let a = &mut self.ambs[child as usize];
+        a.parent = parent;
+        a.prev = NONE;
+        a.next = old_first;
+        a.prev_same = NONE;
+        a.next_same = old_same;
+        self.ambs[parent as usize].first_child = child;
+        if old_first != NONE {
+            self.ambs[old_first as usize].prev = child;
+        }
+        if old_same != NONE {
+            self.ambs[old_same as usize].prev_same = child;
+        }
+    }
+
+    /// Removes `child` from its parent's lists.
+    pub(crate) fn unlink_child(&mut self, child: u32) {
+        let Amb {
+            name,
+            parent,
+            prev,
+            next,
+            prev_same,
+            next_same,
+            ..
+        } = self.ambs[child as usize];
+        if prev == NONE {
+            self.ambs[parent as usize].first_child = next;
+        } else {
+            self.ambs[prev as usize].next = next;
+        }
+        if next != NONE {
+            self.ambs[next as usize].prev = prev;
+        }
+        if prev_same == NONE {
+            if next_same == NONE {
+                self.by_name.remove(&(parent, name));
+            } else {
+                self.by_name.insert((parent, name), next_same);
+            }
+        } else {
+            self.ambs[prev_same as usize].next_same = next_same;
+        }
+        if next_same != NONE {
+            self.ambs[next_same as usize].prev_same = prev_same;
+        }
+        self.ambs[child as usize].parent = NONE;
+    }
+
+    /// The first child of `parent` named `name`, and the rest through [`Self::next_same`].
+    pub(crate) fn first_named(&self, parent: u32, name: u32) -> u32 {
+        self.by_name.get(&(parent, name)).copied().unwrap_or(NONE)
+    }
+
+    pub(crate) fn next_same(&self, amb: u32) -> u32 {
+        self.ambs[amb as usize].next_same
+    }
+
+    pub(crate) fn first_child(&self, parent: u32) -> u32 {
+        self.ambs[parent as usize].first_child
+    }
+
+    pub(crate) fn next_sibling(&self, amb: u32) -> u32 {
+        self.ambs[amb as usize].next
+    }
+
+    /// Makes `cap` the first capability of `owner` (and indexes a co-capability).
+    pub(crate) fn link_cap(&mut self, owner: u32, cap: u32) {
+        let old_first = self.ambs[owner as usize].first_cap;
+        let c = &mut self.caps[cap as usize];
+        c.owner = owner;
+        c.prev = NONE;
+        c.next = old_first;
+        let (kind, target) = (c.kind, c.target);
+        self.ambs[owner as usize].first_cap = cap;
+        if old_first != NONE {
+            self.caps[old_first as usize].prev = cap;
+        }
+        if is_co(kind) {
+            let old_same = self
+                .co_index
+                .insert((owner, target, kind as u8), cap)
+                .unwrap_or(NONE);
+            let c = &mut self.caps[cap as usize];
+            c.prev_same = NONE;
+            c.next_same = old_same;
+            if old_same != NONE {
+                self.caps[old_same as usize].prev_same = cap;
+            }
+        }
+    }
+
+    /// Removes `cap` from its owner's lists.
+    pub(crate) fn unlink_cap(&mut self, cap: u32) {
+        let Cap {
+            owner,
+            target,
+            kind,
+            prev,
+            next,
+            prev_same,
+            next_same,
+            ..
+        } = self.caps[cap as usize];
+        if prev == NONE {
+            self.ambs[owner as usize].first_cap = next;
+        } else {
+            self.caps[prev as usize].next = next;
+        }
+        if next != NONE {
+            self.caps[next as usize].prev = prev;
+        }
+        if is_co(kind) {
+            let key = (owner, target, kind as u8);
+            if prev_same == NONE {
+                if next_same == NONE {
+                    self.co_index.remove(&key);
+                } else {
+                    self.co_index.insert(key, next_same);
+                }
+            } else {
+                self.caps[prev_same as usize].next_same = next_same;
+            }
+            if next_same != NONE {
+                self.caps[next_same as usize].prev_same = prev_same;
+            }
+        }
+        self.caps[cap as usize].owner = NONE;
+    }
+
+    /// Consumes a capability: unlinked and dead.
+    pub(crate) fn consume_cap(&mut self, cap: u32) {
+        self.unlink_cap(cap);
+        self.caps[cap as usize].alive = false;
+        self.live_caps -= 1;
+    }
+
+    /// The co-capability of `kind` held by `owner` that admits `name`: one for that
+    /// name, else a wildcard (for `open_`, `name` is ignored). The earliest created
+    /// of the two heads wins, so the choice is deterministic.
+    pub(crate) fn co_cap_for(&self, owner: u32, kind: CapKind, name: u32) -> u32 {
+        let head = |target| {
+            self.co_index
+                .get(&(owner, target, kind as u8))
+                .copied()
+                .unwrap_or(NONE)
+        };
+        if kind == CapKind::OpenCo {
+            return head(NONE);
+        }
+        let named = head(name);
+        let any = head(NONE);
+        match (named, any) {
+            (NONE, other) | (other, NONE) => other,
+            (a, b) => a.min(b),
+        }
+    }
+
+    /// Marks an ambient dissolved (after its contents moved out).
+    pub(crate) fn kill_amb(&mut self, amb: u32) {
+        self.ambs[amb as usize].alive = false;
+        self.live_ambs -= 1;
+    }
+}
