@@ -26,92 +26,17 @@
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does a quick smoke
 //! run on a small program.
 
-use std::{
-    alloc::{GlobalAlloc, Layout, System},
-    hint::black_box,
-    sync::atomic::{AtomicUsize, Ordering},
-    time::Instant,
+use std::{hint::black_box, time::Instant};
+
+use amb_bench::{
+    Config, MB, Stats,
+    counting_alloc::{self, CountingAlloc, reset_peak},
+    generate, measure,
 };
-
-use amb_bench::{Config, MB, Stats, generate, measure};
 use amb_syntax::{Limits, NodeKind, parse_with_limits};
-
-/// A global allocator that counts live heap bytes and their peak.
-struct CountingAlloc;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
-
-// The bench allocates from one thread only, so plain loads and stores (no atomic
-// read-modify-write) keep the counters exact and cost next to nothing.
-fn grew(bytes: usize) {
-    let now = CURRENT.load(Ordering::Relaxed) + bytes;
-    CURRENT.store(now, Ordering::Relaxed);
-    if now > PEAK.load(Ordering::Relaxed) {
-        PEAK.store(now, Ordering::Relaxed);
-        if now > HIGH_WATER.load(Ordering::Relaxed) {
-            HIGH_WATER.store(now, Ordering::Relaxed);
-        }
-    }
-}
-
-fn shrank(bytes: usize) {
-    let now = CURRENT.load(Ordering::Relaxed) - bytes;
-    CURRENT.store(now, Ordering::Relaxed);
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the wrapper
-// only updates counters, so the `GlobalAlloc` contract is the system allocator's.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            grew(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            grew(layout.size());
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.dealloc(ptr, layout) };
-        shrank(layout.size());
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            if new_size >= layout.size() {
-                grew(new_size - layout.size());
-            } else {
-                shrank(layout.size() - new_size);
-            }
-        }
-        new
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: CountingAlloc = CountingAlloc;
-
-/// Resets the peak to the live bytes and returns them.
-fn reset_peak() -> usize {
-    let now = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(now, Ordering::Relaxed);
-    now
-}
 
 /// One timed run: seconds per operation and peak heap above the bytes live before.
 #[derive(Clone, Copy, Debug)]
@@ -138,7 +63,7 @@ fn run_phase<T>(runs: usize, mut op: impl FnMut() -> T) -> Vec<Sample> {
                 let start = Instant::now();
                 let out = black_box(op());
                 total += start.elapsed().as_secs_f64();
-                peak_extra = peak_extra.max(PEAK.load(Ordering::Relaxed) - base);
+                peak_extra = peak_extra.max(counting_alloc::peak() - base);
                 drop(out);
             }
             Sample {
@@ -289,7 +214,7 @@ fn main() {
     }
     println!(
         "\nProcess heap high-water mark (counting allocator): {:.1} MB",
-        HIGH_WATER.load(Ordering::Relaxed) as f64 / MB as f64
+        counting_alloc::high_water() as f64 / MB as f64
     );
 }
 

@@ -37,6 +37,9 @@
 
 use std::fmt::Write as _;
 
+pub mod confluent;
+pub mod counting_alloc;
+
 /// One megabyte as the benchmarks count it: 10^6 bytes.
 pub const MB: usize = 1_000_000;
 

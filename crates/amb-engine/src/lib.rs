@@ -20,7 +20,10 @@ pub use state::{AmbId, CapId};
 
 /// Reduces a program to its normal form with the default schedule; returns the final
 /// term and the number of steps.
-pub fn reduce(ast: &amb_syntax::Ast, limits: Limits) -> Result<(amb_syntax::Ast, u64), EngineError> {
+pub fn reduce(
+    ast: &amb_syntax::Ast,
+    limits: Limits,
+) -> Result<(amb_syntax::Ast, u64), EngineError> {
     let mut engine = Engine::new(ast, limits)?;
     let steps = engine.run(|_, _| {})?;
     Ok((engine.to_ast(), steps))
@@ -57,7 +60,10 @@ mod tests {
 
     #[test]
     fn wildcards_admit_any_ambient() {
-        assert_eq!(normal_form("a[in b.in_ | b[]] | b[in_]"), ("b[a[b[]|in_]]".into(), 1));
+        assert_eq!(
+            normal_form("a[in b.in_ | b[]] | b[in_]"),
+            ("b[a[b[]|in_]]".into(), 1)
+        );
         assert_eq!(normal_form("m[x[out m] | out_]"), ("m[]|x[]".into(), 1));
     }
 
@@ -117,7 +123,11 @@ mod tests {
     #[test]
     fn deep_programs_reduce() {
         let depth = 100_000;
-        let src = format!("{}x[in_ y]|y[in x]{}", "a[".repeat(depth), "]".repeat(depth));
+        let src = format!(
+            "{}x[in_ y]|y[in x]{}",
+            "a[".repeat(depth),
+            "]".repeat(depth)
+        );
         let ast = amb_syntax::parse(&src).unwrap();
         let (out, steps) = reduce(&ast, Limits::default()).unwrap();
         assert_eq!(steps, 1);

@@ -136,7 +136,13 @@ impl State {
     }
 
     /// A new capability held by `owner`.
-    pub(crate) fn new_cap(&mut self, kind: CapKind, target: Option<Symbol>, node: NodeId, owner: u32) -> u32 {
+    pub(crate) fn new_cap(
+        &mut self,
+        kind: CapKind,
+        target: Option<Symbol>,
+        node: NodeId,
+        owner: u32,
+    ) -> u32 {
         let id = u32::try_from(self.caps.len()).expect("fewer than 2^32 capabilities");
         self.caps.push(Cap {
             node,
