@@ -25,6 +25,10 @@ enum Command {
     Fmt(commands::fmt::Args),
     /// Compile a program to bytecode blocks and print its CID.
     Compile(commands::compile::Args),
+    /// Reduce a program to its normal form and print it with its value.
+    Reduce(commands::reduce::Args),
+    /// Enumerate every reachable normal form of a program (bounded).
+    Explore(commands::explore::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +36,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Fmt(args) => commands::fmt::run(&args),
         Command::Compile(args) => commands::compile::run(&args),
+        Command::Reduce(args) => commands::reduce::run(&args),
+        Command::Explore(args) => commands::explore::run(&args),
     };
     match outcome {
         Ok(code) => code,

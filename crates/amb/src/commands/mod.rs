@@ -1,4 +1,6 @@
 //! One module per `amb` subcommand.
 
 pub(crate) mod compile;
+pub(crate) mod explore;
 pub(crate) mod fmt;
+pub(crate) mod reduce;

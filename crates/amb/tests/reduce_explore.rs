@@ -1,0 +1,188 @@
+//! `amb reduce` and `amb explore` end to end: every ROAM program of the shared corpus
+//! (read in place; the test fails when it is missing) and the examples the issue names.
+
+use std::{path::PathBuf, process::Command};
+
+use serde_json::Value;
+
+fn corpus() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus"
+    ))
+}
+
+fn amb(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_amb"))
+        .args(args)
+        .output()
+        .expect("amb runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(args: &[&str]) -> Value {
+    let (code, stdout, stderr) = amb(args);
+    assert_eq!(code, 0, "amb {args:?} failed: {stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// (file, kind, normal forms) of every row of INDEX.tsv.
+fn index() -> Vec<(String, String, Vec<String>)> {
+    let path = corpus().join("INDEX.tsv");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the shared corpus is missing at {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            let forms = cols
+                .get(3)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.split(" ; ").map(String::from).collect())
+                .unwrap_or_default();
+            (cols[0].to_string(), cols[1].to_string(), forms)
+        })
+        .collect()
+}
+
+#[test]
+fn every_corpus_program_reduces_to_a_listed_form_and_explores_to_exactly_the_set() {
+    let mut failures = Vec::new();
+    let roam: Vec<_> = index()
+        .into_iter()
+        .filter(|(_, k, _)| k == "roam")
+        .collect();
+    assert_eq!(roam.len(), 112);
+    for (file, _, forms) in roam {
+        let path = corpus().join(&file);
+        let path = path.to_str().unwrap();
+        let reduced = json(&["reduce", "--json", path]);
+        let keys: Vec<&str> = reduced
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(keys, ["normal_form", "value", "steps", "stuck"], "{file}");
+        let nf = reduced["normal_form"].as_str().unwrap().to_string();
+        if !forms.contains(&nf) {
+            failures.push(format!("reduce {file}: {nf} not in {forms:?}"));
+        }
+        let explored = json(&["explore", "--json", path]);
+        let keys: Vec<&str> = explored
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            ["normal_forms", "states", "confluent", "truncated"],
+            "{file}"
+        );
+        let found: Vec<String> = explored["normal_forms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        if found != forms {
+            failures.push(format!("explore {file}: {found:?} != {forms:?}"));
+        }
+        assert_eq!(explored["truncated"], Value::Bool(false), "{file}");
+        assert_eq!(
+            explored["confluent"],
+            Value::Bool(forms.len() == 1),
+            "{file}"
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn runnable_examples_reduce_to_their_stated_results() {
+    let cases = [
+        (
+            "ambientsprotocol-encoding-examples/monoids/locally-evaluated-string-concat.amb",
+            "string[concat[left[string[hello[]]]|right[string[world[]]]]]",
+            Value::from("helloworld"),
+        ),
+        (
+            "ambientsprotocol-encoding-examples/functors/identity-functor.amb",
+            "identity[int[length[string[hello[]]]]]",
+            Value::Null,
+        ),
+        (
+            "ambientsprotocol-whitepaper/ch05/10-func.amb",
+            "result[]",
+            Value::Null,
+        ),
+        (
+            "ambientsprotocol-whitepaper/ch05/12-arg.amb",
+            "func[input[]|open_]",
+            Value::Null,
+        ),
+        (
+            "ambientsprotocol-whitepaper/ch05/18-call.amb",
+            "x[]|y[payload[]]",
+            Value::Null,
+        ),
+        (
+            "ambientsprotocol-whitepaper/ch05/20-call-return.amb",
+            "x[y[]]",
+            Value::Null,
+        ),
+        (
+            "ambientsprotocol-whitepaper/ch05/15-message-hello-composed.amb",
+            "message[string[hello[]]]",
+            Value::Null,
+        ),
+        (
+            "ambientsprotocol-whitepaper/ch05/16-constant-function.amb",
+            "string[hello[]]",
+            Value::from("hello"),
+        ),
+    ];
+    for (file, normal_form, value) in cases {
+        let path = corpus().join(file);
+        let out = json(&["reduce", "--json", path.to_str().unwrap()]);
+        assert_eq!(out["normal_form"], Value::from(normal_form), "{file}");
+        assert_eq!(out["value"], value, "{file}");
+    }
+}
+
+#[test]
+fn race_example_has_two_normal_forms() {
+    let path = corpus().join("ambientsprotocol-ambc/test/fixtures/ir/007.ambient");
+    let out = json(&["explore", "--json", path.to_str().unwrap()]);
+    assert_eq!(out["normal_forms"].as_array().unwrap().len(), 2);
+    assert_eq!(out["confluent"], Value::Bool(false));
+}
+
+#[test]
+fn limits_are_errors_and_traces_list_every_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.amb");
+    std::fs::write(&file, "a[in b] | b[in_ a.in c] | c[in_ b]").unwrap();
+    let file = file.to_str().unwrap();
+    let (code, stdout, stderr) = amb(&["reduce", "--max-steps", "1", file]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stderr.contains("max_steps"), "{stderr}");
+    let (code, stdout, _) = amb(&["reduce", "--trace", file]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("step 1: a#1 enters b#2"), "{stdout}");
+    assert!(stdout.contains("step 2: b#2 enters c#3"), "{stdout}");
+    assert!(stdout.contains("normal form: c[b[a[]]]"), "{stdout}");
+    let (code, _, stderr) = amb(&["reduce", "--max-memory", "16", file]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("max_memory_bytes"), "{stderr}");
+    let (code, stdout, _) = amb(&["explore", "--max-states", "1", "--json", file]);
+    assert_eq!(code, 0);
+    let out: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(out["truncated"], Value::Bool(true));
+    assert_eq!(out["confluent"], Value::Null);
+}
