@@ -60,6 +60,63 @@ enum WaitKey {
     Open(u32, u32),
 }
 
+/// Capabilities waiting under each key: singly linked lists of 8-byte nodes in one
+/// arena with a free list, so a waiting capability costs no allocation of its own.
+#[derive(Debug, Default)]
+struct WaitLists {
+    heads: HashMap<WaitKey, u32, foldhash::fast::RandomState>,
+    /// `(capability, next node)`.
+    nodes: Vec<(u32, u32)>,
+    free: u32,
+}
+
+impl WaitLists {
+    fn new() -> WaitLists {
+        WaitLists {
+            free: NONE,
+            ..WaitLists::default()
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.heads.is_empty()
+    }
+
+    fn push(&mut self, key: WaitKey, cap: u32) {
+        let head = self.heads.get(&key).copied().unwrap_or(NONE);
+        let node = if self.free != NONE {
+            let node = self.free;
+            self.free = self.nodes[node as usize].1;
+            self.nodes[node as usize] = (cap, head);
+            node
+        } else {
+            self.nodes.push((cap, head));
+            (self.nodes.len() - 1) as u32
+        };
+        self.heads.insert(key, node);
+    }
+
+    /// Removes the list of `key`, appending its capabilities to `out`, oldest first.
+    fn take(&mut self, key: WaitKey, out: &mut Vec<u32>) {
+        let Some(mut node) = self.heads.remove(&key) else {
+            return;
+        };
+        let start = out.len();
+        while node != NONE {
+            let (cap, next) = self.nodes[node as usize];
+            out.push(cap);
+            self.nodes[node as usize].1 = self.free;
+            self.free = node;
+            node = next;
+        }
+        out[start..].reverse();
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.heads.capacity() * (size_of::<(WaitKey, u32)>() + 1) + self.nodes.capacity() * 8
+    }
+}
+
 /// A running program.
 #[derive(Debug)]
 pub struct Engine<'a> {
@@ -67,22 +124,30 @@ pub struct Engine<'a> {
     state: State,
     limits: Limits,
     queue: VecDeque<u32>,
-    waiting: HashMap<WaitKey, Vec<u32>, foldhash::fast::RandomState>,
+    waiting: WaitLists,
     steps: u64,
     scratch: Vec<(NodeId, u32)>,
+    woken: Vec<u32>,
 }
 
 impl<'a> Engine<'a> {
     /// Instantiates a program: every top-level part becomes an instance in the root.
     pub fn new(ast: &'a Ast, limits: Limits) -> Result<Engine<'a>, EngineError> {
+        let (ambients, capabilities) = (0..ast.len()).fold((0, 0), |(a, c), i| {
+            match ast.node(ast.node_id(i)).kind() {
+                NodeKind::Ambient => (a + 1, c),
+                NodeKind::Cap(_) => (a, c + 1),
+            }
+        });
         let mut engine = Engine {
             ast,
-            state: State::new(),
+            state: State::with_capacity(ambients, capabilities),
             limits,
             queue: VecDeque::new(),
-            waiting: HashMap::default(),
+            waiting: WaitLists::new(),
             steps: 0,
             scratch: Vec::new(),
+            woken: Vec::new(),
         };
         engine.instantiate(None, AmbId::ROOT.0);
         engine.check_memory()?;
@@ -190,13 +255,7 @@ impl<'a> Engine<'a> {
 
     /// Approximate bytes held by the engine's instances, indexes and queues.
     pub fn memory_bytes(&self) -> usize {
-        let waiting: usize = self.waiting.capacity() * (size_of::<(WaitKey, Vec<u32>)>() + 1)
-            + self
-                .waiting
-                .values()
-                .map(|v| v.capacity() * 4)
-                .sum::<usize>();
-        self.state.memory_bytes() + self.queue.capacity() * 4 + waiting
+        self.state.memory_bytes() + self.queue.capacity() * 4 + self.waiting.memory_bytes()
     }
 
     fn enqueue(&mut self, cap: u32) {
@@ -208,15 +267,17 @@ impl<'a> Engine<'a> {
     }
 
     fn wait(&mut self, key: WaitKey, cap: u32) {
-        self.waiting.entry(key).or_default().push(cap);
+        self.waiting.push(key, cap);
     }
 
     fn wake(&mut self, key: WaitKey) {
-        if let Some(caps) = self.waiting.remove(&key) {
-            for cap in caps {
-                self.enqueue(cap);
-            }
+        let mut woken = std::mem::take(&mut self.woken);
+        self.waiting.take(key, &mut woken);
+        for &cap in &woken {
+            self.enqueue(cap);
         }
+        woken.clear();
+        self.woken = woken;
     }
 
     /// An ambient named `name` arrived in `parent`.

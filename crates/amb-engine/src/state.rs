@@ -83,8 +83,14 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new() -> State {
+    /// An instance tree holding only the root, with room for the given numbers of
+    /// ambients and capabilities (each AST node is instantiated at most once).
+    pub(crate) fn with_capacity(ambients: usize, capabilities: usize) -> State {
         let mut state = State::default();
+        state.ambs.reserve_exact(ambients + 1);
+        state.caps.reserve_exact(capabilities);
+        state.by_name.reserve(ambients / 2);
+        state.co_index.reserve(capabilities / 4);
         state.ambs.push(Amb {
             name: NONE,
             parent: NONE,
