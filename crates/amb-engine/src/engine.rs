@@ -133,12 +133,11 @@ pub struct Engine<'a> {
 impl<'a> Engine<'a> {
     /// Instantiates a program: every top-level part becomes an instance in the root.
     pub fn new(ast: &'a Ast, limits: Limits) -> Result<Engine<'a>, EngineError> {
-        let (ambients, capabilities) = (0..ast.len()).fold((0, 0), |(a, c), i| {
-            match ast.node(ast.node_id(i)).kind() {
+        let (ambients, capabilities) =
+            (0..ast.len()).fold((0, 0), |(a, c), i| match ast.node(ast.node_id(i)).kind() {
                 NodeKind::Ambient => (a + 1, c),
                 NodeKind::Cap(_) => (a, c + 1),
-            }
-        });
+            });
         let mut engine = Engine {
             ast,
             state: State::with_capacity(ambients, capabilities),
