@@ -1,9 +1,10 @@
 //! The reduction loop: a queue of capabilities to try, wait lists keyed by what a
 //! capability lacks, and the three rules.
 //!
-//! Scheduling is deterministic: capabilities are tried in the order they enter the
-//! queue (first the program's, in source pre-order; then each step's released
-//! continuations and the capabilities whose context changed). A capability that finds
+//! Scheduling is deterministic: capabilities are tried from a work list, most
+//! recently added first (the program's, in source pre-order; then each step's
+//! released continuations and the capabilities whose context changed), which keeps a
+//! reduction local in memory. A capability that finds
 //! no partner waits under the one key whose change could enable it:
 //!
 //! | capability of `n` | waits for | woken when |
@@ -208,7 +209,7 @@ impl<'a> Engine<'a> {
 
     /// Takes one step; `Ok(None)` when no redex is left.
     pub fn step(&mut self) -> Result<Option<Step>, EngineError> {
-        while let Some(cap) = self.queue.pop_front() {
+        while let Some(cap) = self.queue.pop_back() {
             self.state.caps[cap as usize].queued = false;
             if !self.state.cap(cap).alive {
                 continue;
