@@ -134,11 +134,7 @@ pub struct Engine<'a> {
 impl<'a> Engine<'a> {
     /// Instantiates a program: every top-level part becomes an instance in the root.
     pub fn new(ast: &'a Ast, limits: Limits) -> Result<Engine<'a>, EngineError> {
-        let (ambients, capabilities) =
-            (0..ast.len()).fold((0, 0), |(a, c), i| match ast.node(ast.node_id(i)).kind() {
-                NodeKind::Ambient => (a + 1, c),
-                NodeKind::Cap(_) => (a, c + 1),
-            });
+        let (ambients, capabilities) = eager_counts(ast);
         let mut engine = Engine {
             ast,
             state: State::with_capacity(ambients, capabilities),
@@ -193,7 +189,7 @@ impl<'a> Engine<'a> {
 
     /// The kind of a capability instance.
     pub fn capability_kind(&self, cap: CapId) -> CapKind {
-        self.state.cap(cap.0).kind
+        self.state.cap(cap.0).kind()
     }
 
     /// The AST node (prefix) a capability instance comes from.
@@ -203,15 +199,19 @@ impl<'a> Engine<'a> {
 
     /// The target name of a capability instance (`None` for `open_` and wildcards).
     pub fn capability_target(&self, cap: CapId) -> Option<&'a str> {
-        let target = self.state.cap(cap.0).target;
+        let target = self.state.cap(cap.0).target();
         (target != NONE).then(|| self.ast.name_text(self.ast.symbol_at(target as usize)))
     }
 
     /// Takes one step; `Ok(None)` when no redex is left.
+    ///
+    /// The ids in the returned step stay valid until the next call: the slots of the
+    /// consumed capabilities and of a dissolved ambient are reused after that.
     pub fn step(&mut self) -> Result<Option<Step>, EngineError> {
+        self.state.release_pending();
         while let Some(cap) = self.queue.pop_back() {
-            self.state.caps[cap as usize].queued = false;
-            if !self.state.cap(cap).alive {
+            self.state.caps[cap as usize].set_queued(false);
+            if !self.state.cap(cap).alive() {
                 continue;
             }
             let Some((co, subject, object)) = self.find_partner(cap) else {
@@ -260,8 +260,8 @@ impl<'a> Engine<'a> {
 
     fn enqueue(&mut self, cap: u32) {
         let c = &mut self.state.caps[cap as usize];
-        if !c.queued {
-            c.queued = true;
+        if !c.queued() {
+            c.set_queued(true);
             self.queue.push_back(cap);
         }
     }
@@ -308,7 +308,7 @@ impl<'a> Engine<'a> {
         while cap != NONE {
             let c = self.state.cap(cap);
             let next = c.next;
-            if matches!(c.kind, CapKind::In | CapKind::Out) {
+            if matches!(c.kind(), CapKind::In | CapKind::Out) {
                 self.enqueue(cap);
             }
             cap = next;
@@ -319,13 +319,13 @@ impl<'a> Engine<'a> {
     fn find_partner(&mut self, cap: u32) -> Option<(u32, u32, u32)> {
         let c = *self.state.cap(cap);
         let owner = *self.state.amb(c.owner);
-        match c.kind {
+        match c.kind() {
             CapKind::In => {
                 let parent = owner.parent;
                 if parent == NONE {
                     return None;
                 }
-                let mut candidate = self.state.first_named(parent, c.target);
+                let mut candidate = self.state.first_named(parent, c.target());
                 while candidate != NONE {
                     if candidate != c.owner {
                         let co = self.state.co_cap_for(candidate, CapKind::InCo, owner.name);
@@ -335,12 +335,12 @@ impl<'a> Engine<'a> {
                     }
                     candidate = self.state.next_same(candidate);
                 }
-                self.wait(WaitKey::In(parent, c.target), cap);
+                self.wait(WaitKey::In(parent, c.target()), cap);
                 None
             }
             CapKind::Out => {
                 let parent = owner.parent;
-                if parent == NONE || self.state.amb(parent).name != c.target {
+                if parent == NONE || self.state.amb(parent).name != c.target() {
                     return None;
                 }
                 let co = self.state.co_cap_for(parent, CapKind::OutCo, owner.name);
@@ -351,7 +351,7 @@ impl<'a> Engine<'a> {
                 None
             }
             CapKind::Open => {
-                let mut candidate = self.state.first_named(c.owner, c.target);
+                let mut candidate = self.state.first_named(c.owner, c.target());
                 while candidate != NONE {
                     let co = self.state.co_cap_for(candidate, CapKind::OpenCo, NONE);
                     if co != NONE {
@@ -359,7 +359,7 @@ impl<'a> Engine<'a> {
                     }
                     candidate = self.state.next_same(candidate);
                 }
-                self.wait(WaitKey::Open(c.owner, c.target), cap);
+                self.wait(WaitKey::Open(c.owner, c.target()), cap);
                 None
             }
             CapKind::InCo | CapKind::OutCo | CapKind::OpenCo => None,
@@ -367,7 +367,7 @@ impl<'a> Engine<'a> {
     }
 
     fn fire(&mut self, cap: u32, co: u32, subject: u32, object: u32) -> Step {
-        let kind = self.state.cap(cap).kind;
+        let kind = self.state.cap(cap).kind();
         let (cap_node, co_node) = (self.state.cap(cap).node, self.state.cap(co).node);
         self.state.consume_cap(cap);
         self.state.consume_cap(co);
@@ -424,7 +424,7 @@ impl<'a> Engine<'a> {
         let mut cap = self.state.amb(amb).first_cap;
         while cap != NONE {
             let next = self.state.cap(cap).next;
-            let kind = self.state.cap(cap).kind;
+            let kind = self.state.cap(cap).kind();
             self.state.unlink_cap(cap);
             self.state.link_cap(into, cap);
             if is_co(kind) {
@@ -511,6 +511,32 @@ impl<'a> Engine<'a> {
         out.finish_building();
         out
     }
+}
+
+/// How many ambients and capabilities the program instantiates before any step: those
+/// not inside a continuation.
+fn eager_counts(ast: &Ast) -> (usize, usize) {
+    let mut eager = vec![false; ast.len()];
+    for root in ast.roots() {
+        eager[root.index()] = true;
+    }
+    let (mut ambients, mut capabilities) = (0, 0);
+    for index in 0..ast.len() {
+        if !eager[index] {
+            continue;
+        }
+        let id = ast.node_id(index);
+        match ast.node(id).kind() {
+            NodeKind::Ambient => {
+                ambients += 1;
+                for child in ast.children(Some(id)) {
+                    eager[child.index()] = true;
+                }
+            }
+            NodeKind::Cap(_) => capabilities += 1,
+        }
+    }
+    (ambients, capabilities)
 }
 
 /// Schedules the children of `from` so that they are created in source order.

@@ -4,7 +4,12 @@
 //! capabilities (another list). Two hash indexes answer the questions a redex asks in
 //! O(1): "the children of P named n" and "the co-capabilities of kind k for name n that
 //! ambient a holds". Both index lists are threaded through the instances themselves, so
-//! an index entry is one head pointer. Instances are never freed: ids stay unique.
+//! an index entry is one head pointer.
+//!
+//! The slots of consumed capabilities and dissolved ambients are reused, so memory
+//! follows the live instances, not every instance ever made. A slot is released one
+//! step late ([`State::release_pending`]), so the ids of a [`crate::Step`] stay valid
+//! until the next step.
 
 use amb_syntax::{CapKind, NodeId, Symbol};
 use hashbrown::HashMap;
@@ -46,21 +51,61 @@ pub(crate) struct Amb {
     pub(crate) first_cap: u32,
     prev_same: u32,
     next_same: u32,
-    pub(crate) alive: bool,
 }
 
+/// A capability instance, 28 bytes: `packed` holds the target symbol (28 bits, all
+/// ones for none), the kind (3 bits) and whether it is in the work list (1 bit).
+/// A capability is alive while it has an owner.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Cap {
     pub(crate) node: NodeId,
     pub(crate) owner: u32,
-    pub(crate) target: u32,
     prev: u32,
     pub(crate) next: u32,
     prev_same: u32,
     next_same: u32,
-    pub(crate) kind: CapKind,
-    pub(crate) alive: bool,
-    pub(crate) queued: bool,
+    packed: u32,
+}
+
+const TARGET_BITS: u32 = 0x0fff_ffff;
+const QUEUED_BIT: u32 = 1 << 31;
+const KINDS: [CapKind; 6] = [
+    CapKind::In,
+    CapKind::InCo,
+    CapKind::Out,
+    CapKind::OutCo,
+    CapKind::Open,
+    CapKind::OpenCo,
+];
+
+impl Cap {
+    pub(crate) fn kind(&self) -> CapKind {
+        KINDS[((self.packed >> 28) & 7) as usize]
+    }
+
+    /// The target symbol, or [`NONE`].
+    pub(crate) fn target(&self) -> u32 {
+        match self.packed & TARGET_BITS {
+            TARGET_BITS => NONE,
+            target => target,
+        }
+    }
+
+    pub(crate) fn queued(&self) -> bool {
+        self.packed & QUEUED_BIT != 0
+    }
+
+    pub(crate) fn set_queued(&mut self, queued: bool) {
+        if queued {
+            self.packed |= QUEUED_BIT;
+        } else {
+            self.packed &= !QUEUED_BIT;
+        }
+    }
+
+    pub(crate) fn alive(&self) -> bool {
+        self.owner != NONE
+    }
 }
 
 /// Whether a capability kind is a co-capability (indexed by its owner).
@@ -80,17 +125,25 @@ pub(crate) struct State {
     co_index: Map<(u32, u32, u8)>,
     pub(crate) live_ambs: usize,
     pub(crate) live_caps: usize,
+    /// Dead slots ready for reuse, linked through their `next` field.
+    free_ambs: u32,
+    free_caps: u32,
+    /// Slots that died in the last step, released at the start of the next.
+    pending_ambs: Vec<u32>,
+    pending_caps: Vec<u32>,
 }
 
 impl State {
     /// An instance tree holding only the root, with room for the given numbers of
-    /// ambients and capabilities (each AST node is instantiated at most once).
+    /// ambients and capabilities (those the program starts with).
     pub(crate) fn with_capacity(ambients: usize, capabilities: usize) -> State {
-        let mut state = State::default();
+        let mut state = State {
+            free_ambs: NONE,
+            free_caps: NONE,
+            ..State::default()
+        };
         state.ambs.reserve_exact(ambients + 1);
         state.caps.reserve_exact(capabilities);
-        state.by_name.reserve(ambients / 2);
-        state.co_index.reserve(capabilities / 4);
         state.ambs.push(Amb {
             name: NONE,
             parent: NONE,
@@ -100,7 +153,6 @@ impl State {
             first_cap: NONE,
             prev_same: NONE,
             next_same: NONE,
-            alive: true,
         });
         state.live_ambs = 1;
         state
@@ -124,8 +176,7 @@ impl State {
 
     /// A new ambient, child of `parent`.
     pub(crate) fn new_amb(&mut self, name: Symbol, parent: u32) -> u32 {
-        let id = u32::try_from(self.ambs.len()).expect("fewer than 2^32 ambients");
-        self.ambs.push(Amb {
+        let fresh = Amb {
             name: name.index() as u32,
             parent: NONE,
             first_child: NONE,
@@ -134,11 +185,32 @@ impl State {
             first_cap: NONE,
             prev_same: NONE,
             next_same: NONE,
-            alive: true,
-        });
+        };
+        let id = if self.free_ambs != NONE {
+            let id = self.free_ambs;
+            self.free_ambs = self.ambs[id as usize].next;
+            self.ambs[id as usize] = fresh;
+            id
+        } else {
+            let id = u32::try_from(self.ambs.len()).expect("fewer than 2^32 ambients");
+            self.ambs.push(fresh);
+            id
+        };
         self.live_ambs += 1;
         self.link_child(parent, id);
         id
+    }
+
+    /// Makes the slots that died in the last step reusable.
+    pub(crate) fn release_pending(&mut self) {
+        for amb in self.pending_ambs.drain(..) {
+            self.ambs[amb as usize].next = self.free_ambs;
+            self.free_ambs = amb;
+        }
+        for cap in self.pending_caps.drain(..) {
+            self.caps[cap as usize].next = self.free_caps;
+            self.free_caps = cap;
+        }
     }
 
     /// A new capability held by `owner`.
@@ -149,19 +221,31 @@ impl State {
         node: NodeId,
         owner: u32,
     ) -> u32 {
-        let id = u32::try_from(self.caps.len()).expect("fewer than 2^32 capabilities");
-        self.caps.push(Cap {
+        let target = target.map_or(TARGET_BITS, |s| {
+            let index = s.index() as u32;
+            assert!(index < TARGET_BITS, "fewer than 2^28 distinct names");
+            index
+        });
+        let kind_bits = KINDS.iter().position(|&k| k == kind).expect("a kind") as u32;
+        let fresh = Cap {
             node,
             owner: NONE,
-            target: target.map_or(NONE, |s| s.index() as u32),
             prev: NONE,
             next: NONE,
             prev_same: NONE,
             next_same: NONE,
-            kind,
-            alive: true,
-            queued: false,
-        });
+            packed: target | (kind_bits << 28),
+        };
+        let id = if self.free_caps != NONE {
+            let id = self.free_caps;
+            self.free_caps = self.caps[id as usize].next;
+            self.caps[id as usize] = fresh;
+            id
+        } else {
+            let id = u32::try_from(self.caps.len()).expect("fewer than 2^32 capabilities");
+            self.caps.push(fresh);
+            id
+        };
         self.live_caps += 1;
         self.link_cap(owner, id);
         id
@@ -245,7 +329,7 @@ impl State {
         c.owner = owner;
         c.prev = NONE;
         c.next = old_first;
-        let (kind, target) = (c.kind, c.target);
+        let (kind, target) = (c.kind(), c.target());
         self.ambs[owner as usize].first_cap = cap;
         if old_first != NONE {
             self.caps[old_first as usize].prev = cap;
@@ -266,16 +350,16 @@ impl State {
 
     /// Removes `cap` from its owner's lists.
     pub(crate) fn unlink_cap(&mut self, cap: u32) {
+        let c = self.caps[cap as usize];
+        let (kind, target) = (c.kind(), c.target());
         let Cap {
             owner,
-            target,
-            kind,
             prev,
             next,
             prev_same,
             next_same,
             ..
-        } = self.caps[cap as usize];
+        } = c;
         if prev == NONE {
             self.ambs[owner as usize].first_cap = next;
         } else {
@@ -305,8 +389,8 @@ impl State {
     /// Consumes a capability: unlinked and dead.
     pub(crate) fn consume_cap(&mut self, cap: u32) {
         self.unlink_cap(cap);
-        self.caps[cap as usize].alive = false;
         self.live_caps -= 1;
+        self.pending_caps.push(cap);
     }
 
     /// The co-capability of `kind` held by `owner` that admits `name`: one for that
@@ -332,7 +416,18 @@ impl State {
 
     /// Marks an ambient dissolved (after its contents moved out).
     pub(crate) fn kill_amb(&mut self, amb: u32) {
-        self.ambs[amb as usize].alive = false;
         self.live_ambs -= 1;
+        self.pending_ambs.push(amb);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instances_are_compact() {
+        assert_eq!(size_of::<Amb>(), 32);
+        assert_eq!(size_of::<Cap>(), 28);
     }
 }
