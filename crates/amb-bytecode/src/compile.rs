@@ -72,10 +72,44 @@ pub fn compile(ast: &Ast) -> Result<CompiledProgram, CompileError> {
     compile_with_limits(ast, &BlockLimits::default())
 }
 
+/// Where each AST node went: its instruction's index in its block, and each
+/// ambient's own block. Made by [`compile_with_map`] for the executor, whose events
+/// name the instruction they execute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeMap {
+    /// By AST node index: for a capability, the index of its instruction in the block
+    /// it is written in; for an ambient, the index of its `deploy` in its parent's
+    /// block.
+    pub instruction: Vec<u32>,
+    /// By AST node index: an ambient's own block (`None` for capabilities).
+    pub block: Vec<Option<Cid>>,
+}
+
 /// Compiles a program.
 pub fn compile_with_limits(
     ast: &Ast,
     limits: &BlockLimits,
+) -> Result<CompiledProgram, CompileError> {
+    compile_inner(ast, limits, None)
+}
+
+/// Compiles a program and reports where each AST node went.
+pub fn compile_with_map(
+    ast: &Ast,
+    limits: &BlockLimits,
+) -> Result<(CompiledProgram, NodeMap), CompileError> {
+    let mut map = NodeMap {
+        instruction: vec![0; ast.len()],
+        block: vec![None; ast.len()],
+    };
+    let compiled = compile_inner(ast, limits, Some(&mut map))?;
+    Ok((compiled, map))
+}
+
+fn compile_inner(
+    ast: &Ast,
+    limits: &BlockLimits,
+    mut map: Option<&mut NodeMap>,
 ) -> Result<CompiledProgram, CompileError> {
     let mut compiler = Compiler {
         ast,
@@ -92,11 +126,14 @@ pub fn compile_with_limits(
     for index in (0..ast.len()).rev() {
         let id = ast.node_id(index);
         if ast.node(id).kind() == NodeKind::Ambient {
-            let cid = compiler.compile_block(Some(id))?;
+            let cid = compiler.compile_block(Some(id), map.as_deref_mut())?;
             compiler.child_cids.insert(id, cid);
+            if let Some(map) = map.as_deref_mut() {
+                map.block[index] = Some(cid);
+            }
         }
     }
-    let root = compiler.compile_block(None)?;
+    let root = compiler.compile_block(None, map)?;
     Ok(CompiledProgram {
         root,
         blocks: compiler.blocks,
@@ -125,7 +162,11 @@ impl Compiler<'_> {
     }
 
     /// Compiles the block of an ambient (or of the root for `None`).
-    fn compile_block(&mut self, owner: Option<NodeId>) -> Result<Cid, CompileError> {
+    fn compile_block(
+        &mut self,
+        owner: Option<NodeId>,
+        mut map: Option<&mut NodeMap>,
+    ) -> Result<Cid, CompileError> {
         let ast = self.ast;
         let mut instructions = vec![Instruction {
             op: Opcode::Create,
@@ -135,6 +176,9 @@ impl Compiler<'_> {
         self.push_children(owner, 0);
         while let Some((id, prev)) = self.stack.pop() {
             let index = instructions.len() as u32;
+            if let Some(map) = map.as_deref_mut() {
+                map.instruction[id.index()] = index;
+            }
             let node = ast.node(id);
             let (op, target) = match node.kind() {
                 NodeKind::Ambient => {
@@ -214,5 +258,44 @@ pub fn opcode(cap: CapKind) -> Opcode {
         CapKind::OutCo => Opcode::OutCo,
         CapKind::Open => Opcode::Open,
         CapKind::OpenCo => Opcode::OpenCo,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Program;
+
+    #[test]
+    fn node_map_points_at_each_instruction() {
+        let ast = amb_syntax::parse("call[out a.in b|open_] | open call").unwrap();
+        let (compiled, map) = compile_with_map(&ast, &BlockLimits::default()).unwrap();
+        assert_eq!(compiled, compile(&ast).unwrap());
+        let program = Program::from_compiled(&compiled).unwrap();
+        for index in 0..ast.len() {
+            let id = ast.node_id(index);
+            let node = ast.node(id);
+            match node.kind() {
+                NodeKind::Ambient => {
+                    let block = program.block(&map.block[index].unwrap()).unwrap();
+                    assert_eq!(block.created_name(), Some("call"));
+                    let root = program.block(&compiled.root).unwrap();
+                    let deploy = &root.instructions[map.instruction[index] as usize];
+                    assert_eq!(deploy.target, Target::Block(map.block[index].unwrap()));
+                }
+                NodeKind::Cap(cap) => {
+                    assert_eq!(map.block[index], None);
+                    // The capability's instruction has its opcode in one of the blocks.
+                    let found = compiled.blocks.iter().any(|(cid, _)| {
+                        let block = program.block(cid).unwrap();
+                        block
+                            .instructions
+                            .get(map.instruction[index] as usize)
+                            .is_some_and(|i| i.op == opcode(cap))
+                    });
+                    assert!(found, "{cap:?}");
+                }
+            }
+        }
     }
 }

@@ -18,5 +18,7 @@ mod program;
 pub use block::{Block, Instruction, Opcode, Primitive, Target};
 pub use cid::{BLAKE3_256, CID_PREFIX, Cid, CidError, DAG_CBOR};
 pub use codec::{BlockLimits, DecodeError, FORMAT_VERSION};
-pub use compile::{CompileError, CompiledProgram, compile, compile_with_limits, opcode};
+pub use compile::{
+    CompileError, CompiledProgram, NodeMap, compile, compile_with_limits, compile_with_map, opcode,
+};
 pub use program::{LoadError, Program, ProgramLimits};

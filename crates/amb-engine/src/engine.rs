@@ -127,13 +127,47 @@ pub struct Engine<'a> {
     queue: VecDeque<u32>,
     waiting: WaitLists,
     steps: u64,
-    scratch: Vec<(NodeId, u32)>,
+    scratch: Vec<(NodeId, u32, u64)>,
     woken: Vec<u32>,
+    origins: Option<Origins>,
+    next_serial: u64,
+}
+
+/// Where instances come from, kept when a run is recorded ([`Engine::with_origins`]):
+/// a serial number per ambient instance that is never reused (the root is 0), the AST
+/// node of each ambient, and for each capability and ambient the serial of the block
+/// instance (the ambient instance, or the root) whose code it was written in.
+#[derive(Debug, Default)]
+struct Origins {
+    amb_serial: Vec<u64>,
+    amb_node: Vec<u32>,
+    amb_origin: Vec<u64>,
+    cap_origin: Vec<u64>,
+    created: Vec<AmbId>,
+}
+
+fn set<T: Copy + Default>(table: &mut Vec<T>, index: u32, value: T) {
+    let index = index as usize;
+    if table.len() <= index {
+        table.resize(index + 1, T::default());
+    }
+    table[index] = value;
 }
 
 impl<'a> Engine<'a> {
     /// Instantiates a program: every top-level part becomes an instance in the root.
     pub fn new(ast: &'a Ast, limits: Limits) -> Result<Engine<'a>, EngineError> {
+        Engine::build(ast, limits, false)
+    }
+
+    /// Like [`Engine::new`], and also records where every instance comes from
+    /// (serials, AST nodes, block instances, ambients created by each step), which
+    /// the executor needs to write events. Costs about 24 bytes per instance.
+    pub fn with_origins(ast: &'a Ast, limits: Limits) -> Result<Engine<'a>, EngineError> {
+        Engine::build(ast, limits, true)
+    }
+
+    fn build(ast: &'a Ast, limits: Limits, origins: bool) -> Result<Engine<'a>, EngineError> {
         let (ambients, capabilities) = eager_counts(ast);
         let mut engine = Engine {
             ast,
@@ -144,8 +178,14 @@ impl<'a> Engine<'a> {
             steps: 0,
             scratch: Vec::new(),
             woken: Vec::new(),
+            origins: origins.then(Origins::default),
+            next_serial: 1,
         };
-        engine.instantiate(None, AmbId::ROOT.0);
+        if let Some(o) = &mut engine.origins {
+            set(&mut o.amb_serial, 0, 0);
+            set(&mut o.amb_node, 0, NONE);
+        }
+        engine.instantiate(None, AmbId::ROOT.0, 0);
         engine.check_memory()?;
         Ok(engine)
     }
@@ -187,6 +227,61 @@ impl<'a> Engine<'a> {
         (parent != NONE).then_some(AmbId(parent))
     }
 
+    /// The never-reused serial of an ambient instance (0 for the root). Needs
+    /// [`Engine::with_origins`].
+    pub fn ambient_serial(&self, amb: AmbId) -> u64 {
+        self.origins().amb_serial[amb.index()]
+    }
+
+    /// The AST ambient node an ambient instance comes from (`None` for the root).
+    /// Needs [`Engine::with_origins`].
+    pub fn ambient_node(&self, amb: AmbId) -> Option<NodeId> {
+        let node = self.origins().amb_node[amb.index()];
+        (node != NONE).then(|| self.ast.node_id(node as usize))
+    }
+
+    /// The serial of the block instance whose `deploy` instruction created an ambient
+    /// instance (its parent's, or one it was released into). Needs
+    /// [`Engine::with_origins`].
+    pub fn ambient_origin(&self, amb: AmbId) -> u64 {
+        self.origins().amb_origin[amb.index()]
+    }
+
+    /// The serial of the block instance a capability instance was written in. Needs
+    /// [`Engine::with_origins`].
+    pub fn capability_origin(&self, cap: CapId) -> u64 {
+        self.origins().cap_origin[cap.index()]
+    }
+
+    /// The ambients created by the last step (by [`Engine::new`] before any step), in
+    /// creation order (parents before their children). Needs [`Engine::with_origins`].
+    pub fn created(&self) -> &[AmbId] {
+        &self.origins().created
+    }
+
+    /// The child ambients of an ambient instance.
+    pub fn children(&self, amb: AmbId) -> impl Iterator<Item = AmbId> + '_ {
+        let mut next = self.state.first_child(amb.0);
+        std::iter::from_fn(move || {
+            (next != NONE).then(|| {
+                let id = AmbId(next);
+                next = self.state.next_sibling(next);
+                id
+            })
+        })
+    }
+
+    fn origins(&self) -> &Origins {
+        self.origins
+            .as_ref()
+            .expect("origins are recorded only by Engine::with_origins")
+    }
+
+    /// The ambient holding a live capability instance.
+    pub fn capability_owner(&self, cap: CapId) -> AmbId {
+        AmbId(self.state.cap(cap.0).owner)
+    }
+
     /// The kind of a capability instance.
     pub fn capability_kind(&self, cap: CapId) -> CapKind {
         self.state.cap(cap.0).kind()
@@ -209,6 +304,9 @@ impl<'a> Engine<'a> {
     /// consumed capabilities and of a dissolved ambient are reused after that.
     pub fn step(&mut self) -> Result<Option<Step>, EngineError> {
         self.state.release_pending();
+        if let Some(o) = &mut self.origins {
+            o.created.clear();
+        }
         while let Some(cap) = self.queue.pop_back() {
             self.state.caps[cap as usize].set_queued(false);
             if !self.state.cap(cap).alive() {
@@ -369,6 +467,10 @@ impl<'a> Engine<'a> {
     fn fire(&mut self, cap: u32, co: u32, subject: u32, object: u32) -> Step {
         let kind = self.state.cap(cap).kind();
         let (cap_node, co_node) = (self.state.cap(cap).node, self.state.cap(co).node);
+        let (cap_origin, co_origin) = match &self.origins {
+            Some(o) => (o.cap_origin[cap as usize], o.cap_origin[co as usize]),
+            None => (0, 0),
+        };
         self.state.consume_cap(cap);
         self.state.consume_cap(co);
         let rule = match kind {
@@ -376,8 +478,8 @@ impl<'a> Engine<'a> {
                 // subject enters object.
                 self.state.unlink_child(subject);
                 self.state.link_child(object, subject);
-                self.instantiate(Some(cap_node), subject);
-                self.instantiate(Some(co_node), object);
+                self.instantiate(Some(cap_node), subject, cap_origin);
+                self.instantiate(Some(co_node), object, co_origin);
                 self.touch(subject);
                 self.arrived(object, self.state.amb(subject).name);
                 Rule::In
@@ -387,8 +489,8 @@ impl<'a> Engine<'a> {
                 let outer = self.state.amb(object).parent;
                 self.state.unlink_child(subject);
                 self.state.link_child(outer, subject);
-                self.instantiate(Some(cap_node), subject);
-                self.instantiate(Some(co_node), object);
+                self.instantiate(Some(cap_node), subject, cap_origin);
+                self.instantiate(Some(co_node), object, co_origin);
                 self.touch(subject);
                 self.arrived(outer, self.state.amb(subject).name);
                 Rule::Out
@@ -396,8 +498,8 @@ impl<'a> Engine<'a> {
             _ => {
                 // subject opens object: object's content joins subject.
                 self.dissolve(object, subject);
-                self.instantiate(Some(co_node), subject);
-                self.instantiate(Some(cap_node), subject);
+                self.instantiate(Some(co_node), subject, co_origin);
+                self.instantiate(Some(cap_node), subject, cap_origin);
                 Rule::Open
             }
         };
@@ -440,22 +542,34 @@ impl<'a> Engine<'a> {
 
     /// Creates instances for the children of `from` (a prefix whose continuation is
     /// released, or the program's top level for `None`) inside `owner`.
-    fn instantiate(&mut self, from: Option<NodeId>, owner: u32) {
+    /// `origin` is the serial of the block instance the children of `from` belong to.
+    fn instantiate(&mut self, from: Option<NodeId>, owner: u32, origin: u64) {
         let ast = self.ast;
         let mut stack = std::mem::take(&mut self.scratch);
         stack.clear();
-        push_children(ast, from, owner, &mut stack);
-        while let Some((node, owner)) = stack.pop() {
+        push_children(ast, from, owner, origin, &mut stack);
+        while let Some((node, owner, origin)) = stack.pop() {
             let n = ast.node(node);
             match n.kind() {
                 NodeKind::Ambient => {
                     let name = n.name().expect("ambients have names");
                     let amb = self.state.new_amb(name, owner);
+                    let serial = self.next_serial;
+                    self.next_serial += 1;
+                    if let Some(o) = &mut self.origins {
+                        set(&mut o.amb_serial, amb, serial);
+                        set(&mut o.amb_node, amb, node.index() as u32);
+                        set(&mut o.amb_origin, amb, origin);
+                        o.created.push(AmbId(amb));
+                    }
                     self.arrived(owner, name.index() as u32);
-                    push_children(ast, Some(node), amb, &mut stack);
+                    push_children(ast, Some(node), amb, serial, &mut stack);
                 }
                 NodeKind::Cap(kind) => {
                     let cap = self.state.new_cap(kind, n.name(), node, owner);
+                    if let Some(o) = &mut self.origins {
+                        set(&mut o.cap_origin, cap, origin);
+                    }
                     if is_co(kind) {
                         self.gained_co(owner, kind);
                     } else {
@@ -540,8 +654,14 @@ fn eager_counts(ast: &Ast) -> (usize, usize) {
 }
 
 /// Schedules the children of `from` so that they are created in source order.
-fn push_children(ast: &Ast, from: Option<NodeId>, owner: u32, stack: &mut Vec<(NodeId, u32)>) {
+fn push_children(
+    ast: &Ast,
+    from: Option<NodeId>,
+    owner: u32,
+    origin: u64,
+    stack: &mut Vec<(NodeId, u32, u64)>,
+) {
     let start = stack.len();
-    stack.extend(ast.children(from).map(|child| (child, owner)));
+    stack.extend(ast.children(from).map(|child| (child, owner, origin)));
     stack[start..].reverse();
 }

@@ -121,6 +121,32 @@ mod tests {
     }
 
     #[test]
+    fn origins_name_block_instances() {
+        // `b[c[]]` is released by `in_ x` of a's block; `open_` moves into the root.
+        let ast = amb_syntax::parse("a[in_ x.b[c[]]] | x[in a.open_]").unwrap();
+        let mut engine = Engine::with_origins(&ast, Limits::default()).unwrap();
+        let created: Vec<_> = engine.created().to_vec();
+        let names: Vec<_> = created.iter().map(|&a| engine.ambient_name(a)).collect();
+        assert_eq!(names, [Some("a"), Some("x")]);
+        let serial_a = engine.ambient_serial(created[0]);
+        assert_eq!(engine.ambient_origin(created[0]), 0);
+        let step = engine.step().unwrap().unwrap();
+        assert_eq!(engine.capability_origin(step.co_cap), serial_a);
+        let created: Vec<_> = engine.created().to_vec();
+        let names: Vec<_> = created.iter().map(|&a| engine.ambient_name(a)).collect();
+        assert_eq!(names, [Some("b"), Some("c")]);
+        // b was written in a's block; c in b's.
+        assert_eq!(engine.ambient_origin(created[0]), serial_a);
+        assert_eq!(
+            engine.ambient_origin(created[1]),
+            engine.ambient_serial(created[0])
+        );
+        let b_node = engine.ambient_node(created[0]).unwrap();
+        assert_eq!(ast.name_text(ast.node(b_node).name().unwrap()), "b");
+        assert_eq!(engine.children(AmbId::ROOT).count(), 1);
+    }
+
+    #[test]
     fn deep_programs_reduce() {
         let depth = 100_000;
         let src = format!(
