@@ -50,6 +50,38 @@ impl Opcode {
         })
     }
 
+    /// Whether the opcode takes `target` (`spec/bytecode.md` §2); if not, the rule.
+    ///
+    /// A name that is a primitive's name must be [`Target::Primitive`], never
+    /// [`Target::Name`]: each name has one encoding.
+    pub fn check_target(self, target: &Target) -> Result<(), &'static str> {
+        use Target as T;
+        match (self, target) {
+            (_, T::Name(name)) if Primitive::from_name(name).is_some() => {
+                Err("primitive names are written as their code")
+            }
+            (
+                Opcode::Create | Opcode::InCo | Opcode::OutCo,
+                T::Name(_) | T::Primitive(_) | T::None,
+            )
+            | (Opcode::In | Opcode::Out | Opcode::Open, T::Name(_) | T::Primitive(_))
+            | (Opcode::Deploy, T::Block(_))
+            | (Opcode::OpenCo, T::Unused) => Ok(()),
+            _ => Err(self.target_rule()),
+        }
+    }
+
+    /// Which targets the opcode takes, in words.
+    pub fn target_rule(self) -> &'static str {
+        match self {
+            Opcode::Create => "create takes a name, a primitive code 0-3, or null for the root",
+            Opcode::Deploy => "deploy takes a CID link (tag 42) to a dag-cbor BLAKE3-256 block",
+            Opcode::In | Opcode::Out | Opcode::Open => "a name or a primitive code 0-3",
+            Opcode::InCo | Opcode::OutCo => "a name, a primitive code 0-3, or null for any ambient",
+            Opcode::OpenCo => "open_ takes no name; its target is always 0",
+        }
+    }
+
     /// The mnemonic: `create`, `deploy`, `in`, `in_`, `out`, `out_`, `open`, `open_`.
     pub fn mnemonic(self) -> &'static str {
         match self {
@@ -181,6 +213,25 @@ impl Block {
     /// The `create` target: the ambient's name, or `None` for the program root.
     pub fn created_name(&self) -> Option<&str> {
         self.instructions.first().and_then(|i| i.target.name())
+    }
+
+    /// The root block of a program made of one ambient, whose block is `block`:
+    /// `create` of the anonymous root, then `deploy` of the ambient.
+    pub fn single_deploy(block: Cid) -> Block {
+        Block {
+            instructions: vec![
+                Instruction {
+                    op: Opcode::Create,
+                    target: Target::None,
+                    prev: None,
+                },
+                Instruction {
+                    op: Opcode::Deploy,
+                    target: Target::Block(block),
+                    prev: Some(0),
+                },
+            ],
+        }
     }
 
     /// The CIDs of the blocks this block deploys, in instruction order (with repeats).

@@ -13,10 +13,11 @@
 
 use serde::{Serialize, Serializer, ser::SerializeTuple};
 
-use ciborium::{Value, tag::Required};
+use ciborium::Value;
 
 use crate::{
-    block::{Block, Instruction, Opcode, Primitive, Target},
+    block::{Block, Instruction, Opcode, Target},
+    cbor::{self, Link, ShapeError},
     cid::Cid,
 };
 
@@ -136,11 +137,12 @@ pub enum DecodeError {
     NotCanonical,
 }
 
-struct CborBytes<'a>(&'a [u8]);
-
-impl Serialize for CborBytes<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(self.0)
+impl From<ShapeError> for DecodeError {
+    fn from(e: ShapeError) -> DecodeError {
+        DecodeError::Shape {
+            place: e.place,
+            problem: e.problem,
+        }
     }
 }
 
@@ -151,12 +153,7 @@ impl Serialize for Target {
             Target::Primitive(p) => s.serialize_u8(*p as u8),
             Target::Unused => s.serialize_u8(0),
             Target::None => s.serialize_none(),
-            Target::Block(cid) => {
-                // DAG-CBOR links: tag 42 over the binary CID behind a 0x00 prefix.
-                let mut link = [0u8; 37];
-                link[1..].copy_from_slice(&cid.to_bytes());
-                Required::<_, 42>(CborBytes(&link)).serialize(s)
-            }
+            Target::Block(cid) => Link(*cid).serialize(s),
         }
     }
 }
@@ -190,7 +187,7 @@ impl Block {
 
     /// Appends the canonical CBOR bytes of the block to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        ciborium::into_writer(self, out).expect("encoding a block into memory does not fail");
+        cbor::into_vec(self, out);
     }
 
     /// The block's bytes and CID.
@@ -212,15 +209,7 @@ impl Block {
                 limit: limits.max_block_bytes,
             });
         }
-        let mut reader = bytes;
-        let value: Value =
-            ciborium::from_reader(&mut reader).map_err(|e| DecodeError::Cbor(e.to_string()))?;
-        if !reader.is_empty() {
-            return Err(DecodeError::Cbor(format!(
-                "{} bytes after the end of the block",
-                reader.len()
-            )));
-        }
+        let value = cbor::read_item(bytes).map_err(DecodeError::Cbor)?;
         let block = block_from_value(value, limits)?;
         if block.encode() != bytes {
             return Err(DecodeError::NotCanonical);
@@ -229,57 +218,19 @@ impl Block {
     }
 }
 
-fn shape(place: impl Into<String>, problem: impl Into<String>) -> DecodeError {
-    DecodeError::Shape {
-        place: place.into(),
-        problem: problem.into(),
-    }
-}
-
-fn describe(value: &Value) -> String {
-    match value {
-        Value::Integer(i) => format!("integer {}", i128::from(*i)),
-        Value::Bytes(b) => format!("byte string of {} bytes", b.len()),
-        Value::Float(_) => "a float".into(),
-        Value::Text(t) => format!("text {:?}", t.chars().take(40).collect::<String>()),
-        Value::Bool(b) => format!("{b}"),
-        Value::Null => "null".into(),
-        Value::Tag(tag, _) => format!("tag {tag}"),
-        Value::Array(a) => format!("array of {}", a.len()),
-        Value::Map(_) => "a map".into(),
-        _ => "an unknown CBOR item".into(),
-    }
-}
-
-fn uint(value: &Value) -> Option<u64> {
-    match value {
-        Value::Integer(i) => u64::try_from(i128::from(*i)).ok(),
-        _ => None,
-    }
-}
-
 fn block_from_value(value: Value, limits: &BlockLimits) -> Result<Block, DecodeError> {
-    let Value::Array(top) = value else {
-        return Err(shape(
-            "block",
-            format!("expected an array, found {}", describe(&value)),
-        ));
-    };
-    let [version, instructions]: [Value; 2] = top
-        .try_into()
-        .map_err(|v: Vec<Value>| shape("block", format!("expected 2 items, found {}", v.len())))?;
-    if uint(&version) != Some(FORMAT_VERSION) {
-        return Err(shape(
+    let [version, instructions] = cbor::expect_array(value, &"block")?;
+    if cbor::uint(&version) != Some(FORMAT_VERSION) {
+        return Err(cbor::shape(
             "block version",
-            format!("expected {FORMAT_VERSION}, found {}", describe(&version)),
-        ));
+            format!(
+                "expected {FORMAT_VERSION}, found {}",
+                cbor::describe(&version)
+            ),
+        )
+        .into());
     }
-    let Value::Array(items) = instructions else {
-        return Err(shape(
-            "block instructions",
-            format!("expected an array, found {}", describe(&instructions)),
-        ));
-    };
+    let items = cbor::expect_list(instructions, &"block instructions")?;
     if items.len() > limits.max_instructions {
         return Err(DecodeError::TooManyInstructions {
             count: items.len(),
@@ -310,22 +261,8 @@ fn instruction_from_value(
     len: usize,
     limits: &BlockLimits,
 ) -> Result<Instruction, DecodeError> {
-    let place = || format!("instruction {index}");
-    let Value::Array(parts) = value else {
-        return Err(shape(
-            place(),
-            format!("expected an array, found {}", describe(&value)),
-        ));
-    };
-    let [op, target, prev]: [Value; 3] = parts
-        .try_into()
-        .map_err(|v: Vec<Value>| shape(place(), format!("expected 3 items, found {}", v.len())))?;
-    let code = uint(&op).ok_or_else(|| {
-        shape(
-            format!("instruction {index} opcode"),
-            format!("expected an unsigned integer, found {}", describe(&op)),
-        )
-    })?;
+    let [op, target, prev] = cbor::expect_array(value, &format_args!("instruction {index}"))?;
+    let code = cbor::expect_uint(&op, &format_args!("instruction {index} opcode"))?;
     let op = Opcode::from_u64(code).ok_or(DecodeError::UnknownOpcode {
         index,
         opcode: code,
@@ -345,20 +282,34 @@ fn instruction_from_value(
             });
         }
     }
-    let target = target_from_value(index, op, target, limits)?;
+    let target = cbor::target_from_value(op, &target, limits.max_name_bytes).map_err(|e| {
+        DecodeError::BadTarget {
+            index,
+            op: e.op,
+            found: e.found,
+            rule: e.rule,
+        }
+    })?;
     let prev = match (&prev, op) {
         (Value::Null, Opcode::Create) => None,
         (_, Opcode::Create) => {
-            return Err(shape(
-                format!("instruction {index} prev"),
-                format!("a create follows nothing (null), found {}", describe(&prev)),
-            ));
+            return Err(cbor::shape(
+                format_args!("instruction {index} prev"),
+                format!(
+                    "a create follows nothing (null), found {}",
+                    cbor::describe(&prev)
+                ),
+            )
+            .into());
         }
         _ => {
-            let p = uint(&prev).ok_or_else(|| {
-                shape(
-                    format!("instruction {index} prev"),
-                    format!("expected an instruction index, found {}", describe(&prev)),
+            let p = cbor::uint(&prev).ok_or_else(|| {
+                cbor::shape(
+                    format_args!("instruction {index} prev"),
+                    format!(
+                        "expected an instruction index, found {}",
+                        cbor::describe(&prev)
+                    ),
                 )
             })?;
             if p >= len as u64 {
@@ -381,77 +332,10 @@ fn instruction_from_value(
     Ok(Instruction { op, target, prev })
 }
 
-fn target_from_value(
-    index: usize,
-    op: Opcode,
-    value: Value,
-    limits: &BlockLimits,
-) -> Result<Target, DecodeError> {
-    let bad = |value: &Value, rule| DecodeError::BadTarget {
-        index,
-        op: op.mnemonic(),
-        found: describe(value),
-        rule,
-    };
-    let named = |value: Value, rule| -> Result<Target, DecodeError> {
-        match value {
-            Value::Text(name) if name.len() > limits.max_name_bytes => Err(bad(
-                &Value::Text(String::new()),
-                "names are at most max_name_bytes long",
-            )),
-            Value::Text(name) if Primitive::from_name(&name).is_some() => Err(bad(
-                &Value::Text(name),
-                "primitive names are written as their code",
-            )),
-            Value::Text(name) => Ok(Target::Name(name.into())),
-            ref v => match uint(v).and_then(Primitive::from_u64) {
-                Some(p) => Ok(Target::Primitive(p)),
-                None => Err(bad(v, rule)),
-            },
-        }
-    };
-    match op {
-        Opcode::Create => match value {
-            Value::Null => Ok(Target::None),
-            v => named(
-                v,
-                "create takes a name, a primitive code 0-3, or null for the root",
-            ),
-        },
-        Opcode::In | Opcode::Out | Opcode::Open => named(value, "a name or a primitive code 0-3"),
-        Opcode::InCo | Opcode::OutCo => match value {
-            Value::Null => Ok(Target::None),
-            v => named(v, "a name, a primitive code 0-3, or null for any ambient"),
-        },
-        Opcode::OpenCo => match uint(&value) {
-            Some(0) => Ok(Target::Unused),
-            _ => Err(bad(&value, "open_ takes no name; its target is always 0")),
-        },
-        Opcode::Deploy => link(&value).ok_or_else(|| {
-            bad(
-                &value,
-                "deploy takes a CID link (tag 42) to a dag-cbor BLAKE3-256 block",
-            )
-        }),
-    }
-}
-
-fn link(value: &Value) -> Option<Target> {
-    let Value::Tag(42, inner) = value else {
-        return None;
-    };
-    let Value::Bytes(bytes) = inner.as_ref() else {
-        return None;
-    };
-    let (&0, cid) = bytes.split_first()? else {
-        return None;
-    };
-    Cid::from_bytes(cid).ok().map(Target::Block)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::block::Primitive;
 
     fn instr(op: Opcode, target: Target, prev: Option<u32>) -> Instruction {
         Instruction { op, target, prev }

@@ -10,6 +10,7 @@
 //! This crate does no I/O: callers hand it bytes and a way to fetch blocks.
 
 mod block;
+pub mod cbor;
 mod cid;
 mod codec;
 mod compile;

@@ -584,6 +584,17 @@ impl<'a> Engine<'a> {
     /// The current term as a program: live ambients, and live capabilities with their
     /// unreleased continuations.
     pub fn to_ast(&self) -> Ast {
+        self.to_ast_with_map().0
+    }
+
+    /// Whether an ambient instance holds a capability in its own process.
+    pub fn has_capabilities(&self, amb: AmbId) -> bool {
+        self.state.amb(amb.0).first_cap != NONE
+    }
+
+    /// [`Engine::to_ast`], with the node each live ambient instance became.
+    pub fn to_ast_with_map(&self) -> (Ast, Vec<(AmbId, NodeId)>) {
+        let mut map = Vec::new();
         let src = self.ast;
         let mut out = Ast::new();
         let mut symbols: Vec<Option<Symbol>> = vec![None; src.name_count()];
@@ -618,12 +629,13 @@ impl<'a> Engine<'a> {
                 let name = src.symbol_at(self.state.amb(child).name as usize);
                 let name = intern(&mut out, name);
                 let copy = out.push_ambient(target, name, Span::default());
+                map.push((AmbId(child), copy));
                 ambients.push((child, Some(copy)));
                 child = self.state.next_sibling(child);
             }
         }
         out.finish_building();
-        out
+        (out, map)
     }
 }
 

@@ -1,0 +1,493 @@
+//! The log plan of a run: every event the run records, in writing order, with its log,
+//! position, operation, instruction and references (`spec/events.md` §4–§6).
+//!
+//! The plan is pure data, derived from the engine's deterministic run of the program:
+//! events refer to earlier events by index, so signing and storing them in order turns
+//! every reference into a CID. Because the whole run is known before anything is
+//! signed, the last event of every fully executed slice can carry its value's CID.
+
+use std::collections::HashMap;
+
+use amb_bytecode::{BlockLimits, Cid, CompiledProgram, NodeMap, Opcode, Target};
+use amb_engine::{AmbId, Engine, EngineError, Limits, Rule};
+use amb_syntax::{Ast, CapKind, NodeId, NodeKind};
+
+/// Index of an event in [`Plan::events`].
+pub type EventIx = usize;
+
+/// Index of a log in [`Plan::logs`]; log 0 is the program (root) log.
+pub type LogIx = usize;
+
+/// One planned event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedEvent {
+    /// The log it belongs to.
+    pub log: LogIx,
+    /// Its position in that log.
+    pub seq: u64,
+    /// Opcode of the operation.
+    pub opcode: Opcode,
+    /// Target of the operation (bytecode targets; a block CID for `deploy`).
+    pub target: Target,
+    /// The instruction executed: the block instance's body `deploy` event and the
+    /// instruction's index in that block.
+    pub at: Option<(EventIx, u32)>,
+    /// Earlier events this one refers to (unordered, no duplicates).
+    pub refs: Vec<EventIx>,
+    /// CID of the slice's final value, on the last event of a fully executed slice.
+    pub payload: Option<Cid>,
+}
+
+/// One log: the program's or a non-primitive ambient instance's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedLog {
+    /// The ambient's name (`None` for the program log).
+    pub name: Option<String>,
+    /// The slice's block.
+    pub block: Cid,
+    /// The `deploy` event that announced the slice (`None` for the program log).
+    pub parent: Option<EventIx>,
+    /// Number of events in the log.
+    pub len: u64,
+}
+
+/// Everything a run records.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The events, in an order where every reference points backwards.
+    pub events: Vec<PlannedEvent>,
+    /// The logs, the program's first.
+    pub logs: Vec<PlannedLog>,
+    /// The final term, canonical.
+    pub final_term: Ast,
+    /// Reduction steps taken.
+    pub steps: u64,
+    /// Blocks of the final term and of the slices' values (payload targets).
+    pub value_blocks: Vec<(Cid, Vec<u8>)>,
+}
+
+/// Why a run could not be planned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// A limit of the engine.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The final term does not compile (a block over its limit).
+    #[error("the final term does not compile: {0}")]
+    Compile(#[from] amb_bytecode::CompileError),
+}
+
+/// Whether a name is a protocol primitive, whose events go to its holder's log.
+pub fn is_primitive(name: &str) -> bool {
+    amb_bytecode::Primitive::from_name(name).is_some()
+}
+
+struct LogState {
+    next_seq: u64,
+    last: Option<EventIx>,
+    /// The second half of a step whose first half is this log's last event.
+    completion: Option<EventIx>,
+}
+
+struct Planner<'a> {
+    ast: &'a Ast,
+    map: &'a NodeMap,
+    root_block: Cid,
+    events: Vec<PlannedEvent>,
+    logs: Vec<PlannedLog>,
+    log_states: Vec<LogState>,
+    /// By ambient serial: its log, if it has one (not a primitive).
+    log_of: HashMap<u64, LogIx>,
+    /// By ambient serial (0 = root): its body `deploy` event (block instance anchor).
+    body_of: HashMap<u64, EventIx>,
+}
+
+/// Plans a run of `ast` (compiled as `compiled` with `map`).
+pub fn plan(
+    ast: &Ast,
+    compiled: &CompiledProgram,
+    map: &NodeMap,
+    limits: Limits,
+) -> Result<Plan, PlanError> {
+    let mut engine = Engine::with_origins(ast, limits)?;
+    let mut planner = Planner {
+        ast,
+        map,
+        root_block: compiled.root,
+        events: Vec::new(),
+        logs: Vec::new(),
+        log_states: Vec::new(),
+        log_of: HashMap::new(),
+        body_of: HashMap::new(),
+    };
+    planner.start_root();
+    planner.created(&engine);
+    let mut steps = 0;
+    while let Some(step) = engine.step()? {
+        planner.step(&engine, &step);
+        planner.created(&engine);
+        steps += 1;
+    }
+    let (final_term, value_blocks) = planner.payloads(&engine)?;
+    for (log, state) in planner.logs.iter_mut().zip(&planner.log_states) {
+        log.len = state.next_seq;
+    }
+    Ok(Plan {
+        events: planner.events,
+        logs: planner.logs,
+        final_term,
+        steps,
+        value_blocks,
+    })
+}
+
+impl Planner<'_> {
+    fn new_log(&mut self, name: Option<String>, block: Cid, parent: Option<EventIx>) -> LogIx {
+        self.logs.push(PlannedLog {
+            name,
+            block,
+            parent,
+            len: 0,
+        });
+        self.log_states.push(LogState {
+            next_seq: 0,
+            last: None,
+            completion: None,
+        });
+        self.logs.len() - 1
+    }
+
+    /// Appends an event to `log`, referring to the log's previous event, the
+    /// completion of a step it waits on, and `extra`.
+    fn emit(
+        &mut self,
+        log: LogIx,
+        opcode: Opcode,
+        target: Target,
+        at: Option<(EventIx, u32)>,
+        extra: &[EventIx],
+    ) -> EventIx {
+        let state = &mut self.log_states[log];
+        let mut refs: Vec<EventIx> = state.last.into_iter().collect();
+        refs.extend(state.completion.take());
+        for &r in extra {
+            if !refs.contains(&r) {
+                refs.push(r);
+            }
+        }
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        let index = self.events.len();
+        state.last = Some(index);
+        self.events.push(PlannedEvent {
+            log,
+            seq,
+            opcode,
+            target,
+            at,
+            refs,
+            payload: None,
+        });
+        index
+    }
+
+    fn start_root(&mut self) {
+        let log = self.new_log(None, self.root_block, None);
+        self.log_of.insert(0, log);
+        let create = self.emit(log, Opcode::Create, Target::None, None, &[]);
+        let body = self.emit(
+            log,
+            Opcode::Deploy,
+            Target::Block(self.root_block),
+            None,
+            &[create],
+        );
+        self.body_of.insert(0, body);
+    }
+
+    /// The log an ambient's events go to: its own, or (for a primitive) its holder's.
+    fn log_owner(&self, engine: &Engine<'_>, mut amb: AmbId) -> LogIx {
+        loop {
+            let serial = engine.ambient_serial(amb);
+            if let Some(&log) = self.log_of.get(&serial) {
+                return log;
+            }
+            amb = engine
+                .parent(amb)
+                .expect("a primitive ambient is inside another");
+        }
+    }
+
+    /// Announces, creates and deploys the ambients the last step created.
+    fn created(&mut self, engine: &Engine<'_>) {
+        for &amb in engine.created() {
+            let node = engine
+                .ambient_node(amb)
+                .expect("created ambients come from the AST");
+            let block = self.map.block[node.index()].expect("ambients have blocks");
+            let parent = engine.parent(amb).expect("created ambients have a parent");
+            let holder = self.log_owner(engine, parent);
+            let origin = self.body_of[&engine.ambient_origin(amb)];
+            let at = (origin, self.map.instruction[node.index()]);
+            let announce = self.emit(holder, Opcode::Deploy, Target::Block(block), Some(at), &[]);
+            let name = engine
+                .ambient_name(amb)
+                .expect("ambients have names")
+                .to_string();
+            let serial = engine.ambient_serial(amb);
+            let log = if is_primitive(&name) {
+                holder
+            } else {
+                let log = self.new_log(Some(name.clone()), block, Some(announce));
+                self.log_of.insert(serial, log);
+                log
+            };
+            let create = self.emit(
+                log,
+                Opcode::Create,
+                Target::for_name(&name),
+                None,
+                &[announce],
+            );
+            let body = self.emit(log, Opcode::Deploy, Target::Block(block), None, &[create]);
+            self.body_of.insert(serial, body);
+        }
+    }
+
+    fn cap_op(&self, node: NodeId, cap: CapKind) -> (Opcode, Target) {
+        let target = match (cap, self.ast.node(node).name()) {
+            (CapKind::OpenCo, _) => Target::Unused,
+            (_, Some(name)) => Target::for_name(self.ast.name_text(name)),
+            (_, None) => Target::None,
+        };
+        (amb_bytecode::opcode(cap), target)
+    }
+
+    fn step(&mut self, engine: &Engine<'_>, step: &amb_engine::Step) {
+        let cap_node = engine.capability_node(step.cap);
+        let co_node = engine.capability_node(step.co_cap);
+        let (cap_op, cap_target) = self.cap_op(cap_node, engine.capability_kind(step.cap));
+        let (co_op, co_target) = self.cap_op(co_node, engine.capability_kind(step.co_cap));
+        let cap_at = (
+            self.body_of[&engine.capability_origin(step.cap)],
+            self.map.instruction[cap_node.index()],
+        );
+        let co_at = (
+            self.body_of[&engine.capability_origin(step.co_cap)],
+            self.map.instruction[co_node.index()],
+        );
+        match step.rule {
+            Rule::In | Rule::Out => {
+                // Before the step the mover sat in the entered ambient's parent (in) or
+                // in the ambient it leaves (out); the co-capability's holder stayed put.
+                let before = match step.rule {
+                    Rule::In => engine.parent(step.object).expect("siblings have a parent"),
+                    _ => step.object,
+                };
+                let mover_log = match self.log_of.get(&engine.ambient_serial(step.subject)) {
+                    Some(&log) => log,
+                    None => self.log_owner(engine, before),
+                };
+                let heads = if step.rule == Rule::In {
+                    self.heads_inside(engine, step.subject)
+                } else {
+                    Vec::new()
+                };
+                let first = self.emit(mover_log, cap_op, cap_target, Some(cap_at), &heads);
+                let co_log = self.log_owner(engine, step.object);
+                let second = self.emit(co_log, co_op, co_target, Some(co_at), &[first]);
+                if co_log != mover_log {
+                    self.log_states[mover_log].completion = Some(second);
+                }
+            }
+            Rule::Open => {
+                let opener_log = self.log_owner(engine, step.subject);
+                let opened_log = self
+                    .log_of
+                    .get(&engine.ambient_serial(step.object))
+                    .copied()
+                    .unwrap_or(opener_log);
+                let first = self.emit(opened_log, co_op, co_target, Some(co_at), &[]);
+                let second = self.emit(opener_log, cap_op, cap_target, Some(cap_at), &[first]);
+                if opened_log != opener_log {
+                    // The opened ambient's log ends here; nothing waits on it.
+                    self.log_states[opened_log].completion = None;
+                }
+                let _ = second;
+            }
+        }
+    }
+
+    /// The last event of the log of every non-primitive ambient nested in `mover`
+    /// (not counting ambients the current step created).
+    fn heads_inside(&self, engine: &Engine<'_>, mover: AmbId) -> Vec<EventIx> {
+        let fresh: Vec<AmbId> = engine.created().to_vec();
+        let mut heads = Vec::new();
+        let mut stack: Vec<AmbId> = engine.children(mover).collect();
+        while let Some(amb) = stack.pop() {
+            if fresh.contains(&amb) {
+                continue;
+            }
+            if let Some(&log) = self.log_of.get(&engine.ambient_serial(amb)) {
+                heads.extend(self.log_states[log].last);
+            }
+            stack.extend(engine.children(amb));
+        }
+        heads
+    }
+
+    /// Puts each fully executed slice's value CID on its log's last event; returns the
+    /// canonical final term and the value blocks.
+    fn payloads(&mut self, engine: &Engine<'_>) -> Result<(Ast, Vec<(Cid, Vec<u8>)>), PlanError> {
+        let (mut term, instances) = engine.to_ast_with_map();
+        term.canonicalize();
+        let (compiled, map) = amb_bytecode::compile_with_map(&term, &BlockLimits::default())?;
+        let mut value_blocks = compiled.blocks.clone();
+        // Capability-free subtrees, children before parents (ids high to low).
+        let mut has_caps = vec![false; term.len()];
+        for index in (0..term.len()).rev() {
+            let id = term.node_id(index);
+            let node = term.node(id);
+            has_caps[index] = matches!(node.kind(), NodeKind::Cap(_))
+                || term.children(Some(id)).any(|c| has_caps[c.index()]);
+        }
+        let root_free = !term.roots().any(|r| has_caps[r.index()]);
+        if root_free {
+            self.set_payload(0, compiled.root);
+        }
+        for (amb, node) in instances {
+            let Some(&log) = self.log_of.get(&engine.ambient_serial(amb)) else {
+                continue;
+            };
+            if has_caps[node.index()] {
+                continue;
+            }
+            let block = map.block[node.index()].expect("ambients have blocks");
+            let (cid, bytes) = amb_bytecode::Block::single_deploy(block).encode_with_cid();
+            value_blocks.push((cid, bytes));
+            self.set_payload(log, cid);
+        }
+        value_blocks.sort();
+        value_blocks.dedup();
+        Ok((term, value_blocks))
+    }
+
+    fn set_payload(&mut self, log: LogIx, cid: Cid) {
+        if let Some(last) = self.log_states[log].last {
+            self.events[last].payload = Some(cid);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(src: &str) -> Plan {
+        let ast = amb_syntax::parse(src).unwrap();
+        let (compiled, map) =
+            amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).unwrap();
+        plan(&ast, &compiled, &map, Limits::default()).unwrap()
+    }
+
+    fn describe(plan: &Plan) -> Vec<String> {
+        plan.events
+            .iter()
+            .map(|e| {
+                let name = plan.logs[e.log].name.as_deref().unwrap_or("<root>");
+                let mut refs = e.refs.clone();
+                refs.sort();
+                format!(
+                    "{name}#{} {} {:?} refs {refs:?}{}",
+                    e.seq,
+                    e.opcode.mnemonic(),
+                    e.target,
+                    if e.payload.is_some() { " payload" } else { "" }
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn in_step_events_and_duality() {
+        let plan = plan_of("a[in b] | b[in_ a]");
+        let lines = describe(&plan);
+        // root: create, deploy; a: announce, create, deploy; b: same; then the step.
+        assert_eq!(plan.logs.len(), 3);
+        assert!(
+            lines[0].starts_with("<root>#0 create null refs []"),
+            "{lines:#?}"
+        );
+        assert!(lines[8].starts_with("a#2 in \"b\""), "{lines:#?}");
+        assert!(
+            lines[9].starts_with("b#2 in_ \"a\" refs [7, 8]"),
+            "{lines:#?}"
+        );
+        // Everything is a value at the end: every log's last event has a payload.
+        for (ix, log) in plan.logs.iter().enumerate() {
+            let last = plan.events.iter().rposition(|e| e.log == ix).unwrap();
+            assert!(plan.events[last].payload.is_some(), "{:?}", log.name);
+        }
+        assert_eq!(plan.steps, 1);
+    }
+
+    #[test]
+    fn references_point_backwards_and_logs_are_contiguous() {
+        let plan = plan_of(
+            "string_concat_x[in_ call.open call.(func[left[in_ arg.open arg.in string.in concat]|right[in_ arg.open arg.in string.in concat]|string[concat[in_ left|in_ right]|in_ left|in_ right]|open_]|open return.open_)] | program[out_ call.in_ string_concat_x|open func.open_|call[out program.in string_concat_x.open_.return[open_.in program.in func]]|func[in_ string_concat_x.open string_concat_x.(arg[string[hello[]]|in left.open_]|arg[string[world[]]|in right.open_]|open func.open_)]] | open program",
+        );
+        assert_eq!(plan.steps, 18);
+        let mut next_seq = vec![0u64; plan.logs.len()];
+        for (ix, event) in plan.events.iter().enumerate() {
+            assert!(
+                event.refs.iter().all(|&r| r < ix),
+                "event {ix} refers forward"
+            );
+            assert_eq!(event.seq, next_seq[event.log]);
+            next_seq[event.log] += 1;
+            if let Some((anchor, _)) = event.at {
+                assert_eq!(plan.events[anchor].opcode, Opcode::Deploy);
+            }
+        }
+        // Primitives have no logs.
+        assert!(
+            plan.logs
+                .iter()
+                .all(|l| !l.name.as_deref().is_some_and(is_primitive))
+        );
+        // The program is a value at the end: the root log's last event carries it.
+        let last_root = plan.events.iter().rposition(|e| e.log == 0).unwrap();
+        assert!(plan.events[last_root].payload.is_some());
+        assert_eq!(
+            amb_syntax::to_compact_string(&plan.final_term),
+            "string[concat[left[string[hello[]]]|right[string[world[]]]]]"
+        );
+    }
+
+    #[test]
+    fn open_refers_to_open_co_and_stuck_slices_have_no_payload() {
+        let plan = plan_of("open a | a[open_.in x | c[]]");
+        let open_co = plan
+            .events
+            .iter()
+            .position(|e| e.opcode == Opcode::OpenCo)
+            .unwrap();
+        let open = plan
+            .events
+            .iter()
+            .position(|e| e.opcode == Opcode::Open)
+            .unwrap();
+        assert!(open > open_co && plan.events[open].refs.contains(&open_co));
+        // The root still holds `in x`: no payload on its log; c is a value.
+        let last_root = plan.events.iter().rposition(|e| e.log == 0).unwrap();
+        assert_eq!(plan.events[last_root].payload, None);
+        let c = plan
+            .logs
+            .iter()
+            .position(|l| l.name.as_deref() == Some("c"))
+            .unwrap();
+        let last_c = plan.events.iter().rposition(|e| e.log == c).unwrap();
+        assert!(plan.events[last_c].payload.is_some());
+    }
+}
