@@ -12,6 +12,9 @@ use amb_bytecode::{BlockLimits, Cid, CompiledProgram, NodeMap, Opcode, Target};
 use amb_engine::{AmbId, Engine, EngineError, Limits, Rule};
 use amb_syntax::{Ast, CapKind, NodeId, NodeKind};
 
+/// Blocks with their CIDs.
+pub type Blocks = Vec<(Cid, Vec<u8>)>;
+
 /// Index of an event in [`Plan::events`].
 pub type EventIx = usize;
 
@@ -63,7 +66,7 @@ pub struct Plan {
     /// Reduction steps taken.
     pub steps: u64,
     /// Blocks of the final term and of the slices' values (payload targets).
-    pub value_blocks: Vec<(Cid, Vec<u8>)>,
+    pub value_blocks: Blocks,
 }
 
 /// Why a run could not be planned.
@@ -339,7 +342,7 @@ impl Planner<'_> {
 
     /// Puts each fully executed slice's value CID on its log's last event; returns the
     /// canonical final term and the value blocks.
-    fn payloads(&mut self, engine: &Engine<'_>) -> Result<(Ast, Vec<(Cid, Vec<u8>)>), PlanError> {
+    fn payloads(&mut self, engine: &Engine<'_>) -> Result<(Ast, Blocks), PlanError> {
         let (mut term, instances) = engine.to_ast_with_map();
         term.canonicalize();
         let (compiled, map) = amb_bytecode::compile_with_map(&term, &BlockLimits::default())?;
