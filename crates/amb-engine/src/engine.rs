@@ -144,6 +144,7 @@ struct Origins {
     amb_origin: Vec<u64>,
     cap_origin: Vec<u64>,
     created: Vec<AmbId>,
+    moved: Vec<AmbId>,
 }
 
 fn set<T: Copy + Default>(table: &mut Vec<T>, index: u32, value: T) {
@@ -259,6 +260,12 @@ impl<'a> Engine<'a> {
         &self.origins().created
     }
 
+    /// The ambients the last step moved into the opener because it dissolved their
+    /// parent (empty unless the step was an `open`). Needs [`Engine::with_origins`].
+    pub fn moved_by_open(&self) -> &[AmbId] {
+        &self.origins().moved
+    }
+
     /// The child ambients of an ambient instance.
     pub fn children(&self, amb: AmbId) -> impl Iterator<Item = AmbId> + '_ {
         let mut next = self.state.first_child(amb.0);
@@ -306,6 +313,7 @@ impl<'a> Engine<'a> {
         self.state.release_pending();
         if let Some(o) = &mut self.origins {
             o.created.clear();
+            o.moved.clear();
         }
         while let Some(cap) = self.queue.pop_back() {
             self.state.caps[cap as usize].set_queued(false);
@@ -519,6 +527,9 @@ impl<'a> Engine<'a> {
             let next = self.state.next_sibling(child);
             self.state.unlink_child(child);
             self.state.link_child(into, child);
+            if let Some(o) = &mut self.origins {
+                o.moved.push(AmbId(child));
+            }
             self.touch(child);
             self.arrived(into, self.state.amb(child).name);
             child = next;

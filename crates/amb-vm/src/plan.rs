@@ -89,8 +89,9 @@ pub fn is_primitive(name: &str) -> bool {
 struct LogState {
     next_seq: u64,
     last: Option<EventIx>,
-    /// The second half of a step whose first half is this log's last event.
-    completion: Option<EventIx>,
+    /// Steps that moved or changed this log's ambient without this log recording
+    /// their second half: the log's next event refers to them.
+    completions: Vec<EventIx>,
 }
 
 struct Planner<'a> {
@@ -156,7 +157,7 @@ impl Planner<'_> {
         self.log_states.push(LogState {
             next_seq: 0,
             last: None,
-            completion: None,
+            completions: Vec::new(),
         });
         self.logs.len() - 1
     }
@@ -173,7 +174,7 @@ impl Planner<'_> {
     ) -> EventIx {
         let state = &mut self.log_states[log];
         let mut refs: Vec<EventIx> = state.last.into_iter().collect();
-        refs.extend(state.completion.take());
+        refs.append(&mut state.completions);
         for &r in extra {
             if !refs.contains(&r) {
                 refs.push(r);
@@ -300,9 +301,8 @@ impl Planner<'_> {
                 let first = self.emit(mover_log, cap_op, cap_target, Some(cap_at), &heads);
                 let co_log = self.log_owner(engine, step.object);
                 let second = self.emit(co_log, co_op, co_target, Some(co_at), &[first]);
-                if co_log != mover_log {
-                    self.log_states[mover_log].completion = Some(second);
-                }
+                let moved_to = self.log_owner(engine, step.subject);
+                self.oblige(&[mover_log, moved_to], second);
             }
             Rule::Open => {
                 let opener_log = self.log_owner(engine, step.subject);
@@ -313,11 +313,26 @@ impl Planner<'_> {
                     .unwrap_or(opener_log);
                 let first = self.emit(opened_log, co_op, co_target, Some(co_at), &[]);
                 let second = self.emit(opener_log, cap_op, cap_target, Some(cap_at), &[first]);
-                if opened_log != opener_log {
-                    // The opened ambient's log ends here; nothing waits on it.
-                    self.log_states[opened_log].completion = None;
-                }
-                let _ = second;
+                // The opened ambient's log ends with its `open_`; its former children
+                // now sit in the opener.
+                let moved: Vec<LogIx> = engine
+                    .moved_by_open()
+                    .iter()
+                    .map(|&child| self.log_owner(engine, child))
+                    .collect();
+                self.oblige(&moved, second);
+            }
+        }
+    }
+
+    /// Makes the next event of each of `logs` (but the one that recorded `second`)
+    /// refer to `second`, the step's last event.
+    fn oblige(&mut self, logs: &[LogIx], second: EventIx) {
+        let recorded = self.events[second].log;
+        for &log in logs {
+            let pending = &mut self.log_states[log].completions;
+            if log != recorded && !pending.contains(&second) {
+                pending.push(second);
             }
         }
     }
