@@ -1,10 +1,13 @@
 //! Helpers shared by the cross-crate tests: where the shared corpus is and what its
-//! `INDEX.tsv` says.
+//! `INDEX.tsv` says, and the independent BLAKE3, base32 and CID of
+//! [`reference_blake3`] that recompute the spec's test vectors.
 //!
 //! The corpus lives beside the repository, in `../shared/corpus` (CI has it there).
 //! Tests read it in place and fail, never skip, when it is missing.
 
 use std::path::{Path, PathBuf};
+
+pub mod reference_blake3;
 
 /// The corpus directory (`../shared/corpus` from the repository root), or the
 /// directory named by `AMB_CORPUS`.

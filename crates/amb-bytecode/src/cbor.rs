@@ -67,6 +67,50 @@ pub fn read_item(bytes: &[u8]) -> Result<Value, String> {
     Ok(value)
 }
 
+/// What [`decode_canonical`] refuses before and after a format reads the item.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Framing {
+    /// Longer than the format's limit.
+    #[error("{size} bytes, more than the limit of {limit} bytes")]
+    TooLarge {
+        /// Input size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not one well-formed CBOR item ([`read_item`]).
+    #[error("not well-formed CBOR: {0}")]
+    Cbor(String),
+    /// Not the canonical encoding of what it holds.
+    #[error("not the canonical encoding (DAG-CBOR: shortest integers, definite lengths)")]
+    NotCanonical,
+}
+
+/// Decodes an object of a canonical format from untrusted bytes: refuses more than
+/// `limit` bytes, reads one CBOR item, lets `read` check its shape and build the
+/// object, and refuses the input unless `encode` gives back exactly the same bytes.
+/// That last comparison is what gives every accepted object one byte form.
+pub fn decode_canonical<T, E: From<Framing>>(
+    bytes: &[u8],
+    limit: usize,
+    read: impl FnOnce(Value) -> Result<T, E>,
+    encode: impl FnOnce(&T) -> Vec<u8>,
+) -> Result<T, E> {
+    if bytes.len() > limit {
+        return Err(Framing::TooLarge {
+            size: bytes.len(),
+            limit,
+        }
+        .into());
+    }
+    let value = read_item(bytes).map_err(Framing::Cbor)?;
+    let object = read(value)?;
+    if encode(&object) != bytes {
+        return Err(Framing::NotCanonical.into());
+    }
+    Ok(object)
+}
+
 /// A CBOR item that is not what the format expects there.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{place}: {problem}")]

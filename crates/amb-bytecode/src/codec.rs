@@ -17,7 +17,7 @@ use ciborium::Value;
 
 use crate::{
     block::{Block, Instruction, Opcode, Target},
-    cbor::{self, Link, ShapeError},
+    cbor::{self, Framing, Link, ShapeError},
     cid::Cid,
 };
 
@@ -137,6 +137,16 @@ pub enum DecodeError {
     NotCanonical,
 }
 
+impl From<Framing> for DecodeError {
+    fn from(e: Framing) -> DecodeError {
+        match e {
+            Framing::TooLarge { size, limit } => DecodeError::TooLarge { size, limit },
+            Framing::Cbor(problem) => DecodeError::Cbor(problem),
+            Framing::NotCanonical => DecodeError::NotCanonical,
+        }
+    }
+}
+
 impl From<ShapeError> for DecodeError {
     fn from(e: ShapeError) -> DecodeError {
         DecodeError::Shape {
@@ -203,18 +213,12 @@ impl Block {
 
     /// Decodes and validates a block.
     pub fn decode_with_limits(bytes: &[u8], limits: &BlockLimits) -> Result<Block, DecodeError> {
-        if bytes.len() > limits.max_block_bytes {
-            return Err(DecodeError::TooLarge {
-                size: bytes.len(),
-                limit: limits.max_block_bytes,
-            });
-        }
-        let value = cbor::read_item(bytes).map_err(DecodeError::Cbor)?;
-        let block = block_from_value(value, limits)?;
-        if block.encode() != bytes {
-            return Err(DecodeError::NotCanonical);
-        }
-        Ok(block)
+        cbor::decode_canonical(
+            bytes,
+            limits.max_block_bytes,
+            |value| block_from_value(value, limits),
+            Block::encode,
+        )
     }
 }
 

@@ -229,10 +229,16 @@ impl<'a> Parser<'a> {
 
     /// A part that starts with a name or keyword.
     fn word_part(&mut self, start: usize) -> Result<State, SyntaxError> {
-        let (word, symbol_text) = self.name_token()?;
+        let (word, symbol_text) = self.read_name()?;
         let name_end = self.offset();
         self.rest = trivia(self.rest);
-        if self.rest.first() == Some(&b'[') {
+        let ambient = self.rest.first() == Some(&b'[');
+        let cap = word.and_then(CapKind::from_keyword);
+        // A capability keyword is not a name, unless `[` makes it an ambient's.
+        if ambient || cap.is_none() {
+            self.check_name_length(start, &symbol_text)?;
+        }
+        if ambient {
             self.check_node_limit(start)?;
             let symbol = self.ast.intern(&symbol_text);
             let open = self.offset();
@@ -243,7 +249,6 @@ impl<'a> Parser<'a> {
             self.push_frame(FrameKind::Ambient, Some(node), open)?;
             return Ok(State::ExpectPart { allow_empty: true });
         }
-        let cap = word.and_then(CapKind::from_keyword);
         let Some(cap) = cap else {
             return Err(self.not_a_part(start, word, &symbol_text, name_end));
         };
@@ -278,9 +283,18 @@ impl<'a> Parser<'a> {
         matches!(self.rest.first(), Some(&b) if b == b'"' || is_name_byte(b))
     }
 
-    /// Reads a bare word or a quoted name at the current place. Returns the bare
-    /// word (`None` when quoted) and the name's text.
+    /// Reads a name at the current place, within [`Limits::max_name_bytes`]. Returns
+    /// the bare word (`None` when quoted) and the name's text.
     fn name_token(&mut self) -> Result<(Option<&'a [u8]>, Cow<'a, str>), SyntaxError> {
+        let start = self.offset();
+        let (word, text) = self.read_name()?;
+        self.check_name_length(start, &text)?;
+        Ok((word, text))
+    }
+
+    /// Reads a bare word or a quoted name at the current place, without the length
+    /// limit (a capability keyword is not a name).
+    fn read_name(&mut self) -> Result<(Option<&'a [u8]>, Cow<'a, str>), SyntaxError> {
         let start = self.offset();
         let (word, text) = if self.rest.first() == Some(&b'"') {
             let (rest, text) = quoted_name(self.rest).map_err(|e| self.quote_error(start, e))?;
@@ -297,6 +311,10 @@ impl<'a> Parser<'a> {
                 Cow::Borrowed(&self.text[start..start + word.len()]),
             )
         };
+        Ok((word, text))
+    }
+
+    fn check_name_length(&self, start: usize, text: &str) -> Result<(), SyntaxError> {
         if text.len() > self.limits.max_name_bytes {
             return Err(self.error(
                 start,
@@ -306,7 +324,7 @@ impl<'a> Parser<'a> {
                 },
             ));
         }
-        Ok((word, text))
+        Ok(())
     }
 
     fn quote_error(&self, start: usize, error: QuoteError) -> SyntaxError {
@@ -622,6 +640,25 @@ mod tests {
             parse_with_limits(b"a[]|b[]|c[]", &limits).unwrap_err().kind,
             SyntaxErrorKind::TooManyNodes { limit: 2 }
         ));
+    }
+
+    #[test]
+    fn name_limit_does_not_count_keywords() {
+        // Found by fuzzing: `in_` alone was refused as a "name of 3 bytes".
+        let limits = Limits {
+            max_name_bytes: 1,
+            ..Limits::default()
+        };
+        let ast = parse_with_limits(b"in_ | out_ a | open_ | in a.open b", &limits).unwrap();
+        assert_eq!(ast.len(), 5);
+        // A keyword written as an ambient's name or as a target is a name.
+        for (src, size) in [("open_[]", 5), ("in_ open", 4), ("a[out_ in_]", 3)] {
+            assert_eq!(
+                parse_with_limits(src.as_bytes(), &limits).unwrap_err().kind,
+                SyntaxErrorKind::NameTooLong { size, limit: 1 },
+                "{src}"
+            );
+        }
     }
 
     #[test]

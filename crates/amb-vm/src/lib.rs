@@ -15,7 +15,10 @@
 //! nested 100,000 levels deep evaluate without exhausting the call stack.
 
 pub mod plan;
+pub mod record;
+pub mod replay;
 pub mod value;
+pub mod verify;
 
 pub use value::{
     MAX_VALUE_DEPTH, NotAValue, Reason, Type, Value, value_json, value_of, value_of_node,

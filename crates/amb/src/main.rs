@@ -5,6 +5,7 @@
 //! success, 1 for a failure the command reported, 2 for bad usage.
 
 mod commands;
+mod home;
 mod source;
 
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ enum Command {
     Reduce(commands::reduce::Args),
     /// Enumerate every reachable normal form of a program (bounded).
     Explore(commands::explore::Args),
+    /// Create the node's key, configuration and store (once; an existing key is kept).
+    Init(commands::init::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Compile(args) => commands::compile::run(&args),
         Command::Reduce(args) => commands::reduce::run(&args),
         Command::Explore(args) => commands::explore::run(&args),
+        Command::Init(args) => commands::init::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -3,4 +3,5 @@
 pub(crate) mod compile;
 pub(crate) mod explore;
 pub(crate) mod fmt;
+pub(crate) mod init;
 pub(crate) mod reduce;

@@ -1,0 +1,26 @@
+//! Signed event logs: keys, manifests, events, and the embedded store.
+//!
+//! This crate owns the formats of `spec/events.md` — how a manifest and an event are
+//! encoded, signed (Ed25519, `verify_strict` only) and addressed — the checks that
+//! need no replay (well-formed, canonical, CID, signature, key listed in the manifest),
+//! and the redb store that holds blocks, events and their indexes. It knows bytecode
+//! (events name instructions) but not the engine or the replay state machine, which
+//! live in `amb-vm`.
+
+mod event;
+mod home;
+mod keys;
+mod manifest;
+mod store;
+
+pub use event::{EVENT_VERSION, Event, EventError, MAX_EVENT_BYTES, Op, UnsignedEvent};
+pub use home::{
+    CONFIG_FILE, Config, DEFAULT_STORE_FILE, HOME_ENV, Home, HomeError, HomeSource, Init, KEY_FILE,
+    Loaded,
+};
+pub use keys::{Domain, KeyError, PublicKey, Signature, SignatureError, SigningKey, signing_input};
+pub use manifest::{MANIFEST_VERSION, MAX_MANIFEST_BYTES, Manifest, ManifestError};
+pub use store::{
+    LogEvents, MAX_STORED_BYTES, NewEvent, SEGMENT_TARGET, STORE_FORMAT, Store, StoreError,
+    StoredEvent, Written,
+};

@@ -1,0 +1,690 @@
+//! Manifests (`spec/events.md` §2): which program a log runs and who may write it.
+//!
+//! ```text
+//! manifest = [1, program, name, keys, creator, parent, nonce, time, sig]
+//! ```
+//!
+//! A **root** (program) manifest has `parent` null and carries a random 16-byte
+//! `nonce` and the creation `time`, so every deployment is a new program; a **slice**
+//! manifest names the `deploy` event that announced its ambient instance as `parent`
+//! and has neither. The signature covers `amb-manifest-v1`, a zero byte, and the
+//! canonical CBOR of the first eight items (an array of 8). A log's id, and for the
+//! root the program's address `/amb/<cid>`, is the manifest's CID.
+
+use amb_bytecode::{
+    Cid,
+    cbor::{self, Bytes, Framing, Link, ShapeError},
+};
+use ciborium::Value;
+use rand::RngCore;
+use serde::{Serialize, Serializer, ser::SerializeTuple};
+
+use crate::keys::{Domain, KeyError, PublicKey, Signature, SignatureError, SigningKey};
+
+/// The manifest format version, the first item of every manifest.
+pub const MANIFEST_VERSION: u64 = 1;
+
+/// The largest encoded manifest accepted: 4 MiB.
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+
+/// A signed manifest. Made by [`Manifest::new_root`], [`Manifest::new_slice`] or
+/// [`Manifest::decode`], so its keys are sorted and unique and it is a consistent
+/// root or slice; its signature is checked only by [`Manifest::verify_signature`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Manifest {
+    program: Cid,
+    name: Option<String>,
+    keys: Vec<PublicKey>,
+    creator: PublicKey,
+    parent: Option<Cid>,
+    nonce: Option<[u8; 16]>,
+    time: Option<u64>,
+    sig: Signature,
+}
+
+/// The CBOR array of a manifest: 8 items without the signature, 9 with it.
+struct Wire<'a> {
+    manifest: &'a Manifest,
+    signed: bool,
+}
+
+struct Keys<'a>(&'a [PublicKey]);
+
+impl Serialize for Keys<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|key| Bytes(key.as_bytes())))
+    }
+}
+
+impl Serialize for Wire<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let m = self.manifest;
+        let mut t = s.serialize_tuple(if self.signed { 9 } else { 8 })?;
+        t.serialize_element(&MANIFEST_VERSION)?;
+        t.serialize_element(&Link(m.program))?;
+        t.serialize_element(&m.name)?;
+        t.serialize_element(&Keys(&m.keys))?;
+        t.serialize_element(&Bytes(m.creator.as_bytes()))?;
+        t.serialize_element(&m.parent.map(Link))?;
+        t.serialize_element(&m.nonce.as_ref().map(|n| Bytes(n)))?;
+        t.serialize_element(&m.time)?;
+        if self.signed {
+            t.serialize_element(&Bytes(m.sig.as_bytes()))?;
+        }
+        t.end()
+    }
+}
+
+impl Manifest {
+    /// The program manifest of a new deployment of `program` (the root block's CID):
+    /// `keys` may write the root log (sorted and deduplicated here), `signer` signs,
+    /// `nonce` should be fresh ([`Manifest::random_nonce`]) and `time` is the
+    /// creation time in Unix milliseconds. `name` is an optional label.
+    pub fn new_root(
+        program: Cid,
+        name: Option<String>,
+        keys: Vec<PublicKey>,
+        signer: &SigningKey,
+        nonce: [u8; 16],
+        time: u64,
+    ) -> Manifest {
+        Manifest::signed(program, name, keys, signer, None, Some(nonce), Some(time))
+    }
+
+    /// The manifest of a slice: the ambient instance named `name` running `program`
+    /// (its block's CID), announced by the `deploy` event `parent`.
+    pub fn new_slice(
+        program: Cid,
+        name: String,
+        keys: Vec<PublicKey>,
+        signer: &SigningKey,
+        parent: Cid,
+    ) -> Manifest {
+        Manifest::signed(program, Some(name), keys, signer, Some(parent), None, None)
+    }
+
+    fn signed(
+        program: Cid,
+        name: Option<String>,
+        mut keys: Vec<PublicKey>,
+        signer: &SigningKey,
+        parent: Option<Cid>,
+        nonce: Option<[u8; 16]>,
+        time: Option<u64>,
+    ) -> Manifest {
+        keys.sort_unstable();
+        keys.dedup();
+        let mut manifest = Manifest {
+            program,
+            name,
+            keys,
+            creator: signer.public_key(),
+            parent,
+            nonce,
+            time,
+            sig: Signature::from_bytes([0; 64]),
+        };
+        manifest.sig = signer.sign(Domain::Manifest, &manifest.unsigned_cbor());
+        manifest
+    }
+
+    /// 16 bytes from the operating system's random source, for a root's nonce.
+    pub fn random_nonce() -> [u8; 16] {
+        let mut nonce = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        nonce
+    }
+
+    /// The CID of the bytecode block the log runs.
+    pub fn program(&self) -> Cid {
+        self.program
+    }
+
+    /// The ambient's name (a slice's), or the root's optional label.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The keys allowed to write the log, sorted by encoding, no duplicates.
+    pub fn keys(&self) -> &[PublicKey] {
+        &self.keys
+    }
+
+    /// Whether `key` may write the log.
+    pub fn allows(&self, key: &PublicKey) -> bool {
+        self.keys.binary_search(key).is_ok()
+    }
+
+    /// The key that signed the manifest.
+    pub fn creator(&self) -> &PublicKey {
+        &self.creator
+    }
+
+    /// The `deploy` event that announced the slice; `None` for the root.
+    pub fn parent(&self) -> Option<Cid> {
+        self.parent
+    }
+
+    /// Whether this is a program (root) manifest.
+    pub fn is_root(&self) -> bool {
+        self.parent.is_none()
+    }
+
+    /// The root's nonce.
+    pub fn nonce(&self) -> Option<[u8; 16]> {
+        self.nonce
+    }
+
+    /// The root's creation time, Unix milliseconds.
+    pub fn time(&self) -> Option<u64> {
+        self.time
+    }
+
+    /// The signature.
+    pub fn signature(&self) -> &Signature {
+        &self.sig
+    }
+
+    fn unsigned_cbor(&self) -> Vec<u8> {
+        cbor::to_vec(&Wire {
+            manifest: self,
+            signed: false,
+        })
+    }
+
+    /// The canonical encoding, signature included.
+    pub fn encode(&self) -> Vec<u8> {
+        cbor::to_vec(&Wire {
+            manifest: self,
+            signed: true,
+        })
+    }
+
+    /// The manifest's CID: the id of its log (and for a root, the program address).
+    pub fn cid(&self) -> Cid {
+        Cid::of(&self.encode())
+    }
+
+    /// The bytes that are signed: `amb-manifest-v1`, a zero byte, and the canonical
+    /// CBOR of the manifest without its signature.
+    pub fn signing_input(&self) -> Vec<u8> {
+        crate::keys::signing_input(Domain::Manifest, &self.unsigned_cbor())
+    }
+
+    /// Checks the creator's signature with `verify_strict`.
+    pub fn verify_signature(&self) -> Result<(), ManifestError> {
+        self.creator
+            .verify(Domain::Manifest, &self.unsigned_cbor(), &self.sig)
+            .map_err(ManifestError::Signature)
+    }
+
+    /// Decodes a manifest from untrusted bytes: at most [`MAX_MANIFEST_BYTES`], the
+    /// shape of `spec/events.md` §2, keys sorted and unique and all curve points, a
+    /// consistent root (parent null, nonce and time present) or slice (parent, a
+    /// name, no nonce or time), and exactly the canonical bytes. Does not check the
+    /// signature.
+    pub fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        cbor::decode_canonical(
+            bytes,
+            MAX_MANIFEST_BYTES,
+            manifest_from_value,
+            Manifest::encode,
+        )
+    }
+}
+
+fn manifest_from_value(value: Value) -> Result<Manifest, ManifestError> {
+    let [
+        version,
+        program,
+        name,
+        keys,
+        creator,
+        parent,
+        nonce,
+        time,
+        sig,
+    ] = cbor::expect_array(value, &"manifest")?;
+    let version = cbor::expect_uint(&version, &"manifest version")?;
+    if version != MANIFEST_VERSION {
+        return Err(cbor::shape(
+            "manifest version",
+            format!("expected {MANIFEST_VERSION}, found {version}"),
+        )
+        .into());
+    }
+    let program = cbor::expect_link(&program, &"manifest program")?;
+    let name = cbor::nullable(name, |n| cbor::expect_text(n, &"manifest name"))?;
+    let keys = cbor::expect_list(keys, &"manifest keys")?
+        .iter()
+        .enumerate()
+        .map(|(index, key)| {
+            let bytes = cbor::expect_bytes::<32>(key, &format_args!("manifest keys[{index}]"))?;
+            PublicKey::from_bytes(&bytes).map_err(|error| ManifestError::Key { index, error })
+        })
+        .collect::<Result<Vec<PublicKey>, _>>()?;
+    if let Some(index) = keys.windows(2).position(|w| w[0] >= w[1]) {
+        return Err(ManifestError::KeysOrder { index: index + 1 });
+    }
+    let creator = cbor::expect_bytes::<32>(&creator, &"manifest creator")?;
+    let creator = PublicKey::from_bytes(&creator).map_err(ManifestError::Creator)?;
+    let parent = cbor::nullable(parent, |p| cbor::expect_link(&p, &"manifest parent"))?;
+    let nonce = cbor::nullable(nonce, |n| cbor::expect_bytes::<16>(&n, &"manifest nonce"))?;
+    let time = cbor::nullable(time, |t| cbor::expect_uint(&t, &"manifest time"))?;
+    let sig = Signature::from_bytes(cbor::expect_bytes::<64>(&sig, &"manifest sig")?);
+    let problem = match (parent, nonce, time, &name) {
+        (None, Some(_), Some(_), _) | (Some(_), None, None, Some(_)) => None,
+        (None, ..) => Some("a root manifest (parent null) has a nonce and a time"),
+        (Some(_), None, None, None) => Some("a slice manifest (with a parent) names its ambient"),
+        (Some(_), ..) => Some("a slice manifest (with a parent) has no nonce and no time"),
+    };
+    if let Some(problem) = problem {
+        return Err(ManifestError::RootOrSlice { problem });
+    }
+    Ok(Manifest {
+        program,
+        name,
+        keys,
+        creator,
+        parent,
+        nonce,
+        time,
+        sig,
+    })
+}
+
+/// Why bytes are not a valid manifest, or a manifest's signature is not valid.
+/// [`ManifestError::rule`] names the broken rule as for events (`cbor` or
+/// `signature`); a verifier reports a bad log manifest under rule `log-id`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// Too large, not one CBOR item, or not the canonical encoding (rule `cbor`).
+    #[error(transparent)]
+    Framing(#[from] Framing),
+    /// CBOR of the wrong shape.
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+    /// A listed key that is not a curve point.
+    #[error("manifest keys[{index}]: {error}")]
+    Key {
+        /// Its position in `keys`.
+        index: usize,
+        /// Why.
+        error: KeyError,
+    },
+    /// Keys not sorted, or repeated.
+    #[error(
+        "manifest keys[{index}] is not greater than keys[{}]: keys are sorted, without duplicates",
+        index - 1
+    )]
+    KeysOrder {
+        /// The first key not greater than the one before it (at least 1).
+        index: usize,
+    },
+    /// Neither a consistent root nor a consistent slice.
+    #[error("{problem}")]
+    RootOrSlice {
+        /// What is inconsistent.
+        problem: &'static str,
+    },
+    /// The creator is not a curve point, so nothing it signs is valid.
+    #[error("manifest creator: {0}")]
+    Creator(KeyError),
+    /// `verify_strict` refuses the signature.
+    #[error("{0}")]
+    Signature(SignatureError),
+}
+
+impl ManifestError {
+    /// The rule broken: `cbor` (encoding and shape) or `signature`.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            ManifestError::Creator(_) | ManifestError::Signature(_) => "signature",
+            ManifestError::Framing(_)
+            | ManifestError::Shape(_)
+            | ManifestError::Key { .. }
+            | ManifestError::KeysOrder { .. }
+            | ManifestError::RootOrSlice { .. } => "cbor",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::keys::{assert_signing_layout, plain_verify_accepts, small_order_forgery};
+
+    fn key(n: u8) -> SigningKey {
+        SigningKey::from_seed(&[n; 32])
+    }
+
+    fn root() -> Manifest {
+        Manifest::new_root(
+            Cid::of(b"program"),
+            None,
+            vec![
+                key(2).public_key(),
+                key(1).public_key(),
+                key(2).public_key(),
+            ],
+            &key(1),
+            [9; 16],
+            1_700_000_000_000,
+        )
+    }
+
+    fn slice() -> Manifest {
+        Manifest::new_slice(
+            Cid::of(b"block"),
+            "a".into(),
+            vec![key(1).public_key()],
+            &key(1),
+            Cid::of(b"deploy"),
+        )
+    }
+
+    fn unhex(text: &str) -> Vec<u8> {
+        hex::decode(text.split_whitespace().collect::<String>()).unwrap()
+    }
+
+    fn items(manifest: &Manifest) -> Vec<String> {
+        let Value::Array(items) = cbor::read_item(&manifest.encode()).unwrap() else {
+            unreachable!()
+        };
+        items.iter().map(|v| hex::encode(cbor::to_vec(v))).collect()
+    }
+
+    fn with(manifest: &Manifest, changes: &[(usize, &str)]) -> Result<Manifest, ManifestError> {
+        let mut items = items(manifest);
+        for (index, item) in changes {
+            items[*index] = (*item).into();
+        }
+        let mut bytes = vec![0x80 + items.len() as u8];
+        for item in &items {
+            bytes.extend(unhex(item));
+        }
+        Manifest::decode(&bytes)
+    }
+
+    fn key_hex(key: &PublicKey) -> String {
+        format!("5820{}", hex::encode(key.as_bytes()))
+    }
+
+    #[test]
+    fn root_and_slice_round_trip_and_verify() {
+        for manifest in [root(), slice()] {
+            let bytes = manifest.encode();
+            assert_eq!(Manifest::decode(&bytes), Ok(manifest.clone()));
+            assert_eq!(manifest.cid(), Cid::of(&bytes));
+            assert_eq!(manifest.verify_signature(), Ok(()));
+            assert_signing_layout(Domain::Manifest, &manifest.signing_input(), &bytes);
+        }
+        let root = root();
+        assert!(root.is_root());
+        assert_eq!(root.keys().len(), 2, "deduplicated");
+        assert!(root.keys()[0] < root.keys()[1], "sorted");
+        assert!(root.allows(&key(2).public_key()));
+        assert!(!root.allows(&key(3).public_key()));
+        assert_eq!(root.nonce(), Some([9; 16]));
+        assert_eq!(root.time(), Some(1_700_000_000_000));
+        let slice = slice();
+        assert!(!slice.is_root());
+        assert_eq!(slice.name(), Some("a"));
+        assert_eq!(slice.parent(), Some(Cid::of(b"deploy")));
+        assert_ne!(Manifest::random_nonce(), Manifest::random_nonce());
+    }
+
+    #[test]
+    fn every_decode_error_names_its_rule() {
+        let root = root();
+        let slice = slice();
+        let keys = root.keys().to_vec();
+        let deploy = hex::encode(cbor::to_vec(&Link(Cid::of(b"deploy"))));
+        let not_a_point = format!("5820{}", "02".to_string() + &"00".repeat(31));
+        let cases: Vec<(Result<Manifest, ManifestError>, &str, &str)> = vec![
+            (Manifest::decode(b""), "not well-formed CBOR", "cbor"),
+            (
+                Manifest::decode(&unhex("820101")),
+                "manifest: expected 9 items, found 2",
+                "cbor",
+            ),
+            (
+                Manifest::decode(&unhex("01")),
+                "manifest: expected an array, found integer 1",
+                "cbor",
+            ),
+            (
+                with(&root, &[(0, "00")]),
+                "manifest version: expected 1, found 0",
+                "cbor",
+            ),
+            (
+                with(&root, &[(1, "f6")]),
+                "manifest program: expected a CID link",
+                "cbor",
+            ),
+            (
+                with(&root, &[(2, "01")]),
+                "manifest name: expected text, found integer 1",
+                "cbor",
+            ),
+            (
+                with(&root, &[(3, "f6")]),
+                "manifest keys: expected an array, found null",
+                "cbor",
+            ),
+            (
+                with(&root, &[(3, "8101")]),
+                "manifest keys[0]: expected a byte string of 32",
+                "cbor",
+            ),
+            (
+                with(&root, &[(3, &format!("81{not_a_point}"))]),
+                "manifest keys[0]: not an Ed25519 public key",
+                "cbor",
+            ),
+            (
+                with(
+                    &root,
+                    &[(3, &format!("82{}{}", key_hex(&keys[1]), key_hex(&keys[0])))],
+                ),
+                "manifest keys[1] is not greater than keys[0]",
+                "cbor",
+            ),
+            (
+                with(&root, &[(3, &format!("82{0}{0}", key_hex(&keys[0])))]),
+                "manifest keys[1] is not greater than keys[0]",
+                "cbor",
+            ),
+            (
+                with(&root, &[(4, "4100")]),
+                "manifest creator: expected a byte string of 32",
+                "cbor",
+            ),
+            (
+                with(&root, &[(4, &not_a_point)]),
+                "manifest creator: not an Ed25519 public key",
+                "signature",
+            ),
+            (
+                with(&root, &[(5, "6161")]),
+                "manifest parent: expected a CID link",
+                "cbor",
+            ),
+            (
+                with(&root, &[(6, "4100")]),
+                "manifest nonce: expected a byte string of 16",
+                "cbor",
+            ),
+            (
+                with(&root, &[(7, "20")]),
+                "manifest time: expected an unsigned integer",
+                "cbor",
+            ),
+            (with(&root, &[(8, "5820")]), "not well-formed CBOR", "cbor"),
+            (
+                with(&root, &[(8, "f6")]),
+                "manifest sig: expected a byte string of 64",
+                "cbor",
+            ),
+            (
+                with(&root, &[(6, "f6")]),
+                "a root manifest (parent null) has a nonce and a time",
+                "cbor",
+            ),
+            (
+                with(&root, &[(7, "f6")]),
+                "a root manifest (parent null) has a nonce and a time",
+                "cbor",
+            ),
+            (
+                with(&root, &[(5, &deploy)]),
+                "a slice manifest (with a parent) has no nonce and no time",
+                "cbor",
+            ),
+            (
+                with(&slice, &[(7, "01")]),
+                "a slice manifest (with a parent) has no nonce and no time",
+                "cbor",
+            ),
+            (
+                with(&slice, &[(2, "f6")]),
+                "a slice manifest (with a parent) names its ambient",
+                "cbor",
+            ),
+            // Non-canonical: the keys' length as a 1-byte integer, the version as a
+            // 2-byte one, the name as indefinite text, the keys as an indefinite array.
+            (
+                with(
+                    &root,
+                    &[(
+                        3,
+                        &format!("9802{}{}", key_hex(&keys[0]), key_hex(&keys[1])),
+                    )],
+                ),
+                "not the canonical encoding",
+                "cbor",
+            ),
+            (
+                with(&root, &[(0, "1801")]),
+                "not the canonical encoding",
+                "cbor",
+            ),
+            (
+                with(&slice, &[(2, "7f6161ff")]),
+                "not the canonical encoding",
+                "cbor",
+            ),
+            (
+                with(
+                    &slice,
+                    &[(3, &format!("9f{}ff", key_hex(&slice.keys()[0])))],
+                ),
+                "not the canonical encoding",
+                "cbor",
+            ),
+        ];
+        for (result, expected, rule) in cases {
+            let error = result.expect_err(expected);
+            assert!(
+                error.to_string().contains(expected),
+                "{error} does not say {expected:?}"
+            );
+            assert_eq!(error.rule(), rule, "{error}");
+        }
+        let mut bytes = root.encode();
+        bytes.push(0xf6);
+        assert!(matches!(
+            Manifest::decode(&bytes),
+            Err(ManifestError::Framing(Framing::Cbor(_)))
+        ));
+        assert!(matches!(
+            Manifest::decode(&vec![0; MAX_MANIFEST_BYTES + 1]),
+            Err(ManifestError::Framing(Framing::TooLarge { .. }))
+        ));
+    }
+
+    #[test]
+    fn signature_failures() {
+        let manifest = root();
+        let bytes = manifest.encode();
+        for bit in 0..bytes.len() * 8 {
+            let mut flipped = bytes.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            if let Ok(changed) = Manifest::decode(&flipped) {
+                assert_eq!(
+                    changed.verify_signature().unwrap_err().rule(),
+                    "signature",
+                    "bit {bit}"
+                );
+            }
+        }
+        // Signed by another key than the creator it names.
+        let mut forged = manifest.clone();
+        forged.sig = key(2).sign(Domain::Manifest, &manifest.unsigned_cbor());
+        assert_eq!(
+            forged.verify_signature(),
+            Err(ManifestError::Signature(SignatureError))
+        );
+        // An event-domain signature over the same bytes.
+        let mut cross = manifest.clone();
+        cross.sig = key(1).sign(Domain::Event, &manifest.unsigned_cbor());
+        assert!(cross.verify_signature().is_err());
+        // The small-order forgery that plain `verify` accepts on any message.
+        let (creator, sig) = small_order_forgery();
+        let mut weak = manifest;
+        weak.creator = creator;
+        weak.sig = sig;
+        let weak = Manifest::decode(&weak.encode()).unwrap();
+        assert!(plain_verify_accepts(&creator, &weak.signing_input(), &sig));
+        assert_eq!(
+            weak.verify_signature(),
+            Err(ManifestError::Signature(SignatureError))
+        );
+    }
+
+    fn arb_manifest() -> impl Strategy<Value = Manifest> {
+        let cid = || any::<[u8; 32]>().prop_map(Cid::from_digest);
+        (
+            cid(),
+            proptest::option::of(".{0,10}"),
+            proptest::collection::vec(any::<u8>(), 0..5),
+            1u8..=255,
+            proptest::option::of(cid()),
+            any::<[u8; 16]>(),
+            any::<u64>(),
+        )
+            .prop_map(|(program, name, keys, signer, parent, nonce, time)| {
+                let keys = keys.into_iter().map(|n| key(n).public_key()).collect();
+                match parent {
+                    None => Manifest::new_root(program, name, keys, &key(signer), nonce, time),
+                    Some(parent) => Manifest::new_slice(
+                        program,
+                        name.unwrap_or_default(),
+                        keys,
+                        &key(signer),
+                        parent,
+                    ),
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn decode_encode_round_trips(manifest in arb_manifest()) {
+            let bytes = manifest.encode();
+            prop_assert_eq!(Manifest::decode(&bytes), Ok(manifest.clone()));
+            prop_assert_eq!(manifest.verify_signature(), Ok(()));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(manifest) = Manifest::decode(&bytes) {
+                prop_assert_eq!(manifest.encode(), bytes);
+            }
+        }
+    }
+}

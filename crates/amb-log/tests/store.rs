@@ -1,0 +1,586 @@
+//! The store through its public API: blocks, batches, logs, children, refusals
+//! (forks, missing refs, mismatched bytes) that write nothing; under a killed writer;
+//! and its size on disk per event.
+//!
+//! `killed_writer_loses_no_committed_batch` runs this test binary again as a child
+//! (`crash_child`, selected by the `AMB_STORE_CRASH_CHILD` variable) that writes
+//! batches and prints a line after each commit; the parent kills it with SIGKILL after
+//! a random number of lines and checks the reopened store.
+//!
+//! `bytes_per_event` (ignored; run it in release) prints the size on disk of 100,000
+//! synthetic events of 250 bytes with 2 refs:
+//! `cargo test --release -p amb-log --test store -- --ignored --nocapture bytes_per_event`.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::Path,
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use amb_bytecode::Cid;
+use amb_log::{NewEvent, Store, StoreError, Written};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+/// A deterministic stream of event-shaped byte strings: `logs` logs written round
+/// robin; every event refers to its predecessor in its log and to the event written
+/// just before it (in another log), like a capability and its co-capability.
+struct Synthetic {
+    logs: Vec<Cid>,
+    events: Vec<Event>,
+    size: usize,
+}
+
+struct Event {
+    cid: Cid,
+    log: Cid,
+    seq: u64,
+    refs: Vec<Cid>,
+    bytes: Vec<u8>,
+}
+
+impl Event {
+    /// A hand-made event: its bytes name its log and refs, as real events do.
+    fn new(log: Cid, seq: u64, refs: &[Cid], tag: &str) -> Event {
+        let mut bytes = b"event".to_vec();
+        link(&mut bytes, log);
+        bytes.extend_from_slice(&seq.to_be_bytes());
+        for r in refs {
+            link(&mut bytes, *r);
+        }
+        bytes.extend_from_slice(tag.as_bytes());
+        Event {
+            cid: Cid::of(&bytes),
+            log,
+            seq,
+            refs: refs.to_vec(),
+            bytes,
+        }
+    }
+
+    fn new_event(&self) -> NewEvent<'_> {
+        NewEvent {
+            cid: self.cid,
+            log: self.log,
+            seq: self.seq,
+            refs: &self.refs,
+            bytes: &self.bytes,
+        }
+    }
+}
+
+/// A CID as a DAG-CBOR link: tag 42, a 37-byte string, `00` then the binary CID.
+fn link(out: &mut Vec<u8>, cid: Cid) {
+    out.extend_from_slice(&[0xd8, 0x2a, 0x58, 0x25, 0x00]);
+    out.extend_from_slice(&cid.to_bytes());
+}
+
+impl Synthetic {
+    fn new(logs: usize, size: usize) -> Synthetic {
+        Synthetic {
+            logs: (0..logs as u64)
+                .map(|i| Cid::of(&i.to_be_bytes()))
+                .collect(),
+            events: Vec::new(),
+            size,
+        }
+    }
+
+    /// Makes the next event: shaped like `spec/events.md` §3 (log link, seq, op, two
+    /// ref links, creator, signature), padded with pseudo-random bytes to `size`.
+    fn next(&mut self) -> &Event {
+        let n = self.events.len();
+        let log_index = n % self.logs.len();
+        let log = self.logs[log_index];
+        let seq = (n / self.logs.len()) as u64;
+        let mut refs = Vec::new();
+        if seq > 0 {
+            refs.push(self.events[n - self.logs.len()].cid);
+        }
+        if n > 0 && !refs.contains(&self.events[n - 1].cid) {
+            refs.push(self.events[n - 1].cid);
+        }
+        refs.sort_by_key(|c| c.to_bytes());
+        let mut bytes = vec![0x89, 0x01];
+        link(&mut bytes, log);
+        bytes.push(0x1b);
+        bytes.extend_from_slice(&seq.to_be_bytes());
+        bytes.extend_from_slice(&[0x82, 0x02, 0x61, b'x', 0xf6, 0x80 + refs.len() as u8]);
+        for r in &refs {
+            link(&mut bytes, *r);
+        }
+        bytes.push(0xf6);
+        let mut filler = StdRng::seed_from_u64(n as u64);
+        bytes.extend_from_slice(&[0x58, 0x20]);
+        bytes.extend((0..32).map(|_| (log_index as u8).wrapping_mul(7)));
+        bytes.extend_from_slice(&[0x58, 0x40]);
+        while bytes.len() < self.size {
+            bytes.push(filler.r#gen());
+        }
+        self.events.push(Event {
+            cid: Cid::of(&bytes),
+            log,
+            seq,
+            refs,
+            bytes,
+        });
+        &self.events[n]
+    }
+
+    /// Generates events up to `count`.
+    fn extend_to(&mut self, count: usize) {
+        while self.events.len() < count {
+            self.next();
+        }
+    }
+}
+
+const PROGRAM: &[u8] = b"crash test program";
+const BATCH: usize = 64;
+const LOGS: usize = 5;
+const CHILD_ENV: &str = "AMB_STORE_CRASH_CHILD";
+
+/// The child role: writes batches of `BATCH` events forever, printing
+/// `committed <batch>` after each commit. Does nothing unless `AMB_STORE_CRASH_CHILD`
+/// names the store.
+#[test]
+#[ignore = "the child role of killed_writer_loses_no_committed_batch"]
+fn crash_child() {
+    let Some(path) = std::env::var_os(CHILD_ENV) else {
+        return;
+    };
+    let store = Store::open_or_create(&path).expect("open the store");
+    let program = Cid::of(PROGRAM);
+    let mut synthetic = Synthetic::new(LOGS, 250);
+    let mut done = store.event_count().expect("count") as usize;
+    assert_eq!(done % BATCH, 0, "a partial batch is visible");
+    synthetic.extend_to(done);
+    let mut out = std::io::stdout().lock();
+    for _ in 0..100_000 {
+        synthetic.extend_to(done + BATCH);
+        let batch: Vec<NewEvent<'_>> = synthetic.events[done..done + BATCH]
+            .iter()
+            .map(Event::new_event)
+            .collect();
+        store.write_batch(program, &batch).expect("write a batch");
+        writeln!(out, "committed {}", done / BATCH).expect("stdout");
+        out.flush().expect("stdout");
+        done += BATCH;
+    }
+}
+
+/// Checks that the store holds exactly the first `count` synthetic events (whole
+/// batches), each readable, with its indexes.
+fn check_store(path: &Path, synthetic: &mut Synthetic) -> usize {
+    let store = Store::open(path).expect("the store reopens after the kill");
+    let count = store.event_count().expect("count") as usize;
+    assert_eq!(
+        count % BATCH,
+        0,
+        "a partial batch is visible: {count} events"
+    );
+    synthetic.extend_to(count + BATCH);
+    for event in &synthetic.events[..count] {
+        let got = store
+            .get_event(event.cid)
+            .expect("read")
+            .expect("a committed event is stored");
+        assert_eq!((got.log, got.seq), (event.log, event.seq));
+        assert_eq!(got.bytes, event.bytes);
+    }
+    // Nothing of the next batch.
+    for event in &synthetic.events[count..count + BATCH] {
+        assert!(!store.has_event(event.cid).expect("read"), "partial batch");
+    }
+    for (i, log) in synthetic.logs.iter().enumerate() {
+        let want: Vec<Cid> = synthetic.events[..count]
+            .iter()
+            .skip(i)
+            .step_by(LOGS)
+            .map(|e| e.cid)
+            .collect();
+        let got: Vec<Cid> = store
+            .log_events(*log)
+            .expect("log")
+            .map(|e| e.expect("event").cid)
+            .collect();
+        assert_eq!(got, want, "log {i}");
+        let head = store.log_head(*log).expect("head");
+        assert_eq!(head.map(|(_, cid)| cid), want.last().copied());
+    }
+    if count > 1 {
+        let children = store.children(synthetic.events[0].cid).expect("children");
+        assert_eq!(children.len(), if count > LOGS { 2 } else { 1 });
+    }
+    count
+}
+
+#[test]
+fn killed_writer_loses_no_committed_batch() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("crash.redb");
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    let mut synthetic = Synthetic::new(LOGS, 250);
+    let mut committed = 0usize; // batches the child reported
+    for iteration in 0..20 {
+        let mut child = Command::new(&exe)
+            .args(["crash_child", "--exact", "--ignored", "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env(CHILD_ENV, &path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the child starts");
+        let stdout = child.stdout.take().expect("piped");
+        let (lines, reports) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(batch) = line.strip_prefix("committed ") {
+                    let batch: usize = batch.parse().expect("a batch number");
+                    if lines.send(batch).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let wanted = rng.gen_range(1..=6);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        for _ in 0..wanted {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match reports.recv_timeout(left) {
+                Ok(batch) => committed = committed.max(batch + 1),
+                Err(e) => {
+                    let _ = child.kill();
+                    let output = child.wait_with_output().expect("child output");
+                    panic!(
+                        "iteration {iteration}: no commit from the child ({e}); stderr:\n{}",
+                        String::from_utf8_lossy(&output.stderr)
+                    );
+                }
+            }
+        }
+        // Land the kill at a random point of the next batch's transaction.
+        let spin = Instant::now() + Duration::from_micros(rng.gen_range(0..3000));
+        while Instant::now() < spin {
+            std::hint::spin_loop();
+        }
+        child.kill().expect("SIGKILL");
+        let status = child.wait().expect("the child ends");
+        assert!(!status.success(), "the child was killed");
+        reader.join().expect("the reader ends");
+        // Lines still in the pipe count as reported too.
+        while let Ok(batch) = reports.try_recv() {
+            committed = committed.max(batch + 1);
+        }
+        let count = check_store(&path, &mut synthetic);
+        assert!(
+            count >= committed * BATCH,
+            "iteration {iteration}: {committed} batches reported, {count} events stored"
+        );
+        committed = count / BATCH;
+    }
+    assert!(committed >= 20, "{committed} batches");
+}
+
+#[test]
+fn size_per_event_stays_small() {
+    // 383 bytes per event measured at this scale (a small store's fixed costs weigh
+    // more; see bytes_per_event for 10^5 and 10^6). The layout of one event per row
+    // took about 680: this bound catches a return to it.
+    let (per_event, report) = measure(20_000, 1_000);
+    assert!(
+        per_event < 420.0,
+        "{per_event:.1} bytes per event; {report}"
+    );
+}
+
+#[test]
+#[ignore = "a measurement: run in release with --nocapture"]
+fn bytes_per_event() {
+    let runs = [
+        (100_000, 100),
+        (100_000, 1_000),
+        (100_000, 10_000),
+        (1_000_000, 10_000),
+    ];
+    for (events, batch) in runs {
+        let (per_event, report) = measure(events, batch);
+        println!(
+            "{events} events of 250 bytes, 2 refs, batches of {batch}: {per_event:.1} bytes/event on disk; {report}"
+        );
+    }
+}
+
+/// Writes `events` synthetic events in batches of `batch` to a new store; returns the
+/// bytes on disk per event and a line of details.
+fn measure(events: usize, batch: usize) -> (f64, String) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = Store::create(dir.path().join("size.redb")).expect("create");
+    let program = Cid::of(b"size");
+    let mut synthetic = Synthetic::new(1_000, 250);
+    synthetic.extend_to(events);
+    let started = Instant::now();
+    for chunk in synthetic.events.chunks(batch) {
+        let batch: Vec<NewEvent<'_>> = chunk.iter().map(Event::new_event).collect();
+        store.write_batch(program, &batch).expect("write");
+    }
+    let elapsed = started.elapsed();
+    let raw: usize = synthetic.events.iter().map(|e| e.bytes.len()).sum();
+    let disk = store.size_on_disk().expect("size");
+    let len = store.file_len().expect("size");
+    let per_event = disk as f64 / events as f64;
+    (
+        per_event,
+        format!(
+            "event bytes {:.1}/event, file length {:.1}/event, {:.0} events/s",
+            raw as f64 / events as f64,
+            len as f64 / events as f64,
+            events as f64 / elapsed.as_secs_f64()
+        ),
+    )
+}
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = Store::create(dir.path().join("s.redb")).expect("create");
+    (dir, store)
+}
+
+fn batch<'a>(events: &[&'a Event]) -> Vec<NewEvent<'a>> {
+    events.iter().map(|e| e.new_event()).collect()
+}
+
+#[test]
+fn blocks_are_content_addressed_and_idempotent() {
+    let (_dir, store) = store();
+    let cid = Cid::of(b"block");
+    assert!(!store.has_block(cid).expect("has"));
+    store.put_block(cid, b"block").expect("put");
+    store.put_block(cid, b"block").expect("put again");
+    assert!(store.has_block(cid).expect("has"));
+    assert_eq!(store.get_block(cid).expect("get"), Some(b"block".to_vec()));
+    let err = store.put_block(cid, b"other").expect_err("mismatch");
+    assert!(matches!(err, StoreError::CidMismatch { .. }), "{err}");
+    assert_eq!(store.get_block(cid).expect("get"), Some(b"block".to_vec()));
+}
+
+#[test]
+fn events_logs_heads_and_children() {
+    let (_dir, store) = store();
+    let program = Cid::of(b"program");
+    let a = Cid::of(b"log a");
+    let b = Cid::of(b"log b");
+    let a0 = Event::new(a, 0, &[], "a0");
+    let a1 = Event::new(a, 1, &[a0.cid], "a1");
+    let b0 = Event::new(b, 0, &[a1.cid], "b0");
+    let a2 = Event::new(a, 2, &[a1.cid, b0.cid], "a2");
+    let written = store
+        .write_batch(program, &batch(&[&a0, &a1, &b0]))
+        .expect("batch");
+    assert_eq!(
+        written,
+        Written {
+            new: 3,
+            existing: 0
+        }
+    );
+    // Again, plus one new: the old ones are no-ops.
+    let written = store
+        .write_batch(program, &batch(&[&a0, &a1, &b0, &a2]))
+        .expect("batch");
+    assert_eq!(
+        written,
+        Written {
+            new: 1,
+            existing: 3
+        }
+    );
+    assert_eq!(store.event_count().expect("count"), 4);
+
+    let got = store.get_event(a2.cid).expect("get").expect("stored");
+    assert_eq!((got.cid, got.log, got.seq), (a2.cid, a, 2));
+    assert_eq!(got.bytes, a2.bytes);
+    assert!(store.get_event(Cid::of(b"nothing")).expect("get").is_none());
+
+    let log: Vec<_> = store
+        .log_events(a)
+        .expect("log")
+        .map(|e| e.expect("event").cid)
+        .collect();
+    assert_eq!(log, [a0.cid, a1.cid, a2.cid]);
+    assert_eq!(store.log_head(a).expect("head"), Some((2, a2.cid)));
+    assert_eq!(store.log_head(b).expect("head"), Some((0, b0.cid)));
+    assert_eq!(store.log_head(program).expect("head"), None);
+    assert_eq!(store.log_events(Cid::of(b"?")).expect("log").count(), 0);
+
+    // a1's children: a2 (its successor, by flag) and b0 (a row).
+    assert_eq!(store.children(a1.cid).expect("children"), [b0.cid, a2.cid]);
+    assert_eq!(store.children(a0.cid).expect("children"), [a1.cid]);
+    assert_eq!(store.children(b0.cid).expect("children"), [a2.cid]);
+    assert!(store.children(a2.cid).expect("children").is_empty());
+
+    assert_eq!(store.program_logs(program).expect("logs"), [a, b]);
+    let other = Cid::of(b"other program");
+    store.register_log(other, b).expect("register");
+    store.register_log(other, b).expect("register again");
+    assert_eq!(store.program_logs(other).expect("logs"), [b]);
+}
+
+#[test]
+fn a_fork_or_a_missing_ref_aborts_the_whole_batch() {
+    let (_dir, store) = store();
+    let program = Cid::of(b"program");
+    let a = Cid::of(b"log a");
+    let a0 = Event::new(a, 0, &[], "a0");
+    store.write_batch(program, &batch(&[&a0])).expect("batch");
+
+    let b = Cid::of(b"log b");
+    let b0 = Event::new(b, 0, &[], "b0");
+    let other0 = Event::new(a, 0, &[], "another a0");
+    let err = store
+        .write_batch(program, &batch(&[&b0, &other0]))
+        .expect_err("fork");
+    match err {
+        StoreError::Fork {
+            log,
+            seq,
+            existing,
+            new,
+        } => assert_eq!((log, seq, existing, new), (a, 0, a0.cid, other0.cid)),
+        other => panic!("{other}"),
+    }
+    assert!(!store.has_event(b0.cid).expect("has"));
+    assert_eq!(store.event_count().expect("count"), 1);
+    assert!(store.program_logs(program).expect("logs") == [a]);
+
+    // A fork inside one batch.
+    let b0bis = Event::new(b, 0, &[], "b0 bis");
+    let err = store
+        .write_batch(program, &batch(&[&b0, &b0bis]))
+        .expect_err("fork");
+    assert!(matches!(err, StoreError::Fork { .. }), "{err}");
+
+    let ghost = Cid::of(b"ghost");
+    let b1 = Event::new(b, 1, &[ghost], "b1");
+    let err = store
+        .write_batch(program, &batch(&[&b0, &b1]))
+        .expect_err("missing ref");
+    assert!(matches!(err, StoreError::MissingRef { missing, .. } if missing == ghost));
+    assert!(!store.has_event(b0.cid).expect("has"));
+
+    let mut bad = NewEvent {
+        cid: a0.cid,
+        log: b,
+        seq: 0,
+        refs: &[],
+        bytes: &b0.bytes,
+    };
+    let err = store.write_batch(program, &[bad]).expect_err("mismatch");
+    assert!(matches!(err, StoreError::CidMismatch { .. }), "{err}");
+    bad.cid = a0.cid;
+    bad.bytes = &a0.bytes;
+    bad.seq = 5;
+    let err = store.write_batch(program, &[bad]).expect_err("misplaced");
+    assert!(matches!(err, StoreError::Misplaced { .. }), "{err}");
+
+    // Nothing was lost.
+    assert_eq!(store.event_count().expect("count"), 1);
+    assert_eq!(
+        store.get_event(a0.cid).expect("get").expect("stored").bytes,
+        a0.bytes
+    );
+}
+
+#[test]
+fn segments_fill_across_batches_and_survive_reopening() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("s.redb");
+    let program = Cid::of(b"program");
+    let logs: Vec<Cid> = (0..7u8).map(|i| Cid::of(&[i])).collect();
+    let mut all: Vec<Event> = Vec::new();
+    let mut heads: Vec<Option<Cid>> = vec![None; logs.len()];
+    for round in 0..3 {
+        let store = Store::open_or_create(&path).expect("open");
+        // Batches of 1, 2, 3, ... events, some large enough to need their own segment.
+        for size in 1..12usize {
+            let mut events = Vec::new();
+            for i in 0..size {
+                let n = all.len() + events.len();
+                let l = n % logs.len();
+                let seq = all
+                    .iter()
+                    .chain(&events)
+                    .filter(|e| e.log == logs[l])
+                    .count();
+                let mut refs: Vec<Cid> = heads[l].into_iter().collect();
+                if let Some(last) = events.last().or(all.last()) {
+                    let last: &Event = last;
+                    if !refs.contains(&last.cid) {
+                        refs.push(last.cid);
+                    }
+                }
+                let pad = "x".repeat(if i % 5 == 4 { 9000 } else { 100 + n % 300 });
+                let ev = Event::new(logs[l], seq as u64, &refs, &format!("{round} {n} {pad}"));
+                heads[l] = Some(ev.cid);
+                events.push(ev);
+            }
+            let refs: Vec<&Event> = events.iter().collect();
+            store.write_batch(program, &batch(&refs)).expect("batch");
+            all.extend(events);
+        }
+    }
+    let store = Store::open(&path).expect("open");
+    assert_eq!(store.event_count().expect("count"), all.len() as u64);
+    for e in &all {
+        let got = store.get_event(e.cid).expect("get").expect("stored");
+        assert_eq!((got.log, got.seq, &got.bytes), (e.log, e.seq, &e.bytes));
+        let mut want: Vec<Cid> = all
+            .iter()
+            .filter(|c| c.refs.contains(&e.cid))
+            .map(|c| c.cid)
+            .collect();
+        let mut children = store.children(e.cid).expect("children");
+        want.sort();
+        children.sort();
+        assert_eq!(children, want);
+    }
+    for log in &logs {
+        let got: Vec<_> = store
+            .log_events(*log)
+            .expect("log")
+            .map(|e| e.expect("event").cid)
+            .collect();
+        let want: Vec<_> = all
+            .iter()
+            .filter(|e| e.log == *log)
+            .map(|e| e.cid)
+            .collect();
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn seqs_written_out_of_order_are_listed_in_order() {
+    let (_dir, store) = store();
+    let program = Cid::of(b"program");
+    let log = Cid::of(b"log");
+    let late = Event::new(log, 200, &[], "late");
+    let early = Event::new(log, 3, &[], "early");
+    let middle = Event::new(log, 64, &[early.cid], "middle");
+    store.write_batch(program, &batch(&[&late])).expect("batch");
+    store
+        .write_batch(program, &batch(&[&early, &middle]))
+        .expect("batch");
+    let seqs: Vec<_> = store
+        .log_events(log)
+        .expect("log")
+        .map(|e| e.expect("event").seq)
+        .collect();
+    assert_eq!(seqs, [3, 64, 200]);
+    assert_eq!(store.log_head(log).expect("head"), Some((200, late.cid)));
+    assert_eq!(store.children(early.cid).expect("children"), [middle.cid]);
+}

@@ -1,0 +1,702 @@
+//! The replay state machine: rebuilds a program's ambient tree from its events and
+//! blocks alone, checking on the way every rule that needs the replayed state
+//! (`spec/events.md` §7: `order`, `bytecode`, `reduction`, `duality`, `log-id`, `key`).
+//!
+//! Events are applied one at a time, in any order in which every event comes after
+//! the events it refers to. A step is applied when its second half arrives (the
+//! co-capability of `in`/`out`, the `open` of `open_`); its first half only claims the
+//! capability it consumes, so no capability is consumed twice.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use amb_bytecode::{Block, Cid, Opcode, Target};
+use amb_log::{Event, Manifest};
+use amb_syntax::{Ast, CapKind, NodeId, Span};
+
+use crate::plan::is_primitive;
+
+/// A broken rule, with the event that breaks it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("event {event}: rule {rule}: {detail}")]
+pub struct Violation {
+    /// The event.
+    pub event: Cid,
+    /// The rule of `spec/events.md` §7.
+    pub rule: &'static str,
+    /// What is wrong.
+    pub detail: String,
+}
+
+/// Where replay gets blocks and manifests.
+pub trait Source {
+    /// A bytecode block, decoded.
+    fn block(&self, cid: &Cid) -> Option<Block>;
+    /// A manifest, decoded and with a valid signature.
+    fn manifest(&self, cid: &Cid) -> Option<Manifest>;
+}
+
+#[derive(Clone, Debug)]
+struct Amb {
+    name: Option<String>,
+    parent: Option<usize>,
+    children: BTreeSet<usize>,
+    caps: BTreeSet<(Cid, u32)>,
+    /// Its own log (non-primitives, once created).
+    log: Option<Cid>,
+    alive: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Cap {
+    owner: usize,
+    kind: CapKind,
+    claimed: Option<Cid>,
+}
+
+#[derive(Clone, Debug)]
+struct Instance {
+    block: Block,
+}
+
+#[derive(Clone, Debug, Default)]
+struct LogState {
+    amb: Option<usize>,
+    next_seq: u64,
+    last: Option<Cid>,
+    /// Second halves of steps that moved or changed this log's ambient; later events
+    /// of the log may refer to them.
+    completions: HashSet<Cid>,
+    /// An announced primitive waiting for its `create` in this log.
+    primitive_pending: Option<(Cid, usize)>,
+    /// A created ambient waiting for its body `deploy` in this log.
+    body_pending: Option<(Cid, usize, Cid)>,
+}
+
+/// The replayed state of a program.
+#[derive(Clone, Debug)]
+pub struct Replay {
+    program: Cid,
+    manifest: Manifest,
+    ambs: Vec<Amb>,
+    logs: HashMap<Cid, LogState>,
+    instances: HashMap<Cid, Instance>,
+    caps: HashMap<(Cid, u32), Cap>,
+    /// Enabled `deploy` instructions waiting for their announcing event: the ambient
+    /// the new instance goes in.
+    enabled_deploys: HashMap<(Cid, u32), usize>,
+    /// Announcing events whose ambient waits for its `create`: (ambient, block).
+    announced: HashMap<Cid, (usize, Cid)>,
+    /// First halves of steps, waiting for their second: the capability they claim.
+    first_halves: HashMap<Cid, (Cid, u32)>,
+    /// While checking an `in`: the logs nested in the mover.
+    nested: HashSet<Cid>,
+    /// Applied events and their logs.
+    applied: HashMap<Cid, Cid>,
+    steps: u64,
+}
+
+impl Replay {
+    /// The state of a deployed program before any event.
+    pub fn new(program: Cid, manifest: Manifest) -> Replay {
+        let root = Amb {
+            name: None,
+            parent: None,
+            children: BTreeSet::new(),
+            caps: BTreeSet::new(),
+            log: Some(program),
+            alive: true,
+        };
+        let mut logs = HashMap::new();
+        logs.insert(
+            program,
+            LogState {
+                amb: Some(0),
+                ..LogState::default()
+            },
+        );
+        Replay {
+            program,
+            manifest,
+            ambs: vec![root],
+            logs,
+            instances: HashMap::new(),
+            caps: HashMap::new(),
+            enabled_deploys: HashMap::new(),
+            announced: HashMap::new(),
+            first_halves: HashMap::new(),
+            nested: HashSet::new(),
+            applied: HashMap::new(),
+            steps: 0,
+        }
+    }
+
+    /// Steps applied so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Whether an event has been applied.
+    pub fn has_applied(&self, cid: &Cid) -> bool {
+        self.applied.contains_key(cid)
+    }
+
+    /// Applies one event (already checked for encoding and signature).
+    pub fn apply(&mut self, cid: Cid, event: &Event, source: &dyn Source) -> Result<(), Violation> {
+        let fail = |rule: &'static str, detail: String| Violation {
+            event: cid,
+            rule,
+            detail,
+        };
+        if self.applied.contains_key(&cid) {
+            return Ok(());
+        }
+        for r in event.refs() {
+            if !self.applied.contains_key(r) {
+                return Err(fail(
+                    "refs-resolve",
+                    format!("refers to {r}, not applied before it"),
+                ));
+            }
+        }
+        let log = event.log();
+        if !self.logs.contains_key(&log) {
+            self.open_log(log, source).map_err(|d| fail("log-id", d))?;
+        }
+        let manifest = if log == self.program {
+            self.manifest.clone()
+        } else {
+            source.manifest(&log).expect("opened logs have manifests")
+        };
+        if !manifest.allows(event.creator()) {
+            return Err(fail(
+                "key",
+                "the creator is not listed in the log's manifest".into(),
+            ));
+        }
+        let state = &self.logs[&log];
+        if event.seq() != state.next_seq {
+            return Err(fail(
+                "order",
+                format!(
+                    "seq {} where the log's next position is {}",
+                    event.seq(),
+                    state.next_seq
+                ),
+            ));
+        }
+        let mut required: BTreeSet<Cid> = state.last.into_iter().collect();
+        self.nested.clear();
+        let effect = self
+            .check(event, &manifest, &mut required, source)
+            .map_err(|(rule, detail)| fail(rule, detail))?;
+        let nested = std::mem::take(&mut self.nested);
+        let refs: BTreeSet<Cid> = event.refs().iter().copied().collect();
+        if let Some(missing) = required.iter().find(|r| !refs.contains(r)) {
+            return Err(fail(
+                "order",
+                format!("does not refer to {missing}, which it must"),
+            ));
+        }
+        let completions = &self.logs[&log].completions;
+        if let Some(extra) = refs.iter().find(|r| {
+            !required.contains(r) && !completions.contains(r) && !nested.contains(&self.applied[r])
+        }) {
+            return Err(fail(
+                "order",
+                format!("refers to {extra}, which it must not"),
+            ));
+        }
+        let state = self.logs.get_mut(&log).expect("opened above");
+        state.next_seq += 1;
+        state.last = Some(cid);
+        self.applied.insert(cid, log);
+        effect(self, cid);
+        Ok(())
+    }
+
+    fn open_log(&mut self, log: Cid, source: &dyn Source) -> Result<(), String> {
+        let manifest = source
+            .manifest(&log)
+            .ok_or_else(|| format!("log {log} has no stored, validly signed manifest"))?;
+        let parent = manifest
+            .parent()
+            .ok_or_else(|| format!("log {log} is a second root manifest"))?;
+        if !self.announced.contains_key(&parent) {
+            return Err(format!(
+                "log {log}'s manifest names {parent}, which announces no pending slice"
+            ));
+        }
+        self.logs.insert(log, LogState::default());
+        Ok(())
+    }
+
+    /// The log an ambient's events go to.
+    fn log_owner(&self, mut amb: usize) -> Cid {
+        loop {
+            if let Some(log) = self.ambs[amb].log {
+                return log;
+            }
+            amb = self.ambs[amb]
+                .parent
+                .expect("primitive ambients are inside another");
+        }
+    }
+
+    /// Checks an event against the state; returns what applying it does.
+    #[allow(clippy::type_complexity)]
+    fn check(
+        &mut self,
+        event: &Event,
+        manifest: &Manifest,
+        required: &mut BTreeSet<Cid>,
+        source: &dyn Source,
+    ) -> Result<Box<dyn FnOnce(&mut Replay, Cid)>, (&'static str, String)> {
+        let log = event.log();
+        let op = event.op();
+        let state = &self.logs[&log];
+        match (op.opcode(), event.at()) {
+            (Opcode::Create, None) => {
+                if log == self.program && event.seq() == 0 {
+                    if *op.target() != Target::None {
+                        return Err(("bytecode", "the program's create names no ambient".into()));
+                    }
+                    let program = self.program;
+                    let block = self.manifest.program();
+                    return Ok(Box::new(move |r: &mut Replay, cid| {
+                        r.logs.get_mut(&program).expect("root").body_pending =
+                            Some((cid, 0, block));
+                    }));
+                }
+                let (announce, amb) = if event.seq() == 0 {
+                    let parent = manifest.parent().expect("slice manifests have a parent");
+                    required.insert(parent);
+                    let (amb, _) = self.announced[&parent];
+                    (parent, amb)
+                } else {
+                    state.primitive_pending.ok_or((
+                        "order",
+                        "a create that no announcing deploy precedes".into(),
+                    ))?
+                };
+                let (_, block) = self.announced[&announce];
+                let expected = self.ambs[amb].name.clone().unwrap_or_default();
+                if op.target().name() != Some(expected.as_str()) {
+                    return Err((
+                        "bytecode",
+                        format!(
+                            "create names {:?}, the block creates {expected}",
+                            op.target()
+                        ),
+                    ));
+                }
+                if event.seq() == 0 && manifest.name() != Some(expected.as_str()) {
+                    return Err(("log-id", "the manifest names another ambient".into()));
+                }
+                let own_log = event.seq() == 0;
+                Ok(Box::new(move |r: &mut Replay, cid| {
+                    r.announced.remove(&announce);
+                    if own_log {
+                        r.ambs[amb].log = Some(log);
+                        r.logs.get_mut(&log).expect("open").amb = Some(amb);
+                    }
+                    let state = r.logs.get_mut(&log).expect("open");
+                    state.primitive_pending = None;
+                    state.body_pending = Some((cid, amb, block));
+                }))
+            }
+            (Opcode::Deploy, None) => {
+                let (_, amb, block) = state
+                    .body_pending
+                    .ok_or(("order", "a body deploy that follows no create".into()))?;
+                if *op.target() != Target::Block(block) {
+                    return Err(("bytecode", "the body deploy names another block".into()));
+                }
+                let block = source
+                    .block(&block)
+                    .ok_or(("refs-resolve", format!("block {block} is not available")))?;
+                Ok(Box::new(move |r: &mut Replay, cid| {
+                    r.logs.get_mut(&log).expect("open").body_pending = None;
+                    r.instances.insert(cid, Instance { block });
+                    r.enable(cid, 0, amb);
+                }))
+            }
+            (Opcode::Deploy, Some((anchor, index))) => {
+                let parent = *self.enabled_deploys.get(&(anchor, index)).ok_or((
+                    "bytecode",
+                    format!("instruction {index} of {anchor} is not an enabled deploy"),
+                ))?;
+                let instruction = &self.instances[&anchor].block.instructions[index as usize];
+                let Target::Block(child) = instruction.target else {
+                    return Err(("bytecode", "not a deploy instruction".into()));
+                };
+                if *op.target() != Target::Block(child) {
+                    return Err((
+                        "bytecode",
+                        "deploys another block than the instruction".into(),
+                    ));
+                }
+                if self.log_owner(parent) != log {
+                    return Err((
+                        "log-id",
+                        "announced in another log than its parent's".into(),
+                    ));
+                }
+                let name = source
+                    .block(&child)
+                    .and_then(|b| b.created_name().map(str::to_string))
+                    .ok_or(("refs-resolve", format!("block {child} is not available")))?;
+                Ok(Box::new(move |r: &mut Replay, cid| {
+                    r.enabled_deploys.remove(&(anchor, index));
+                    let amb = r.new_amb(name.clone(), parent);
+                    r.announced.insert(cid, (amb, child));
+                    if is_primitive(&name) {
+                        r.logs.get_mut(&log).expect("open").primitive_pending = Some((cid, amb));
+                    }
+                }))
+            }
+            (opcode, Some((anchor, index))) => {
+                let instance = self
+                    .instances
+                    .get(&anchor)
+                    .ok_or(("bytecode", format!("{anchor} started no block instance")))?;
+                let instruction = instance
+                    .block
+                    .instructions
+                    .get(index as usize)
+                    .ok_or(("bytecode", format!("the block has no instruction {index}")))?;
+                if instruction.op != opcode || instruction.target != *op.target() {
+                    return Err((
+                        "bytecode",
+                        format!("the op is not instruction {index} of its block"),
+                    ));
+                }
+                let key = (anchor, index);
+                let cap = self
+                    .caps
+                    .get(&key)
+                    .ok_or((
+                        "reduction",
+                        format!("instruction {index} is not enabled, or was consumed"),
+                    ))?
+                    .clone();
+                if self.log_owner(cap.owner) != log {
+                    return Err(("log-id", "recorded in another log than its holder's".into()));
+                }
+                match opcode {
+                    Opcode::In | Opcode::Out | Opcode::OpenCo => {
+                        if let Some(other) = cap.claimed {
+                            return Err((
+                                "reduction",
+                                format!("the capability is already consumed by {other}"),
+                            ));
+                        }
+                        if opcode == Opcode::In {
+                            // Any event of a log nested in the mover may be referred to.
+                            self.nested = self.nested_logs(cap.owner).into_iter().collect();
+                        }
+                        Ok(Box::new(move |r: &mut Replay, cid| {
+                            r.caps.get_mut(&key).expect("live").claimed = Some(cid);
+                            r.first_halves.insert(cid, key);
+                        }))
+                    }
+                    _ => {
+                        let dual = match opcode {
+                            Opcode::InCo => Opcode::In,
+                            Opcode::OutCo => Opcode::Out,
+                            _ => Opcode::OpenCo,
+                        };
+                        let first = event
+                            .refs()
+                            .iter()
+                            .find(|r| {
+                                self.first_halves.get(r).is_some_and(|k| {
+                                    self.instances[&k.0].block.instructions[k.1 as usize].op == dual
+                                })
+                            })
+                            .copied()
+                            .ok_or((
+                                "duality",
+                                format!("refers to no pending {} event", dual.mnemonic()),
+                            ))?;
+                        required.insert(first);
+                        let first_key = self.first_halves[&first];
+                        let (cap_key, co_key) = if opcode == Opcode::Open {
+                            (key, first_key)
+                        } else {
+                            (first_key, key)
+                        };
+                        self.legal(cap_key, co_key).map_err(|d| ("reduction", d))?;
+                        Ok(Box::new(move |r: &mut Replay, cid| {
+                            r.first_halves.remove(&first);
+                            r.fire(cap_key, co_key, cid);
+                        }))
+                    }
+                }
+            }
+            (_, None) => Err(("bytecode", "a capability event names no instruction".into())),
+        }
+    }
+
+    fn new_amb(&mut self, name: String, parent: usize) -> usize {
+        self.ambs.push(Amb {
+            name: Some(name),
+            parent: Some(parent),
+            children: BTreeSet::new(),
+            caps: BTreeSet::new(),
+            log: None,
+            alive: true,
+        });
+        let id = self.ambs.len() - 1;
+        self.ambs[parent].children.insert(id);
+        id
+    }
+
+    /// Enables the instructions that follow instruction `after` of instance `anchor`,
+    /// placing them in ambient `context`.
+    fn enable(&mut self, anchor: Cid, after: u32, context: usize) {
+        let block = &self.instances[&anchor].block;
+        let next: Vec<(u32, Opcode)> = block
+            .instructions
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.prev == Some(after))
+            .map(|(index, i)| (index as u32, i.op))
+            .collect();
+        for (index, op) in next {
+            if op == Opcode::Deploy {
+                self.enabled_deploys.insert((anchor, index), context);
+            } else {
+                let kind = cap_kind(op);
+                self.caps.insert(
+                    (anchor, index),
+                    Cap {
+                        owner: context,
+                        kind,
+                        claimed: None,
+                    },
+                );
+                self.ambs[context].caps.insert((anchor, index));
+            }
+        }
+    }
+
+    fn target_of(&self, key: (Cid, u32)) -> Option<String> {
+        self.instances[&key.0].block.instructions[key.1 as usize]
+            .target
+            .name()
+            .map(str::to_string)
+    }
+
+    /// Whether the capability `cap` and co-capability `co` form a redex now.
+    fn legal(&self, cap: (Cid, u32), co: (Cid, u32)) -> Result<(), String> {
+        let (c, d) = (&self.caps[&cap], &self.caps[&co]);
+        let (subject, object) = (c.owner, d.owner);
+        let target = self.target_of(cap);
+        let co_target = self.target_of(co);
+        let name = |a: usize| self.ambs[a].name.clone();
+        let admits = |who: usize| co_target.is_none() || co_target == name(who);
+        let ok = match c.kind {
+            CapKind::In => {
+                subject != object
+                    && self.ambs[subject].parent.is_some()
+                    && self.ambs[subject].parent == self.ambs[object].parent
+                    && name(object) == target
+                    && d.kind == CapKind::InCo
+                    && admits(subject)
+            }
+            CapKind::Out => {
+                self.ambs[subject].parent == Some(object)
+                    && name(object) == target
+                    && d.kind == CapKind::OutCo
+                    && admits(subject)
+            }
+            CapKind::Open => {
+                self.ambs[object].parent == Some(subject)
+                    && name(object) == target
+                    && d.kind == CapKind::OpenCo
+            }
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{:?} {:?} of {:?} and {:?} of {:?} are not a redex in the replayed state",
+                c.kind,
+                target,
+                name(subject),
+                d.kind,
+                name(object)
+            ))
+        }
+    }
+
+    fn fire(&mut self, cap: (Cid, u32), co: (Cid, u32), second: Cid) {
+        let c = self.caps.remove(&cap).expect("live");
+        let d = self.caps.remove(&co).expect("live");
+        let (subject, object) = (c.owner, d.owner);
+        self.ambs[subject].caps.remove(&cap);
+        self.ambs[object].caps.remove(&co);
+        let mover_log_before = self.log_owner(subject);
+        let mut affected = vec![mover_log_before];
+        match c.kind {
+            CapKind::In | CapKind::Out => {
+                let destination = if c.kind == CapKind::In {
+                    object
+                } else {
+                    self.ambs[object]
+                        .parent
+                        .expect("out of a child of something")
+                };
+                let old = self.ambs[subject].parent.expect("movers have parents");
+                self.ambs[old].children.remove(&subject);
+                self.ambs[destination].children.insert(subject);
+                self.ambs[subject].parent = Some(destination);
+                self.enable(cap.0, cap.1, subject);
+                self.enable(co.0, co.1, object);
+                affected.push(self.log_owner(subject));
+            }
+            _ => {
+                // subject opens object.
+                let children: Vec<usize> = self.ambs[object].children.iter().copied().collect();
+                for child in children {
+                    self.ambs[child].parent = Some(subject);
+                    self.ambs[subject].children.insert(child);
+                    affected.push(self.log_owner(child));
+                }
+                let caps: Vec<(Cid, u32)> = self.ambs[object].caps.iter().copied().collect();
+                for key in caps {
+                    self.caps.get_mut(&key).expect("live").owner = subject;
+                    self.ambs[subject].caps.insert(key);
+                }
+                self.ambs[object].children.clear();
+                self.ambs[object].caps.clear();
+                self.ambs[object].alive = false;
+                self.ambs[subject].children.remove(&object);
+                self.enable(co.0, co.1, subject);
+                self.enable(cap.0, cap.1, subject);
+                affected = affected.into_iter().skip(1).collect();
+            }
+        }
+        let recorded = self
+            .logs
+            .iter()
+            .find(|(_, s)| s.last == Some(second))
+            .map(|(l, _)| *l);
+        for log in affected {
+            if Some(log) != recorded {
+                self.logs
+                    .get_mut(&log)
+                    .expect("open")
+                    .completions
+                    .insert(second);
+            }
+        }
+        self.steps += 1;
+    }
+
+    /// The logs of every non-primitive ambient nested in `amb`.
+    fn nested_logs(&self, amb: usize) -> Vec<Cid> {
+        let mut logs = Vec::new();
+        let mut stack: Vec<usize> = self.ambs[amb].children.iter().copied().collect();
+        while let Some(a) = stack.pop() {
+            if let Some(log) = self.ambs[a].log {
+                logs.push(log);
+            }
+            stack.extend(self.ambs[a].children.iter().copied());
+        }
+        logs
+    }
+
+    /// The current term: live ambients, and live capabilities with their continuations
+    /// (read from the blocks, fetched from `source` where needed).
+    pub fn to_ast(&self, source: &dyn Source) -> Ast {
+        let mut ast = Ast::new();
+        let mut blocks: HashMap<Cid, Block> = HashMap::new();
+        let mut stack: Vec<(usize, Option<NodeId>)> = vec![(0, None)];
+        while let Some((amb, node)) = stack.pop() {
+            for key in &self.ambs[amb].caps {
+                let block = &self.instances[&key.0].block;
+                instruction_subtree(&mut ast, block, key.1, node, source, &mut blocks);
+            }
+            for &child in &self.ambs[amb].children {
+                let name = self.ambs[child].name.clone().unwrap_or_default();
+                let symbol = ast.intern(&name);
+                let copy = ast.push_ambient(node, symbol, Span::default());
+                stack.push((child, Some(copy)));
+            }
+        }
+        ast.finish_building();
+        ast
+    }
+}
+
+fn cap_kind(op: Opcode) -> CapKind {
+    match op {
+        Opcode::In => CapKind::In,
+        Opcode::InCo => CapKind::InCo,
+        Opcode::Out => CapKind::Out,
+        Opcode::OutCo => CapKind::OutCo,
+        Opcode::Open => CapKind::Open,
+        _ => CapKind::OpenCo,
+    }
+}
+
+/// Adds instruction `index` of `block` and everything that follows it to `ast`,
+/// including the bodies of the ambients it deploys.
+fn instruction_subtree(
+    ast: &mut Ast,
+    block: &Block,
+    index: u32,
+    parent: Option<NodeId>,
+    source: &dyn Source,
+    cache: &mut HashMap<Cid, Block>,
+) {
+    // (block, instruction, parent node); `None` block means `block` itself.
+    let mut stack: Vec<(Option<Cid>, u32, Option<NodeId>)> = vec![(None, index, parent)];
+    while let Some((from, i, parent)) = stack.pop() {
+        let current = match from {
+            None => block,
+            Some(cid) => &cache[&cid],
+        };
+        let instruction = current.instructions[i as usize].clone();
+        let follows = |b: &Block, after: u32| -> Vec<u32> {
+            b.instructions
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| x.prev == Some(after))
+                .map(|(j, _)| j as u32)
+                .collect()
+        };
+        let next = follows(current, i);
+        let node = match &instruction.target {
+            Target::Block(child) if instruction.op == Opcode::Deploy => {
+                if !cache.contains_key(child) {
+                    if let Some(b) = source.block(child) {
+                        cache.insert(*child, b);
+                    }
+                }
+                let name = cache
+                    .get(child)
+                    .and_then(|b| b.created_name())
+                    .unwrap_or("?")
+                    .to_string();
+                let symbol = ast.intern(&name);
+                let node = ast.push_ambient(parent, symbol, Span::default());
+                if let Some(child_block) = cache.get(child) {
+                    for j in follows(child_block, 0).into_iter().rev() {
+                        stack.push((Some(*child), j, Some(node)));
+                    }
+                }
+                node
+            }
+            target => {
+                let symbol = target.name().map(|n| ast.intern(n));
+                ast.push_cap(parent, cap_kind(instruction.op), symbol, Span::default())
+            }
+        };
+        for j in next.into_iter().rev() {
+            stack.push((from, j, Some(node)));
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Verifying a stored program: every event of every log, checked for encoding, CID,
+//! signature and key, then replayed in a stable topological order through the state
+//! machine, which checks the rules that need the replayed state.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use amb_bytecode::{Block, Cid};
+use amb_log::{Event, Manifest, Store};
+use amb_syntax::Ast;
+
+use crate::replay::{Replay, Source, Violation};
+
+/// A verified program.
+#[derive(Debug)]
+pub struct Verified {
+    /// Events checked.
+    pub events: u64,
+    /// Logs checked.
+    pub logs: usize,
+    /// Steps replayed.
+    pub steps: u64,
+    /// The replayed final term (canonical).
+    pub term: Ast,
+    /// The events in the order they were replayed.
+    pub order: Vec<Cid>,
+}
+
+/// Why a program could not be verified.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// An event breaks a rule.
+    #[error(transparent)]
+    Violation(#[from] Violation),
+    /// The program manifest is missing or invalid.
+    #[error("program {0}: {1}")]
+    Program(Cid, String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] amb_log::StoreError),
+}
+
+struct StoreSource<'a> {
+    store: &'a Store,
+}
+
+impl Source for StoreSource<'_> {
+    fn block(&self, cid: &Cid) -> Option<Block> {
+        let bytes = self.store.get_block(*cid).ok()??;
+        (Cid::of(&bytes) == *cid).then_some(())?;
+        Block::decode(&bytes).ok()
+    }
+
+    fn manifest(&self, cid: &Cid) -> Option<Manifest> {
+        let bytes = self.store.get_block(*cid).ok()??;
+        let manifest = Manifest::decode(&bytes).ok()?;
+        (manifest.cid() == *cid && manifest.verify_signature().is_ok()).then_some(manifest)
+    }
+}
+
+/// Checks one event's bytes: canonical CBOR, CID, signature.
+pub fn check_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
+    let fail = |rule, detail: String| Violation {
+        event: cid,
+        rule,
+        detail,
+    };
+    if Cid::of(bytes) != cid {
+        return Err(fail("cid", format!("the bytes hash to {}", Cid::of(bytes))));
+    }
+    let event = Event::decode(bytes).map_err(|e| fail(e.rule(), e.to_string()))?;
+    event
+        .verify_signature()
+        .map_err(|e| fail(e.rule(), e.to_string()))?;
+    Ok(event)
+}
+
+/// Orders events so that each comes after the events it refers to; among events
+/// that are ready together, the smallest CID first. Events whose refs are not in the
+/// set come last, in CID order, so that replay reports them.
+pub fn stable_order(events: &BTreeMap<Cid, Event>) -> Vec<Cid> {
+    let mut waiting: HashMap<Cid, usize> = HashMap::new();
+    let mut dependents: HashMap<Cid, Vec<Cid>> = HashMap::new();
+    let mut ready: BTreeSet<Cid> = BTreeSet::new();
+    for (cid, event) in events {
+        let known: Vec<&Cid> = event
+            .refs()
+            .iter()
+            .filter(|r| events.contains_key(r))
+            .collect();
+        if known.is_empty() {
+            ready.insert(*cid);
+        }
+        waiting.insert(*cid, known.len());
+        for r in known {
+            dependents.entry(*r).or_default().push(*cid);
+        }
+    }
+    let mut order = Vec::with_capacity(events.len());
+    while let Some(cid) = ready.pop_first() {
+        order.push(cid);
+        for d in dependents.remove(&cid).unwrap_or_default() {
+            let count = waiting.get_mut(&d).expect("known");
+            *count -= 1;
+            if *count == 0 {
+                ready.insert(d);
+            }
+        }
+    }
+    if order.len() < events.len() {
+        let placed: BTreeSet<Cid> = order.iter().copied().collect();
+        order.extend(events.keys().filter(|c| !placed.contains(c)));
+    }
+    order
+}
+
+/// Verifies every event of the program whose manifest is `program`.
+pub fn verify(store: &Store, program: Cid) -> Result<Verified, VerifyError> {
+    let source = StoreSource { store };
+    let manifest = source.manifest(&program).ok_or_else(|| {
+        VerifyError::Program(program, "no valid program manifest is stored".into())
+    })?;
+    if !manifest.is_root() {
+        return Err(VerifyError::Program(
+            program,
+            "not a program manifest".into(),
+        ));
+    }
+    let logs = store.program_logs(program)?;
+    let mut events = BTreeMap::new();
+    for log in &logs {
+        for stored in store.log_events(*log)? {
+            let stored = stored?;
+            let event = check_event(stored.cid, &stored.bytes)?;
+            events.insert(stored.cid, event);
+        }
+    }
+    let order = stable_order(&events);
+    let mut replay = Replay::new(program, manifest);
+    for cid in &order {
+        replay.apply(*cid, &events[cid], &source)?;
+    }
+    let mut term = replay.to_ast(&source);
+    term.canonicalize();
+    Ok(Verified {
+        events: events.len() as u64,
+        logs: logs.len(),
+        steps: replay.steps(),
+        term,
+        order,
+    })
+}

@@ -1,0 +1,30 @@
+//! The node's home directory (key, configuration, store), shared by every command
+//! that needs the node's identity or its store.
+
+use std::path::PathBuf;
+
+use amb_log::{Home, Loaded};
+use clap::Args;
+
+/// `--home DIR`: where the node's key, configuration and store live.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct HomeArgs {
+    /// The node's home directory [default: $AMB_HOME, else $XDG_DATA_HOME/amb or
+    /// ~/.local/share/amb].
+    #[arg(long, value_name = "DIR")]
+    home: Option<PathBuf>,
+}
+
+impl HomeArgs {
+    /// The home directory chosen by the flag, the environment or the default.
+    pub(crate) fn resolve(&self) -> anyhow::Result<Home> {
+        Ok(Home::resolve(self.home.clone())?)
+    }
+
+    /// The initialized home's key and settings; an uninitialized home is an error
+    /// that says to run `amb init`.
+    #[allow(dead_code)] // for the commands that follow init (run, node, verify)
+    pub(crate) fn load(&self) -> anyhow::Result<Loaded> {
+        Ok(self.resolve()?.load()?)
+    }
+}
