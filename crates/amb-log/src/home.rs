@@ -26,7 +26,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use ed25519_dalek::SigningKey;
+use crate::keys::SigningKey;
 
 use crate::store::{Store, StoreError};
 
@@ -271,8 +271,8 @@ impl Home {
         let created = if key_path.exists() {
             false
         } else {
-            let key = SigningKey::generate(&mut rand::rngs::OsRng);
-            write_new(&self.dir, KEY_FILE, key.as_bytes(), 0o600)?
+            let key = SigningKey::generate();
+            write_new(&self.dir, KEY_FILE, &key.to_seed(), 0o600)?
         };
         let loaded = self.load()?;
         if !loaded.store_path.exists() {
@@ -351,7 +351,7 @@ fn read_key(path: &Path) -> Result<SigningKey> {
     }
     let mut seed = [0u8; 32];
     std::io::Read::read_exact(&mut file, &mut seed).map_err(io("reading", path))?;
-    Ok(SigningKey::from_bytes(&seed))
+    Ok(SigningKey::from_seed(&seed))
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
@@ -457,7 +457,7 @@ mod tests {
         assert!(first.created());
         let key = fs::read(home.key_path()).expect("key");
         assert_eq!(key.len(), 32);
-        assert_eq!(first.loaded().key.as_bytes()[..], key[..]);
+        assert_eq!(first.loaded().key.to_seed()[..], key[..]);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -475,8 +475,8 @@ mod tests {
         assert!(!second.created());
         assert_eq!(fs::read(home.key_path()).expect("key"), key);
         assert_eq!(
-            second.loaded().key.verifying_key(),
-            first.loaded().key.verifying_key()
+            second.loaded().key.public_key(),
+            first.loaded().key.public_key()
         );
         // No temporary file is left behind.
         let names: Vec<_> = fs::read_dir(home.dir())

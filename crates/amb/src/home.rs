@@ -23,7 +23,6 @@ impl HomeArgs {
 
     /// The initialized home's key and settings; an uninitialized home is an error
     /// that says to run `amb init`.
-    #[allow(dead_code)] // for the commands that follow init (run, node, verify)
     pub(crate) fn load(&self) -> anyhow::Result<Loaded> {
         Ok(self.resolve()?.load()?)
     }

@@ -30,6 +30,10 @@ enum Command {
     Reduce(commands::reduce::Args),
     /// Enumerate every reachable normal form of a program (bounded).
     Explore(commands::explore::Args),
+    /// Deploy a program to a new address, run it and record every step as signed events.
+    Run(commands::run::Args),
+    /// Re-check every event of every log of a stored program.
+    Verify(commands::verify::Args),
     /// Create the node's key, configuration and store (once; an existing key is kept).
     Init(commands::init::Args),
 }
@@ -41,6 +45,8 @@ fn main() -> ExitCode {
         Command::Compile(args) => commands::compile::run(&args),
         Command::Reduce(args) => commands::reduce::run(&args),
         Command::Explore(args) => commands::explore::run(&args),
+        Command::Run(args) => commands::run::run(&args),
+        Command::Verify(args) => commands::verify::run(&args),
         Command::Init(args) => commands::init::run(&args),
     };
     match outcome {

@@ -25,7 +25,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let init = home
         .init()
         .with_context(|| format!("initializing {}", home.dir().display()))?;
-    let public_key = hex::encode(init.loaded().key.verifying_key().as_bytes());
+    let public_key = init.loaded().key.public_key().to_string();
     let dir = home.dir().display().to_string();
     if args.json {
         let json = serde_json::json!({

@@ -5,3 +5,5 @@ pub(crate) mod explore;
 pub(crate) mod fmt;
 pub(crate) mod init;
 pub(crate) mod reduce;
+pub(crate) mod run;
+pub(crate) mod verify;
