@@ -70,6 +70,8 @@ struct LogState {
     primitive_pending: Option<(Cid, usize)>,
     /// A created ambient waiting for its body `deploy` in this log.
     body_pending: Option<(Cid, usize, Cid)>,
+    /// The payload of the log's last event.
+    last_payload: Option<Cid>,
 }
 
 /// The replayed state of a program.
@@ -207,8 +209,15 @@ impl Replay {
             ));
         }
         let state = self.logs.get_mut(&log).expect("opened above");
+        if state.last_payload.is_some() {
+            return Err(fail(
+                "payload",
+                "follows an event with a payload, which must be its log's last".into(),
+            ));
+        }
         state.next_seq += 1;
         state.last = Some(cid);
+        state.last_payload = event.payload();
         self.applied.insert(cid, log);
         effect(self, cid);
         Ok(())
@@ -608,9 +617,75 @@ impl Replay {
         logs
     }
 
+    /// Checks the end of a replay: every step has both halves, and the last event of
+    /// every log carries a payload exactly when its slice is fully executed, with the
+    /// CID of its value (`spec/events.md` §6).
+    pub fn finish(&self, source: &dyn Source) -> Result<(), Violation> {
+        if let Some((first, _)) = self.first_halves.iter().min_by_key(|(c, _)| **c) {
+            return Err(Violation {
+                event: *first,
+                rule: "duality",
+                detail: "a capability event that no co-capability event completes".into(),
+            });
+        }
+        let (mut term, nodes) = self.to_ast_with_map(source);
+        term.canonicalize();
+        let Ok((compiled, map)) =
+            amb_bytecode::compile_with_map(&term, &amb_bytecode::BlockLimits::default())
+        else {
+            return Ok(());
+        };
+        let mut has_caps = vec![false; term.len()];
+        for index in (0..term.len()).rev() {
+            let id = term.node_id(index);
+            has_caps[index] = matches!(term.node(id).kind(), amb_syntax::NodeKind::Cap(_))
+                || term.children(Some(id)).any(|c| has_caps[c.index()]);
+        }
+        let mut expected: HashMap<Cid, Option<Cid>> = HashMap::new();
+        let root_free = !term.roots().any(|r| has_caps[r.index()]);
+        expected.insert(self.program, root_free.then_some(compiled.root));
+        for (amb, node) in nodes {
+            if let Some(log) = self.ambs[amb].log {
+                let value = (!has_caps[node.index()]).then(|| {
+                    let block = map.block[node.index()].expect("ambients have blocks");
+                    Block::single_deploy(block).encode_with_cid().0
+                });
+                expected.insert(log, value);
+            }
+        }
+        let mut logs: Vec<(&Cid, &LogState)> = self.logs.iter().collect();
+        logs.sort_by_key(|(c, _)| **c);
+        for (log, state) in logs {
+            let Some(last) = state.last else { continue };
+            let want = expected.get(log).copied().flatten();
+            if state.last_payload != want {
+                return Err(Violation {
+                    event: last,
+                    rule: "payload",
+                    detail: match want {
+                        Some(v) => format!(
+                            "the slice is fully executed: its last event must carry {v}, found {:?}",
+                            state.last_payload
+                        ),
+                        None => {
+                            "the slice is not fully executed (or was dissolved): no payload".into()
+                        }
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The current term: live ambients, and live capabilities with their continuations
     /// (read from the blocks, fetched from `source` where needed).
     pub fn to_ast(&self, source: &dyn Source) -> Ast {
+        self.to_ast_with_map(source).0
+    }
+
+    /// [`Replay::to_ast`] with the node each live ambient became.
+    fn to_ast_with_map(&self, source: &dyn Source) -> (Ast, Vec<(usize, NodeId)>) {
+        let mut nodes = Vec::new();
         let mut ast = Ast::new();
         let mut blocks: HashMap<Cid, Block> = HashMap::new();
         let mut stack: Vec<(usize, Option<NodeId>)> = vec![(0, None)];
@@ -623,11 +698,12 @@ impl Replay {
                 let name = self.ambs[child].name.clone().unwrap_or_default();
                 let symbol = ast.intern(&name);
                 let copy = ast.push_ambient(node, symbol, Span::default());
+                nodes.push((child, copy));
                 stack.push((child, Some(copy)));
             }
         }
         ast.finish_building();
-        ast
+        (ast, nodes)
     }
 }
 

@@ -40,8 +40,11 @@ pub enum VerifyError {
     Store(#[from] amb_log::StoreError),
 }
 
-struct StoreSource<'a> {
-    store: &'a Store,
+/// Blocks and manifests read from a store.
+#[derive(Debug)]
+pub struct StoreSource<'a> {
+    /// The store.
+    pub store: &'a Store,
 }
 
 impl Source for StoreSource<'_> {
@@ -117,6 +120,24 @@ pub fn stable_order(events: &BTreeMap<Cid, Event>) -> Vec<Cid> {
 /// Verifies every event of the program whose manifest is `program`.
 pub fn verify(store: &Store, program: Cid) -> Result<Verified, VerifyError> {
     let source = StoreSource { store };
+    let logs = store.program_logs(program)?;
+    let mut events = Vec::new();
+    for log in &logs {
+        for stored in store.log_events(*log)? {
+            let stored = stored?;
+            events.push((stored.cid, stored.bytes));
+        }
+    }
+    verify_events(&source, program, &events)
+}
+
+/// Verifies a set of events of one program, whatever their origin (a store, the
+/// network, a test): each event's bytes, forks, then the replay of all of them.
+pub fn verify_events(
+    source: &dyn Source,
+    program: Cid,
+    raw: &[(Cid, Vec<u8>)],
+) -> Result<Verified, VerifyError> {
     let manifest = source.manifest(&program).ok_or_else(|| {
         VerifyError::Program(program, "no valid program manifest is stored".into())
     })?;
@@ -126,21 +147,39 @@ pub fn verify(store: &Store, program: Cid) -> Result<Verified, VerifyError> {
             "not a program manifest".into(),
         ));
     }
-    let logs = store.program_logs(program)?;
     let mut events = BTreeMap::new();
-    for log in &logs {
-        for stored in store.log_events(*log)? {
-            let stored = stored?;
-            let event = check_event(stored.cid, &stored.bytes)?;
-            events.insert(stored.cid, event);
+    let mut places: HashMap<(Cid, u64), Cid> = HashMap::new();
+    for (cid, bytes) in raw {
+        let event = check_event(*cid, bytes)?;
+        if let Some(other) = places.insert((event.log(), event.seq()), *cid) {
+            if other != *cid {
+                let (a, b) = if other < *cid {
+                    (other, *cid)
+                } else {
+                    (*cid, other)
+                };
+                return Err(Violation {
+                    event: b,
+                    rule: "fork",
+                    detail: format!(
+                        "{a} and {b} are two signed events at position {} of log {}: proof of equivocation",
+                        event.seq(),
+                        event.log()
+                    ),
+                }
+                .into());
+            }
         }
+        events.insert(*cid, event);
     }
+    let logs: BTreeSet<Cid> = events.values().map(|e| e.log()).collect();
     let order = stable_order(&events);
     let mut replay = Replay::new(program, manifest);
     for cid in &order {
-        replay.apply(*cid, &events[cid], &source)?;
+        replay.apply(*cid, &events[cid], source)?;
     }
-    let mut term = replay.to_ast(&source);
+    replay.finish(source)?;
+    let mut term = replay.to_ast(source);
     term.canonicalize();
     Ok(Verified {
         events: events.len() as u64,
