@@ -34,6 +34,8 @@ enum Command {
     Run(commands::run::Args),
     /// Re-check every event of every log of a stored program.
     Verify(commands::verify::Args),
+    /// List the events of a stored program (`--json`, `--dot` for Graphviz).
+    Log(commands::log::Args),
     /// Create the node's key, configuration and store (once; an existing key is kept).
     Init(commands::init::Args),
 }
@@ -47,10 +49,12 @@ fn main() -> ExitCode {
         Command::Explore(args) => commands::explore::run(&args),
         Command::Run(args) => commands::run::run(&args),
         Command::Verify(args) => commands::verify::run(&args),
+        Command::Log(args) => commands::log::run(&args),
         Command::Init(args) => commands::init::run(&args),
     };
     match outcome {
         Ok(code) => code,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             match error.downcast_ref::<source::Reported>() {
                 Some(reported) => eprint!("{reported}"),
@@ -59,4 +63,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether an error is the reader of our output going away (`amb log | head`), which
+/// is not a failure of the command.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
