@@ -17,6 +17,7 @@
 pub mod plan;
 pub mod record;
 pub mod replay;
+pub mod travel;
 pub mod value;
 pub mod verify;
 

@@ -36,6 +36,8 @@ enum Command {
     Verify(commands::verify::Args),
     /// List the events of a stored program (`--json`, `--dot` for Graphviz).
     Log(commands::log::Args),
+    /// Show the ambient tree of a stored program after any step (time travel).
+    Inspect(commands::inspect::Args),
     /// Create the node's key, configuration and store (once; an existing key is kept).
     Init(commands::init::Args),
 }
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(&args),
         Command::Verify(args) => commands::verify::run(&args),
         Command::Log(args) => commands::log::run(&args),
+        Command::Inspect(args) => commands::inspect::run(&args),
         Command::Init(args) => commands::init::run(&args),
     };
     match outcome {

@@ -4,6 +4,7 @@ pub(crate) mod compile;
 pub(crate) mod explore;
 pub(crate) mod fmt;
 pub(crate) mod init;
+pub(crate) mod inspect;
 pub(crate) mod log;
 pub(crate) mod reduce;
 pub(crate) mod run;
