@@ -4,9 +4,11 @@
 //! effect with its second half (the co-capability of `in`/`out`, the `open` of an
 //! `open_`). Events are replayed in the stable topological order of
 //! [`crate::verify::stable_order`]; step K is the K-th second half in that order, and
-//! the state "after step K" has applied every event before the (K + 1)-th second half
-//! (first halves only claim a capability, so they do not change the tree). Step 0 is
-//! the deployed program before any step.
+//! the state "after step K" has applied every event before the (K + 1)-th second half,
+//! and then every later event that is not a second half and depends only on applied
+//! events (the `create` and `deploy` events that give the ambients released by the
+//! first K steps their bodies; first halves only claim a capability and do not change
+//! the tree). Step 0 is the deployed program before any step.
 
 use std::collections::BTreeMap;
 
@@ -87,12 +89,22 @@ pub fn state_at(store: &Store, program: Cid, moment: Moment) -> Result<Snapshot,
         })?,
     };
     let mut replay = Replay::new(program, manifest);
-    for cid in &order {
+    let mut rest = order.iter();
+    for cid in rest.by_ref() {
         let event = &events[cid];
         if is_second_half(event.op().opcode()) && replay.steps() == target {
             break;
         }
         replay.apply(*cid, event, &source as &dyn Source)?;
+    }
+    // Complete the bodies of ambients the last steps released: every later event that
+    // is not a second half and depends only on applied events.
+    for cid in rest {
+        let event = &events[cid];
+        let ready = event.refs().iter().all(|r| replay.has_applied(r));
+        if ready && !is_second_half(event.op().opcode()) {
+            replay.apply(*cid, event, &source as &dyn Source)?;
+        }
     }
     let mut term = replay.to_ast(&source);
     term.canonicalize();
@@ -103,8 +115,9 @@ pub fn state_at(store: &Store, program: Cid, moment: Moment) -> Result<Snapshot,
     })
 }
 
-/// The step an event belongs to: a second half is its step; a first half belongs to
-/// the step its second half completes; a `create` or `deploy` to the last step before it.
+/// The step an event belongs to: a second half is its step (its rank among second
+/// halves in replay order); a first half belongs to the step its second half
+/// completes; any other event to the latest step among the events it refers to.
 fn step_of(order: &[Cid], events: &BTreeMap<Cid, Event>, wanted: Cid) -> Option<u64> {
     let dual = |op: Opcode| match op {
         Opcode::InCo => Some(Opcode::In),
@@ -112,20 +125,35 @@ fn step_of(order: &[Cid], events: &BTreeMap<Cid, Event>, wanted: Cid) -> Option<
         Opcode::Open => Some(Opcode::OpenCo),
         _ => None,
     };
-    let wanted_op = events.get(&wanted)?.op().opcode();
-    let mut steps = 0u64;
+    let mut step: BTreeMap<Cid, u64> = BTreeMap::new();
+    let mut seconds = 0u64;
     for cid in order {
         let event = &events[cid];
         let op = event.op().opcode();
         if is_second_half(op) {
-            steps += 1;
-            let completes = dual(op) == Some(wanted_op) && event.refs().contains(&wanted);
-            if *cid == wanted || completes {
-                return Some(steps);
+            seconds += 1;
+            step.insert(*cid, seconds);
+            if let Some(first) = event.refs().iter().find(|r| {
+                events
+                    .get(r)
+                    .is_some_and(|e| Some(e.op().opcode()) == dual(op))
+            }) {
+                step.insert(*first, seconds);
             }
-        } else if *cid == wanted && !matches!(op, Opcode::In | Opcode::Out | Opcode::OpenCo) {
-            return Some(steps);
         }
     }
-    None
+    for cid in order {
+        if step.contains_key(cid) {
+            continue;
+        }
+        let event = &events[cid];
+        let latest = event
+            .refs()
+            .iter()
+            .filter_map(|r| step.get(r).copied())
+            .max()
+            .unwrap_or(0);
+        step.insert(*cid, latest);
+    }
+    step.get(&wanted).copied()
 }
