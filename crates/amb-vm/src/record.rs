@@ -65,6 +65,8 @@ pub fn record(
     let mut log_cids: Vec<Option<Cid>> = vec![None; plan.logs.len()];
     log_cids[0] = Some(program);
     store.register_log(program, program)?;
+    // Slice manifests, committed with the batch whose events use them.
+    let mut manifests: Vec<(Cid, Vec<u8>)> = Vec::new();
     // Logs whose manifest waits for the signature of their announcing deploy.
     let mut announced_by: std::collections::HashMap<usize, usize> = plan
         .logs
@@ -105,15 +107,14 @@ pub fn record(
                 cid,
             );
             let manifest_cid = manifest.cid();
-            store.put_block(manifest_cid, &manifest.encode())?;
-            store.register_log(program, manifest_cid)?;
+            manifests.push((manifest_cid, manifest.encode()));
             log_cids[slice] = Some(manifest_cid);
         }
         if batch.len() >= BATCH_EVENTS {
-            flush(store, program, &mut batch)?;
+            flush(store, program, &mut manifests, &mut batch)?;
         }
     }
-    flush(store, program, &mut batch)?;
+    flush(store, program, &mut manifests, &mut batch)?;
     Ok(Recorded {
         program,
         events: plan.events.len() as u64,
@@ -127,10 +128,17 @@ pub fn record(
 
 type Pending = (Cid, Cid, u64, Vec<Cid>, Vec<u8>);
 
-fn flush(store: &Store, program: Cid, batch: &mut Vec<Pending>) -> Result<(), StoreError> {
-    if batch.is_empty() {
+/// Commits the pending manifests and events in one transaction.
+fn flush(
+    store: &Store,
+    program: Cid,
+    manifests: &mut Vec<(Cid, Vec<u8>)>,
+    batch: &mut Vec<Pending>,
+) -> Result<(), StoreError> {
+    if batch.is_empty() && manifests.is_empty() {
         return Ok(());
     }
+    let blocks: Vec<(Cid, &[u8])> = manifests.iter().map(|(c, b)| (*c, b.as_slice())).collect();
     let events: Vec<NewEvent<'_>> = batch
         .iter()
         .map(|(cid, log, seq, refs, bytes)| NewEvent {
@@ -141,7 +149,8 @@ fn flush(store: &Store, program: Cid, batch: &mut Vec<Pending>) -> Result<(), St
             bytes,
         })
         .collect();
-    store.write_batch(program, &events)?;
+    store.write(program, &blocks, &events)?;
+    manifests.clear();
     batch.clear();
     Ok(())
 }

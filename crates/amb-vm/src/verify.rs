@@ -147,6 +147,12 @@ pub fn verify_events(
             "not a program manifest".into(),
         ));
     }
+    if raw.is_empty() {
+        return Err(VerifyError::Program(
+            program,
+            "no events of this program are stored (an interrupted run: `amb run --resume`)".into(),
+        ));
+    }
     let mut events = BTreeMap::new();
     let mut places: HashMap<(Cid, u64), Cid> = HashMap::new();
     for (cid, bytes) in raw {
