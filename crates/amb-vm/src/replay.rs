@@ -44,6 +44,8 @@ struct Amb {
     /// Its own log (non-primitives, once created).
     log: Option<Cid>,
     alive: bool,
+    /// Ambients this one opened (dissolved into it).
+    absorbed: Vec<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -72,6 +74,9 @@ struct LogState {
     body_pending: Option<(Cid, usize, Cid)>,
     /// The payload of the log's last event.
     last_payload: Option<Cid>,
+    /// The second half of a step whose first half is this log's last event: the
+    /// log's next event must refer to it (`spec/events.md` §4, completion).
+    due: Option<Cid>,
 }
 
 /// The replayed state of a program.
@@ -90,6 +95,19 @@ pub struct Replay {
     announced: HashMap<Cid, (usize, Cid)>,
     /// First halves of steps, waiting for their second: the capability they claim.
     first_halves: HashMap<Cid, (Cid, u32)>,
+    /// Capabilities consumed by a step (they were enabled, so an event naming one
+    /// again breaks `reduction`, not `bytecode`).
+    consumed: HashSet<(Cid, u32)>,
+    /// Second halves of `in`/`out` steps that moved a primitive, and the primitive:
+    /// the next event of whichever log its events go to may refer to the step. (Its
+    /// holder may move concurrently, so that log is known only when the event comes.)
+    moved_primitives: HashMap<Cid, usize>,
+    /// Second halves of `open` steps, and the opener: the children of the opened
+    /// ambient may refer to the step from their next event. Which ambients those are
+    /// in the writer's run is known only when the event comes: in this replay, a
+    /// child's `create` or a move inside the opened ambient may be concurrent with
+    /// the step and replayed after it.
+    opened_by: HashMap<Cid, usize>,
     /// While checking an `in`: the logs nested in the mover.
     nested: HashSet<Cid>,
     /// Applied events and their logs.
@@ -107,6 +125,7 @@ impl Replay {
             caps: BTreeSet::new(),
             log: Some(program),
             alive: true,
+            absorbed: Vec::new(),
         };
         let mut logs = HashMap::new();
         logs.insert(
@@ -126,6 +145,9 @@ impl Replay {
             enabled_deploys: HashMap::new(),
             announced: HashMap::new(),
             first_halves: HashMap::new(),
+            consumed: HashSet::new(),
+            moved_primitives: HashMap::new(),
+            opened_by: HashMap::new(),
             nested: HashSet::new(),
             applied: HashMap::new(),
             steps: 0,
@@ -186,7 +208,7 @@ impl Replay {
                 ),
             ));
         }
-        let mut required: BTreeSet<Cid> = state.last.into_iter().collect();
+        let mut required: BTreeSet<Cid> = state.last.into_iter().chain(state.due).collect();
         self.nested.clear();
         let effect = self
             .check(event, &manifest, &mut required, source)
@@ -201,7 +223,17 @@ impl Replay {
         }
         let completions = &self.logs[&log].completions;
         if let Some(extra) = refs.iter().find(|r| {
-            !required.contains(r) && !completions.contains(r) && !nested.contains(&self.applied[r])
+            !required.contains(r)
+                && !completions.contains(r)
+                && !nested.contains(&self.applied[r])
+                && !self
+                    .moved_primitives
+                    .get(r)
+                    .is_some_and(|&amb| self.log_owner(amb) == log)
+                && !self
+                    .opened_by
+                    .get(r)
+                    .is_some_and(|&opener| self.log_inside(log, opener))
         }) {
             return Err(fail(
                 "order",
@@ -209,14 +241,18 @@ impl Replay {
             ));
         }
         let state = self.logs.get_mut(&log).expect("opened above");
-        if state.last_payload.is_some() {
-            return Err(fail(
-                "payload",
-                "follows an event with a payload, which must be its log's last".into(),
-            ));
+        if let (Some(_), Some(last)) = (state.last_payload, state.last) {
+            return Err(Violation {
+                event: last,
+                rule: "payload",
+                detail: format!(
+                    "carries a payload but is not its log's last event: {cid} follows it"
+                ),
+            });
         }
         state.next_seq += 1;
         state.last = Some(cid);
+        state.due = None;
         state.last_payload = event.payload();
         self.applied.insert(cid, log);
         effect(self, cid);
@@ -230,13 +266,55 @@ impl Replay {
         let parent = manifest
             .parent()
             .ok_or_else(|| format!("log {log} is a second root manifest"))?;
-        if !self.announced.contains_key(&parent) {
+        let Some(&(_, block)) = self.announced.get(&parent) else {
             return Err(format!(
                 "log {log}'s manifest names {parent}, which announces no pending slice"
+            ));
+        };
+        if manifest.program() != block {
+            return Err(format!(
+                "log {log}'s manifest names block {}, the announcing deploy {block}",
+                manifest.program()
+            ));
+        }
+        // Whoever may write the announcing deploy's log makes the slice's manifest.
+        let parent_log = self.applied[&parent];
+        let writers = if parent_log == self.program {
+            self.manifest.clone()
+        } else {
+            source
+                .manifest(&parent_log)
+                .expect("opened logs have manifests")
+        };
+        if !writers.allows(manifest.creator()) {
+            return Err(format!(
+                "log {log}'s manifest is signed by {}, who may not write the log of its announcing deploy",
+                manifest.creator()
             ));
         }
         self.logs.insert(log, LogState::default());
         Ok(())
+    }
+
+    /// Whether the ambient of `log` is inside `amb`, or inside what `amb` was
+    /// dissolved into (an opened ambient keeps its opener as parent).
+    fn log_inside(&self, log: Cid, mut amb: usize) -> bool {
+        while !self.ambs[amb].alive {
+            match self.ambs[amb].parent {
+                Some(p) => amb = p,
+                None => return false,
+            }
+        }
+        let Some(mut at) = self.logs.get(&log).and_then(|s| s.amb) else {
+            return false;
+        };
+        while let Some(p) = self.ambs[at].parent {
+            if p == amb {
+                return true;
+            }
+            at = p;
+        }
+        false
     }
 
     /// The log an ambient's events go to.
@@ -263,6 +341,25 @@ impl Replay {
         let log = event.log();
         let op = event.op();
         let state = &self.logs[&log];
+        // The log's last event is the first half of a step not completed yet: only
+        // that step's second half may follow it (§4: nothing between the two; the
+        // event after the first half refers to the second half).
+        let pending = state
+            .last
+            .filter(|last| self.first_halves.contains_key(last));
+        let between = |first: Option<Cid>| match pending {
+            Some(p) if Some(p) != first => Err((
+                "order",
+                format!(
+                    "follows {p}, the first half of a step, before that step's second half, \
+                     which it must refer to"
+                ),
+            )),
+            _ => Ok(()),
+        };
+        if !matches!(op.opcode(), Opcode::InCo | Opcode::OutCo | Opcode::Open) {
+            between(None)?;
+        }
         match (op.opcode(), event.at()) {
             (Opcode::Create, None) => {
                 if log == self.program && event.seq() == 0 {
@@ -383,10 +480,21 @@ impl Replay {
                 let cap = self
                     .caps
                     .get(&key)
-                    .ok_or((
-                        "reduction",
-                        format!("instruction {index} is not enabled, or was consumed"),
-                    ))?
+                    .ok_or_else(|| {
+                        if self.consumed.contains(&key) {
+                            (
+                                "reduction",
+                                format!("instruction {index} was consumed by an earlier step"),
+                            )
+                        } else {
+                            (
+                                "bytecode",
+                                format!(
+                                    "instruction {index} is not enabled (the instruction it follows has not fired)"
+                                ),
+                            )
+                        }
+                    })?
                     .clone();
                 if self.log_owner(cap.owner) != log {
                     return Err(("log-id", "recorded in another log than its holder's".into()));
@@ -427,6 +535,7 @@ impl Replay {
                                 "duality",
                                 format!("refers to no pending {} event", dual.mnemonic()),
                             ))?;
+                        between(Some(first))?;
                         required.insert(first);
                         let first_key = self.first_halves[&first];
                         let (cap_key, co_key) = if opcode == Opcode::Open {
@@ -437,6 +546,11 @@ impl Replay {
                         self.legal(cap_key, co_key).map_err(|d| ("reduction", d))?;
                         Ok(Box::new(move |r: &mut Replay, cid| {
                             r.first_halves.remove(&first);
+                            let first_log = r.applied[&first];
+                            let state = r.logs.get_mut(&first_log).expect("open");
+                            if state.last == Some(first) {
+                                state.due = Some(cid);
+                            }
                             r.fire(cap_key, co_key, cid);
                         }))
                     }
@@ -454,6 +568,7 @@ impl Replay {
             caps: BTreeSet::new(),
             log: None,
             alive: true,
+            absorbed: Vec::new(),
         });
         let id = self.ambs.len() - 1;
         self.ambs[parent].children.insert(id);
@@ -543,6 +658,7 @@ impl Replay {
     fn fire(&mut self, cap: (Cid, u32), co: (Cid, u32), second: Cid) {
         let c = self.caps.remove(&cap).expect("live");
         let d = self.caps.remove(&co).expect("live");
+        self.consumed.extend([cap, co]);
         let (subject, object) = (c.owner, d.owner);
         self.ambs[subject].caps.remove(&cap);
         self.ambs[object].caps.remove(&co);
@@ -564,6 +680,9 @@ impl Replay {
                 self.enable(cap.0, cap.1, subject);
                 self.enable(co.0, co.1, object);
                 affected.push(self.log_owner(subject));
+                if self.ambs[subject].log.is_none() {
+                    self.moved_primitives.insert(second, subject);
+                }
             }
             _ => {
                 // subject opens object.
@@ -573,6 +692,7 @@ impl Replay {
                     self.ambs[subject].children.insert(child);
                     affected.push(self.log_owner(child));
                 }
+                self.opened_by.insert(second, subject);
                 let caps: Vec<(Cid, u32)> = self.ambs[object].caps.iter().copied().collect();
                 for key in caps {
                     self.caps.get_mut(&key).expect("live").owner = subject;
@@ -581,6 +701,7 @@ impl Replay {
                 self.ambs[object].children.clear();
                 self.ambs[object].caps.clear();
                 self.ambs[object].alive = false;
+                self.ambs[subject].absorbed.push(object);
                 self.ambs[subject].children.remove(&object);
                 self.enable(co.0, co.1, subject);
                 self.enable(cap.0, cap.1, subject);
@@ -605,14 +726,25 @@ impl Replay {
     }
 
     /// The logs of every non-primitive ambient nested in `amb`.
+    ///
+    /// Ambients dissolved inside it count too: an `in` refers to the heads its writer
+    /// saw, and an `open` inside the mover that does not depend on the `in` may have
+    /// been replayed before it.
     fn nested_logs(&self, amb: usize) -> Vec<Cid> {
         let mut logs = Vec::new();
-        let mut stack: Vec<usize> = self.ambs[amb].children.iter().copied().collect();
+        let inside = |a: usize| {
+            self.ambs[a]
+                .children
+                .iter()
+                .chain(&self.ambs[a].absorbed)
+                .copied()
+        };
+        let mut stack: Vec<usize> = inside(amb).collect();
         while let Some(a) = stack.pop() {
             if let Some(log) = self.ambs[a].log {
                 logs.push(log);
             }
-            stack.extend(self.ambs[a].children.iter().copied());
+            stack.extend(inside(a));
         }
         logs
     }
