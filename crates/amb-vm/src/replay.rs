@@ -226,10 +226,10 @@ impl Replay {
             !required.contains(r)
                 && !completions.contains(r)
                 && !nested.contains(&self.applied[r])
-                && !self
+                && self
                     .moved_primitives
                     .get(r)
-                    .is_some_and(|&amb| self.log_owner(amb) == log)
+                    .is_none_or(|&amb| self.log_owner(amb) != log)
                 && !self
                     .opened_by
                     .get(r)
