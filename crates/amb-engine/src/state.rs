@@ -115,6 +115,19 @@ pub(crate) fn is_co(kind: CapKind) -> bool {
 
 type Map<K> = HashMap<K, u32, foldhash::fast::RandomState>;
 
+/// Puts `value` in the first free slot of `slots` (a list linked through the dead
+/// slots' `next` field, read by `next_of`), or at the end; returns its index.
+fn place<T>(slots: &mut Vec<T>, free: &mut u32, next_of: impl Fn(&T) -> u32, value: T) -> u32 {
+    if *free != NONE {
+        let id = *free;
+        *free = next_of(&slots[id as usize]);
+        slots[id as usize] = value;
+        return id;
+    }
+    slots.push(value);
+    u32::try_from(slots.len() - 1).expect("fewer than 2^32 instances")
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub(crate) ambs: Vec<Amb>,
@@ -186,16 +199,7 @@ impl State {
             prev_same: NONE,
             next_same: NONE,
         };
-        let id = if self.free_ambs != NONE {
-            let id = self.free_ambs;
-            self.free_ambs = self.ambs[id as usize].next;
-            self.ambs[id as usize] = fresh;
-            id
-        } else {
-            let id = u32::try_from(self.ambs.len()).expect("fewer than 2^32 ambients");
-            self.ambs.push(fresh);
-            id
-        };
+        let id = place(&mut self.ambs, &mut self.free_ambs, |a| a.next, fresh);
         self.live_ambs += 1;
         self.link_child(parent, id);
         id
@@ -236,16 +240,7 @@ impl State {
             next_same: NONE,
             packed: target | (kind_bits << 28),
         };
-        let id = if self.free_caps != NONE {
-            let id = self.free_caps;
-            self.free_caps = self.caps[id as usize].next;
-            self.caps[id as usize] = fresh;
-            id
-        } else {
-            let id = u32::try_from(self.caps.len()).expect("fewer than 2^32 capabilities");
-            self.caps.push(fresh);
-            id
-        };
+        let id = place(&mut self.caps, &mut self.free_caps, |c| c.next, fresh);
         self.live_caps += 1;
         self.link_cap(owner, id);
         id

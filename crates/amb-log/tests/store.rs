@@ -2,14 +2,13 @@
 //! (forks, missing refs, mismatched bytes) that write nothing; under a killed writer;
 //! and its size on disk per event.
 //!
-//! `killed_writer_loses_no_committed_batch` runs this test binary again as a child
-//! (`crash_child`, selected by the `AMB_STORE_CRASH_CHILD` variable) that writes
-//! batches and prints a line after each commit; the parent kills it with SIGKILL after
-//! a random number of lines and checks the reopened store.
+//! `killed_writer_loses_no_committed_batch` runs this test binary again, as itself with
+//! the `AMB_STORE_CRASH_CHILD` variable naming the store: the child writes batches and
+//! prints a line after each commit; the parent kills it with SIGKILL after a random
+//! number of lines and checks the reopened store.
 //!
-//! `bytes_per_event` (ignored; run it in release) prints the size on disk of 100,000
-//! synthetic events of 250 bytes with 2 refs:
-//! `cargo test --release -p amb-log --test store -- --ignored --nocapture bytes_per_event`.
+//! The size on disk of 10^5 and 10^6 synthetic events is measured by a bench:
+//! `cargo bench -p amb-log --bench store_size`.
 
 use std::{
     io::{BufRead, BufReader, Write},
@@ -23,134 +22,19 @@ use amb_bytecode::Cid;
 use amb_log::{NewEvent, Store, StoreError, Written};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-/// A deterministic stream of event-shaped byte strings: `logs` logs written round
-/// robin; every event refers to its predecessor in its log and to the event written
-/// just before it (in another log), like a capability and its co-capability.
-struct Synthetic {
-    logs: Vec<Cid>,
-    events: Vec<Event>,
-    size: usize,
-}
+mod synthetic;
 
-struct Event {
-    cid: Cid,
-    log: Cid,
-    seq: u64,
-    refs: Vec<Cid>,
-    bytes: Vec<u8>,
-}
-
-impl Event {
-    /// A hand-made event: its bytes name its log and refs, as real events do.
-    fn new(log: Cid, seq: u64, refs: &[Cid], tag: &str) -> Event {
-        let mut bytes = b"event".to_vec();
-        link(&mut bytes, log);
-        bytes.extend_from_slice(&seq.to_be_bytes());
-        for r in refs {
-            link(&mut bytes, *r);
-        }
-        bytes.extend_from_slice(tag.as_bytes());
-        Event {
-            cid: Cid::of(&bytes),
-            log,
-            seq,
-            refs: refs.to_vec(),
-            bytes,
-        }
-    }
-
-    fn new_event(&self) -> NewEvent<'_> {
-        NewEvent {
-            cid: self.cid,
-            log: self.log,
-            seq: self.seq,
-            refs: &self.refs,
-            bytes: &self.bytes,
-        }
-    }
-}
-
-/// A CID as a DAG-CBOR link: tag 42, a 37-byte string, `00` then the binary CID.
-fn link(out: &mut Vec<u8>, cid: Cid) {
-    out.extend_from_slice(&[0xd8, 0x2a, 0x58, 0x25, 0x00]);
-    out.extend_from_slice(&cid.to_bytes());
-}
-
-impl Synthetic {
-    fn new(logs: usize, size: usize) -> Synthetic {
-        Synthetic {
-            logs: (0..logs as u64)
-                .map(|i| Cid::of(&i.to_be_bytes()))
-                .collect(),
-            events: Vec::new(),
-            size,
-        }
-    }
-
-    /// Makes the next event: shaped like `spec/events.md` §3 (log link, seq, op, two
-    /// ref links, creator, signature), padded with pseudo-random bytes to `size`.
-    fn next(&mut self) -> &Event {
-        let n = self.events.len();
-        let log_index = n % self.logs.len();
-        let log = self.logs[log_index];
-        let seq = (n / self.logs.len()) as u64;
-        let mut refs = Vec::new();
-        if seq > 0 {
-            refs.push(self.events[n - self.logs.len()].cid);
-        }
-        if n > 0 && !refs.contains(&self.events[n - 1].cid) {
-            refs.push(self.events[n - 1].cid);
-        }
-        refs.sort_by_key(|c| c.to_bytes());
-        let mut bytes = vec![0x89, 0x01];
-        link(&mut bytes, log);
-        bytes.push(0x1b);
-        bytes.extend_from_slice(&seq.to_be_bytes());
-        bytes.extend_from_slice(&[0x82, 0x02, 0x61, b'x', 0xf6, 0x80 + refs.len() as u8]);
-        for r in &refs {
-            link(&mut bytes, *r);
-        }
-        bytes.push(0xf6);
-        let mut filler = StdRng::seed_from_u64(n as u64);
-        bytes.extend_from_slice(&[0x58, 0x20]);
-        bytes.extend((0..32).map(|_| (log_index as u8).wrapping_mul(7)));
-        bytes.extend_from_slice(&[0x58, 0x40]);
-        while bytes.len() < self.size {
-            bytes.push(filler.r#gen());
-        }
-        self.events.push(Event {
-            cid: Cid::of(&bytes),
-            log,
-            seq,
-            refs,
-            bytes,
-        });
-        &self.events[n]
-    }
-
-    /// Generates events up to `count`.
-    fn extend_to(&mut self, count: usize) {
-        while self.events.len() < count {
-            self.next();
-        }
-    }
-}
+use synthetic::{Event, Synthetic, measure};
 
 const PROGRAM: &[u8] = b"crash test program";
 const BATCH: usize = 64;
 const LOGS: usize = 5;
 const CHILD_ENV: &str = "AMB_STORE_CRASH_CHILD";
 
-/// The child role: writes batches of `BATCH` events forever, printing
-/// `committed <batch>` after each commit. Does nothing unless `AMB_STORE_CRASH_CHILD`
-/// names the store.
-#[test]
-#[ignore = "the child role of killed_writer_loses_no_committed_batch"]
-fn crash_child() {
-    let Some(path) = std::env::var_os(CHILD_ENV) else {
-        return;
-    };
-    let store = Store::open_or_create(&path).expect("open the store");
+/// The child role of `killed_writer_loses_no_committed_batch`: writes batches of
+/// `BATCH` events, printing `committed <batch>` after each commit, until killed.
+fn write_batches_until_killed(path: &std::ffi::OsStr) {
+    let store = Store::open_or_create(path).expect("open the store");
     let program = Cid::of(PROGRAM);
     let mut synthetic = Synthetic::new(LOGS, 250);
     let mut done = store.event_count().expect("count") as usize;
@@ -218,6 +102,10 @@ fn check_store(path: &Path, synthetic: &mut Synthetic) -> usize {
 
 #[test]
 fn killed_writer_loses_no_committed_batch() {
+    if let Some(path) = std::env::var_os(CHILD_ENV) {
+        write_batches_until_killed(&path);
+        return;
+    }
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("crash.redb");
     let exe = std::env::current_exe().expect("the test binary");
@@ -226,7 +114,11 @@ fn killed_writer_loses_no_committed_batch() {
     let mut committed = 0usize; // batches the child reported
     for iteration in 0..20 {
         let mut child = Command::new(&exe)
-            .args(["crash_child", "--exact", "--ignored", "--nocapture"])
+            .args([
+                "killed_writer_loses_no_committed_batch",
+                "--exact",
+                "--nocapture",
+            ])
             .args(["--test-threads", "1"])
             .env(CHILD_ENV, &path)
             .stdin(Stdio::null())
@@ -296,52 +188,6 @@ fn size_per_event_stays_small() {
         per_event < 420.0,
         "{per_event:.1} bytes per event; {report}"
     );
-}
-
-#[test]
-#[ignore = "a measurement: run in release with --nocapture"]
-fn bytes_per_event() {
-    let runs = [
-        (100_000, 100),
-        (100_000, 1_000),
-        (100_000, 10_000),
-        (1_000_000, 10_000),
-    ];
-    for (events, batch) in runs {
-        let (per_event, report) = measure(events, batch);
-        println!(
-            "{events} events of 250 bytes, 2 refs, batches of {batch}: {per_event:.1} bytes/event on disk; {report}"
-        );
-    }
-}
-
-/// Writes `events` synthetic events in batches of `batch` to a new store; returns the
-/// bytes on disk per event and a line of details.
-fn measure(events: usize, batch: usize) -> (f64, String) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let store = Store::create(dir.path().join("size.redb")).expect("create");
-    let program = Cid::of(b"size");
-    let mut synthetic = Synthetic::new(1_000, 250);
-    synthetic.extend_to(events);
-    let started = Instant::now();
-    for chunk in synthetic.events.chunks(batch) {
-        let batch: Vec<NewEvent<'_>> = chunk.iter().map(Event::new_event).collect();
-        store.write_batch(program, &batch).expect("write");
-    }
-    let elapsed = started.elapsed();
-    let raw: usize = synthetic.events.iter().map(|e| e.bytes.len()).sum();
-    let disk = store.size_on_disk().expect("size");
-    let len = store.file_len().expect("size");
-    let per_event = disk as f64 / events as f64;
-    (
-        per_event,
-        format!(
-            "event bytes {:.1}/event, file length {:.1}/event, {:.0} events/s",
-            raw as f64 / events as f64,
-            len as f64 / events as f64,
-            events as f64 / elapsed.as_secs_f64()
-        ),
-    )
 }
 
 fn store() -> (tempfile::TempDir, Store) {

@@ -94,9 +94,10 @@ pub fn record(
             payload: planned.payload,
         };
         let event = Event::sign(body, key);
-        let cid = event.cid();
+        let bytes = event.encode();
+        let cid = Cid::of(&bytes);
         event_cids.push(cid);
-        batch.push((cid, log, planned.seq, event.refs().to_vec(), event.encode()));
+        batch.push((cid, log, planned.seq, event.refs().to_vec(), bytes));
         if let Some(slice) = announced_by.remove(&index) {
             let info = &plan.logs[slice];
             let manifest = Manifest::new_slice(

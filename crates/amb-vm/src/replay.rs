@@ -58,6 +58,21 @@ struct Cap {
 #[derive(Clone, Debug)]
 struct Instance {
     block: Block,
+    /// By instruction index: the instructions that follow it (`prev` pointing at it),
+    /// in index order, so enabling a continuation does not scan the block.
+    follow: Vec<Vec<u32>>,
+}
+
+impl Instance {
+    fn new(block: Block) -> Instance {
+        let mut follow = vec![Vec::new(); block.instructions.len()];
+        for (index, instruction) in block.instructions.iter().enumerate() {
+            if let Some(prev) = instruction.prev {
+                follow[prev as usize].push(index as u32);
+            }
+        }
+        Instance { block, follow }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -422,7 +437,7 @@ impl Replay {
                     .ok_or(("refs-resolve", format!("block {block} is not available")))?;
                 Ok(Box::new(move |r: &mut Replay, cid| {
                     r.logs.get_mut(&log).expect("open").body_pending = None;
-                    r.instances.insert(cid, Instance { block });
+                    r.instances.insert(cid, Instance::new(block));
                     r.enable(cid, 0, amb);
                 }))
             }
@@ -578,13 +593,10 @@ impl Replay {
     /// Enables the instructions that follow instruction `after` of instance `anchor`,
     /// placing them in ambient `context`.
     fn enable(&mut self, anchor: Cid, after: u32, context: usize) {
-        let block = &self.instances[&anchor].block;
-        let next: Vec<(u32, Opcode)> = block
-            .instructions
+        let instance = &self.instances[&anchor];
+        let next: Vec<(u32, Opcode)> = instance.follow[after as usize]
             .iter()
-            .enumerate()
-            .filter(|(_, i)| i.prev == Some(after))
-            .map(|(index, i)| (index as u32, i.op))
+            .map(|&index| (index, instance.block.instructions[index as usize].op))
             .collect();
         for (index, op) in next {
             if op == Opcode::Deploy {
