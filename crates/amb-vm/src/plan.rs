@@ -105,6 +105,9 @@ struct Planner<'a> {
     log_of: HashMap<u64, LogIx>,
     /// By ambient serial (0 = root): its body `deploy` event (block instance anchor).
     body_of: HashMap<u64, EventIx>,
+    /// By serial, primitives moved `out` into another log's ambient: the step's
+    /// second half, which the first event about the primitive refers to.
+    owed: HashMap<u64, EventIx>,
 }
 
 /// Plans a run of `ast` (compiled as `compiled` with `map`).
@@ -124,6 +127,7 @@ pub fn plan(
         log_states: Vec::new(),
         log_of: HashMap::new(),
         body_of: HashMap::new(),
+        owed: HashMap::new(),
     };
     planner.start_root();
     planner.created(&engine);
@@ -234,7 +238,14 @@ impl Planner<'_> {
             let holder = self.log_owner(engine, parent);
             let origin = self.body_of[&engine.ambient_origin(amb)];
             let at = (origin, self.map.instruction[node.index()]);
-            let announce = self.emit(holder, Opcode::Deploy, Target::Block(block), Some(at), &[]);
+            let debts = self.debts(engine, parent, None);
+            let announce = self.emit(
+                holder,
+                Opcode::Deploy,
+                Target::Block(block),
+                Some(at),
+                &debts,
+            );
             let name = engine
                 .ambient_name(amb)
                 .expect("ambients have names")
@@ -298,11 +309,19 @@ impl Planner<'_> {
                 } else {
                     Vec::new()
                 };
-                let first = self.emit(mover_log, cap_op, cap_target, Some(cap_at), &heads);
+                let mut refs = self.debts(engine, step.subject, Some(before));
+                refs.extend(heads);
+                let first = self.emit(mover_log, cap_op, cap_target, Some(cap_at), &refs);
                 let co_log = self.log_owner(engine, step.object);
-                let second = self.emit(co_log, co_op, co_target, Some(co_at), &[first]);
-                let moved_to = self.log_owner(engine, step.subject);
-                self.oblige(&[mover_log, moved_to], second);
+                let mut refs = self.debts(engine, step.object, None);
+                refs.push(first);
+                let second = self.emit(co_log, co_op, co_target, Some(co_at), &refs);
+                self.oblige(&[mover_log], second);
+                // A primitive's events go to its new holder's log from now on.
+                if self.log_owner(engine, step.subject) != co_log {
+                    self.owed
+                        .insert(engine.ambient_serial(step.subject), second);
+                }
             }
             Rule::Open => {
                 let opener_log = self.log_owner(engine, step.subject);
@@ -311,15 +330,22 @@ impl Planner<'_> {
                     .get(&engine.ambient_serial(step.object))
                     .copied()
                     .unwrap_or(opener_log);
-                let first = self.emit(opened_log, co_op, co_target, Some(co_at), &[]);
-                let second = self.emit(opener_log, cap_op, cap_target, Some(cap_at), &[first]);
+                let debts = self.debts(engine, step.object, Some(step.subject));
+                let first = self.emit(opened_log, co_op, co_target, Some(co_at), &debts);
                 // The opened ambient's log ends with its `open_`; its former children
-                // now sit in the opener.
+                // now sit in the opener. The `open` refers to the last event of each
+                // child's own log, and each of those logs' next event refers to the
+                // `open` (completion).
                 let moved: Vec<LogIx> = engine
                     .moved_by_open()
                     .iter()
                     .map(|&child| self.log_owner(engine, child))
+                    .filter(|&log| log != opener_log)
                     .collect();
+                let mut refs = self.debts(engine, step.subject, None);
+                refs.push(first);
+                refs.extend(moved.iter().filter_map(|&log| self.log_states[log].last));
+                let second = self.emit(opener_log, cap_op, cap_target, Some(cap_at), &refs);
                 self.oblige(&moved, second);
             }
         }
@@ -335,6 +361,27 @@ impl Planner<'_> {
                 pending.push(second);
             }
         }
+    }
+
+    /// Takes the debts of `amb` and of the primitives it is in, up to its log's
+    /// owner (`parent` overrides its parent: where it was before the step).
+    fn debts(&mut self, engine: &Engine<'_>, amb: AmbId, parent: Option<AmbId>) -> Vec<EventIx> {
+        let mut debts = Vec::new();
+        let mut at = Some(amb);
+        let mut first = true;
+        while let Some(x) = at {
+            let primitive = engine.ambient_name(x).is_some_and(is_primitive);
+            if !primitive {
+                break;
+            }
+            debts.extend(self.owed.remove(&engine.ambient_serial(x)));
+            at = match (first, parent) {
+                (true, Some(p)) => Some(p),
+                _ => engine.parent(x),
+            };
+            first = false;
+        }
+        debts
     }
 
     /// The last event of the log of every non-primitive ambient nested in `mover`

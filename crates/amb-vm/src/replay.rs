@@ -9,6 +9,9 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+/// A position in a log: its manifest CID and a seq.
+type Position = (Cid, u64);
+
 use amb_bytecode::{Block, Cid, Opcode, Target};
 use amb_log::{Event, Manifest};
 use amb_syntax::{Ast, CapKind, NodeId, Span};
@@ -46,6 +49,14 @@ struct Amb {
     alive: bool,
     /// Ambients this one opened (dissolved into it).
     absorbed: Vec<usize>,
+    /// The event that announced it (`None` for the root).
+    announced_at: Option<Position>,
+    /// The event that put it under its current parent: its announcement, or the second
+    /// half of the last step that moved it (`in`, `out`, or the `open` of its parent).
+    placed_at: Option<Position>,
+    /// For a primitive moved `out` into another log's ambient: the step's second
+    /// half, which the first event about it (or anything inside it) refers to.
+    owed: Option<Cid>,
 }
 
 #[derive(Clone, Debug)]
@@ -80,18 +91,15 @@ struct LogState {
     amb: Option<usize>,
     next_seq: u64,
     last: Option<Cid>,
-    /// Second halves of steps that moved or changed this log's ambient; later events
-    /// of the log may refer to them.
-    completions: HashSet<Cid>,
     /// An announced primitive waiting for its `create` in this log.
     primitive_pending: Option<(Cid, usize)>,
     /// A created ambient waiting for its body `deploy` in this log.
     body_pending: Option<(Cid, usize, Cid)>,
     /// The payload of the log's last event.
     last_payload: Option<Cid>,
-    /// The second half of a step whose first half is this log's last event: the
-    /// log's next event must refer to it (`spec/events.md` §4, completion).
-    due: Option<Cid>,
+    /// Completions due at a position: the event at that seq must refer to the second
+    /// half of a step that moved or changed the log's ambient (`spec/events.md` §4).
+    due: Vec<(u64, Cid)>,
 }
 
 /// The replayed state of a program.
@@ -113,22 +121,22 @@ pub struct Replay {
     /// Capabilities consumed by a step (they were enabled, so an event naming one
     /// again breaks `reduction`, not `bytecode`).
     consumed: HashSet<(Cid, u32)>,
-    /// Second halves of `in`/`out` steps that moved a primitive, and the primitive:
-    /// the next event of whichever log its events go to may refer to the step. (Its
-    /// holder may move concurrently, so that log is known only when the event comes.)
-    moved_primitives: HashMap<Cid, usize>,
-    /// Second halves of `open` steps, and the opener: the children of the opened
-    /// ambient may refer to the step from their next event. Which ambients those are
-    /// in the writer's run is known only when the event comes: in this replay, a
-    /// child's `create` or a move inside the opened ambient may be concurrent with
-    /// the step and replayed after it.
-    opened_by: HashMap<Cid, usize>,
-    /// While checking an `in`: the logs nested in the mover.
-    nested: HashSet<Cid>,
-    /// Applied events and their logs.
-    applied: HashMap<Cid, Cid>,
+    /// Applied events and their positions.
+    applied: HashMap<Cid, Position>,
     steps: u64,
 }
+
+/// What applying a checked event does to the replay (given the event's CID).
+type Effect = Box<dyn FnOnce(&mut Replay, Cid)>;
+
+/// What checking an event found: what applying it does, and the ambient it is about.
+struct Checked {
+    effect: Effect,
+    /// The ambient whose capability or content the event is about.
+    subject: Option<usize>,
+}
+
+type Broken = (&'static str, String);
 
 impl Replay {
     /// The state of a deployed program before any event.
@@ -141,6 +149,9 @@ impl Replay {
             log: Some(program),
             alive: true,
             absorbed: Vec::new(),
+            announced_at: None,
+            placed_at: None,
+            owed: None,
         };
         let mut logs = HashMap::new();
         logs.insert(
@@ -161,9 +172,6 @@ impl Replay {
             announced: HashMap::new(),
             first_halves: HashMap::new(),
             consumed: HashSet::new(),
-            moved_primitives: HashMap::new(),
-            opened_by: HashMap::new(),
-            nested: HashSet::new(),
             applied: HashMap::new(),
             steps: 0,
         }
@@ -223,33 +231,28 @@ impl Replay {
                 ),
             ));
         }
-        let mut required: BTreeSet<Cid> = state.last.into_iter().chain(state.due).collect();
-        self.nested.clear();
-        let effect = self
-            .check(event, &manifest, &mut required, source)
+        let seq = event.seq();
+        let mut required: BTreeSet<Cid> = state.last.into_iter().collect();
+        required.extend(state.due.iter().filter(|d| d.0 == seq).map(|d| d.1));
+        let mut allowed = BTreeSet::new();
+        let checked = self
+            .check(event, &manifest, &mut required, &mut allowed, source)
             .map_err(|(rule, detail)| fail(rule, detail))?;
-        let nested = std::mem::take(&mut self.nested);
         let refs: BTreeSet<Cid> = event.refs().iter().copied().collect();
+        // Primitives moved out into another log's ambient: the first event about
+        // one refers to the step that moved it.
+        let paid = checked.subject.map(|s| self.owed_by(s)).unwrap_or_default();
+        required.extend(paid.iter().map(|p| p.1));
         if let Some(missing) = required.iter().find(|r| !refs.contains(r)) {
             return Err(fail(
                 "order",
                 format!("does not refer to {missing}, which it must"),
             ));
         }
-        let completions = &self.logs[&log].completions;
-        if let Some(extra) = refs.iter().find(|r| {
-            !required.contains(r)
-                && !completions.contains(r)
-                && !nested.contains(&self.applied[r])
-                && self
-                    .moved_primitives
-                    .get(r)
-                    .is_none_or(|&amb| self.log_owner(amb) != log)
-                && !self
-                    .opened_by
-                    .get(r)
-                    .is_some_and(|&opener| self.log_inside(log, opener))
-        }) {
+        if let Some(extra) = refs
+            .iter()
+            .find(|r| !required.contains(r) && !allowed.contains(r))
+        {
             return Err(fail(
                 "order",
                 format!("refers to {extra}, which it must not"),
@@ -267,10 +270,13 @@ impl Replay {
         }
         state.next_seq += 1;
         state.last = Some(cid);
-        state.due = None;
+        state.due.retain(|d| d.0 != seq);
         state.last_payload = event.payload();
-        self.applied.insert(cid, log);
-        effect(self, cid);
+        self.applied.insert(cid, (log, seq));
+        for (primitive, _) in paid {
+            self.ambs[primitive].owed = None;
+        }
+        (checked.effect)(self, cid);
         Ok(())
     }
 
@@ -293,7 +299,7 @@ impl Replay {
             ));
         }
         // Whoever may write the announcing deploy's log makes the slice's manifest.
-        let parent_log = self.applied[&parent];
+        let parent_log = self.applied[&parent].0;
         let writers = if parent_log == self.program {
             self.manifest.clone()
         } else {
@@ -311,25 +317,94 @@ impl Replay {
         Ok(())
     }
 
-    /// Whether the ambient of `log` is inside `amb`, or inside what `amb` was
-    /// dissolved into (an opened ambient keeps its opener as parent).
-    fn log_inside(&self, log: Cid, mut amb: usize) -> bool {
-        while !self.ambs[amb].alive {
+    /// The debts of `amb` and of the primitives it is in, up to its log's owner.
+    fn owed_by(&self, mut amb: usize) -> Vec<(usize, Cid)> {
+        let mut owed = Vec::new();
+        while self.ambs[amb].name.as_deref().is_some_and(is_primitive) {
+            owed.extend(self.ambs[amb].owed.map(|c| (amb, c)));
             match self.ambs[amb].parent {
                 Some(p) => amb = p,
-                None => return false,
+                None => break,
             }
         }
-        let Some(mut at) = self.logs.get(&log).and_then(|s| s.amb) else {
-            return false;
-        };
-        while let Some(p) = self.ambs[at].parent {
-            if p == amb {
-                return true;
-            }
-            at = p;
+        owed
+    }
+
+    /// The causal cut of an event's refs, as far as it concerns `candidates`.
+    fn cut(&self, event: &Event, candidates: &[usize]) -> Cut {
+        let mut reached: HashMap<Cid, u64> = HashMap::new();
+        let own = event.seq().checked_sub(1).map(|seq| (event.log(), seq));
+        for (log, seq) in event.refs().iter().map(|r| self.applied[r]).chain(own) {
+            let at = reached.entry(log).or_insert(seq);
+            *at = (*at).max(seq);
         }
-        false
+        let mut known: HashSet<Cid> = reached.keys().copied().collect();
+        // A dissolved ambient's log that is not referred to ended in the cut.
+        known.extend(
+            candidates
+                .iter()
+                .filter(|&&a| self.ambs[a].alive)
+                .filter_map(|&a| self.ambs[a].log),
+        );
+        Cut { reached, known }
+    }
+
+    /// Checks that `event` refers to exactly one event of the log of each
+    /// non-primitive ambient of `candidates` that `counts` (judged against the
+    /// event's causal cut) as [`Head::Must`], at most one of those that count as
+    /// [`Head::May`], and to no event of the others' logs. Returns the refs to those
+    /// logs: (log, ref, its seq).
+    fn heads(
+        &self,
+        event: &Event,
+        candidates: &[usize],
+        counts: impl Fn(&Amb, &Cut) -> Head,
+        what: &str,
+    ) -> Result<Vec<(Cid, Cid, u64)>, Broken> {
+        let cut = self.cut(event, candidates);
+        let mut by_log: HashMap<Cid, Vec<(Cid, u64)>> = HashMap::new();
+        for r in event.refs() {
+            let (log, seq) = self.applied[r];
+            by_log.entry(log).or_default().push((*r, seq));
+        }
+        let mut heads = Vec::new();
+        for &amb in candidates {
+            let a = &self.ambs[amb];
+            let name = a.name.as_deref().unwrap_or_default();
+            if is_primitive(name) {
+                continue;
+            }
+            let referred = a.log.and_then(|log| by_log.get(&log).map(|r| (log, r)));
+            match (counts(a, &cut), referred) {
+                (Head::Must | Head::May, Some((log, r))) if r.len() == 1 => {
+                    heads.push((log, r[0].0, r[0].1))
+                }
+                (Head::Must | Head::May, Some(_)) => {
+                    return Err((
+                        "order",
+                        format!("refers to more than one event of {name}'s log"),
+                    ));
+                }
+                (Head::Must, None) => {
+                    return Err((
+                        "order",
+                        format!(
+                            "does not refer to the last event of {name}'s log, {what}, which it must"
+                        ),
+                    ));
+                }
+                (Head::MustNot, Some(_)) => {
+                    return Err((
+                        "order",
+                        format!(
+                            "refers to an event of {name}'s log, which it must not: {name} is not {what} in its causal past"
+                        ),
+                    ));
+                }
+                (Head::May | Head::MustNot, None) => {}
+            }
+        }
+        Ok(heads)
     }
 
     /// The log an ambient's events go to.
@@ -344,15 +419,17 @@ impl Replay {
         }
     }
 
-    /// Checks an event against the state; returns what applying it does.
-    #[allow(clippy::type_complexity)]
+    /// Checks an event against the state; returns what applying it does. Adds to
+    /// `required` the refs it must have and to `allowed` those it may have.
     fn check(
         &mut self,
         event: &Event,
         manifest: &Manifest,
         required: &mut BTreeSet<Cid>,
+        allowed: &mut BTreeSet<Cid>,
         source: &dyn Source,
-    ) -> Result<Box<dyn FnOnce(&mut Replay, Cid)>, (&'static str, String)> {
+    ) -> Result<Checked, Broken> {
+        let checked = |subject: Option<usize>, effect: Effect| Checked { effect, subject };
         let log = event.log();
         let op = event.op();
         let state = &self.logs[&log];
@@ -383,10 +460,13 @@ impl Replay {
                     }
                     let program = self.program;
                     let block = self.manifest.program();
-                    return Ok(Box::new(move |r: &mut Replay, cid| {
-                        r.logs.get_mut(&program).expect("root").body_pending =
-                            Some((cid, 0, block));
-                    }));
+                    return Ok(checked(
+                        Some(0),
+                        Box::new(move |r: &mut Replay, cid| {
+                            r.logs.get_mut(&program).expect("root").body_pending =
+                                Some((cid, 0, block));
+                        }),
+                    ));
                 }
                 let (announce, amb) = if event.seq() == 0 {
                     let parent = manifest.parent().expect("slice manifests have a parent");
@@ -414,16 +494,19 @@ impl Replay {
                     return Err(("log-id", "the manifest names another ambient".into()));
                 }
                 let own_log = event.seq() == 0;
-                Ok(Box::new(move |r: &mut Replay, cid| {
-                    r.announced.remove(&announce);
-                    if own_log {
-                        r.ambs[amb].log = Some(log);
-                        r.logs.get_mut(&log).expect("open").amb = Some(amb);
-                    }
-                    let state = r.logs.get_mut(&log).expect("open");
-                    state.primitive_pending = None;
-                    state.body_pending = Some((cid, amb, block));
-                }))
+                Ok(checked(
+                    Some(amb),
+                    Box::new(move |r: &mut Replay, cid| {
+                        r.announced.remove(&announce);
+                        if own_log {
+                            r.ambs[amb].log = Some(log);
+                            r.logs.get_mut(&log).expect("open").amb = Some(amb);
+                        }
+                        let state = r.logs.get_mut(&log).expect("open");
+                        state.primitive_pending = None;
+                        state.body_pending = Some((cid, amb, block));
+                    }),
+                ))
             }
             (Opcode::Deploy, None) => {
                 let (_, amb, block) = state
@@ -435,11 +518,14 @@ impl Replay {
                 let block = source
                     .block(&block)
                     .ok_or(("refs-resolve", format!("block {block} is not available")))?;
-                Ok(Box::new(move |r: &mut Replay, cid| {
-                    r.logs.get_mut(&log).expect("open").body_pending = None;
-                    r.instances.insert(cid, Instance::new(block));
-                    r.enable(cid, 0, amb);
-                }))
+                Ok(checked(
+                    Some(amb),
+                    Box::new(move |r: &mut Replay, cid| {
+                        r.logs.get_mut(&log).expect("open").body_pending = None;
+                        r.instances.insert(cid, Instance::new(block));
+                        r.enable(cid, 0, amb);
+                    }),
+                ))
             }
             (Opcode::Deploy, Some((anchor, index))) => {
                 let parent = *self.enabled_deploys.get(&(anchor, index)).ok_or((
@@ -466,14 +552,19 @@ impl Replay {
                     .block(&child)
                     .and_then(|b| b.created_name().map(str::to_string))
                     .ok_or(("refs-resolve", format!("block {child} is not available")))?;
-                Ok(Box::new(move |r: &mut Replay, cid| {
-                    r.enabled_deploys.remove(&(anchor, index));
-                    let amb = r.new_amb(name.clone(), parent);
-                    r.announced.insert(cid, (amb, child));
-                    if is_primitive(&name) {
-                        r.logs.get_mut(&log).expect("open").primitive_pending = Some((cid, amb));
-                    }
-                }))
+                let at = (log, event.seq());
+                Ok(checked(
+                    Some(parent),
+                    Box::new(move |r: &mut Replay, cid| {
+                        r.enabled_deploys.remove(&(anchor, index));
+                        let amb = r.new_amb(name.clone(), parent, at);
+                        r.announced.insert(cid, (amb, child));
+                        if is_primitive(&name) {
+                            r.logs.get_mut(&log).expect("open").primitive_pending =
+                                Some((cid, amb));
+                        }
+                    }),
+                ))
             }
             (opcode, Some((anchor, index))) => {
                 let instance = self
@@ -523,13 +614,29 @@ impl Replay {
                             ));
                         }
                         if opcode == Opcode::In {
-                            // Any event of a log nested in the mover may be referred to.
-                            self.nested = self.nested_logs(cap.owner).into_iter().collect();
+                            // The mover takes its whole content along: refer to the
+                            // last event of every log nested in it.
+                            let nested = self.nested(cap.owner);
+                            let heads = self.heads(
+                                event,
+                                &nested,
+                                |a, cut| match (a.alive, cut.beyond(a.announced_at)) {
+                                    (_, true) => Head::MustNot,
+                                    (true, false) => Head::Must,
+                                    // Dissolved inside the mover, maybe after it moved.
+                                    (false, false) => Head::May,
+                                },
+                                "nested in the mover",
+                            )?;
+                            allowed.extend(heads.iter().map(|h| h.1));
                         }
-                        Ok(Box::new(move |r: &mut Replay, cid| {
-                            r.caps.get_mut(&key).expect("live").claimed = Some(cid);
-                            r.first_halves.insert(cid, key);
-                        }))
+                        Ok(checked(
+                            Some(cap.owner),
+                            Box::new(move |r: &mut Replay, cid| {
+                                r.caps.get_mut(&key).expect("live").claimed = Some(cid);
+                                r.first_halves.insert(cid, key);
+                            }),
+                        ))
                     }
                     _ => {
                         let dual = match opcode {
@@ -559,15 +666,53 @@ impl Replay {
                             (first_key, key)
                         };
                         self.legal(cap_key, co_key).map_err(|d| ("reduction", d))?;
-                        Ok(Box::new(move |r: &mut Replay, cid| {
-                            r.first_halves.remove(&first);
-                            let first_log = r.applied[&first];
-                            let state = r.logs.get_mut(&first_log).expect("open");
-                            if state.last == Some(first) {
-                                state.due = Some(cid);
+                        // An `open` refers to the last event of the log of each child
+                        // of the opened ambient, whose next event refers to the `open`.
+                        let mut moved = Vec::new();
+                        if opcode == Opcode::Open {
+                            let opened = self.caps[&first_key].owner;
+                            let children: Vec<usize> =
+                                self.ambs[opened].children.iter().copied().collect();
+                            moved = self.heads(
+                                event,
+                                &children,
+                                |a, cut| {
+                                    if cut.beyond(a.placed_at) {
+                                        Head::MustNot
+                                    } else {
+                                        Head::Must
+                                    }
+                                },
+                                "a child of the opened ambient",
+                            )?;
+                            for &(log, r, seq) in &moved {
+                                if self.logs[&log].next_seq > seq + 1 {
+                                    return Err((
+                                        "order",
+                                        format!(
+                                            "refers to {r} as the last event of its log, but the log goes on after it without referring to this `open`"
+                                        ),
+                                    ));
+                                }
                             }
-                            r.fire(cap_key, co_key, cid);
-                        }))
+                            allowed.extend(moved.iter().map(|m| m.1));
+                        }
+                        let second = (log, event.seq());
+                        Ok(checked(
+                            Some(self.caps[&key].owner),
+                            Box::new(move |r: &mut Replay, cid| {
+                                r.first_halves.remove(&first);
+                                let (first_log, first_seq) = r.applied[&first];
+                                if first_log != log {
+                                    let due = (first_seq + 1, cid);
+                                    r.logs.get_mut(&first_log).expect("open").due.push(due);
+                                }
+                                for (log, _, seq) in moved {
+                                    r.logs.get_mut(&log).expect("open").due.push((seq + 1, cid));
+                                }
+                                r.fire(cap_key, co_key, cid, second);
+                            }),
+                        ))
                     }
                 }
             }
@@ -575,7 +720,7 @@ impl Replay {
         }
     }
 
-    fn new_amb(&mut self, name: String, parent: usize) -> usize {
+    fn new_amb(&mut self, name: String, parent: usize, announced_at: Position) -> usize {
         self.ambs.push(Amb {
             name: Some(name),
             parent: Some(parent),
@@ -584,6 +729,9 @@ impl Replay {
             log: None,
             alive: true,
             absorbed: Vec::new(),
+            announced_at: Some(announced_at),
+            placed_at: Some(announced_at),
+            owed: None,
         });
         let id = self.ambs.len() - 1;
         self.ambs[parent].children.insert(id);
@@ -667,15 +815,14 @@ impl Replay {
         }
     }
 
-    fn fire(&mut self, cap: (Cid, u32), co: (Cid, u32), second: Cid) {
+    /// Applies a step whose second half is the event at `second`.
+    fn fire(&mut self, cap: (Cid, u32), co: (Cid, u32), second_cid: Cid, second: Position) {
         let c = self.caps.remove(&cap).expect("live");
         let d = self.caps.remove(&co).expect("live");
         self.consumed.extend([cap, co]);
         let (subject, object) = (c.owner, d.owner);
         self.ambs[subject].caps.remove(&cap);
         self.ambs[object].caps.remove(&co);
-        let mover_log_before = self.log_owner(subject);
-        let mut affected = vec![mover_log_before];
         match c.kind {
             CapKind::In | CapKind::Out => {
                 let destination = if c.kind == CapKind::In {
@@ -689,11 +836,13 @@ impl Replay {
                 self.ambs[old].children.remove(&subject);
                 self.ambs[destination].children.insert(subject);
                 self.ambs[subject].parent = Some(destination);
+                self.ambs[subject].placed_at = Some(second);
                 self.enable(cap.0, cap.1, subject);
                 self.enable(co.0, co.1, object);
-                affected.push(self.log_owner(subject));
-                if self.ambs[subject].log.is_none() {
-                    self.moved_primitives.insert(second, subject);
+                // A primitive's events go to its new holder's log from now on.
+                let holder = self.log_owner(subject);
+                if self.ambs[subject].log.is_none() && holder != second.0 {
+                    self.ambs[subject].owed = Some(second_cid);
                 }
             }
             _ => {
@@ -701,10 +850,9 @@ impl Replay {
                 let children: Vec<usize> = self.ambs[object].children.iter().copied().collect();
                 for child in children {
                     self.ambs[child].parent = Some(subject);
+                    self.ambs[child].placed_at = Some(second);
                     self.ambs[subject].children.insert(child);
-                    affected.push(self.log_owner(child));
                 }
-                self.opened_by.insert(second, subject);
                 let caps: Vec<(Cid, u32)> = self.ambs[object].caps.iter().copied().collect();
                 for key in caps {
                     self.caps.get_mut(&key).expect("live").owner = subject;
@@ -717,33 +865,16 @@ impl Replay {
                 self.ambs[subject].children.remove(&object);
                 self.enable(co.0, co.1, subject);
                 self.enable(cap.0, cap.1, subject);
-                affected = affected.into_iter().skip(1).collect();
-            }
-        }
-        let recorded = self
-            .logs
-            .iter()
-            .find(|(_, s)| s.last == Some(second))
-            .map(|(l, _)| *l);
-        for log in affected {
-            if Some(log) != recorded {
-                self.logs
-                    .get_mut(&log)
-                    .expect("open")
-                    .completions
-                    .insert(second);
             }
         }
         self.steps += 1;
     }
 
-    /// The logs of every non-primitive ambient nested in `amb`.
-    ///
-    /// Ambients dissolved inside it count too: an `in` refers to the heads its writer
-    /// saw, and an `open` inside the mover that does not depend on the `in` may have
-    /// been replayed before it.
-    fn nested_logs(&self, amb: usize) -> Vec<Cid> {
-        let mut logs = Vec::new();
+    /// Every ambient nested in `amb`, at any depth, including those dissolved inside
+    /// it: an `open` inside the mover may be concurrent with its `in` and replayed
+    /// before it.
+    fn nested(&self, amb: usize) -> Vec<usize> {
+        let mut nested = Vec::new();
         let inside = |a: usize| {
             self.ambs[a]
                 .children
@@ -753,12 +884,10 @@ impl Replay {
         };
         let mut stack: Vec<usize> = inside(amb).collect();
         while let Some(a) = stack.pop() {
-            if let Some(log) = self.ambs[a].log {
-                logs.push(log);
-            }
+            nested.push(a);
             stack.extend(inside(a));
         }
-        logs
+        nested
     }
 
     /// Checks the end of a replay: every step has both halves, and the last event of
@@ -849,6 +978,32 @@ impl Replay {
         ast.finish_building();
         (ast, nodes)
     }
+}
+
+/// The causal past of an event, as far as the logs it refers to tell: by log, the
+/// highest seq it reaches (its own log: the position before it).
+struct Cut {
+    reached: HashMap<Cid, u64>,
+    /// Logs whose reach is known: those referred to, and the logs of the live
+    /// ambients judged (a log of theirs that is not referred to is not reached).
+    known: HashSet<Cid>,
+}
+
+impl Cut {
+    /// Whether the event at `at` is known to be outside the causal past (it is in a
+    /// log whose reach is known, past that reach).
+    fn beyond(&self, at: Option<Position>) -> bool {
+        at.is_some_and(|(log, seq)| {
+            self.known.contains(&log) && self.reached.get(&log).is_none_or(|&r| seq > r)
+        })
+    }
+}
+
+/// Whether an event must, may or must not refer to a log's last event.
+enum Head {
+    Must,
+    May,
+    MustNot,
 }
 
 fn cap_kind(op: Opcode) -> CapKind {

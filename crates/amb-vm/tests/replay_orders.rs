@@ -8,6 +8,8 @@
 //! number of steps. `verify_events` (which sorts the events itself) is also given
 //! the events in that order.
 
+mod common;
+use common::corpus_file;
 use std::collections::{HashMap, HashSet};
 
 use amb_bytecode::{BlockLimits, Cid};
@@ -47,20 +49,6 @@ const CONCURRENT: [&str; 6] = [
     "arg[b[out_ | return[out b.n[]]] | in a] | a[in_]",
     "g[in_.(i[in_.out_.open_.open j] | open h)] | h[in g.(open_ | open_.j[in i.out i.open_])] | open i | open g",
 ];
-
-fn corpus_file(path: &str) -> String {
-    let full = std::path::PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus"
-    ))
-    .join(path);
-    std::fs::read_to_string(&full).unwrap_or_else(|e| {
-        panic!(
-            "the shared corpus must be at ../shared/corpus: {}: {e}",
-            full.display()
-        )
-    })
-}
 
 /// The programs: the monoid, the identity functor, every runnable example of the
 /// whitepaper's chapter 05, and [`CONCURRENT`].
