@@ -14,6 +14,7 @@
 //! Every algorithm here is iterative (no recursion over the program tree), so terms
 //! nested 100,000 levels deep evaluate without exhausting the call stack.
 
+mod journal;
 pub mod plan;
 pub mod record;
 pub mod replay;

@@ -2,19 +2,21 @@
 //!
 //! Events are signed in plan order, so every reference is an earlier event whose CID
 //! is known. A slice's manifest is made once the `deploy` announcing it is signed
-//! (its CID is the manifest's `parent`). Events are committed in batches; a batch is
-//! written in one transaction, so a crash leaves whole batches. Writing is idempotent:
+//! (its CID is the manifest's `parent`). Events are committed in batches of whole steps
+//! (a step's two halves and the deploys it enables are never split); a batch is written
+//! in one transaction, so a crash leaves whole batches. Writing is idempotent:
 //! recording the same plan with the same key and program manifest again produces the
 //! same bytes and CIDs (Ed25519 signatures are deterministic), so an interrupted run is
 //! resumed by recording again (`Store::write_batch` skips what is stored and refuses a
 //! fork).
 
-use amb_bytecode::{Cid, CompiledProgram};
+use amb_bytecode::{Cid, CompiledProgram, Opcode};
 use amb_log::{Event, Manifest, NewEvent, Op, SigningKey, Store, StoreError, UnsignedEvent};
 
 use crate::plan::Plan;
 
-/// Events per committed batch.
+/// Events per committed batch, at least: a batch is committed before the first step
+/// that starts once it holds this many, so it ends with a whole step.
 pub const BATCH_EVENTS: usize = 4096;
 
 /// What recording wrote.
@@ -78,6 +80,13 @@ pub fn record(
     let mut event_cids: Vec<Cid> = Vec::with_capacity(plan.events.len());
     let mut batch: Vec<Pending> = Vec::with_capacity(BATCH_EVENTS);
     for (index, planned) in plan.events.iter().enumerate() {
+        // Commit only before the event that starts a step (`in` and `out` are written
+        // before their co-capability, `open_` before its `open`), so that what a crash
+        // leaves committed is whole steps.
+        let starts_step = matches!(planned.opcode, Opcode::In | Opcode::Out | Opcode::OpenCo);
+        if starts_step && batch.len() >= BATCH_EVENTS {
+            flush(store, program, &mut manifests, &mut batch)?;
+        }
         let log = log_cids[planned.log].expect("a log's manifest precedes its events");
         let op = Op::new(planned.opcode, planned.target.clone()).map_err(|e| {
             RecordError::InvalidOp {
@@ -110,9 +119,6 @@ pub fn record(
             let manifest_cid = manifest.cid();
             manifests.push((manifest_cid, manifest.encode()));
             log_cids[slice] = Some(manifest_cid);
-        }
-        if batch.len() >= BATCH_EVENTS {
-            flush(store, program, &mut manifests, &mut batch)?;
         }
     }
     flush(store, program, &mut manifests, &mut batch)?;

@@ -7,7 +7,10 @@
 //! co-capability of `in`/`out`, the `open` of `open_`); its first half only claims the
 //! capability it consumes, so no capability is consumed twice.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    sync::Arc,
+};
 
 /// A position in a log: its manifest CID and a seq.
 type Position = (Cid, u64);
@@ -16,7 +19,7 @@ use amb_bytecode::{Block, Cid, Opcode, Target};
 use amb_log::{Event, Manifest};
 use amb_syntax::{Ast, CapKind, NodeId, Span};
 
-use crate::plan::is_primitive;
+use crate::{journal::Journal, plan::is_primitive};
 
 /// A broken rule, with the event that breaks it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -88,6 +91,8 @@ impl Instance {
 
 #[derive(Clone, Debug, Default)]
 struct LogState {
+    /// The log's manifest (who may write it).
+    manifest: Option<Arc<Manifest>>,
     amb: Option<usize>,
     next_seq: u64,
     last: Option<Cid>,
@@ -107,22 +112,24 @@ struct LogState {
 pub struct Replay {
     program: Cid,
     manifest: Manifest,
-    ambs: Vec<Amb>,
-    logs: HashMap<Cid, LogState>,
-    instances: HashMap<Cid, Instance>,
-    caps: HashMap<(Cid, u32), Cap>,
+    ambs: imbl::Vector<Arc<Amb>>,
+    logs: imbl::HashMap<Cid, LogState>,
+    instances: Journal<Cid, Arc<Instance>>,
+    caps: imbl::HashMap<(Cid, u32), Cap>,
     /// Enabled `deploy` instructions waiting for their announcing event: the ambient
     /// the new instance goes in.
-    enabled_deploys: HashMap<(Cid, u32), usize>,
+    enabled_deploys: imbl::HashMap<(Cid, u32), usize>,
     /// Announcing events whose ambient waits for its `create`: (ambient, block).
-    announced: HashMap<Cid, (usize, Cid)>,
+    announced: imbl::HashMap<Cid, (usize, Cid)>,
     /// First halves of steps, waiting for their second: the capability they claim.
-    first_halves: HashMap<Cid, (Cid, u32)>,
+    first_halves: imbl::HashMap<Cid, (Cid, u32)>,
     /// Capabilities consumed by a step (they were enabled, so an event naming one
     /// again breaks `reduction`, not `bytecode`).
-    consumed: HashSet<(Cid, u32)>,
+    consumed: Journal<(Cid, u32), ()>,
     /// Applied events and their positions.
-    applied: HashMap<Cid, Position>,
+    applied: Journal<Cid, Position>,
+    /// Events applied so far: the ordinal of the next.
+    count: u64,
     steps: u64,
 }
 
@@ -153,28 +160,72 @@ impl Replay {
             placed_at: None,
             owed: None,
         };
-        let mut logs = HashMap::new();
+        let mut logs = imbl::HashMap::new();
         logs.insert(
             program,
             LogState {
                 amb: Some(0),
+                manifest: Some(Arc::new(manifest.clone())),
                 ..LogState::default()
             },
         );
         Replay {
             program,
             manifest,
-            ambs: vec![root],
+            ambs: imbl::Vector::from(vec![Arc::new(root)]),
             logs,
-            instances: HashMap::new(),
-            caps: HashMap::new(),
-            enabled_deploys: HashMap::new(),
-            announced: HashMap::new(),
-            first_halves: HashMap::new(),
-            consumed: HashSet::new(),
-            applied: HashMap::new(),
+            instances: Journal::default(),
+            caps: imbl::HashMap::new(),
+            enabled_deploys: imbl::HashMap::new(),
+            announced: imbl::HashMap::new(),
+            first_halves: imbl::HashMap::new(),
+            consumed: Journal::default(),
+            applied: Journal::default(),
+            count: 0,
             steps: 0,
         }
+    }
+
+    /// A copy of the state without the maps that grow with the history (events
+    /// applied, capabilities consumed, instances started): a snapshot to complete with
+    /// [`Replay::share_history`] once the replay that took it is done.
+    pub(crate) fn without_history(&self) -> Replay {
+        // Cloning shares the history maps; dropping the copy's share at once keeps the
+        // original's maps unshared, so it goes on writing them in place.
+        let mut copy = self.clone();
+        copy.applied = Journal::default();
+        copy.consumed = Journal::default();
+        copy.instances = Journal::default();
+        copy
+    }
+
+    /// Gives a snapshot taken by [`Replay::without_history`] the history of `later`,
+    /// the same replay further on (a snapshot sees only the entries older than its
+    /// own count).
+    pub(crate) fn share_history(&mut self, later: &Replay) {
+        self.applied = later.applied.clone();
+        self.consumed = later.consumed.clone();
+        self.instances = later.instances.clone();
+    }
+
+    /// The manifest of an opened log.
+    fn writers(&self, log: &Cid) -> Arc<Manifest> {
+        Arc::clone(
+            self.logs[log]
+                .manifest
+                .as_ref()
+                .expect("opened logs have manifests"),
+        )
+    }
+
+    /// Where an applied event is.
+    fn position(&self, cid: &Cid) -> Position {
+        *self.applied.get(cid, self.count).expect("applied")
+    }
+
+    /// A started block instance.
+    fn instance(&self, anchor: &Cid) -> &Instance {
+        self.instances.get(anchor, self.count).expect("started")
     }
 
     /// Steps applied so far.
@@ -184,7 +235,7 @@ impl Replay {
 
     /// Whether an event has been applied.
     pub fn has_applied(&self, cid: &Cid) -> bool {
-        self.applied.contains_key(cid)
+        self.applied.contains(cid, self.count)
     }
 
     /// Applies one event (already checked for encoding and signature).
@@ -194,11 +245,11 @@ impl Replay {
             rule,
             detail,
         };
-        if self.applied.contains_key(&cid) {
+        if self.applied.contains(&cid, self.count) {
             return Ok(());
         }
         for r in event.refs() {
-            if !self.applied.contains_key(r) {
+            if !self.applied.contains(r, self.count) {
                 return Err(fail(
                     "refs-resolve",
                     format!("refers to {r}, not applied before it"),
@@ -209,11 +260,7 @@ impl Replay {
         if !self.logs.contains_key(&log) {
             self.open_log(log, source).map_err(|d| fail("log-id", d))?;
         }
-        let manifest = if log == self.program {
-            self.manifest.clone()
-        } else {
-            source.manifest(&log).expect("opened logs have manifests")
-        };
+        let manifest = self.writers(&log);
         if !manifest.allows(event.creator()) {
             return Err(fail(
                 "key",
@@ -272,9 +319,10 @@ impl Replay {
         state.last = Some(cid);
         state.due.retain(|d| d.0 != seq);
         state.last_payload = event.payload();
-        self.applied.insert(cid, (log, seq));
+        self.applied.insert(cid, (log, seq), self.count);
+        self.count += 1;
         for (primitive, _) in paid {
-            self.ambs[primitive].owed = None;
+            self.amb_mut(primitive).owed = None;
         }
         (checked.effect)(self, cid);
         Ok(())
@@ -299,21 +347,20 @@ impl Replay {
             ));
         }
         // Whoever may write the announcing deploy's log makes the slice's manifest.
-        let parent_log = self.applied[&parent].0;
-        let writers = if parent_log == self.program {
-            self.manifest.clone()
-        } else {
-            source
-                .manifest(&parent_log)
-                .expect("opened logs have manifests")
-        };
+        let writers = self.writers(&self.position(&parent).0);
         if !writers.allows(manifest.creator()) {
             return Err(format!(
                 "log {log}'s manifest is signed by {}, who may not write the log of its announcing deploy",
                 manifest.creator()
             ));
         }
-        self.logs.insert(log, LogState::default());
+        self.logs.insert(
+            log,
+            LogState {
+                manifest: Some(Arc::new(manifest)),
+                ..LogState::default()
+            },
+        );
         Ok(())
     }
 
@@ -334,7 +381,7 @@ impl Replay {
     fn cut(&self, event: &Event, candidates: &[usize]) -> Cut {
         let mut reached: HashMap<Cid, u64> = HashMap::new();
         let own = event.seq().checked_sub(1).map(|seq| (event.log(), seq));
-        for (log, seq) in event.refs().iter().map(|r| self.applied[r]).chain(own) {
+        for (log, seq) in event.refs().iter().map(|r| self.position(r)).chain(own) {
             let at = reached.entry(log).or_insert(seq);
             *at = (*at).max(seq);
         }
@@ -349,11 +396,11 @@ impl Replay {
         Cut { reached, known }
     }
 
-    /// Checks that `event` refers to exactly one event of the log of each
-    /// non-primitive ambient of `candidates` that `counts` (judged against the
-    /// event's causal cut) as [`Head::Must`], at most one of those that count as
-    /// [`Head::May`], and to no event of the others' logs. Returns the refs to those
-    /// logs: (log, ref, its seq).
+    /// Checks that `event` refers to an event of the log of each non-primitive
+    /// ambient of `candidates` that `counts` (judged against the event's causal cut)
+    /// as [`Head::Must`], and to no event of the logs of those that count as
+    /// [`Head::MustNot`]. Returns the head it refers to in each log (its latest ref
+    /// there): (log, ref, its seq).
     fn heads(
         &self,
         event: &Event,
@@ -364,7 +411,7 @@ impl Replay {
         let cut = self.cut(event, candidates);
         let mut by_log: HashMap<Cid, Vec<(Cid, u64)>> = HashMap::new();
         for r in event.refs() {
-            let (log, seq) = self.applied[r];
+            let (log, seq) = self.position(r);
             by_log.entry(log).or_default().push((*r, seq));
         }
         let mut heads = Vec::new();
@@ -375,16 +422,14 @@ impl Replay {
                 continue;
             }
             let referred = a.log.and_then(|log| by_log.get(&log).map(|r| (log, r)));
-            match (counts(a, &cut), referred) {
-                (Head::Must | Head::May, Some((log, r))) if r.len() == 1 => {
-                    heads.push((log, r[0].0, r[0].1))
-                }
-                (Head::Must | Head::May, Some(_)) => {
-                    return Err((
-                        "order",
-                        format!("refers to more than one event of {name}'s log"),
-                    ));
-                }
+            // The head is the latest event of the log it refers to (it may also refer
+            // to an earlier one that is due, such as a completion).
+            let head = referred.map(|(log, r)| {
+                let (cid, seq) = r.iter().max_by_key(|x| x.1).expect("non-empty");
+                (log, *cid, *seq)
+            });
+            match (counts(a, &cut), head) {
+                (Head::Must | Head::May, Some(head)) => heads.push(head),
                 (Head::Must, None) => {
                     return Err((
                         "order",
@@ -499,7 +544,7 @@ impl Replay {
                     Box::new(move |r: &mut Replay, cid| {
                         r.announced.remove(&announce);
                         if own_log {
-                            r.ambs[amb].log = Some(log);
+                            r.amb_mut(amb).log = Some(log);
                             r.logs.get_mut(&log).expect("open").amb = Some(amb);
                         }
                         let state = r.logs.get_mut(&log).expect("open");
@@ -522,7 +567,8 @@ impl Replay {
                     Some(amb),
                     Box::new(move |r: &mut Replay, cid| {
                         r.logs.get_mut(&log).expect("open").body_pending = None;
-                        r.instances.insert(cid, Instance::new(block));
+                        let now = r.count - 1;
+                        r.instances.insert(cid, Arc::new(Instance::new(block)), now);
                         r.enable(cid, 0, amb);
                     }),
                 ))
@@ -532,7 +578,7 @@ impl Replay {
                     "bytecode",
                     format!("instruction {index} of {anchor} is not an enabled deploy"),
                 ))?;
-                let instruction = &self.instances[&anchor].block.instructions[index as usize];
+                let instruction = &self.instance(&anchor).block.instructions[index as usize];
                 let Target::Block(child) = instruction.target else {
                     return Err(("bytecode", "not a deploy instruction".into()));
                 };
@@ -569,7 +615,7 @@ impl Replay {
             (opcode, Some((anchor, index))) => {
                 let instance = self
                     .instances
-                    .get(&anchor)
+                    .get(&anchor, self.count)
                     .ok_or(("bytecode", format!("{anchor} started no block instance")))?;
                 let instruction = instance
                     .block
@@ -587,7 +633,7 @@ impl Replay {
                     .caps
                     .get(&key)
                     .ok_or_else(|| {
-                        if self.consumed.contains(&key) {
+                        if self.consumed.contains(&key, self.count) {
                             (
                                 "reduction",
                                 format!("instruction {index} was consumed by an earlier step"),
@@ -648,8 +694,8 @@ impl Replay {
                             .refs()
                             .iter()
                             .find(|r| {
-                                self.first_halves.get(r).is_some_and(|k| {
-                                    self.instances[&k.0].block.instructions[k.1 as usize].op == dual
+                                self.first_halves.get(*r).is_some_and(|k| {
+                                    self.instance(&k.0).block.instructions[k.1 as usize].op == dual
                                 })
                             })
                             .copied()
@@ -702,7 +748,7 @@ impl Replay {
                             Some(self.caps[&key].owner),
                             Box::new(move |r: &mut Replay, cid| {
                                 r.first_halves.remove(&first);
-                                let (first_log, first_seq) = r.applied[&first];
+                                let (first_log, first_seq) = r.position(&first);
                                 if first_log != log {
                                     let due = (first_seq + 1, cid);
                                     r.logs.get_mut(&first_log).expect("open").due.push(due);
@@ -720,8 +766,13 @@ impl Replay {
         }
     }
 
+    /// An ambient, to change (copied first if a snapshot shares it).
+    fn amb_mut(&mut self, amb: usize) -> &mut Amb {
+        Arc::make_mut(&mut self.ambs[amb])
+    }
+
     fn new_amb(&mut self, name: String, parent: usize, announced_at: Position) -> usize {
-        self.ambs.push(Amb {
+        self.ambs.push_back(Arc::new(Amb {
             name: Some(name),
             parent: Some(parent),
             children: BTreeSet::new(),
@@ -732,16 +783,16 @@ impl Replay {
             announced_at: Some(announced_at),
             placed_at: Some(announced_at),
             owed: None,
-        });
+        }));
         let id = self.ambs.len() - 1;
-        self.ambs[parent].children.insert(id);
+        self.amb_mut(parent).children.insert(id);
         id
     }
 
     /// Enables the instructions that follow instruction `after` of instance `anchor`,
     /// placing them in ambient `context`.
     fn enable(&mut self, anchor: Cid, after: u32, context: usize) {
-        let instance = &self.instances[&anchor];
+        let instance = self.instance(&anchor);
         let next: Vec<(u32, Opcode)> = instance.follow[after as usize]
             .iter()
             .map(|&index| (index, instance.block.instructions[index as usize].op))
@@ -759,13 +810,13 @@ impl Replay {
                         claimed: None,
                     },
                 );
-                self.ambs[context].caps.insert((anchor, index));
+                self.amb_mut(context).caps.insert((anchor, index));
             }
         }
     }
 
     fn target_of(&self, key: (Cid, u32)) -> Option<String> {
-        self.instances[&key.0].block.instructions[key.1 as usize]
+        self.instance(&key.0).block.instructions[key.1 as usize]
             .target
             .name()
             .map(str::to_string)
@@ -819,10 +870,12 @@ impl Replay {
     fn fire(&mut self, cap: (Cid, u32), co: (Cid, u32), second_cid: Cid, second: Position) {
         let c = self.caps.remove(&cap).expect("live");
         let d = self.caps.remove(&co).expect("live");
-        self.consumed.extend([cap, co]);
+        let now = self.count - 1;
+        self.consumed.insert(cap, (), now);
+        self.consumed.insert(co, (), now);
         let (subject, object) = (c.owner, d.owner);
-        self.ambs[subject].caps.remove(&cap);
-        self.ambs[object].caps.remove(&co);
+        self.amb_mut(subject).caps.remove(&cap);
+        self.amb_mut(object).caps.remove(&co);
         match c.kind {
             CapKind::In | CapKind::Out => {
                 let destination = if c.kind == CapKind::In {
@@ -833,36 +886,36 @@ impl Replay {
                         .expect("out of a child of something")
                 };
                 let old = self.ambs[subject].parent.expect("movers have parents");
-                self.ambs[old].children.remove(&subject);
-                self.ambs[destination].children.insert(subject);
-                self.ambs[subject].parent = Some(destination);
-                self.ambs[subject].placed_at = Some(second);
+                self.amb_mut(old).children.remove(&subject);
+                self.amb_mut(destination).children.insert(subject);
+                self.amb_mut(subject).parent = Some(destination);
+                self.amb_mut(subject).placed_at = Some(second);
                 self.enable(cap.0, cap.1, subject);
                 self.enable(co.0, co.1, object);
                 // A primitive's events go to its new holder's log from now on.
                 let holder = self.log_owner(subject);
                 if self.ambs[subject].log.is_none() && holder != second.0 {
-                    self.ambs[subject].owed = Some(second_cid);
+                    self.amb_mut(subject).owed = Some(second_cid);
                 }
             }
             _ => {
                 // subject opens object.
                 let children: Vec<usize> = self.ambs[object].children.iter().copied().collect();
                 for child in children {
-                    self.ambs[child].parent = Some(subject);
-                    self.ambs[child].placed_at = Some(second);
-                    self.ambs[subject].children.insert(child);
+                    self.amb_mut(child).parent = Some(subject);
+                    self.amb_mut(child).placed_at = Some(second);
+                    self.amb_mut(subject).children.insert(child);
                 }
                 let caps: Vec<(Cid, u32)> = self.ambs[object].caps.iter().copied().collect();
                 for key in caps {
                     self.caps.get_mut(&key).expect("live").owner = subject;
-                    self.ambs[subject].caps.insert(key);
+                    self.amb_mut(subject).caps.insert(key);
                 }
-                self.ambs[object].children.clear();
-                self.ambs[object].caps.clear();
-                self.ambs[object].alive = false;
-                self.ambs[subject].absorbed.push(object);
-                self.ambs[subject].children.remove(&object);
+                self.amb_mut(object).children.clear();
+                self.amb_mut(object).caps.clear();
+                self.amb_mut(object).alive = false;
+                self.amb_mut(subject).absorbed.push(object);
+                self.amb_mut(subject).children.remove(&object);
                 self.enable(co.0, co.1, subject);
                 self.enable(cap.0, cap.1, subject);
             }
@@ -960,12 +1013,12 @@ impl Replay {
     fn to_ast_with_map(&self, source: &dyn Source) -> (Ast, Vec<(usize, NodeId)>) {
         let mut nodes = Vec::new();
         let mut ast = Ast::new();
-        let mut blocks: HashMap<Cid, Block> = HashMap::new();
+        let mut blocks: HashMap<Cid, Option<Instance>> = HashMap::new();
         let mut stack: Vec<(usize, Option<NodeId>)> = vec![(0, None)];
         while let Some((amb, node)) = stack.pop() {
             for key in &self.ambs[amb].caps {
-                let block = &self.instances[&key.0].block;
-                instruction_subtree(&mut ast, block, key.1, node, source, &mut blocks);
+                let instance = self.instance(&key.0);
+                instruction_subtree(&mut ast, instance, key.1, node, source, &mut blocks);
             }
             for &child in &self.ambs[amb].children {
                 let name = self.ambs[child].name.clone().unwrap_or_default();
@@ -1017,57 +1070,48 @@ fn cap_kind(op: Opcode) -> CapKind {
     }
 }
 
-/// Adds instruction `index` of `block` and everything that follows it to `ast`,
+/// Adds instruction `index` of `instance` and everything that follows it to `ast`,
 /// including the bodies of the ambients it deploys.
 fn instruction_subtree(
     ast: &mut Ast,
-    block: &Block,
+    instance: &Instance,
     index: u32,
     parent: Option<NodeId>,
     source: &dyn Source,
-    cache: &mut HashMap<Cid, Block>,
+    cache: &mut HashMap<Cid, Option<Instance>>,
 ) {
-    // (block, instruction, parent node); `None` block means `block` itself.
+    // (block, instruction, parent node); `None` block means `instance` itself.
     let mut stack: Vec<(Option<Cid>, u32, Option<NodeId>)> = vec![(None, index, parent)];
     while let Some((from, i, parent)) = stack.pop() {
         let current = match from {
-            None => block,
-            Some(cid) => &cache[&cid],
+            None => instance,
+            Some(cid) => cache[&cid].as_ref().expect("pushed only when available"),
         };
-        let instruction = current.instructions[i as usize].clone();
-        let follows = |b: &Block, after: u32| -> Vec<u32> {
-            b.instructions
-                .iter()
-                .enumerate()
-                .filter(|(_, x)| x.prev == Some(after))
-                .map(|(j, _)| j as u32)
-                .collect()
-        };
-        let next = follows(current, i);
+        let instruction = &current.block.instructions[i as usize];
+        let next = current.follow[i as usize].clone();
         let node = match &instruction.target {
             Target::Block(child) if instruction.op == Opcode::Deploy => {
-                if !cache.contains_key(child) {
-                    if let Some(b) = source.block(child) {
-                        cache.insert(*child, b);
-                    }
-                }
-                let name = cache
-                    .get(child)
-                    .and_then(|b| b.created_name())
-                    .unwrap_or("?")
-                    .to_string();
-                let symbol = ast.intern(&name);
+                let child = *child;
+                let child_instance = cache
+                    .entry(child)
+                    .or_insert_with(|| source.block(&child).map(Instance::new));
+                let name = child_instance
+                    .as_ref()
+                    .and_then(|c| c.block.created_name())
+                    .unwrap_or("?");
+                let symbol = ast.intern(name);
                 let node = ast.push_ambient(parent, symbol, Span::default());
-                if let Some(child_block) = cache.get(child) {
-                    for j in follows(child_block, 0).into_iter().rev() {
-                        stack.push((Some(*child), j, Some(node)));
+                if let Some(child_instance) = child_instance {
+                    for &j in child_instance.follow[0].iter().rev() {
+                        stack.push((Some(child), j, Some(node)));
                     }
                 }
                 node
             }
             target => {
+                let kind = cap_kind(instruction.op);
                 let symbol = target.name().map(|n| ast.intern(n));
-                ast.push_cap(parent, cap_kind(instruction.op), symbol, Span::default())
+                ast.push_cap(parent, kind, symbol, Span::default())
             }
         };
         for j in next.into_iter().rev() {

@@ -3,14 +3,19 @@
 //! A step is a capability event together with its co-capability event; it takes
 //! effect with its second half (the co-capability of `in`/`out`, the `open` of an
 //! `open_`). Events are replayed in the stable topological order of
-//! [`crate::verify::stable_order`]; step K is the K-th second half in that order, and
-//! the state "after step K" has applied every event before the (K + 1)-th second half,
-//! and then every later event that is not a second half and depends only on applied
-//! events (the `create` and `deploy` events that give the ambients released by the
-//! first K steps their bodies; first halves only claim a capability and do not change
-//! the tree). Step 0 is the deployed program before any step.
+//! [`crate::verify::stable_order`], which places every event that is not a second half
+//! as soon as its refs are placed; step K is the K-th second half in that order, and
+//! the state "after step K" has applied every event before the (K + 1)-th second half
+//! (so the ambients the first K steps released have their bodies). Step 0 is the
+//! deployed program before any step.
+//!
+//! A [`Timeline`] replays the program once, keeping a copy of the replay state every
+//! `interval` steps (about [`SNAPSHOTS`] copies in all); seeking copies the nearest
+//! earlier snapshot and replays at most `interval` steps from it. The copies share the
+//! maps that grow with the history (see `journal.rs`), so each costs about the live
+//! state of the program.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use amb_bytecode::{Cid, Opcode};
 use amb_log::{Event, Store};
@@ -18,8 +23,13 @@ use amb_syntax::Ast;
 
 use crate::{
     replay::{Replay, Source},
-    verify::{StoreSource, VerifyError, check_event, stable_order},
+    verify::{CachedSource, Progress, StoreSource, VerifyError, check_event, stable_order},
 };
+
+pub use crate::verify::is_second_half;
+
+/// How many snapshots a timeline keeps, about (fewer for short programs).
+pub const SNAPSHOTS: u64 = 256;
 
 /// Where to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,23 +52,25 @@ pub struct Snapshot {
     pub total_steps: u64,
 }
 
-fn is_second_half(op: Opcode) -> bool {
-    matches!(op, Opcode::InCo | Opcode::OutCo | Opcode::Open)
-}
-
-/// Loads and checks every event of a program, in replay order.
+/// Loads and checks every event of a program (CID, canonical encoding, signature), in
+/// replay order.
 pub fn load_events(
     store: &Store,
     program: Cid,
+    progress: &dyn Progress,
 ) -> Result<(Vec<Cid>, BTreeMap<Cid, Event>), VerifyError> {
     let mut events = BTreeMap::new();
-    for log in store.program_logs(program)? {
+    let logs = store.program_logs(program)?;
+    progress.start("loading", logs.len() as u64);
+    for log in logs {
         for stored in store.log_events(log)? {
             let stored = stored?;
             let event = check_event(stored.cid, &stored.bytes)?;
             events.insert(stored.cid, event);
         }
+        progress.advance(1);
     }
+    progress.finish();
     if events.is_empty() {
         return Err(VerifyError::Program(
             program,
@@ -68,92 +80,179 @@ pub fn load_events(
     Ok((stable_order(&events), events))
 }
 
-/// The state of a stored program at a moment.
-pub fn state_at(store: &Store, program: Cid, moment: Moment) -> Result<Snapshot, VerifyError> {
-    let source = StoreSource { store };
-    let manifest = source.manifest(&program).ok_or_else(|| {
-        VerifyError::Program(program, "no valid program manifest is stored".into())
-    })?;
-    let (order, events) = load_events(store, program)?;
-    let total_steps = order
-        .iter()
-        .filter(|c| is_second_half(events[c].op().opcode()))
-        .count() as u64;
-    let target = match moment {
-        Moment::Step(k) => k.min(total_steps),
-        Moment::Event(cid) => step_of(&order, &events, cid).ok_or_else(|| {
-            VerifyError::Program(
-                program,
-                format!("event {cid} is not an event of this program"),
-            )
-        })?,
-    };
-    let mut replay = Replay::new(program, manifest);
-    let mut rest = order.iter();
-    for cid in rest.by_ref() {
-        let event = &events[cid];
-        if is_second_half(event.op().opcode()) && replay.steps() == target {
-            break;
-        }
-        replay.apply(*cid, event, &source as &dyn Source)?;
-    }
-    // Complete the bodies of ambients the last steps released: every later event that
-    // is not a second half and depends only on applied events.
-    for cid in rest {
-        let event = &events[cid];
-        let ready = event.refs().iter().all(|r| replay.has_applied(r));
-        if ready && !is_second_half(event.op().opcode()) {
-            replay.apply(*cid, event, &source as &dyn Source)?;
-        }
-    }
-    let mut term = replay.to_ast(&source);
-    term.canonicalize();
-    Ok(Snapshot {
-        term,
-        step: replay.steps(),
-        total_steps,
-    })
+/// A stored program, replayed once, ready to show the state after any step.
+pub struct Timeline<'a> {
+    program: Cid,
+    source: CachedSource<StoreSource<'a>>,
+    /// The events in replay order.
+    events: Vec<(Cid, Event)>,
+    /// By step K (from 0): the position in `events` of its second half.
+    seconds: Vec<usize>,
+    /// By event: the step that holds it.
+    step_of: HashMap<Cid, u64>,
+    /// Every `interval` steps from step 0: the replay state after that step.
+    snapshots: Vec<Replay>,
+    interval: u64,
 }
 
-/// The step an event belongs to: a second half is its step (its rank among second
-/// halves in replay order); a first half belongs to the step its second half
-/// completes; any other event to the latest step among the events it refers to.
-fn step_of(order: &[Cid], events: &BTreeMap<Cid, Event>, wanted: Cid) -> Option<u64> {
+impl std::fmt::Debug for Timeline<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timeline")
+            .field("program", &self.program)
+            .field("events", &self.events.len())
+            .field("steps", &self.total_steps())
+            .field("snapshots", &self.snapshots.len())
+            .finish()
+    }
+}
+
+impl<'a> Timeline<'a> {
+    /// Loads, checks and replays a stored program, keeping about [`SNAPSHOTS`]
+    /// snapshots.
+    pub fn load(
+        store: &'a Store,
+        program: Cid,
+        progress: &dyn Progress,
+    ) -> Result<Timeline<'a>, VerifyError> {
+        Timeline::load_with_interval(store, program, None, progress)
+    }
+
+    /// [`Timeline::load`] with a snapshot every `interval` steps (`None`: about
+    /// [`SNAPSHOTS`] in all).
+    pub fn load_with_interval(
+        store: &'a Store,
+        program: Cid,
+        interval: Option<u64>,
+        progress: &dyn Progress,
+    ) -> Result<Timeline<'a>, VerifyError> {
+        let source = CachedSource::new(StoreSource { store });
+        let manifest = source.manifest(&program).ok_or_else(|| {
+            VerifyError::Program(program, "no valid program manifest is stored".into())
+        })?;
+        let (order, mut by_cid) = load_events(store, program, progress)?;
+        let events: Vec<(Cid, Event)> = order
+            .iter()
+            .map(|cid| (*cid, by_cid.remove(cid).expect("ordered events exist")))
+            .collect();
+        let seconds: Vec<usize> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, e))| is_second_half(e.op().opcode()))
+            .map(|(i, _)| i)
+            .collect();
+        let total = seconds.len() as u64;
+        let interval = interval.unwrap_or(total / SNAPSHOTS).max(1);
+        let mut replay = Replay::new(program, manifest);
+        let mut snapshots = Vec::new();
+        progress.start("replaying", events.len() as u64);
+        for (i, (cid, event)) in events.iter().enumerate() {
+            if is_second_half(event.op().opcode()) && replay.steps() % interval == 0 {
+                snapshots.push(replay.without_history());
+            }
+            replay.apply(*cid, event, &source)?;
+            if i % 4096 == 4095 {
+                progress.advance(4096);
+            }
+        }
+        progress.finish();
+        if replay.steps() % interval == 0 {
+            snapshots.push(replay.without_history());
+        }
+        for snapshot in &mut snapshots {
+            snapshot.share_history(&replay);
+        }
+        let step_of = steps_of(&events);
+        Ok(Timeline {
+            program,
+            source,
+            events,
+            seconds,
+            step_of,
+            snapshots,
+            interval,
+        })
+    }
+
+    /// Steps in the whole program.
+    pub fn total_steps(&self) -> u64 {
+        self.seconds.len() as u64
+    }
+
+    /// Snapshots kept.
+    pub fn snapshots(&self) -> usize {
+        self.snapshots.len()
+    }
+
+    /// The state at a moment (a step past the last is the last).
+    pub fn seek(&self, moment: Moment) -> Result<Snapshot, VerifyError> {
+        let target = match moment {
+            Moment::Step(k) => k.min(self.total_steps()),
+            Moment::Event(cid) => *self.step_of.get(&cid).ok_or_else(|| {
+                VerifyError::Program(
+                    self.program,
+                    format!("event {cid} is not an event of this program"),
+                )
+            })?,
+        };
+        let nearest = (target / self.interval) as usize;
+        let mut replay = self.snapshots[nearest].clone();
+        let from = self.position_after(replay.steps());
+        let to = self.position_after(target);
+        for (cid, event) in &self.events[from..to] {
+            replay.apply(*cid, event, &self.source)?;
+        }
+        let mut term = replay.to_ast(&self.source);
+        term.canonicalize();
+        Ok(Snapshot {
+            term,
+            step: replay.steps(),
+            total_steps: self.total_steps(),
+        })
+    }
+
+    /// How many events of the order the state after step `k` has applied.
+    fn position_after(&self, k: u64) -> usize {
+        self.seconds
+            .get(k as usize)
+            .copied()
+            .unwrap_or(self.events.len())
+    }
+}
+
+/// The state of a stored program at a moment (loads and replays it: to seek more than
+/// once, keep a [`Timeline`]).
+pub fn state_at(store: &Store, program: Cid, moment: Moment) -> Result<Snapshot, VerifyError> {
+    Timeline::load(store, program, &())?.seek(moment)
+}
+
+/// The step each event belongs to: a second half is its step (its rank among second
+/// halves in replay order, from 1); a first half belongs to the step its second half
+/// completes; any other event to the number of steps before it in the order.
+fn steps_of(events: &[(Cid, Event)]) -> HashMap<Cid, u64> {
     let dual = |op: Opcode| match op {
         Opcode::InCo => Some(Opcode::In),
         Opcode::OutCo => Some(Opcode::Out),
         Opcode::Open => Some(Opcode::OpenCo),
         _ => None,
     };
-    let mut step: BTreeMap<Cid, u64> = BTreeMap::new();
+    let ops: HashMap<Cid, Opcode> = events.iter().map(|(c, e)| (*c, e.op().opcode())).collect();
+    let mut step = HashMap::with_capacity(events.len());
     let mut seconds = 0u64;
-    for cid in order {
-        let event = &events[cid];
+    for (cid, event) in events {
         let op = event.op().opcode();
         if is_second_half(op) {
             seconds += 1;
             step.insert(*cid, seconds);
-            if let Some(first) = event.refs().iter().find(|r| {
-                events
-                    .get(r)
-                    .is_some_and(|e| Some(e.op().opcode()) == dual(op))
-            }) {
+            if let Some(first) = event
+                .refs()
+                .iter()
+                .find(|r| ops.get(r).is_some_and(|&o| Some(o) == dual(op)))
+            {
                 step.insert(*first, seconds);
             }
+        } else {
+            step.entry(*cid).or_insert(seconds);
         }
     }
-    for cid in order {
-        if step.contains_key(cid) {
-            continue;
-        }
-        let event = &events[cid];
-        let latest = event
-            .refs()
-            .iter()
-            .filter_map(|r| step.get(r).copied())
-            .max()
-            .unwrap_or(0);
-        step.insert(*cid, latest);
-    }
-    step.get(&wanted).copied()
+    step
 }

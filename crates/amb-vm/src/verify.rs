@@ -2,9 +2,12 @@
 //! signature and key, then replayed in a stable topological order through the state
 //! machine, which checks the rules that need the replayed state.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::{
+    cell::RefCell,
+    collections::{BTreeMap, BTreeSet, HashMap},
+};
 
-use amb_bytecode::{Block, Cid};
+use amb_bytecode::{Block, Cid, Opcode};
 use amb_log::{Event, Manifest, Store};
 use amb_syntax::Ast;
 
@@ -61,6 +64,61 @@ impl Source for StoreSource<'_> {
     }
 }
 
+/// A source that keeps what it has read: replaying a program reads each block and
+/// manifest many times.
+#[derive(Debug)]
+pub struct CachedSource<S> {
+    inner: S,
+    blocks: RefCell<HashMap<Cid, Option<Block>>>,
+    manifests: RefCell<HashMap<Cid, Option<Manifest>>>,
+}
+
+impl<S: Source> CachedSource<S> {
+    /// Caches `inner`.
+    pub fn new(inner: S) -> CachedSource<S> {
+        CachedSource {
+            inner,
+            blocks: RefCell::default(),
+            manifests: RefCell::default(),
+        }
+    }
+}
+
+impl<S: Source> Source for CachedSource<S> {
+    fn block(&self, cid: &Cid) -> Option<Block> {
+        self.blocks
+            .borrow_mut()
+            .entry(*cid)
+            .or_insert_with(|| self.inner.block(cid))
+            .clone()
+    }
+
+    fn manifest(&self, cid: &Cid) -> Option<Manifest> {
+        self.manifests
+            .borrow_mut()
+            .entry(*cid)
+            .or_insert_with(|| self.inner.manifest(cid))
+            .clone()
+    }
+}
+
+/// Reports the progress of a long task (a progress bar on a terminal; `()` reports
+/// nothing).
+pub trait Progress {
+    /// A phase begins, with `total` units of work.
+    fn start(&self, phase: &str, total: u64);
+    /// `units` more are done.
+    fn advance(&self, units: u64);
+    /// The phase is over.
+    fn finish(&self);
+}
+
+impl Progress for () {
+    fn start(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
 /// Checks one event's bytes: canonical CBOR, CID, signature.
 pub fn check_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
     let fail = |rule, detail: String| Violation {
@@ -78,13 +136,18 @@ pub fn check_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
     Ok(event)
 }
 
-/// Orders events so that each comes after the events it refers to; among events
-/// that are ready together, the smallest CID first. Events whose refs are not in the
-/// set come last, in CID order, so that replay reports them.
+/// The stable topological order of a program's events (`spec/events.md` §7): Kahn's
+/// algorithm, taking among the events whose refs are all placed first those that are
+/// not the second half of a step, then second halves, each by binary CID. So every
+/// step's consequences (the bodies it releases, the first halves it enables) come
+/// before the next step, and the state after step K is a prefix of the order. Events
+/// whose refs are not in the set come last, in CID order, so that replay reports them.
 pub fn stable_order(events: &BTreeMap<Cid, Event>) -> Vec<Cid> {
     let mut waiting: HashMap<Cid, usize> = HashMap::new();
     let mut dependents: HashMap<Cid, Vec<Cid>> = HashMap::new();
-    let mut ready: BTreeSet<Cid> = BTreeSet::new();
+    // (is a second half, CID): other events first.
+    let mut ready: BTreeSet<(bool, Cid)> = BTreeSet::new();
+    let rank = |cid: Cid| (is_second_half(events[&cid].op().opcode()), cid);
     for (cid, event) in events {
         let known: Vec<&Cid> = event
             .refs()
@@ -92,7 +155,7 @@ pub fn stable_order(events: &BTreeMap<Cid, Event>) -> Vec<Cid> {
             .filter(|r| events.contains_key(r))
             .collect();
         if known.is_empty() {
-            ready.insert(*cid);
+            ready.insert(rank(*cid));
         }
         waiting.insert(*cid, known.len());
         for r in known {
@@ -100,13 +163,13 @@ pub fn stable_order(events: &BTreeMap<Cid, Event>) -> Vec<Cid> {
         }
     }
     let mut order = Vec::with_capacity(events.len());
-    while let Some(cid) = ready.pop_first() {
+    while let Some((_, cid)) = ready.pop_first() {
         order.push(cid);
         for d in dependents.remove(&cid).unwrap_or_default() {
             let count = waiting.get_mut(&d).expect("known");
             *count -= 1;
             if *count == 0 {
-                ready.insert(d);
+                ready.insert(rank(d));
             }
         }
     }
@@ -117,18 +180,35 @@ pub fn stable_order(events: &BTreeMap<Cid, Event>) -> Vec<Cid> {
     order
 }
 
+/// Whether an operation is the second half of a step (the one that applies it).
+pub fn is_second_half(op: Opcode) -> bool {
+    matches!(op, Opcode::InCo | Opcode::OutCo | Opcode::Open)
+}
+
 /// Verifies every event of the program whose manifest is `program`.
 pub fn verify(store: &Store, program: Cid) -> Result<Verified, VerifyError> {
-    let source = StoreSource { store };
+    verify_with_progress(store, program, &())
+}
+
+/// [`verify`], reporting progress.
+pub fn verify_with_progress(
+    store: &Store,
+    program: Cid,
+    progress: &dyn Progress,
+) -> Result<Verified, VerifyError> {
+    let source = CachedSource::new(StoreSource { store });
     let logs = store.program_logs(program)?;
     let mut events = Vec::new();
+    progress.start("reading", logs.len() as u64);
     for log in &logs {
         for stored in store.log_events(*log)? {
             let stored = stored?;
             events.push((stored.cid, stored.bytes));
         }
+        progress.advance(1);
     }
-    verify_events(&source, program, &events)
+    progress.finish();
+    verify_events_with_progress(&source, program, &events, progress)
 }
 
 /// Verifies a set of events of one program, whatever their origin (a store, the
@@ -137,6 +217,16 @@ pub fn verify_events(
     source: &dyn Source,
     program: Cid,
     raw: &[(Cid, Vec<u8>)],
+) -> Result<Verified, VerifyError> {
+    verify_events_with_progress(source, program, raw, &())
+}
+
+/// [`verify_events`], reporting progress.
+pub fn verify_events_with_progress(
+    source: &dyn Source,
+    program: Cid,
+    raw: &[(Cid, Vec<u8>)],
+    progress: &dyn Progress,
 ) -> Result<Verified, VerifyError> {
     let manifest = source.manifest(&program).ok_or_else(|| {
         VerifyError::Program(program, "no valid program manifest is stored".into())
@@ -155,7 +245,11 @@ pub fn verify_events(
     }
     let mut events = BTreeMap::new();
     let mut places: HashMap<(Cid, u64), Cid> = HashMap::new();
-    for (cid, bytes) in raw {
+    progress.start("checking", raw.len() as u64);
+    for (index, (cid, bytes)) in raw.iter().enumerate() {
+        if index % 4096 == 4095 {
+            progress.advance(4096);
+        }
         let event = check_event(*cid, bytes)?;
         if let Some(other) = places.insert((event.log(), event.seq()), *cid) {
             if other != *cid {
@@ -179,11 +273,17 @@ pub fn verify_events(
         events.insert(*cid, event);
     }
     let logs: BTreeSet<Cid> = events.values().map(|e| e.log()).collect();
+    progress.finish();
     let order = stable_order(&events);
     let mut replay = Replay::new(program, manifest);
-    for cid in &order {
+    progress.start("replaying", order.len() as u64);
+    for (index, cid) in order.iter().enumerate() {
         replay.apply(*cid, &events[cid], source)?;
+        if index % 4096 == 4095 {
+            progress.advance(4096);
+        }
     }
+    progress.finish();
     replay.finish(source)?;
     let mut term = replay.to_ast(source);
     term.canonicalize();

@@ -8,12 +8,60 @@ use amb_log::{Manifest, SigningKey, Store};
 use amb_vm::{
     plan::plan,
     record::record,
-    travel::{Moment, state_at},
+    travel::{Moment, Timeline, state_at},
 };
 
-fn corpus(file: &str) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/").to_string() + file;
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("corpus file {path}: {e}"))
+mod common;
+use common::corpus_file as corpus;
+
+/// Records `file` of the corpus into `store`; returns the program and its steps.
+fn record_file(file: &str, store: &Store) -> (amb_bytecode::Cid, u64) {
+    let key = SigningKey::from_seed(&[5; 32]);
+    let ast = amb_syntax::parse(corpus(file)).unwrap();
+    let (compiled, map) = amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).unwrap();
+    let plan = plan(&ast, &compiled, &map, Limits::default()).unwrap();
+    let manifest = Manifest::new_root(
+        compiled.root,
+        None,
+        vec![key.public_key()],
+        &key,
+        [9; 16],
+        1,
+    );
+    let recorded = record(&plan, &compiled, &manifest, &key, store).unwrap();
+    (recorded.program, plan.steps)
+}
+
+#[test]
+fn seeking_from_snapshots_gives_the_state_a_whole_replay_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path().join("store.redb")).unwrap();
+    let (program, steps) = record_file(
+        "ambientsprotocol-encoding-examples/monoids/locally-evaluated-string-concat.amb",
+        &store,
+    );
+    // One snapshot (step 0) only: every seek replays from the start.
+    let whole = Timeline::load_with_interval(&store, program, Some(u64::MAX), &()).unwrap();
+    assert_eq!(whole.snapshots(), 1);
+    let expected: Vec<String> = (0..=steps)
+        .map(|k| amb_syntax::to_compact_string(&whole.seek(Moment::Step(k)).unwrap().term))
+        .collect();
+    for interval in [1, 2, 3, 7] {
+        let timeline = Timeline::load_with_interval(&store, program, Some(interval), &()).unwrap();
+        assert_eq!(timeline.snapshots() as u64, steps / interval + 1);
+        // Seek forwards, backwards and at random, from the same timeline.
+        let mut ks: Vec<u64> = (0..=steps).chain((0..=steps).rev()).collect();
+        ks.extend((0..=steps).map(|k| (k * 7919) % (steps + 1)));
+        for k in ks {
+            let snapshot = timeline.seek(Moment::Step(k)).unwrap();
+            assert_eq!(snapshot.step, k);
+            assert_eq!(
+                amb_syntax::to_compact_string(&snapshot.term),
+                expected[k as usize],
+                "interval {interval}, step {k}"
+            );
+        }
+    }
 }
 
 #[test]

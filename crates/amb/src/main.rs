@@ -6,6 +6,7 @@
 
 mod commands;
 mod home;
+mod progress;
 mod source;
 
 use std::process::ExitCode;

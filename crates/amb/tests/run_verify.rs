@@ -132,7 +132,14 @@ fn run_prints_the_address_and_what_reduce_prints_and_the_run_verifies() {
         cid.parse::<Cid>().expect("a CID");
 
         // The run verifies: text and JSON forms.
-        let out = success(&node.amb(&["verify", address]));
+        let verifying = node.amb(&["verify", address]);
+        let out = success(&verifying);
+        // Piped: no progress bar.
+        assert_eq!(
+            text(&verifying.stderr),
+            "",
+            "{file}: stderr of a piped verify"
+        );
         assert!(
             out.starts_with(&format!("verified {address}: {events} events")),
             "{out}"

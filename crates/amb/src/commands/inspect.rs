@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use amb_log::Store;
-use amb_vm::travel::{Moment, state_at};
+use amb_vm::travel::{Moment, Timeline};
 use anyhow::Context;
 
 use crate::{commands::verify::parse_address, home::HomeArgs};
@@ -43,8 +43,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let loaded = args.home.load()?;
     let store = Store::open(&loaded.store_path)
         .with_context(|| format!("opening the store {}", loaded.store_path.display()))?;
+    let progress = crate::progress::reporter();
+    let timeline = Timeline::load(&store, program, progress.as_ref())?;
     if let Some(at) = &args.at {
-        let snapshot = state_at(&store, program, moment(at)?)?;
+        let snapshot = timeline.seek(moment(at)?)?;
         let term = amb_syntax::to_compact_string(&snapshot.term);
         if args.json {
             println!(
@@ -60,8 +62,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let Some([from, to]) = args.diff.as_deref() else {
         anyhow::bail!("--diff takes two steps");
     };
-    let before = state_at(&store, program, moment(from)?)?;
-    let after = state_at(&store, program, moment(to)?)?;
+    let before = timeline.seek(moment(from)?)?;
+    let after = timeline.seek(moment(to)?)?;
     let old = amb_syntax::to_pretty_string(&before.term);
     let new = amb_syntax::to_pretty_string(&after.term);
     println!("--- step {}\n+++ step {}", before.step, after.step);

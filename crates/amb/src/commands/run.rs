@@ -75,6 +75,19 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         ..Limits::default()
     };
     let plan = amb_vm::plan::plan(&ast, &compiled, &map, limits).context("reducing")?;
+    // The program's blocks and manifest are committed before the address is said, so a
+    // run interrupted at any point after it can be resumed by its address (recording
+    // stores them again, a no-op).
+    let manifest_bytes = manifest.encode();
+    store
+        .put_blocks(
+            compiled
+                .blocks
+                .iter()
+                .map(|(c, b)| (*c, b.as_slice()))
+                .chain([(manifest.cid(), manifest_bytes.as_slice())]),
+        )
+        .context("storing the program")?;
     // Said before recording, so an interrupted run can be resumed by its address.
     eprintln!("recording /amb/{}", manifest.cid());
     let recorded = amb_vm::record::record(&plan, &compiled, &manifest, &loaded.key, &store)

@@ -32,7 +32,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let loaded = args.home.load()?;
     let store = Store::open(&loaded.store_path)
         .with_context(|| format!("opening the store {}", loaded.store_path.display()))?;
-    let verified = amb_vm::verify::verify(&store, program)
+    let progress = crate::progress::reporter();
+    let verified = amb_vm::verify::verify_with_progress(&store, program, progress.as_ref())
         .with_context(|| format!("verifying /amb/{program}"))?;
     let normal_form = amb_syntax::to_compact_string(&verified.term);
     if args.json {
