@@ -68,18 +68,23 @@ pub fn rename_words(text: &str, rename: impl Fn(&str) -> Option<String>) -> Stri
     out
 }
 
-/// The monoid's comment-free text with its own ambients renamed for copy `i`.
-fn copy_of(monoid: &str, i: usize) -> String {
+/// The monoid's comment-free text with its own ambients renamed for copy `i`, so that
+/// copies never interact.
+pub fn renamed_monoid(monoid: &str, i: usize) -> String {
     let body: String = monoid
         .lines()
         .map(|line| line.split("//").next().unwrap_or(""))
         .collect::<Vec<_>>()
         .join(" ");
-    let renamed = rename_words(&body, |w| match w {
+    rename_words(&body, |w| match w {
         "string_concat" | "program" => Some(format!("{w}_{i}")),
         _ => None,
-    });
-    format!("copy_{i}[{renamed}]")
+    })
+}
+
+/// Copy `i` of the monoid, in an ambient of its own.
+fn copy_of(monoid: &str, i: usize) -> String {
+    format!("copy_{i}[{}]", renamed_monoid(monoid, i))
 }
 
 /// A confluent program of at least `steps` steps (a whole number of copies).

@@ -183,8 +183,22 @@ impl<'a> Timeline<'a> {
         self.snapshots.len()
     }
 
-    /// The state at a moment (a step past the last is the last).
+    /// The state at a moment (a step past the last is the last), rendered as a
+    /// canonical term.
     pub fn seek(&self, moment: Moment) -> Result<Snapshot, VerifyError> {
+        let replay = self.replay_at(moment)?;
+        let mut term = replay.to_ast(&self.source);
+        term.canonicalize();
+        Ok(Snapshot {
+            term,
+            step: replay.steps(),
+            total_steps: self.total_steps(),
+        })
+    }
+
+    /// The replay state at a moment: a copy of the nearest snapshot before it, brought
+    /// forward (at most `interval` steps).
+    pub fn replay_at(&self, moment: Moment) -> Result<Replay, VerifyError> {
         let target = match moment {
             Moment::Step(k) => k.min(self.total_steps()),
             Moment::Event(cid) => *self.step_of.get(&cid).ok_or_else(|| {
@@ -201,13 +215,12 @@ impl<'a> Timeline<'a> {
         for (cid, event) in &self.events[from..to] {
             replay.apply(*cid, event, &self.source)?;
         }
-        let mut term = replay.to_ast(&self.source);
-        term.canonicalize();
-        Ok(Snapshot {
-            term,
-            step: replay.steps(),
-            total_steps: self.total_steps(),
-        })
+        Ok(replay)
+    }
+
+    /// The source of blocks and manifests the timeline reads (to render a state).
+    pub fn source(&self) -> &dyn Source {
+        &self.source
     }
 
     /// How many events of the order the state after step `k` has applied.

@@ -2,6 +2,8 @@
 //! what `amb reduce` prints plus the address and the number of events, and its events
 //! verify; unknown addresses and uninitialized homes are clear errors (exit 1).
 
+mod common;
+use common::corpus;
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
@@ -59,20 +61,6 @@ fn json(output: &Output) -> Value {
 
 fn s(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
-}
-
-fn corpus(path: &str) -> PathBuf {
-    let full = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus"
-    ))
-    .join(path);
-    assert!(
-        full.is_file(),
-        "the shared corpus must be at ../shared/corpus: {} is missing",
-        full.display()
-    );
-    full
 }
 
 const MONOID: &str =

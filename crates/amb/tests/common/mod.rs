@@ -1,0 +1,19 @@
+//! Helpers shared by the CLI's integration tests.
+
+use std::path::PathBuf;
+
+/// A file of the shared corpus (`../shared/corpus` beside the repository); panics,
+/// never skips, when it is missing.
+pub(crate) fn corpus(path: &str) -> PathBuf {
+    let full = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus"
+    ))
+    .join(path);
+    assert!(
+        full.is_file(),
+        "the shared corpus must be at ../shared/corpus: {} is missing",
+        full.display()
+    );
+    full
+}
