@@ -118,7 +118,7 @@ pub struct Replay {
     program: Cid,
     manifest: Manifest,
     ambs: imbl::Vector<Arc<Amb>>,
-    logs: Map<Cid, LogState>,
+    logs: Map<Cid, Arc<LogState>>,
     instances: Journal<Cid, Arc<Instance>>,
     /// Decoded blocks with their successor tables, by CID.
     code: Map<Cid, Arc<Instance>>,
@@ -170,11 +170,11 @@ impl Replay {
         let mut logs = Map::default();
         logs.insert(
             program,
-            LogState {
+            Arc::new(LogState {
                 amb: Some(0),
                 manifest: Some(Arc::new(manifest.clone())),
                 ..LogState::default()
-            },
+            }),
         );
         Replay {
             program,
@@ -214,6 +214,11 @@ impl Replay {
         self.applied = later.applied.clone();
         self.consumed = later.consumed.clone();
         self.instances = later.instances.clone();
+    }
+
+    /// An opened log's state, to change (copied first if a snapshot shares it).
+    fn log_mut(&mut self, log: &Cid) -> &mut LogState {
+        Arc::make_mut(self.logs.get_mut(log).expect("an opened log"))
     }
 
     /// The manifest of an opened log.
@@ -313,7 +318,7 @@ impl Replay {
                 format!("refers to {extra}, which it must not"),
             ));
         }
-        let state = self.logs.get_mut(&log).expect("opened above");
+        let state = self.log_mut(&log);
         if let (Some(_), Some(last)) = (state.last_payload, state.last) {
             return Err(Violation {
                 event: last,
@@ -364,10 +369,10 @@ impl Replay {
         }
         self.logs.insert(
             log,
-            LogState {
+            Arc::new(LogState {
                 manifest: Some(Arc::new(manifest)),
                 ..LogState::default()
-            },
+            }),
         );
         Ok(())
     }
@@ -516,8 +521,7 @@ impl Replay {
                     return Ok(checked(
                         Some(0),
                         Box::new(move |r: &mut Replay, cid| {
-                            r.logs.get_mut(&program).expect("root").body_pending =
-                                Some((cid, 0, block));
+                            r.log_mut(&program).body_pending = Some((cid, 0, block));
                         }),
                     ));
                 }
@@ -553,9 +557,9 @@ impl Replay {
                         r.announced.remove(&announce);
                         if own_log {
                             r.amb_mut(amb).log = Some(log);
-                            r.logs.get_mut(&log).expect("open").amb = Some(amb);
+                            r.log_mut(&log).amb = Some(amb);
                         }
-                        let state = r.logs.get_mut(&log).expect("open");
+                        let state = r.log_mut(&log);
                         state.primitive_pending = None;
                         state.body_pending = Some((cid, amb, block));
                     }),
@@ -578,7 +582,7 @@ impl Replay {
                 Ok(checked(
                     Some(amb),
                     Box::new(move |r: &mut Replay, cid| {
-                        r.logs.get_mut(&log).expect("open").body_pending = None;
+                        r.log_mut(&log).body_pending = None;
                         let now = r.count - 1;
                         r.code.insert(block, Arc::clone(&code));
                         r.instances.insert(cid, code, now);
@@ -619,8 +623,7 @@ impl Replay {
                         let amb = r.new_amb(name.clone(), parent, at);
                         r.announced.insert(cid, (amb, child));
                         if is_primitive(&name) {
-                            r.logs.get_mut(&log).expect("open").primitive_pending =
-                                Some((cid, amb));
+                            r.log_mut(&log).primitive_pending = Some((cid, amb));
                         }
                     }),
                 ))
@@ -764,10 +767,10 @@ impl Replay {
                                 let (first_log, first_seq) = r.position(&first);
                                 if first_log != log {
                                     let due = (first_seq + 1, cid);
-                                    r.logs.get_mut(&first_log).expect("open").due.push(due);
+                                    r.log_mut(&first_log).due.push(due);
                                 }
                                 for (log, _, seq) in moved {
-                                    r.logs.get_mut(&log).expect("open").due.push((seq + 1, cid));
+                                    r.log_mut(&log).due.push((seq + 1, cid));
                                 }
                                 r.fire(cap_key, co_key, cid, second);
                             }),
@@ -999,7 +1002,7 @@ impl Replay {
             .ok()
             .and_then(|mut engine| engine.step().ok().flatten())
             .is_some();
-        let mut logs: Vec<(&Cid, &LogState)> = self.logs.iter().collect();
+        let mut logs: Vec<(&Cid, &Arc<LogState>)> = self.logs.iter().collect();
         logs.sort_by_key(|(c, _)| **c);
         for (log, state) in logs {
             let Some(last) = state.last else { continue };

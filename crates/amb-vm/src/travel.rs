@@ -23,7 +23,7 @@ use amb_syntax::Ast;
 
 use crate::{
     replay::{Replay, Source},
-    verify::{CachedSource, Progress, StoreSource, VerifyError, check_event, stable_order},
+    verify::{CachedSource, Progress, StoreSource, VerifyError, decode_event, stable_order},
 };
 
 pub use crate::verify::is_second_half;
@@ -52,8 +52,9 @@ pub struct Snapshot {
     pub total_steps: u64,
 }
 
-/// Loads and checks every event of a program (CID, canonical encoding, signature), in
-/// replay order.
+/// Loads every event of a program, checking each one's CID and canonical encoding (not
+/// its signature: time travel reads a store whose events were checked when they
+/// entered it; `amb verify` checks everything again), in replay order.
 pub fn load_events(
     store: &Store,
     program: Cid,
@@ -65,7 +66,7 @@ pub fn load_events(
     for log in logs {
         for stored in store.log_events(log)? {
             let stored = stored?;
-            let event = check_event(stored.cid, &stored.bytes)?;
+            let event = decode_event(stored.cid, &stored.bytes)?;
             events.insert(stored.cid, event);
         }
         progress.advance(1);

@@ -4,7 +4,8 @@
 
 use std::{
     cell::RefCell,
-    collections::{BTreeMap, BTreeSet, HashMap},
+    cmp::Reverse,
+    collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
 };
 
 use amb_bytecode::{Block, Cid, Opcode};
@@ -121,6 +122,18 @@ impl Progress for () {
 
 /// Checks one event's bytes: canonical CBOR, CID, signature.
 pub fn check_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
+    let event = decode_event(cid, bytes)?;
+    event.verify_signature().map_err(|e| Violation {
+        event: cid,
+        rule: e.rule(),
+        detail: e.to_string(),
+    })?;
+    Ok(event)
+}
+
+/// Checks one event's bytes for their CID and canonical CBOR, not the signature (for
+/// events read back from the store, whose signatures were checked when they entered).
+pub fn decode_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
     let fail = |rule, detail: String| Violation {
         event: cid,
         rule,
@@ -129,11 +142,7 @@ pub fn check_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
     if Cid::of(bytes) != cid {
         return Err(fail("cid", format!("the bytes hash to {}", Cid::of(bytes))));
     }
-    let event = Event::decode(bytes).map_err(|e| fail(e.rule(), e.to_string()))?;
-    event
-        .verify_signature()
-        .map_err(|e| fail(e.rule(), e.to_string()))?;
-    Ok(event)
+    Event::decode(bytes).map_err(|e| fail(e.rule(), e.to_string()))
 }
 
 /// The stable topological order of a program's events (`spec/events.md` §7): Kahn's
@@ -143,39 +152,51 @@ pub fn check_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
 /// before the next step, and the state after step K is a prefix of the order. Events
 /// whose refs are not in the set come last, in CID order, so that replay reports them.
 pub fn stable_order(events: &BTreeMap<Cid, Event>) -> Vec<Cid> {
-    let mut waiting: HashMap<Cid, usize> = HashMap::new();
-    let mut dependents: HashMap<Cid, Vec<Cid>> = HashMap::new();
-    // (is a second half, CID): other events first.
-    let mut ready: BTreeSet<(bool, Cid)> = BTreeSet::new();
-    let rank = |cid: Cid| (is_second_half(events[&cid].op().opcode()), cid);
-    for (cid, event) in events {
-        let known: Vec<&Cid> = event
-            .refs()
-            .iter()
-            .filter(|r| events.contains_key(r))
-            .collect();
-        if known.is_empty() {
-            ready.insert(rank(*cid));
+    // Events by index (in CID order, as the map holds them), refs as indices.
+    let cids: Vec<Cid> = events.keys().copied().collect();
+    let index: HashMap<Cid, u32> = cids
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (*c, i as u32))
+        .collect();
+    let mut waiting = vec![0u32; cids.len()];
+    let mut dependents: Vec<Vec<u32>> = vec![Vec::new(); cids.len()];
+    // Min-heap of (is a second half, index): index order is CID order.
+    let mut ready = BinaryHeap::new();
+    for (i, event) in events.values().enumerate() {
+        for r in event.refs() {
+            if let Some(&from) = index.get(r) {
+                waiting[i] += 1;
+                dependents[from as usize].push(i as u32);
+            }
         }
-        waiting.insert(*cid, known.len());
-        for r in known {
-            dependents.entry(*r).or_default().push(*cid);
+        if waiting[i] == 0 {
+            ready.push(Reverse((is_second_half(event.op().opcode()), i as u32)));
         }
     }
-    let mut order = Vec::with_capacity(events.len());
-    while let Some((_, cid)) = ready.pop_first() {
-        order.push(cid);
-        for d in dependents.remove(&cid).unwrap_or_default() {
-            let count = waiting.get_mut(&d).expect("known");
-            *count -= 1;
-            if *count == 0 {
-                ready.insert(rank(d));
+    let second: Vec<bool> = events
+        .values()
+        .map(|e| is_second_half(e.op().opcode()))
+        .collect();
+    let mut order = Vec::with_capacity(cids.len());
+    let mut placed = vec![false; cids.len()];
+    while let Some(Reverse((_, i))) = ready.pop() {
+        order.push(cids[i as usize]);
+        placed[i as usize] = true;
+        for &d in &dependents[i as usize] {
+            waiting[d as usize] -= 1;
+            if waiting[d as usize] == 0 {
+                ready.push(Reverse((second[d as usize], d)));
             }
         }
     }
-    if order.len() < events.len() {
-        let placed: BTreeSet<Cid> = order.iter().copied().collect();
-        order.extend(events.keys().filter(|c| !placed.contains(c)));
+    if order.len() < cids.len() {
+        order.extend(
+            cids.iter()
+                .zip(&placed)
+                .filter(|(_, p)| !**p)
+                .map(|(c, _)| *c),
+        );
     }
     order
 }
