@@ -83,9 +83,25 @@ pub struct PublicKey(ed25519_dalek::VerifyingKey);
 impl PublicKey {
     /// The key encoded by `bytes`, or an error if they are not a curve point.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<PublicKey, KeyError> {
-        ed25519_dalek::VerifyingKey::from_bytes(bytes)
-            .map(PublicKey)
-            .map_err(|_| KeyError::NotAPoint)
+        // Decompressing a point costs about a fifth of a signature check, and a log's
+        // events all carry the same few keys: keep the last ones decompressed.
+        thread_local! {
+            static RECENT: std::cell::RefCell<std::collections::HashMap<[u8; 32], ed25519_dalek::VerifyingKey>> =
+                std::cell::RefCell::default();
+        }
+        if let Some(key) = RECENT.with(|r| r.borrow().get(bytes).copied()) {
+            return Ok(PublicKey(key));
+        }
+        let key =
+            ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::NotAPoint)?;
+        RECENT.with(|r| {
+            let mut recent = r.borrow_mut();
+            if recent.len() >= 1024 {
+                recent.clear();
+            }
+            recent.insert(*bytes, key);
+        });
+        Ok(PublicKey(key))
     }
 
     /// The 32-byte encoding.

@@ -979,6 +979,10 @@ struct Writer<'t> {
     /// Index rows changed by the batch, written once at the end.
     log_chunks: HashMap<(u64, u64), LogChunk>,
     child_chunks: HashMap<u64, ChildChunk>,
+    /// Log numbers looked up or given by this batch.
+    log_numbers: HashMap<Cid, u64>,
+    /// Logs this batch registered under their program.
+    registered: std::collections::HashSet<(u64, u64)>,
 }
 
 impl<'t> Writer<'t> {
@@ -1013,12 +1017,18 @@ impl<'t> Writer<'t> {
             batch_at: HashMap::new(),
             log_chunks: HashMap::new(),
             child_chunks: HashMap::new(),
+            log_numbers: HashMap::new(),
+            registered: std::collections::HashSet::new(),
         })
     }
 
     /// A log's number, given one now if the log is new.
     fn log_number(&mut self, log: Cid) -> Result<u64> {
+        if let Some(&number) = self.log_numbers.get(&log) {
+            return Ok(number);
+        }
         if let Some(number) = self.tables.log_number(log)? {
+            self.log_numbers.insert(log, number);
             return Ok(number);
         }
         let number = self.next_log;
@@ -1031,6 +1041,7 @@ impl<'t> Writer<'t> {
             .log_ids
             .insert(number, log.digest())
             .map_err(db_error("writing a log id"))?;
+        self.log_numbers.insert(log, number);
         Ok(number)
     }
 
@@ -1065,9 +1076,10 @@ impl<'t> Writer<'t> {
             return Ok(false);
         }
         let log = self.log_number(event.log)?;
+        let chunk_no = event.seq / CHUNK;
         let existing = match self.batch_at.get(&(log, event.seq)) {
             Some(cid) => Some(*cid),
-            None => match self.tables.at(log, event.seq)? {
+            None => match self.chunk(log, chunk_no)?.get(event.seq) {
                 Some(number) => Some(Cid::of(&self.tables.entry(number)?.bytes)),
                 None => None,
             },
@@ -1093,22 +1105,16 @@ impl<'t> Writer<'t> {
                 self.add_child(parent.number, number)?;
             }
         }
-        self.program_logs
-            .insert((program, log), ())
-            .map_err(db_error("registering a log"))?;
+        if self.registered.insert((program, log)) {
+            self.program_logs
+                .insert((program, log), ())
+                .map_err(db_error("registering a log"))?;
+        }
         self.tables
             .digests
             .insert((prefix(event.cid), number), ())
             .map_err(db_error("writing the event index"))?;
-        let chunk_no = event.seq / CHUNK;
-        let chunk = match self.log_chunks.entry((log, chunk_no)) {
-            std::collections::hash_map::Entry::Occupied(chunk) => chunk.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                let chunk = self.tables.log_chunk(log, chunk_no)?.unwrap_or_default();
-                slot.insert(chunk)
-            }
-        };
-        chunk.set(event.seq, number);
+        self.chunk(log, chunk_no)?.set(event.seq, number);
         let log_digest = event.log.digest();
         let cut = find_digest(event.bytes, log_digest);
         let body_owned;
@@ -1151,6 +1157,17 @@ impl<'t> Writer<'t> {
         );
         self.batch_at.insert((log, event.seq), event.cid);
         Ok(true)
+    }
+
+    /// The index row of a log's seqs `chunk_no * CHUNK ..`, as this batch leaves it.
+    fn chunk(&mut self, log: u64, chunk_no: u64) -> Result<&mut LogChunk> {
+        Ok(match self.log_chunks.entry((log, chunk_no)) {
+            std::collections::hash_map::Entry::Occupied(chunk) => chunk.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let chunk = self.tables.log_chunk(log, chunk_no)?.unwrap_or_default();
+                slot.insert(chunk)
+            }
+        })
     }
 
     /// Records that event `child` refers to event `parent`.

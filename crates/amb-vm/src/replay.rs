@@ -292,13 +292,13 @@ impl Replay {
             ));
         }
         let seq = event.seq();
-        let mut required: BTreeSet<Cid> = state.last.into_iter().collect();
+        let mut required: Vec<Cid> = state.last.into_iter().collect();
         required.extend(state.due.iter().filter(|d| d.0 == seq).map(|d| d.1));
-        let mut allowed = BTreeSet::new();
+        let mut allowed: Vec<Cid> = Vec::new();
         let checked = self
             .check(event, &manifest, &mut required, &mut allowed, source)
             .map_err(|(rule, detail)| fail(rule, detail))?;
-        let refs: BTreeSet<Cid> = event.refs().iter().copied().collect();
+        let refs = event.refs();
         // Primitives moved out into another log's ambient: the first event about
         // one refers to the step that moved it.
         let paid = checked.subject.map(|s| self.owed_by(s)).unwrap_or_default();
@@ -483,8 +483,8 @@ impl Replay {
         &mut self,
         event: &Event,
         manifest: &Manifest,
-        required: &mut BTreeSet<Cid>,
-        allowed: &mut BTreeSet<Cid>,
+        required: &mut Vec<Cid>,
+        allowed: &mut Vec<Cid>,
         source: &dyn Source,
     ) -> Result<Checked, Broken> {
         let checked = |subject: Option<usize>, effect: Effect| Checked { effect, subject };
@@ -527,14 +527,16 @@ impl Replay {
                 }
                 let (announce, amb) = if event.seq() == 0 {
                     let parent = manifest.parent().expect("slice manifests have a parent");
-                    required.insert(parent);
+                    required.push(parent);
                     let (amb, _) = self.announced[&parent];
                     (parent, amb)
                 } else {
-                    state.primitive_pending.ok_or((
-                        "order",
-                        "a create that no announcing deploy precedes".into(),
-                    ))?
+                    state.primitive_pending.ok_or_else(|| {
+                        (
+                            "order",
+                            "a create that no announcing deploy precedes".into(),
+                        )
+                    })?
                 };
                 let (_, block) = self.announced[&announce];
                 let expected = self.ambs[amb].name.clone().unwrap_or_default();
@@ -568,7 +570,7 @@ impl Replay {
             (Opcode::Deploy, None) => {
                 let (_, amb, block) = state
                     .body_pending
-                    .ok_or(("order", "a body deploy that follows no create".into()))?;
+                    .ok_or_else(|| ("order", "a body deploy that follows no create".into()))?;
                 if *op.target() != Target::Block(block) {
                     return Err(("bytecode", "the body deploy names another block".into()));
                 }
@@ -577,7 +579,9 @@ impl Replay {
                     None => source
                         .block(&block)
                         .map(|b| Arc::new(Instance::new(b)))
-                        .ok_or(("refs-resolve", format!("block {block} is not available")))?,
+                        .ok_or_else(|| {
+                            ("refs-resolve", format!("block {block} is not available"))
+                        })?,
                 };
                 Ok(checked(
                     Some(amb),
@@ -591,10 +595,12 @@ impl Replay {
                 ))
             }
             (Opcode::Deploy, Some((anchor, index))) => {
-                let parent = *self.enabled_deploys.get(&(anchor, index)).ok_or((
-                    "bytecode",
-                    format!("instruction {index} of {anchor} is not an enabled deploy"),
-                ))?;
+                let parent = *self.enabled_deploys.get(&(anchor, index)).ok_or_else(|| {
+                    (
+                        "bytecode",
+                        format!("instruction {index} of {anchor} is not an enabled deploy"),
+                    )
+                })?;
                 let instruction = &self.instance(&anchor).block.instructions[index as usize];
                 let Target::Block(child) = instruction.target else {
                     return Err(("bytecode", "not a deploy instruction".into()));
@@ -614,7 +620,7 @@ impl Replay {
                 let name = source
                     .block(&child)
                     .and_then(|b| b.created_name().map(str::to_string))
-                    .ok_or(("refs-resolve", format!("block {child} is not available")))?;
+                    .ok_or_else(|| ("refs-resolve", format!("block {child} is not available")))?;
                 let at = (log, event.seq());
                 Ok(checked(
                     Some(parent),
@@ -632,12 +638,12 @@ impl Replay {
                 let instance = self
                     .instances
                     .get(&anchor, self.count)
-                    .ok_or(("bytecode", format!("{anchor} started no block instance")))?;
+                    .ok_or_else(|| ("bytecode", format!("{anchor} started no block instance")))?;
                 let instruction = instance
                     .block
                     .instructions
                     .get(index as usize)
-                    .ok_or(("bytecode", format!("the block has no instruction {index}")))?;
+                    .ok_or_else(|| ("bytecode", format!("the block has no instruction {index}")))?;
                 if instruction.op != opcode || instruction.target != *op.target() {
                     return Err((
                         "bytecode",
@@ -715,12 +721,14 @@ impl Replay {
                                 })
                             })
                             .copied()
-                            .ok_or((
-                                "duality",
-                                format!("refers to no pending {} event", dual.mnemonic()),
-                            ))?;
+                            .ok_or_else(|| {
+                                (
+                                    "duality",
+                                    format!("refers to no pending {} event", dual.mnemonic()),
+                                )
+                            })?;
                         between(Some(first))?;
-                        required.insert(first);
+                        required.push(first);
                         let first_key = self.first_halves[&first];
                         let (cap_key, co_key) = if opcode == Opcode::Open {
                             (key, first_key)
