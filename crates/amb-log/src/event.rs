@@ -140,14 +140,25 @@ impl Serialize for Wire<'_> {
 impl Event {
     /// Signs `body` with `key`: sorts the refs by binary CID and drops duplicates,
     /// records the key's public key as the creator, and signs the signing input.
-    pub fn sign(mut body: UnsignedEvent, key: &SigningKey) -> Event {
+    pub fn sign(body: UnsignedEvent, key: &SigningKey) -> Event {
+        Event::sign_encoded(body, key).0
+    }
+
+    /// [`Event::sign`], with the event's encoding (made from the signed bytes: the
+    /// 8-item array of the signing input becomes the 9-item array with the signature).
+    pub fn sign_encoded(mut body: UnsignedEvent, key: &SigningKey) -> (Event, Vec<u8>) {
         // `Cid` orders by digest; every CID of ours has the same 4-byte prefix, so
         // that is the order of the binary CIDs.
         body.refs.sort_unstable();
         body.refs.dedup();
         let creator = key.public_key();
-        let sig = key.sign(Domain::Event, &unsigned_cbor(&body, &creator));
-        Event { body, creator, sig }
+        let mut bytes = unsigned_cbor(&body, &creator);
+        let sig = key.sign(Domain::Event, &bytes);
+        debug_assert_eq!(bytes[0], 0x88, "an array of 8 items");
+        bytes[0] = 0x89;
+        bytes.extend_from_slice(&[0x58, 0x40]);
+        bytes.extend_from_slice(sig.as_bytes());
+        (Event { body, creator, sig }, bytes)
     }
 
     /// The fields the writer chose.
@@ -417,6 +428,14 @@ mod tests {
 
     fn link_hex(cid: Cid) -> String {
         hex::encode(cbor::to_vec(&Link(cid)))
+    }
+
+    #[test]
+    fn the_encoding_made_while_signing_is_the_encoding() {
+        let event = capability_event();
+        let (again, bytes) = Event::sign_encoded(event.body().clone(), &key());
+        assert_eq!(again, event);
+        assert_eq!(bytes, event.encode());
     }
 
     #[test]

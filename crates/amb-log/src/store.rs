@@ -271,7 +271,13 @@ type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     db: Database,
     path: PathBuf,
+    /// Where recently committed events are, so the refs of the next batches (mostly
+    /// to recent events) need no index lookup. Bounded; only committed events.
+    recent: std::sync::Mutex<HashMap<Cid, Placed>>,
 }
+
+/// Events the recent-events cache holds at most.
+const RECENT_EVENTS: usize = 1 << 17;
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -382,6 +388,7 @@ impl Store {
             }
         }
         Ok(Store {
+            recent: std::sync::Mutex::default(),
             db,
             path: path.into(),
         })
@@ -486,10 +493,14 @@ impl Store {
         blocks: &[(Cid, &[u8])],
         events: &[NewEvent<'_>],
     ) -> Result<Written> {
+        let mut recent = self
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let tx = self.begin_write()?;
         insert_blocks(&tx, blocks.iter().copied())?;
-        let written = {
-            let mut writer = Writer::new(&tx)?;
+        let (written, placed) = {
+            let mut writer = Writer::new(&tx, &recent)?;
             let program_no = writer.log_number(program)?;
             let mut written = Written::default();
             for event in events {
@@ -499,18 +510,22 @@ impl Store {
                     written.existing += 1;
                 }
             }
-            writer.finish()?;
-            written
+            (written, writer.finish()?)
         };
         tx.commit().map_err(db_error("committing a batch"))?;
+        if recent.len() + placed.len() > RECENT_EVENTS {
+            recent.clear();
+        }
+        recent.extend(placed);
         Ok(written)
     }
 
     /// Records `log` as a log of `program` (idempotent).
     pub fn register_log(&self, program: Cid, log: Cid) -> Result<()> {
+        let no_recent = HashMap::new();
         let tx = self.begin_write()?;
         {
-            let mut writer = Writer::new(&tx)?;
+            let mut writer = Writer::new(&tx, &no_recent)?;
             let program_no = writer.log_number(program)?;
             let log_no = writer.log_number(log)?;
             writer
@@ -960,6 +975,8 @@ struct Placed {
 
 /// The write half of a batch: the tables, the counters, and the open segment.
 struct Writer<'t> {
+    /// Where recently committed events are (see [`Store`]).
+    recent: &'t HashMap<Cid, Placed>,
     tables: WriteTables<'t>,
     meta: Table<'t, &'static str, u64>,
     children: Table<'t, u64, &'static [u8]>,
@@ -986,7 +1003,7 @@ struct Writer<'t> {
 }
 
 impl<'t> Writer<'t> {
-    fn new(tx: &'t WriteTransaction) -> Result<Writer<'t>> {
+    fn new(tx: &'t WriteTransaction, recent: &'t HashMap<Cid, Placed>) -> Result<Writer<'t>> {
         let tables = WriteTables::open_write(tx)?;
         let meta = write_table(tx, META)?;
         let next_event = meta_value(&meta, NEXT_EVENT_KEY)?;
@@ -1003,6 +1020,7 @@ impl<'t> Writer<'t> {
             _ => (next_event, Vec::new()),
         };
         Ok(Writer {
+            recent,
             tables,
             meta,
             children: write_table(tx, CHILDREN)?,
@@ -1047,7 +1065,7 @@ impl<'t> Writer<'t> {
 
     /// Where an event is: earlier in this batch, or stored.
     fn locate(&self, cid: Cid) -> Result<Option<Placed>> {
-        if let Some(placed) = self.batch.get(&cid) {
+        if let Some(placed) = self.batch.get(&cid).or_else(|| self.recent.get(&cid)) {
             return Ok(Some(*placed));
         }
         // Events of this batch are all in `batch`, and their segment may not be written yet.
@@ -1209,7 +1227,7 @@ impl<'t> Writer<'t> {
     }
 
     /// Writes what is pending: the open segment and the counters.
-    fn finish(mut self) -> Result<()> {
+    fn finish(mut self) -> Result<HashMap<Cid, Placed>> {
         self.flush_segment(false)?;
         let mut row = Vec::new();
         for ((log, chunk_no), chunk) in &self.log_chunks {
@@ -1233,7 +1251,7 @@ impl<'t> Writer<'t> {
         self.meta
             .insert(NEXT_LOG_KEY, self.next_log)
             .map_err(db_error("writing meta"))?;
-        Ok(())
+        Ok(self.batch)
     }
 }
 

@@ -11,10 +11,12 @@
 
 use std::{collections::HashMap, hash::Hash, sync::Arc};
 
+type Entries<K, V> = HashMap<K, (V, u64), foldhash::fast::RandomState>;
+
 /// An append-only map whose entries are visible from the ordinal that added them.
 #[derive(Debug)]
 pub(crate) struct Journal<K, V> {
-    map: Arc<HashMap<K, (V, u64)>>,
+    map: Arc<Entries<K, V>>,
 }
 
 impl<K, V> Clone for Journal<K, V> {
@@ -28,7 +30,7 @@ impl<K, V> Clone for Journal<K, V> {
 impl<K, V> Default for Journal<K, V> {
     fn default() -> Self {
         Journal {
-            map: Arc::new(HashMap::new()),
+            map: Arc::new(Entries::default()),
         }
     }
 }

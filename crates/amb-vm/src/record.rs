@@ -102,8 +102,7 @@ pub fn record(
             refs: planned.refs.iter().map(|&r| event_cids[r]).collect(),
             payload: planned.payload,
         };
-        let event = Event::sign(body, key);
-        let bytes = event.encode();
+        let (event, bytes) = Event::sign_encoded(body, key);
         let cid = Cid::of(&bytes);
         event_cids.push(cid);
         batch.push((cid, log, planned.seq, event.refs().to_vec(), bytes));
