@@ -273,14 +273,15 @@ impl Replay {
         if !self.logs.contains_key(&log) {
             self.open_log(log, source).map_err(|d| fail("log-id", d))?;
         }
-        let manifest = self.writers(&log);
+        // One lookup of the log's state (a shared copy) serves every check.
+        let state = Arc::clone(&self.logs[&log]);
+        let manifest = Arc::clone(state.manifest.as_ref().expect("opened logs have manifests"));
         if !manifest.allows(event.creator()) {
             return Err(fail(
                 "key",
                 "the creator is not listed in the log's manifest".into(),
             ));
         }
-        let state = &self.logs[&log];
         if event.seq() != state.next_seq {
             return Err(fail(
                 "order",
@@ -296,7 +297,14 @@ impl Replay {
         required.extend(state.due.iter().filter(|d| d.0 == seq).map(|d| d.1));
         let mut allowed: Vec<Cid> = Vec::new();
         let checked = self
-            .check(event, &manifest, &mut required, &mut allowed, source)
+            .check(
+                event,
+                &state,
+                &manifest,
+                &mut required,
+                &mut allowed,
+                source,
+            )
             .map_err(|(rule, detail)| fail(rule, detail))?;
         let refs = event.refs();
         // Primitives moved out into another log's ambient: the first event about
@@ -318,7 +326,6 @@ impl Replay {
                 format!("refers to {extra}, which it must not"),
             ));
         }
-        let state = self.log_mut(&log);
         if let (Some(_), Some(last)) = (state.last_payload, state.last) {
             return Err(Violation {
                 event: last,
@@ -328,6 +335,9 @@ impl Replay {
                 ),
             });
         }
+        // Let go of the shared copy, so the state is changed in place.
+        drop(state);
+        let state = self.log_mut(&log);
         state.next_seq += 1;
         state.last = Some(cid);
         state.due.retain(|d| d.0 != seq);
@@ -482,6 +492,7 @@ impl Replay {
     fn check(
         &mut self,
         event: &Event,
+        state: &LogState,
         manifest: &Manifest,
         required: &mut Vec<Cid>,
         allowed: &mut Vec<Cid>,
@@ -490,7 +501,6 @@ impl Replay {
         let checked = |subject: Option<usize>, effect: Effect| Checked { effect, subject };
         let log = event.log();
         let op = event.op();
-        let state = &self.logs[&log];
         // The log's last event is the first half of a step not completed yet: only
         // that step's second half may follow it (§4: nothing between the two; the
         // event after the first half refers to the second half).
@@ -816,12 +826,13 @@ impl Replay {
     /// Enables the instructions that follow instruction `after` of instance `anchor`,
     /// placing them in ambient `context`.
     fn enable(&mut self, anchor: Cid, after: u32, context: usize) {
-        let instance = self.instance(&anchor);
-        let next: Vec<(u32, Opcode)> = instance.follow[after as usize]
-            .iter()
-            .map(|&index| (index, instance.block.instructions[index as usize].op))
-            .collect();
-        for (index, op) in next {
+        let instance = Arc::clone(
+            self.instances
+                .get(&anchor, self.count)
+                .expect("enabled instances are started"),
+        );
+        for &index in &instance.follow[after as usize] {
+            let op = instance.block.instructions[index as usize].op;
             if op == Opcode::Deploy {
                 self.enabled_deploys.insert((anchor, index), context);
             } else {

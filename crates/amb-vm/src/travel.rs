@@ -29,7 +29,7 @@ use crate::{
 pub use crate::verify::is_second_half;
 
 /// How many snapshots a timeline keeps, about (fewer for short programs).
-pub const SNAPSHOTS: u64 = 256;
+pub const SNAPSHOTS: u64 = 400;
 
 /// Where to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
