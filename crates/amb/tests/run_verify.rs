@@ -1,4 +1,4 @@
-//! `amb run` and `amb verify` end to end: a run deploys to a fresh address, prints
+//! `amb run`, `amb verify`, `amb log` and `amb inspect` end to end: a run deploys to a fresh address, prints
 //! what `amb reduce` prints plus the address and the number of events, and its events
 //! verify; unknown addresses and uninitialized homes are clear errors (exit 1).
 
@@ -213,4 +213,74 @@ fn run_and_verify_without_init_tell_to_run_amb_init() {
     let unknown = format!("/amb/{}", Cid::of(b"x"));
     let err = failure(&amb(&["verify", &unknown, "--home", s(&home)], tmp.path()));
     assert!(err.contains("run `amb init`"), "{err}");
+}
+
+#[test]
+fn log_lists_every_event_and_inspect_travels_from_the_deployed_program_to_the_normal_form() {
+    let node = Node::init();
+    let file = node.tmp.path().join("p.amb");
+    std::fs::write(&file, "a[in b.open_] | b[in_ a.open a] | open b").expect("written");
+    let run = json(&node.amb(&["run", s(&file), "--json"]));
+    let address = run["address"].as_str().expect("an address");
+    let steps = run["steps"].as_u64().expect("steps");
+    assert_eq!(steps, 2);
+
+    // `amb log --json`: every event, each (log, seq) once, in an order where refs come
+    // first; `--dot` is a Graphviz digraph with an edge per ref.
+    let log = json(&node.amb(&["log", address, "--json"]));
+    let events = log.as_array().expect("a list");
+    assert_eq!(events.len() as u64, run["events"].as_u64().expect("events"));
+    let mut seen = std::collections::HashSet::new();
+    for event in events {
+        for r in event["refs"].as_array().expect("refs") {
+            assert!(seen.contains(r.as_str().expect("a CID")), "refs come first");
+        }
+        seen.insert(event["cid"].as_str().expect("a CID").to_string());
+    }
+    let places: std::collections::HashSet<(String, u64)> = events
+        .iter()
+        .map(|e| (e["log"].to_string(), e["seq"].as_u64().expect("seq")))
+        .collect();
+    assert_eq!(places.len(), events.len(), "no two events at one place");
+    let dot = success(&node.amb(&["log", address, "--dot"]));
+    assert!(dot.starts_with("digraph"), "{dot}");
+    let refs: usize = events
+        .iter()
+        .map(|e| e["refs"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(dot.matches(" -> ").count(), refs, "{dot}");
+
+    // `amb inspect --at K --json`: step 0 is the deployed program, the last step the
+    // normal form, past the last is the last; a step's second half names its step.
+    let at = |k: &str| json(&node.amb(&["inspect", address, "--at", k, "--json"]));
+    assert_eq!(at("0")["term"], "a[in b.open_]|b[in_ a.open a]|open b");
+    assert_eq!(at("0")["step"], 0);
+    assert_eq!(at(&steps.to_string())["term"], run["normal_form"]);
+    assert_eq!(at("99")["step"], steps);
+    let second_halves: Vec<&str> = events
+        .iter()
+        .filter(|e| matches!(e["op"].as_str(), Some("in_" | "out_" | "open")))
+        .map(|e| e["cid"].as_str().expect("a CID"))
+        .collect();
+    assert_eq!(second_halves.len() as u64, steps);
+    for (k, cid) in second_halves.iter().enumerate() {
+        assert_eq!(at(cid)["step"], k as u64 + 1, "the step of {cid}");
+    }
+    let text = success(&node.amb(&["inspect", address, "--at", "1"]));
+    assert!(text.starts_with(&format!("step 1 of {steps}")), "{text}");
+
+    // `--diff`: what one step changed, as removed and added lines.
+    let diff = success(&node.amb(&["inspect", address, "--diff", "0", "1"]));
+    assert!(diff.starts_with("--- step 0\n+++ step 1"), "{diff}");
+    assert!(diff.lines().any(|l| l.starts_with('-')) && diff.lines().any(|l| l.starts_with('+')));
+
+    // Bad moments are clear errors.
+    let err = failure(&node.amb(&["inspect", address, "--at", "not-a-step"]));
+    assert!(
+        err.contains("neither a step number nor an event CID"),
+        "{err}"
+    );
+    let other = Cid::of(b"no such event").to_string();
+    let err = failure(&node.amb(&["inspect", address, "--at", &other]));
+    assert!(err.contains("is not an event of this program"), "{err}");
 }

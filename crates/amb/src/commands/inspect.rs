@@ -44,7 +44,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let store = Store::open(&loaded.store_path)
         .with_context(|| format!("opening the store {}", loaded.store_path.display()))?;
     let progress = crate::progress::reporter();
-    let timeline = Timeline::load(&store, program, progress.as_ref())?;
+    // One or two seeks: a single snapshot (the deployed program) costs far less
+    // memory than a timeline's ~400, and each seek replays at most once.
+    let timeline =
+        Timeline::load_with_interval(&store, program, Some(u64::MAX), progress.as_ref())?;
     if let Some(at) = &args.at {
         let snapshot = timeline.seek(moment(at)?)?;
         let term = amb_syntax::to_compact_string(&snapshot.term);
