@@ -1,6 +1,7 @@
-//! `amb run`, `amb verify`, `amb log` and `amb inspect` end to end: a run deploys to a fresh address, prints
-//! what `amb reduce` prints plus the address and the number of events, and its events
-//! verify; unknown addresses and uninitialized homes are clear errors (exit 1).
+//! `amb run`, `amb verify`, `amb log` and `amb inspect` end to end: a run deploys to a
+//! fresh address, prints what `amb reduce` prints plus the address and the number of
+//! events, and its events verify, list and travel; unknown addresses and uninitialized
+//! homes are clear errors (exit 1).
 
 mod common;
 use common::corpus;
