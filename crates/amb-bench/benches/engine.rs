@@ -16,7 +16,8 @@
 //! (insert, lookup, remove of a `(u32, u32)` key in a `hashbrown` map), reported as
 //! operations per second, so that steps/s can be read as a ratio.
 
-use std::{hint::black_box, path::PathBuf, time::Instant};
+use amb_bench::{corpus_dir, median};
+use std::{hint::black_box, time::Instant};
 
 use amb_bench::{
     confluent::{confluent_program, read_monoid},
@@ -26,23 +27,6 @@ use amb_engine::{Engine, Limits};
 
 #[global_allocator]
 static ALLOCATOR: CountingAlloc = CountingAlloc;
-
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("AMB_CORPUS").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/corpus"
-            ))
-        },
-        PathBuf::from,
-    )
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
 
 /// Hash-map rounds per second (insert, get, remove), the raw baseline.
 fn baseline_rounds_per_sec(runs: usize) -> f64 {

@@ -41,10 +41,10 @@
 //! Without `--bench` (as `cargo test --all-targets` runs it) it makes a quick run of
 //! 10^3 steps, one timed run each.
 
+use amb_bench::corpus_dir;
 use std::{
     collections::HashMap,
     hint::black_box,
-    path::PathBuf,
     time::{Instant, SystemTime},
 };
 
@@ -103,18 +103,6 @@ impl Knobs {
     fn wants(&self, phase: &str) -> bool {
         self.phases.iter().any(|p| p == phase)
     }
-}
-
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("AMB_CORPUS").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/corpus"
-            ))
-        },
-        PathBuf::from,
-    )
 }
 
 /// Median, minimum and maximum of some samples.

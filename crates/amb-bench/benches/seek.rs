@@ -18,7 +18,8 @@
 //! Each figure is the median of `AMB_BENCH_RUNS` runs (default 5); seeks report the
 //! median and the slowest of all, and the slowest as a fraction of a full replay.
 
-use std::{path::PathBuf, time::Instant};
+use amb_bench::{corpus_dir, median};
+use std::time::Instant;
 
 use amb_bench::{
     Rng,
@@ -33,28 +34,11 @@ use amb_vm::travel::{Moment, Timeline};
 #[global_allocator]
 static ALLOCATOR: CountingAlloc = CountingAlloc;
 
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("AMB_CORPUS").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/corpus"
-            ))
-        },
-        PathBuf::from,
-    )
-}
-
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// Records the confluent program of `steps` steps; returns the store and program.

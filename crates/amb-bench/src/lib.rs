@@ -40,6 +40,25 @@ use std::fmt::Write as _;
 pub mod confluent;
 pub mod counting_alloc;
 
+/// The shared corpus: `AMB_CORPUS`, or `../shared/corpus` beside the repository.
+pub fn corpus_dir() -> std::path::PathBuf {
+    std::env::var_os("AMB_CORPUS").map_or_else(
+        || {
+            std::path::PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/corpus"
+            ))
+        },
+        std::path::PathBuf::from,
+    )
+}
+
+/// The median of some samples (the upper one of an even count).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// One megabyte as the benchmarks count it: 10^6 bytes.
 pub const MB: usize = 1_000_000;
 
