@@ -13,7 +13,7 @@
 use amb_bytecode::{Cid, CompiledProgram, Opcode};
 use amb_log::{Event, Manifest, NewEvent, Op, SigningKey, Store, StoreError, UnsignedEvent};
 
-use crate::plan::Plan;
+use crate::{plan::Plan, verify::Progress};
 
 /// Events per committed batch, at least: a batch is committed before the first step
 /// that starts once it holds this many, so it ends with a whole step.
@@ -58,6 +58,19 @@ pub fn record(
     key: &SigningKey,
     store: &Store,
 ) -> Result<Recorded, RecordError> {
+    record_with_progress(plan, compiled, program_manifest, key, store, &())
+}
+
+/// [`record`], reporting the events committed.
+pub fn record_with_progress(
+    plan: &Plan,
+    compiled: &CompiledProgram,
+    program_manifest: &Manifest,
+    key: &SigningKey,
+    store: &Store,
+    progress: &dyn Progress,
+) -> Result<Recorded, RecordError> {
+    progress.start("recording", plan.events.len() as u64);
     store.put_blocks(compiled.blocks.iter().map(|(c, b)| (*c, b.as_slice())))?;
     store.put_blocks(plan.value_blocks.iter().map(|(c, b)| (*c, b.as_slice())))?;
     let program = program_manifest.cid();
@@ -85,7 +98,9 @@ pub fn record(
         // leaves committed is whole steps.
         let starts_step = matches!(planned.opcode, Opcode::In | Opcode::Out | Opcode::OpenCo);
         if starts_step && batch.len() >= BATCH_EVENTS {
+            let committed = batch.len() as u64;
             flush(store, program, &mut manifests, &mut batch)?;
+            progress.advance(committed);
         }
         let log = log_cids[planned.log].expect("a log's manifest precedes its events");
         let op = Op::new(planned.opcode, planned.target.clone()).map_err(|e| {
@@ -121,6 +136,7 @@ pub fn record(
         }
     }
     flush(store, program, &mut manifests, &mut batch)?;
+    progress.finish();
     Ok(Recorded {
         program,
         events: plan.events.len() as u64,

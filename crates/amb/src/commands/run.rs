@@ -90,8 +90,16 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .context("storing the program")?;
     // Said before recording, so an interrupted run can be resumed by its address.
     eprintln!("recording /amb/{}", manifest.cid());
-    let recorded = amb_vm::record::record(&plan, &compiled, &manifest, &loaded.key, &store)
-        .context("recording the run")?;
+    let progress = crate::progress::reporter();
+    let recorded = amb_vm::record::record_with_progress(
+        &plan,
+        &compiled,
+        &manifest,
+        &loaded.key,
+        &store,
+        progress.as_ref(),
+    )
+    .context("recording the run")?;
     let normal_form = amb_syntax::to_compact_string(&plan.final_term);
     let value = amb_vm::value_of(&plan.final_term);
     let address = format!("/amb/{}", recorded.program);
