@@ -58,23 +58,41 @@ pub fn record(
     key: &SigningKey,
     store: &Store,
 ) -> Result<Recorded, RecordError> {
-    record_with_progress(plan, compiled, program_manifest, key, store, &())
+    store_program(compiled, program_manifest, store)?;
+    record_events(plan, program_manifest, key, store, &())
 }
 
-/// [`record`], reporting the events committed.
-pub fn record_with_progress(
-    plan: &Plan,
+/// Stores the program's blocks and its manifest in one transaction: from then on the
+/// address can be announced, and an interrupted run resumed by it.
+pub fn store_program(
     compiled: &CompiledProgram,
+    program_manifest: &Manifest,
+    store: &Store,
+) -> Result<Cid, StoreError> {
+    let manifest_bytes = program_manifest.encode();
+    let program = program_manifest.cid();
+    store.put_blocks(
+        compiled
+            .blocks
+            .iter()
+            .map(|(c, b)| (*c, b.as_slice()))
+            .chain([(program, manifest_bytes.as_slice())]),
+    )?;
+    Ok(program)
+}
+
+/// The rest of [`record`], once [`store_program`] has stored the program: the value
+/// blocks, every slice manifest and every event, reporting the events committed.
+pub fn record_events(
+    plan: &Plan,
     program_manifest: &Manifest,
     key: &SigningKey,
     store: &Store,
     progress: &dyn Progress,
 ) -> Result<Recorded, RecordError> {
     progress.start("recording", plan.events.len() as u64);
-    store.put_blocks(compiled.blocks.iter().map(|(c, b)| (*c, b.as_slice())))?;
     store.put_blocks(plan.value_blocks.iter().map(|(c, b)| (*c, b.as_slice())))?;
     let program = program_manifest.cid();
-    store.put_block(program, &program_manifest.encode())?;
     let keys = program_manifest.keys().to_vec();
 
     let mut log_cids: Vec<Option<Cid>> = vec![None; plan.logs.len()];

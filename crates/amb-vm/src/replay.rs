@@ -402,11 +402,18 @@ impl Replay {
 
     /// The causal cut of an event's refs, as far as it concerns `candidates`.
     fn cut(&self, event: &Event, candidates: &[usize]) -> Cut {
-        let mut reached: HashMap<Cid, u64> = HashMap::new();
-        let own = event.seq().checked_sub(1).map(|seq| (event.log(), seq));
-        for (log, seq) in event.refs().iter().map(|r| self.position(r)).chain(own) {
-            let at = reached.entry(log).or_insert(seq);
-            *at = (*at).max(seq);
+        let mut latest: HashMap<Cid, (Cid, u64)> = HashMap::new();
+        for r in event.refs() {
+            let (log, seq) = self.position(r);
+            let at = latest.entry(log).or_insert((*r, seq));
+            if seq > at.1 {
+                *at = (*r, seq);
+            }
+        }
+        let mut reached: HashMap<Cid, u64> = latest.iter().map(|(l, at)| (*l, at.1)).collect();
+        if let Some(before) = event.seq().checked_sub(1) {
+            let at = reached.entry(event.log()).or_insert(before);
+            *at = (*at).max(before);
         }
         let mut known: HashSet<Cid> = reached.keys().copied().collect();
         // A dissolved ambient's log that is not referred to ended in the cut.
@@ -416,7 +423,11 @@ impl Replay {
                 .filter(|&&a| self.ambs[a].alive)
                 .filter_map(|&a| self.ambs[a].log),
         );
-        Cut { reached, known }
+        Cut {
+            reached,
+            latest,
+            known,
+        }
     }
 
     /// Checks that `event` refers to an event of the log of each non-primitive
@@ -432,11 +443,6 @@ impl Replay {
         what: &str,
     ) -> Result<Vec<(Cid, Cid, u64)>, Broken> {
         let cut = self.cut(event, candidates);
-        let mut by_log: HashMap<Cid, Vec<(Cid, u64)>> = HashMap::new();
-        for r in event.refs() {
-            let (log, seq) = self.position(r);
-            by_log.entry(log).or_default().push((*r, seq));
-        }
         let mut heads = Vec::new();
         for &amb in candidates {
             let a = &self.ambs[amb];
@@ -444,13 +450,11 @@ impl Replay {
             if is_primitive(name) {
                 continue;
             }
-            let referred = a.log.and_then(|log| by_log.get(&log).map(|r| (log, r)));
             // The head is the latest event of the log it refers to (it may also refer
             // to an earlier one that is due, such as a completion).
-            let head = referred.map(|(log, r)| {
-                let (cid, seq) = r.iter().max_by_key(|x| x.1).expect("non-empty");
-                (log, *cid, *seq)
-            });
+            let head = a
+                .log
+                .and_then(|log| cut.latest.get(&log).map(|&(cid, seq)| (log, cid, seq)));
             match (counts(a, &cut), head) {
                 (Head::Must | Head::May, Some(head)) => heads.push(head),
                 (Head::Must, None) => {
@@ -1082,6 +1086,8 @@ impl Replay {
 /// highest seq it reaches (its own log: the position before it).
 struct Cut {
     reached: HashMap<Cid, u64>,
+    /// By log: the latest event it refers to there, and that event's seq.
+    latest: HashMap<Cid, (Cid, u64)>,
     /// Logs whose reach is known: those referred to, and the logs of the live
     /// ambients judged (a log of theirs that is not referred to is not reached).
     known: HashSet<Cid>,

@@ -23,7 +23,10 @@ use amb_syntax::Ast;
 
 use crate::{
     replay::{Replay, Source},
-    verify::{CachedSource, Progress, StoreSource, VerifyError, decode_event, stable_order},
+    verify::{
+        CachedSource, Progress, StoreSource, VerifyError, decode_event, for_each_stored_event,
+        stable_order,
+    },
 };
 
 pub use crate::verify::is_second_half;
@@ -61,17 +64,10 @@ pub fn load_events(
     progress: &dyn Progress,
 ) -> Result<(Vec<Cid>, BTreeMap<Cid, Event>), VerifyError> {
     let mut events = BTreeMap::new();
-    let logs = store.program_logs(program)?;
-    progress.start("loading", logs.len() as u64);
-    for log in logs {
-        for stored in store.log_events(log)? {
-            let stored = stored?;
-            let event = decode_event(stored.cid, &stored.bytes)?;
-            events.insert(stored.cid, event);
-        }
-        progress.advance(1);
-    }
-    progress.finish();
+    for_each_stored_event(store, program, progress, |cid, bytes| {
+        events.insert(cid, decode_event(cid, &bytes)?);
+        Ok(())
+    })?;
     if events.is_empty() {
         return Err(VerifyError::Program(
             program,

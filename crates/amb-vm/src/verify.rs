@@ -159,6 +159,10 @@ pub fn stable_order(events: &BTreeMap<Cid, Event>) -> Vec<Cid> {
         .enumerate()
         .map(|(i, c)| (*c, i as u32))
         .collect();
+    let second: Vec<bool> = events
+        .values()
+        .map(|e| is_second_half(e.op().opcode()))
+        .collect();
     let mut waiting = vec![0u32; cids.len()];
     let mut dependents: Vec<Vec<u32>> = vec![Vec::new(); cids.len()];
     // Min-heap of (is a second half, index): index order is CID order.
@@ -171,13 +175,9 @@ pub fn stable_order(events: &BTreeMap<Cid, Event>) -> Vec<Cid> {
             }
         }
         if waiting[i] == 0 {
-            ready.push(Reverse((is_second_half(event.op().opcode()), i as u32)));
+            ready.push(Reverse((second[i], i as u32)));
         }
     }
-    let second: Vec<bool> = events
-        .values()
-        .map(|e| is_second_half(e.op().opcode()))
-        .collect();
     let mut order = Vec::with_capacity(cids.len());
     let mut placed = vec![false; cids.len()];
     while let Some(Reverse((_, i))) = ready.pop() {
@@ -218,18 +218,32 @@ pub fn verify_with_progress(
     progress: &dyn Progress,
 ) -> Result<Verified, VerifyError> {
     let source = CachedSource::new(StoreSource { store });
-    let logs = store.program_logs(program)?;
     let mut events = Vec::new();
+    for_each_stored_event(store, program, progress, |cid, bytes| {
+        events.push((cid, bytes));
+        Ok(())
+    })?;
+    verify_events_with_progress(&source, program, &events, progress)
+}
+
+/// Reads every stored event of a program, log by log, reporting progress by log.
+pub fn for_each_stored_event(
+    store: &Store,
+    program: Cid,
+    progress: &dyn Progress,
+    mut each: impl FnMut(Cid, Vec<u8>) -> Result<(), VerifyError>,
+) -> Result<(), VerifyError> {
+    let logs = store.program_logs(program)?;
     progress.start("reading", logs.len() as u64);
-    for log in &logs {
-        for stored in store.log_events(*log)? {
+    for log in logs {
+        for stored in store.log_events(log)? {
             let stored = stored?;
-            events.push((stored.cid, stored.bytes));
+            each(stored.cid, stored.bytes)?;
         }
         progress.advance(1);
     }
     progress.finish();
-    verify_events_with_progress(&source, program, &events, progress)
+    Ok(())
 }
 
 /// Verifies a set of events of one program, whatever their origin (a store, the

@@ -9,7 +9,7 @@ use std::{
 };
 
 use amb_bytecode::{Cid, Target};
-use amb_log::{Event, Manifest, Store};
+use amb_log::{Manifest, Store};
 use anyhow::Context;
 
 use crate::{commands::verify::parse_address, home::HomeArgs};
@@ -53,13 +53,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .filter(|_| *log != program)
             .unwrap_or_else(|| "<program>".to_string());
         names.insert(*log, name);
-        for stored in store.log_events(*log)? {
-            let stored = stored?;
-            let event = Event::decode(&stored.bytes)
-                .with_context(|| format!("event {} is not a valid event", stored.cid))?;
-            events.insert(stored.cid, event);
-        }
     }
+    amb_vm::verify::for_each_stored_event(&store, program, &(), |cid, bytes| {
+        events.insert(cid, amb_vm::verify::decode_event(cid, &bytes)?);
+        Ok(())
+    })?;
     let order = amb_vm::verify::stable_order(&events);
     let log_name = |log: &Cid| format!("{}@{}", names[log], &log.to_string()[..16]);
     let mut stdout = BufWriter::new(std::io::stdout().lock());

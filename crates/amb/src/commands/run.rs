@@ -75,31 +75,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         ..Limits::default()
     };
     let plan = amb_vm::plan::plan(&ast, &compiled, &map, limits).context("reducing")?;
-    // The program's blocks and manifest are committed before the address is said, so a
-    // run interrupted at any point after it can be resumed by its address (recording
-    // stores them again, a no-op).
-    let manifest_bytes = manifest.encode();
-    store
-        .put_blocks(
-            compiled
-                .blocks
-                .iter()
-                .map(|(c, b)| (*c, b.as_slice()))
-                .chain([(manifest.cid(), manifest_bytes.as_slice())]),
-        )
-        .context("storing the program")?;
-    // Said before recording, so an interrupted run can be resumed by its address.
+    // The program is committed before its address is said, so a run interrupted at any
+    // point after it can be resumed by its address.
+    amb_vm::record::store_program(&compiled, &manifest, &store).context("storing the program")?;
     eprintln!("recording /amb/{}", manifest.cid());
     let progress = crate::progress::reporter();
-    let recorded = amb_vm::record::record_with_progress(
-        &plan,
-        &compiled,
-        &manifest,
-        &loaded.key,
-        &store,
-        progress.as_ref(),
-    )
-    .context("recording the run")?;
+    let recorded =
+        amb_vm::record::record_events(&plan, &manifest, &loaded.key, &store, progress.as_ref())
+            .context("recording the run")?;
     let normal_form = amb_syntax::to_compact_string(&plan.final_term);
     let value = amb_vm::value_of(&plan.final_term);
     let address = format!("/amb/{}", recorded.program);
