@@ -1,10 +1,11 @@
 //! Record every ROAM program of the shared corpus as signed events, then verify and
 //! replay them from the store alone: the replayed term equals the engine's.
 
-use amb_bytecode::BlockLimits;
-use amb_engine::Limits;
 use amb_log::{Manifest, SigningKey, Store};
-use amb_vm::{plan::plan, record::record, verify::verify};
+use amb_vm::verify::verify;
+
+mod common;
+use common::{Recording, record_source};
 
 fn corpus() -> std::path::PathBuf {
     std::path::PathBuf::from(concat!(
@@ -27,19 +28,9 @@ fn roam_files() -> Vec<String> {
 }
 
 fn run_and_verify(source: &str, store: &Store, key: &SigningKey) -> Result<(), String> {
-    let ast = amb_syntax::parse(source).map_err(|e| e.to_string())?;
-    let (compiled, map) =
-        amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).map_err(|e| e.to_string())?;
-    let plan = plan(&ast, &compiled, &map, Limits::default()).map_err(|e| e.to_string())?;
-    let manifest = Manifest::new_root(
-        compiled.root,
-        None,
-        vec![key.public_key()],
-        key,
-        Manifest::random_nonce(),
-        1,
-    );
-    let recorded = record(&plan, &compiled, &manifest, key, store).map_err(|e| e.to_string())?;
+    let Recording { plan, recorded, .. } =
+        record_source(source, store, key, Manifest::random_nonce())
+            .map_err(|e| format!("{e:?}"))?;
     let verified = verify(store, recorded.program).map_err(|e| e.to_string())?;
     let expected = amb_syntax::to_compact_string(&plan.final_term);
     let replayed = amb_syntax::to_compact_string(&verified.term);

@@ -9,15 +9,13 @@
 //! the events in that order.
 
 mod common;
-use common::corpus_file;
+use common::{corpus_file, record_source};
 use std::collections::{HashMap, HashSet};
 
-use amb_bytecode::{BlockLimits, Cid};
-use amb_engine::Limits;
+use amb_bytecode::Cid;
 use amb_log::{Event, Manifest, SigningKey, Store};
 use amb_vm::{
-    plan::{Plan, plan},
-    record::record,
+    plan::Plan,
     replay::{Replay, Source},
     verify::{StoreSource, check_event, verify_events},
 };
@@ -93,31 +91,16 @@ struct Run {
 
 fn record_run(source: &str, store: &Store) -> Run {
     let key = SigningKey::from_seed(&[11; 32]);
-    let ast = amb_syntax::parse(source).unwrap();
-    let (compiled, map) = amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).unwrap();
-    let plan = plan(&ast, &compiled, &map, Limits::default()).unwrap();
-    let manifest = Manifest::new_root(
-        compiled.root,
-        None,
-        vec![key.public_key()],
-        &key,
-        Manifest::random_nonce(),
-        1,
-    );
-    let recorded = record(&plan, &compiled, &manifest, &key, store).unwrap();
-    let raw: Vec<(Cid, Vec<u8>)> = recorded
-        .event_cids
-        .iter()
-        .map(|cid| (*cid, store.get_event(*cid).unwrap().expect("stored").bytes))
-        .collect();
+    let recording = record_source(source, store, &key, Manifest::random_nonce()).unwrap();
+    let raw = recording.raw(store);
     let events = raw
         .iter()
         .map(|(cid, bytes)| (*cid, check_event(*cid, bytes).unwrap()))
         .collect();
     Run {
-        program: recorded.program,
-        manifest,
-        plan,
+        program: recording.recorded.program,
+        manifest: recording.manifest,
+        plan: recording.plan,
         events,
         raw,
     }

@@ -37,17 +37,18 @@
 //! `AMB_REPLAY_HUNT=1 AMB_REPLAY_CASES=10000 cargo test -p amb-vm --test replay_random`.
 //! [`REGRESSIONS`] are checked on every run, in many orders.
 
+mod common;
+use common::{NotRecorded, Recording, record_source};
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{self, AssertUnwindSafe};
 
-use amb_bytecode::{BlockLimits, Cid};
+use amb_bytecode::Cid;
 use amb_engine::Limits;
 use amb_log::{Event, Manifest, SigningKey, Store};
 use amb_syntax::CapKind;
 use amb_vm::{
-    plan::plan,
-    record::record,
     replay::{Replay, Source},
     verify::{CachedSource, StoreSource, check_event, verify_events},
 };
@@ -557,25 +558,22 @@ enum NotRun {
 
 fn record_run(source: &str, store: &Store) -> Result<Run, NotRun> {
     let key = SigningKey::from_seed(&[11; 32]);
-    let ast = amb_syntax::parse(source).unwrap_or_else(|e| panic!("{source}: {e}"));
-    let (compiled, map) = amb_bytecode::compile_with_map(&ast, &BlockLimits::default())
-        .map_err(|_| NotRun::Skip("compile"))?;
-    let plan = plan(&ast, &compiled, &map, Limits::default()).map_err(|_| NotRun::Skip("plan"))?;
-    let manifest = Manifest::new_root(
-        compiled.root,
-        None,
-        vec![key.public_key()],
-        &key,
-        [5; 16],
-        1,
-    );
-    let recorded = record(&plan, &compiled, &manifest, &key, store)
-        .map_err(|e| NotRun::Record(format!("recording failed: {e}")))?;
-    let raw: Vec<(Cid, Vec<u8>)> = recorded
-        .event_cids
-        .iter()
-        .map(|cid| (*cid, store.get_event(*cid).unwrap().expect("stored").bytes))
-        .collect();
+    let recording = match record_source(source, store, &key, [5; 16]) {
+        Ok(recording) => recording,
+        Err(NotRecorded::Parse(e)) => panic!("{source}: {e}"),
+        Err(NotRecorded::Compile(_)) => return Err(NotRun::Skip("compile")),
+        Err(NotRecorded::Plan(_)) => return Err(NotRun::Skip("plan")),
+        Err(NotRecorded::Record(e)) => {
+            return Err(NotRun::Record(format!("recording failed: {e}")));
+        }
+    };
+    let raw = recording.raw(store);
+    let Recording {
+        plan,
+        manifest,
+        recorded,
+        ..
+    } = recording;
     let events = raw
         .iter()
         .map(|(cid, bytes)| (*cid, check_event(*cid, bytes).unwrap()))

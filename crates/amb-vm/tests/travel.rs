@@ -2,44 +2,27 @@
 //! the engine's normal form, and every state is one legal reduction step (checked by
 //! the naive reference reducer) from the one before.
 
-use amb_bytecode::BlockLimits;
-use amb_engine::Limits;
-use amb_log::{Manifest, SigningKey, Store};
-use amb_vm::{
-    plan::plan,
-    record::record,
-    travel::{Moment, Timeline, state_at},
-};
+use amb_log::{SigningKey, Store};
+use amb_vm::travel::{Moment, Timeline, state_at};
 
 mod common;
-use common::corpus_file as corpus;
+use common::{Recording, corpus_file as corpus, record_source};
 
-/// Records `file` of the corpus into `store`; returns the program and its steps.
-fn record_file(file: &str, store: &Store) -> (amb_bytecode::Cid, u64) {
+/// Records `file` of the corpus into `store`.
+fn record_file(file: &str, store: &Store) -> Recording {
     let key = SigningKey::from_seed(&[5; 32]);
-    let ast = amb_syntax::parse(corpus(file)).unwrap();
-    let (compiled, map) = amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).unwrap();
-    let plan = plan(&ast, &compiled, &map, Limits::default()).unwrap();
-    let manifest = Manifest::new_root(
-        compiled.root,
-        None,
-        vec![key.public_key()],
-        &key,
-        [9; 16],
-        1,
-    );
-    let recorded = record(&plan, &compiled, &manifest, &key, store).unwrap();
-    (recorded.program, plan.steps)
+    record_source(&corpus(file), store, &key, [9; 16]).unwrap()
 }
 
 #[test]
 fn seeking_from_snapshots_gives_the_state_a_whole_replay_gives() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("store.redb")).unwrap();
-    let (program, steps) = record_file(
+    let recording = record_file(
         "ambientsprotocol-encoding-examples/monoids/locally-evaluated-string-concat.amb",
         &store,
     );
+    let (program, steps) = (recording.recorded.program, recording.plan.steps);
     // One snapshot (step 0) only: every seek replays from the start.
     let whole = Timeline::load_with_interval(&store, program, Some(u64::MAX), &()).unwrap();
     assert_eq!(whole.snapshots(), 1);
@@ -68,26 +51,17 @@ fn seeking_from_snapshots_gives_the_state_a_whole_replay_gives() {
 fn every_step_is_a_legal_reduction_of_the_one_before() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::create(dir.path().join("store.redb")).unwrap();
-    let key = SigningKey::from_seed(&[5; 32]);
     for file in [
         "ambientsprotocol-encoding-examples/monoids/locally-evaluated-string-concat.amb",
         "ambientsprotocol-encoding-examples/functors/identity-functor.amb",
         "ambientsprotocol-whitepaper/ch05/20-call-return.amb",
     ] {
-        let text = corpus(file);
-        let ast = amb_syntax::parse(&text).unwrap();
-        let (compiled, map) =
-            amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).unwrap();
-        let plan = plan(&ast, &compiled, &map, Limits::default()).unwrap();
-        let manifest = Manifest::new_root(
-            compiled.root,
-            None,
-            vec![key.public_key()],
-            &key,
-            [9; 16],
-            1,
-        );
-        let recorded = record(&plan, &compiled, &manifest, &key, &store).unwrap();
+        let Recording {
+            ast,
+            plan,
+            recorded,
+            ..
+        } = record_file(file, &store);
         let at = |k| state_at(&store, recorded.program, Moment::Step(k)).unwrap();
         let start = at(0);
         assert_eq!(start.step, 0);

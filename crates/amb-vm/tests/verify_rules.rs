@@ -9,15 +9,13 @@
 //! one event keeps every other rule satisfied.
 
 mod common;
-use common::corpus_file;
+use common::{Recording, corpus_file, record_source};
 use std::collections::{BTreeSet, HashMap};
 
-use amb_bytecode::{Block, BlockLimits, Cid, Opcode, Target, cbor};
-use amb_engine::Limits;
+use amb_bytecode::{Block, Cid, Opcode, Target, cbor};
 use amb_log::{Event, Manifest, Op, SigningKey, Store, UnsignedEvent};
 use amb_vm::{
-    plan::{Plan, plan},
-    record::record,
+    plan::Plan,
     replay::Violation,
     verify::{StoreSource, VerifyError, verify_events},
 };
@@ -89,21 +87,13 @@ impl Run {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::create(dir.path().join("store.redb")).unwrap();
         let key = SigningKey::from_seed(&[3; 32]);
-        let ast = amb_syntax::parse(source).unwrap();
-        let (compiled, map) =
-            amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).unwrap();
-        let plan = plan(&ast, &compiled, &map, Limits::default()).unwrap();
-        let manifest =
-            Manifest::new_root(compiled.root, None, vec![key.public_key()], &key, nonce, 1);
-        let recorded = record(&plan, &compiled, &manifest, &key, &store).unwrap();
-        let events = recorded
-            .event_cids
-            .iter()
-            .map(|cid| {
-                let stored = store.get_event(*cid).unwrap().expect("stored");
-                (*cid, Event::decode(&stored.bytes).unwrap())
-            })
+        let recording = record_source(source, &store, &key, nonce).unwrap();
+        let events = recording
+            .raw(&store)
+            .into_iter()
+            .map(|(cid, bytes)| (cid, Event::decode(&bytes).unwrap()))
             .collect();
+        let Recording { plan, recorded, .. } = recording;
         let slices = recorded.log_cids[1..]
             .iter()
             .map(|log| {
