@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use amb_log::{Home, Loaded};
+use amb_log::{Home, Loaded, Store};
+use anyhow::Context;
 use clap::Args;
 
 /// `--home DIR`: where the node's key, configuration and store live.
@@ -25,5 +26,12 @@ impl HomeArgs {
     /// that says to run `amb init`.
     pub(crate) fn load(&self) -> anyhow::Result<Loaded> {
         Ok(self.resolve()?.load()?)
+    }
+
+    /// The initialized home's store, which must exist (commands that read programs).
+    pub(crate) fn open_store(&self) -> anyhow::Result<Store> {
+        let loaded = self.load()?;
+        Store::open(&loaded.store_path)
+            .with_context(|| format!("opening the store {}", loaded.store_path.display()))
     }
 }

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use amb_log::Store;
 use amb_vm::travel::{Moment, Timeline};
 use anyhow::Context;
 
@@ -40,9 +39,7 @@ fn moment(text: &str) -> anyhow::Result<Moment> {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let program = parse_address(&args.address)?;
-    let loaded = args.home.load()?;
-    let store = Store::open(&loaded.store_path)
-        .with_context(|| format!("opening the store {}", loaded.store_path.display()))?;
+    let store = args.home.open_store()?;
     let progress = crate::progress::reporter();
     // One or two seeks: a single snapshot (the deployed program) costs far less
     // memory than a timeline's ~400, and each seek replays at most once.

@@ -9,8 +9,7 @@ use std::{
 };
 
 use amb_bytecode::{Cid, Target};
-use amb_log::{Manifest, Store};
-use anyhow::Context;
+use amb_log::Manifest;
 
 use crate::{commands::verify::parse_address, home::HomeArgs};
 
@@ -38,9 +37,7 @@ fn target_text(target: &Target) -> String {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let program = parse_address(&args.address)?;
-    let loaded = args.home.load()?;
-    let store = Store::open(&loaded.store_path)
-        .with_context(|| format!("opening the store {}", loaded.store_path.display()))?;
+    let store = args.home.open_store()?;
     let logs = store.program_logs(program)?;
     anyhow::ensure!(!logs.is_empty(), "no program /amb/{program} in this store");
     let mut names: BTreeMap<Cid, String> = BTreeMap::new();

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use amb_bytecode::Cid;
-use amb_log::Store;
 use anyhow::Context;
 
 use crate::home::HomeArgs;
@@ -29,9 +28,7 @@ pub(crate) fn parse_address(address: &str) -> anyhow::Result<Cid> {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let program = parse_address(&args.address)?;
-    let loaded = args.home.load()?;
-    let store = Store::open(&loaded.store_path)
-        .with_context(|| format!("opening the store {}", loaded.store_path.display()))?;
+    let store = args.home.open_store()?;
     let progress = crate::progress::reporter();
     let verified = amb_vm::verify::verify_with_progress(&store, program, progress.as_ref())
         .with_context(|| format!("verifying /amb/{program}"))?;
