@@ -11,12 +11,16 @@
 //! `~/.local/share/amb` on Linux). [`Home::init`] creates the key once; nothing here
 //! ever writes over a key that exists.
 //!
-//! `config.toml` has one setting today; unknown keys are refused, so a typo is
-//! reported instead of ignored:
+//! `config.toml` holds the store's place and the peer node's settings (the `[node]`
+//! table, read by `amb-net`, documented in `spec/network.md`); unknown keys are
+//! refused, so a typo is reported instead of ignored:
 //!
 //! ```toml
 //! # Where the store lives: a path relative to the home directory, or absolute.
 //! store = "store.redb"
+//!
+//! [node]
+//! listen = ["/ip4/0.0.0.0/tcp/4001"]
 //! ```
 
 use std::{
@@ -46,6 +50,15 @@ const DEFAULT_CONFIG: &str = "\
 
 # Where the store lives: a path relative to this directory, or absolute.
 store = \"store.redb\"
+
+# The peer node (`amb node`); every setting is optional, flags and AMB_NODE_*
+# variables override them (spec/network.md, \"Configuration\").
+[node]
+# listen = [\"/ip4/0.0.0.0/tcp/4001\"]
+# api = \"127.0.0.1:4080\"
+# peers = []
+# mdns = true
+# max_connections = 64
 ";
 
 /// Where a home directory was chosen from.
@@ -67,12 +80,15 @@ pub struct Home {
 }
 
 /// The settings of `config.toml`.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The store's file, relative to the home directory unless absolute.
     #[serde(default = "default_store")]
     pub store: PathBuf,
+    /// The `[node]` table: the peer node's settings, checked by the node when it starts.
+    #[serde(default)]
+    pub node: Option<toml::Table>,
 }
 
 fn default_store() -> PathBuf {
@@ -83,6 +99,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             store: default_store(),
+            node: None,
         }
     }
 }

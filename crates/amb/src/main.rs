@@ -4,7 +4,9 @@
 //! arguments, runs one command and turns its outcome into an exit code: 0 for
 //! success, 1 for a failure the command reported, 2 for bad usage.
 
+mod client;
 mod commands;
+mod daemon;
 mod home;
 mod progress;
 mod source;
@@ -41,6 +43,14 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Create the node's key, configuration and store (once; an existing key is kept).
     Init(commands::init::Args),
+    /// Run a peer node: libp2p gossip and sync, and a local HTTP API.
+    Node(commands::node::Args),
+    /// Show a running node's peer id, addresses, peers and refused messages.
+    Info(commands::info::Args),
+    /// Deploy a program on a running node and print its address.
+    Deploy(commands::deploy::Args),
+    /// Fetch, verify and replay a program through a running node; print its value.
+    Value(commands::value::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +65,10 @@ fn main() -> ExitCode {
         Command::Log(args) => commands::log::run(&args),
         Command::Inspect(args) => commands::inspect::run(&args),
         Command::Init(args) => commands::init::run(&args),
+        Command::Node(args) => commands::node::run(&args),
+        Command::Info(args) => commands::info::run(&args),
+        Command::Deploy(args) => commands::deploy::run(&args),
+        Command::Value(args) => commands::value::run(&args),
     };
     match outcome {
         Ok(code) => code,

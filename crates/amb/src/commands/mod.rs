@@ -1,11 +1,15 @@
 //! One module per `amb` subcommand.
 
 pub(crate) mod compile;
+pub(crate) mod deploy;
 pub(crate) mod explore;
 pub(crate) mod fmt;
+pub(crate) mod info;
 pub(crate) mod init;
 pub(crate) mod inspect;
 pub(crate) mod log;
+pub(crate) mod node;
 pub(crate) mod reduce;
 pub(crate) mod run;
+pub(crate) mod value;
 pub(crate) mod verify;

@@ -1,0 +1,117 @@
+//! The libp2p behaviours a node runs, and how each is set up (`spec/network.md`
+//! §1): gossipsub (signed, strict, application-validated, BLAKE3 message ids, peer
+//! scoring), the sync protocol (request-response, CBOR), Kademlia, identify, ping,
+//! mDNS (optional), connection limits and a block list for banned peers.
+
+use std::time::Duration;
+
+use libp2p::{
+    StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, identity, kad, mdns,
+    ping, request_response,
+    swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
+};
+
+use crate::{
+    config::NodeConfig,
+    wire::{MAX_GOSSIP_BYTES, MAX_RESPONSE_BYTES, SYNC_PROTOCOL, SyncRequest, SyncResponse},
+};
+
+/// The identify protocol's version string.
+pub const PROTOCOL_VERSION: &str = "/amb/1.0.0";
+
+/// Every behaviour of a node.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    pub(crate) gossipsub:
+        gossipsub::Behaviour<gossipsub::IdentityTransform, gossipsub::AllowAllSubscriptionFilter>,
+    pub(crate) sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
+    pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub(crate) identify: identify::Behaviour,
+    pub(crate) ping: ping::Behaviour,
+    pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+impl std::fmt::Debug for Behaviour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Behaviour")
+    }
+}
+
+impl Behaviour {
+    /// The behaviours for `key` under `config`.
+    pub fn new(key: &identity::Keypair, config: &NodeConfig) -> Result<Behaviour, String> {
+        let peer_id = key.public().to_peer_id();
+        let gossip_config = gossipsub::ConfigBuilder::default()
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .validate_messages()
+            .message_id_fn(|m: &gossipsub::Message| {
+                gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
+            })
+            .max_transmit_size(MAX_GOSSIP_BYTES + 4096)
+            .mesh_n_low(1)
+            .mesh_n(2)
+            .mesh_n_high(4)
+            .mesh_outbound_min(0)
+            .heartbeat_interval(config.heartbeat)
+            .build()
+            .map_err(|e| format!("gossipsub configuration: {e}"))?;
+        let mut gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Signed(key.clone()),
+            gossip_config,
+        )?;
+        gossipsub.with_peer_score(
+            gossipsub::PeerScoreParams::default(),
+            gossipsub::PeerScoreThresholds::default(),
+        )?;
+        let codec = request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(1 << 20)
+            .set_response_size_maximum((MAX_RESPONSE_BYTES + (1 << 20)) as u64);
+        let sync = request_response::Behaviour::with_codec(
+            codec,
+            [(
+                StreamProtocol::new(SYNC_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default().with_request_timeout(config.request_timeout),
+        );
+        let mut kad = kad::Behaviour::new(peer_id, kad::store::MemoryStore::new(peer_id));
+        kad.set_mode(Some(kad::Mode::Server));
+        let mdns = if config.mdns {
+            Some(
+                mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
+                    .map_err(|e| format!("mDNS: {e}"))?,
+            )
+        } else {
+            None
+        };
+        Ok(Behaviour {
+            limits: connection_limits::Behaviour::new(
+                connection_limits::ConnectionLimits::default()
+                    .with_max_established(Some(config.max_connections))
+                    .with_max_established_per_peer(Some(2)),
+            ),
+            blocked: allow_block_list::Behaviour::default(),
+            gossipsub,
+            sync,
+            kad,
+            identify: identify::Behaviour::new(identify::Config::new(
+                PROTOCOL_VERSION.into(),
+                key.public(),
+            )),
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(Duration::from_secs(15))),
+            mdns: Toggle::from(mdns),
+        })
+    }
+
+    /// The score parameters of a program's topic: invalid messages weigh heavily.
+    pub fn topic_score() -> gossipsub::TopicScoreParams {
+        gossipsub::TopicScoreParams {
+            topic_weight: 1.0,
+            invalid_message_deliveries_weight: -100.0,
+            invalid_message_deliveries_decay: 0.9,
+            ..Default::default()
+        }
+    }
+}

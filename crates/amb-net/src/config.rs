@@ -1,0 +1,193 @@
+//! A node's settings (`spec/network.md` §1, "Configuration"): defaults, then the
+//! `[node]` table of `config.toml`, then `AMB_NODE_*` variables, then flags (the
+//! binary applies those last).
+
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use serde::Deserialize;
+
+use crate::{faults::FaultConfig, ingest::IngestLimits};
+
+/// Everything a node is started with.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start (and to keep in the routing table).
+    pub peers: Vec<Multiaddr>,
+    /// Whether to discover peers on the local network by mDNS.
+    pub mdns: bool,
+    /// Most established connections.
+    pub max_connections: u32,
+    /// How long an idle connection is kept.
+    pub idle_timeout: Duration,
+    /// Gossipsub's heartbeat.
+    pub heartbeat: Duration,
+    /// How long a sync request may take.
+    pub request_timeout: Duration,
+    /// Refused messages after which a peer is banned (blocked, disconnected).
+    pub ban_after: u32,
+    /// The intake's bounds.
+    pub ingest: IngestLimits,
+    /// A seeded fault layer between the swarm and the node (tests, benchmarks).
+    pub faults: Option<FaultConfig>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> NodeConfig {
+        NodeConfig {
+            listen: vec!["/ip4/0.0.0.0/tcp/0".parse().expect("a valid address")],
+            peers: Vec::new(),
+            mdns: true,
+            max_connections: 64,
+            idle_timeout: Duration::from_secs(300),
+            heartbeat: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(30),
+            ban_after: 8,
+            ingest: IngestLimits::default(),
+            faults: None,
+        }
+    }
+}
+
+/// The `[node]` table of `config.toml`; every key is optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeTable {
+    /// Addresses to listen on.
+    pub listen: Option<Vec<String>>,
+    /// The HTTP API's `HOST:PORT` (used by the binary).
+    pub api: Option<String>,
+    /// Static peers.
+    pub peers: Option<Vec<String>>,
+    /// mDNS discovery.
+    pub mdns: Option<bool>,
+    /// Most connections.
+    pub max_connections: Option<u32>,
+    /// Idle connection timeout, seconds.
+    pub idle_timeout_secs: Option<u64>,
+    /// Gossipsub heartbeat, milliseconds.
+    pub heartbeat_ms: Option<u64>,
+    /// Refusals before a ban.
+    pub ban_after: Option<u32>,
+}
+
+impl NodeTable {
+    /// Reads the table, then lets `AMB_NODE_<KEY>` variables (as `env` gives them)
+    /// override each key: lists are comma-separated.
+    pub fn load(
+        table: Option<&toml::Table>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<NodeTable, String> {
+        let mut node: NodeTable = match table {
+            Some(t) => t
+                .clone()
+                .try_into()
+                .map_err(|e| format!("config.toml [node]: {e}"))?,
+            None => NodeTable::default(),
+        };
+        let list = |v: String| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let number = |key: &str, v: String| -> Result<u64, String> {
+            v.parse()
+                .map_err(|_| format!("AMB_NODE_{key}: `{v}` is not a number"))
+        };
+        if let Some(v) = env("LISTEN") {
+            node.listen = Some(list(v));
+        }
+        if let Some(v) = env("API") {
+            node.api = Some(v);
+        }
+        if let Some(v) = env("PEERS") {
+            node.peers = Some(list(v));
+        }
+        if let Some(v) = env("MDNS") {
+            node.mdns = Some(match v.as_str() {
+                "1" | "true" | "on" => true,
+                "0" | "false" | "off" => false,
+                _ => return Err(format!("AMB_NODE_MDNS: `{v}` is not true or false")),
+            });
+        }
+        if let Some(v) = env("MAX_CONNECTIONS") {
+            node.max_connections = Some(number("MAX_CONNECTIONS", v)? as u32);
+        }
+        if let Some(v) = env("IDLE_TIMEOUT_SECS") {
+            node.idle_timeout_secs = Some(number("IDLE_TIMEOUT_SECS", v)?);
+        }
+        if let Some(v) = env("HEARTBEAT_MS") {
+            node.heartbeat_ms = Some(number("HEARTBEAT_MS", v)?);
+        }
+        if let Some(v) = env("BAN_AFTER") {
+            node.ban_after = Some(number("BAN_AFTER", v)? as u32);
+        }
+        Ok(node)
+    }
+
+    /// The node settings this table gives, over the defaults.
+    pub fn to_config(&self) -> Result<NodeConfig, String> {
+        let mut config = NodeConfig::default();
+        let addresses = |list: &[String], what: &str| -> Result<Vec<Multiaddr>, String> {
+            list.iter()
+                .map(|a| a.parse().map_err(|e| format!("{what} address `{a}`: {e}")))
+                .collect()
+        };
+        if let Some(listen) = &self.listen {
+            config.listen = addresses(listen, "listen")?;
+        }
+        if let Some(peers) = &self.peers {
+            config.peers = addresses(peers, "peer")?;
+        }
+        if let Some(mdns) = self.mdns {
+            config.mdns = mdns;
+        }
+        if let Some(n) = self.max_connections {
+            config.max_connections = n;
+        }
+        if let Some(s) = self.idle_timeout_secs {
+            config.idle_timeout = Duration::from_secs(s);
+        }
+        if let Some(ms) = self.heartbeat_ms {
+            config.heartbeat = Duration::from_millis(ms.max(10));
+        }
+        if let Some(n) = self.ban_after {
+            config.ban_after = n.max(1);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_override_the_file_and_typos_are_refused() {
+        let table: toml::Table = toml::from_str(
+            "listen = [\"/ip4/127.0.0.1/tcp/4001\"]\nmdns = true\nmax_connections = 9",
+        )
+        .unwrap();
+        let node =
+            NodeTable::load(Some(&table), |k| (k == "MDNS").then(|| "false".to_string())).unwrap();
+        let config = node.to_config().unwrap();
+        assert!(!config.mdns);
+        assert_eq!(config.max_connections, 9);
+        assert_eq!(config.listen[0].to_string(), "/ip4/127.0.0.1/tcp/4001");
+
+        let typo: toml::Table = toml::from_str("lisen = []").unwrap();
+        let error = NodeTable::load(Some(&typo), |_| None).unwrap_err();
+        assert!(error.contains("lisen"), "{error}");
+        let bad = NodeTable::load(None, |k| (k == "MDNS").then(|| "maybe".into())).unwrap_err();
+        assert!(bad.contains("AMB_NODE_MDNS"), "{bad}");
+        let address = NodeTable {
+            peers: Some(vec!["nowhere".into()]),
+            ..NodeTable::default()
+        };
+        assert!(address.to_config().unwrap_err().contains("peer address"));
+    }
+}

@@ -1,0 +1,340 @@
+//! The swarm task: it owns the libp2p swarm, carries out commands, answers sync
+//! requests (from the store, off the task), hands gossip to the intake (through
+//! the fault layer when there is one), reports verdicts to gossipsub, and
+//! penalises and bans peers whose messages are refused.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use amb_log::Store;
+use futures::StreamExt;
+use libp2p::{PeerId, Swarm, gossipsub, identify, kad, mdns, request_response, swarm::SwarmEvent};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::{
+    behaviour::{Behaviour, BehaviourEvent},
+    faults::Faults,
+    ingest::Refusal,
+    node::{Command, Job, NetError, NodeEvent, PeerInfo},
+    serve,
+    wire::{SyncResponse, topic_name},
+};
+
+/// The swarm task's state.
+pub(crate) struct Driver {
+    pub(crate) swarm: Swarm<Behaviour>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) jobs: std::sync::mpsc::Sender<Job>,
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) events: broadcast::Sender<NodeEvent>,
+    pub(crate) requests: HashMap<
+        request_response::OutboundRequestId,
+        oneshot::Sender<Result<SyncResponse, NetError>>,
+    >,
+    pub(crate) providers: HashMap<kad::QueryId, (Vec<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
+    pub(crate) refused_by_peer: HashMap<PeerId, u32>,
+    pub(crate) banned: HashSet<PeerId>,
+    pub(crate) ban_after: u32,
+    pub(crate) faults: Option<Faults>,
+    pub(crate) listen: Vec<String>,
+}
+
+impl Driver {
+    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut bootstrap = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None | Some(Command::Shutdown) => break,
+                    Some(command) => self.command(command),
+                },
+                event = self.swarm.select_next_some() => self.swarm_event(event),
+                _ = bootstrap.tick() => {
+                    let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                }
+            }
+        }
+        tracing::info!("node stopped");
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Info(reply) => {
+                let peers = self
+                    .swarm
+                    .connected_peers()
+                    .map(|p| PeerInfo {
+                        peer_id: p.to_string(),
+                        score: self.swarm.behaviour().gossipsub.peer_score(p),
+                        refused: self.refused_by_peer.get(p).copied().unwrap_or(0),
+                    })
+                    .collect();
+                let banned = self.banned.iter().map(|p| p.to_string()).collect();
+                let _ = reply.send((self.listen.clone(), peers, banned));
+            }
+            Command::Dial(address) => {
+                if let Err(e) = self.swarm.dial(address.clone()) {
+                    tracing::warn!(%address, "dial failed: {e}");
+                }
+            }
+            Command::Subscribe(program) => {
+                let behaviour = self.swarm.behaviour_mut();
+                let topic = gossipsub::IdentTopic::new(topic_name(program));
+                if let Err(e) = behaviour.gossipsub.subscribe(&topic) {
+                    tracing::warn!(%program, "subscribing: {e}");
+                }
+                let _ = behaviour
+                    .gossipsub
+                    .set_topic_params(topic, Behaviour::topic_score());
+            }
+            Command::Publish {
+                program,
+                data,
+                reply,
+            } => {
+                let topic = gossipsub::IdentTopic::new(topic_name(program));
+                let behaviour = self.swarm.behaviour_mut();
+                let result = match behaviour.gossipsub.publish(topic, data) {
+                    Ok(_) | Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(()),
+                    Err(e) => Err(format!("publishing on {program}: {e}")),
+                };
+                let _ = reply.send(result);
+            }
+            Command::TopicPeers(program, reply) => {
+                let behaviour = self.swarm.behaviour_mut();
+                let topic = gossipsub::IdentTopic::new(topic_name(program)).hash();
+                let peers = behaviour
+                    .gossipsub
+                    .all_peers()
+                    .filter(|(_, topics)| topics.contains(&&topic))
+                    .map(|(p, _)| *p)
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.requests.insert(id, reply);
+            }
+            Command::Respond { channel, response } => {
+                let behaviour = self.swarm.behaviour_mut();
+                let _ = behaviour.sync.send_response(channel, response);
+            }
+            Command::Validated {
+                id,
+                source,
+                refusal,
+            } => {
+                let acceptance = match &refusal {
+                    None => gossipsub::MessageAcceptance::Accept,
+                    Some(r) if r.blames_sender() => gossipsub::MessageAcceptance::Reject,
+                    Some(_) => gossipsub::MessageAcceptance::Ignore,
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &source, acceptance);
+                if let Some(refusal) = refusal.filter(Refusal::blames_sender) {
+                    self.penalise(source, refusal.rule);
+                }
+            }
+            Command::Deliver {
+                id,
+                source,
+                message,
+            } => {
+                let _ = self.jobs.send(Job::Gossip {
+                    id,
+                    source,
+                    message,
+                });
+            }
+            Command::Provide(program) => {
+                let behaviour = self.swarm.behaviour_mut();
+                let key = kad::RecordKey::new(&program.to_bytes());
+                if let Err(e) = behaviour.kad.start_providing(key) {
+                    tracing::warn!(%program, "providing: {e}");
+                }
+            }
+            Command::FindProviders(program, reply) => {
+                let behaviour = self.swarm.behaviour_mut();
+                let key = kad::RecordKey::new(&program.to_bytes());
+                let id = behaviour.kad.get_providers(key);
+                self.providers.insert(id, (Vec::new(), reply));
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    /// Counts a refused message against its sender, and bans it past the limit.
+    fn penalise(&mut self, peer: PeerId, rule: &'static str) {
+        let _ = self.events.send(NodeEvent::Refused { peer, rule });
+        let count = self.refused_by_peer.entry(peer).or_default();
+        *count += 1;
+        if *count >= self.ban_after && self.banned.insert(peer) {
+            tracing::warn!(%peer, refused = *count, "banning the peer");
+            let behaviour = self.swarm.behaviour_mut();
+            behaviour.gossipsub.blacklist_peer(&peer);
+            behaviour.blocked.block_peer(peer);
+        }
+    }
+
+    fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let address = address.to_string();
+                if !self.listen.contains(&address) {
+                    self.listen.push(address);
+                }
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                if endpoint.is_dialer() {
+                    let address = endpoint.get_remote_address().clone();
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, address);
+                }
+                let _ = self.events.send(NodeEvent::Connected(peer_id));
+            }
+            SwarmEvent::Behaviour(event) => self.behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    fn behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => self.receive(message_id, propagation_source, message),
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }) => {
+                let _ = self.events.send(NodeEvent::Subscribed {
+                    peer: peer_id,
+                    topic: topic.to_string(),
+                });
+            }
+            BehaviourEvent::Sync(request_response::Event::Message { message, .. }) => match message
+            {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let store = Arc::clone(&self.store);
+                    let commands = self.commands.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let response = serve::answer(&store, request);
+                        let _ = commands.send(Command::Respond { channel, response });
+                    });
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.requests.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            }) => {
+                if let Some(reply) = self.requests.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Peer {
+                        peer,
+                        detail: error.to_string(),
+                    }));
+                }
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                for address in info.listen_addrs {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, address);
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, address) in found {
+                    if self.swarm.is_connected(&peer) || self.banned.contains(&peer) {
+                        continue;
+                    }
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, address.clone());
+                    let _ = self.swarm.dial(address);
+                    let _ = self.events.send(NodeEvent::Discovered(peer));
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            }) => {
+                let kad::QueryResult::GetProviders(result) = result else {
+                    return;
+                };
+                if let (
+                    Some((found, _)),
+                    Ok(kad::GetProvidersOk::FoundProviders { providers, .. }),
+                ) = (self.providers.get_mut(&id), result)
+                {
+                    found.extend(providers);
+                }
+                if step.last {
+                    if let Some((found, reply)) = self.providers.remove(&id) {
+                        let _ = reply.send(found);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A gossip message goes to the intake, through the fault layer when there is one.
+    fn receive(&mut self, id: gossipsub::MessageId, source: PeerId, message: gossipsub::Message) {
+        let Some(faults) = &mut self.faults else {
+            let _ = self.jobs.send(Job::Gossip {
+                id,
+                source,
+                message,
+            });
+            return;
+        };
+        let fate = faults.fate();
+        if fate.is_empty() {
+            // Dropped: as if it never came; not forwarded, nobody penalised.
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(
+                    &id,
+                    &source,
+                    gossipsub::MessageAcceptance::Ignore,
+                );
+            return;
+        }
+        for delay in fate {
+            let commands = self.commands.clone();
+            let (id, message) = (id.clone(), message.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = commands.send(Command::Deliver {
+                    id,
+                    source,
+                    message,
+                });
+            });
+        }
+    }
+}

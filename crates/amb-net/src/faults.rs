@@ -1,0 +1,122 @@
+//! A seeded fault layer between the swarm and the node (`spec/network.md` §6):
+//! each gossip message received is dropped, delayed or delivered twice, by a
+//! pseudo-random draw from a fixed seed, so a failing run can be repeated. Delays
+//! are drawn per copy, which reorders messages. Sync answers are not faulted: they
+//! are how a node recovers what gossip lost.
+
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+/// What the layer does to messages.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FaultConfig {
+    /// The seed of the draws.
+    pub seed: u64,
+    /// Probability that a message is dropped.
+    pub drop: f64,
+    /// Probability that a message is delivered twice.
+    pub duplicate: f64,
+    /// Longest delay of a copy (each copy's delay is uniform in `0..=max_delay`).
+    pub max_delay: Duration,
+}
+
+impl FaultConfig {
+    /// Reads `seed=S,drop=P,duplicate=P,delay_ms=N` (every key optional but `seed`).
+    pub fn parse(text: &str) -> Result<FaultConfig, String> {
+        let mut config = FaultConfig {
+            seed: 0,
+            drop: 0.0,
+            duplicate: 0.0,
+            max_delay: Duration::ZERO,
+        };
+        let mut seeded = false;
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("fault setting `{part}` is not KEY=VALUE"))?;
+            let bad = || format!("fault setting `{part}`: bad value");
+            let probability = |v: &str| -> Result<f64, String> {
+                let p: f64 = v.parse().map_err(|_| bad())?;
+                (0.0..=1.0).contains(&p).then_some(p).ok_or_else(bad)
+            };
+            match key {
+                "seed" => {
+                    config.seed = value.parse().map_err(|_| bad())?;
+                    seeded = true;
+                }
+                "drop" => config.drop = probability(value)?,
+                "duplicate" => config.duplicate = probability(value)?,
+                "delay_ms" => {
+                    config.max_delay = Duration::from_millis(value.parse().map_err(|_| bad())?)
+                }
+                _ => return Err(format!("unknown fault setting `{key}`")),
+            }
+        }
+        seeded
+            .then_some(config)
+            .ok_or_else(|| "fault settings need a seed (seed=N)".into())
+    }
+}
+
+/// The layer's state: its draws.
+#[derive(Debug)]
+pub(crate) struct Faults {
+    config: FaultConfig,
+    rng: StdRng,
+}
+
+impl Faults {
+    pub(crate) fn new(config: FaultConfig) -> Faults {
+        Faults {
+            config,
+            rng: StdRng::seed_from_u64(config.seed),
+        }
+    }
+
+    /// The delays of the copies of one message to deliver: none if it is dropped.
+    pub(crate) fn fate(&mut self) -> Vec<Duration> {
+        if self.rng.gen_bool(self.config.drop) {
+            return Vec::new();
+        }
+        let copies = if self.rng.gen_bool(self.config.duplicate) {
+            2
+        } else {
+            1
+        };
+        (0..copies)
+            .map(|_| {
+                let max = self.config.max_delay.as_micros() as u64;
+                Duration::from_micros(if max == 0 {
+                    0
+                } else {
+                    self.rng.gen_range(0..=max)
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_fates() {
+        let config = FaultConfig::parse("seed=5,drop=0.1,duplicate=0.2,delay_ms=30").unwrap();
+        let fates = |c| {
+            let mut f = Faults::new(c);
+            (0..1000).map(|_| f.fate()).collect::<Vec<_>>()
+        };
+        let a = fates(config);
+        assert_eq!(a, fates(config));
+        let dropped = a.iter().filter(|f| f.is_empty()).count();
+        let doubled = a.iter().filter(|f| f.len() == 2).count();
+        assert!((60..140).contains(&dropped), "{dropped}");
+        assert!((130..240).contains(&doubled), "{doubled}");
+        assert!(a.iter().flatten().all(|d| *d <= Duration::from_millis(30)));
+        assert!(FaultConfig::parse("drop=0.1").is_err());
+        assert!(FaultConfig::parse("seed=1,drop=2").is_err());
+        assert!(FaultConfig::parse("seed=1,lose=0.1").is_err());
+    }
+}

@@ -1,0 +1,489 @@
+//! A running peer (`spec/network.md` §1): one task owns the libp2p swarm and
+//! everything else talks to it through a command channel with one-shot replies; one
+//! thread owns the intake of events (checks, replay, store writes); node events
+//! (events stored, peers, subscriptions) go out on a broadcast channel.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use amb_bytecode::Cid;
+use amb_log::{Event, SigningKey, Store};
+use futures::StreamExt;
+use libp2p::{
+    Multiaddr, PeerId, gossipsub, noise, request_response, swarm::SwarmEvent, tcp, yamux,
+};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::{
+    behaviour::Behaviour,
+    config::NodeConfig,
+    faults::Faults,
+    identity,
+    ingest::{Ingest, Outcome, Refusal},
+    wire::{SyncRequest, SyncResponse},
+};
+
+/// Why a node could not start or do what it was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// The node could not start.
+    #[error("starting the node: {0}")]
+    Start(String),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+    /// A peer failed to answer.
+    #[error("peer {peer}: {detail}")]
+    Peer {
+        /// The peer.
+        peer: PeerId,
+        /// What happened.
+        detail: String,
+    },
+    /// Events were refused.
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    /// Something else, said in words.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What the node says once it listens.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ready {
+    /// Its peer id.
+    pub peer_id: String,
+    /// The addresses it listens on (the real ports when port 0 was asked).
+    pub listen: Vec<String>,
+}
+
+/// One event stored by the node (for the live event stream).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct StoredSummary {
+    /// The program.
+    pub program: String,
+    /// The event's CID.
+    pub cid: String,
+    /// Its log.
+    pub log: String,
+    /// Its place in the log.
+    pub seq: u64,
+    /// Its operation's mnemonic.
+    pub op: String,
+    /// Its operation's target name, if it has one.
+    pub target: Option<String>,
+    /// Its creator's key, hex.
+    pub creator: String,
+}
+
+impl StoredSummary {
+    /// The summary of an event of `program`.
+    pub fn of(program: Cid, cid: Cid, event: &Event) -> StoredSummary {
+        StoredSummary {
+            program: program.to_string(),
+            cid: cid.to_string(),
+            log: event.log().to_string(),
+            seq: event.seq(),
+            op: event.op().opcode().mnemonic().to_string(),
+            target: event.op().target().name().map(str::to_string),
+            creator: hex::encode(event.creator().as_bytes()),
+        }
+    }
+}
+
+/// What happens in the node, for whoever listens.
+#[derive(Clone, Debug)]
+pub enum NodeEvent {
+    /// Events were stored (written here, or received and checked).
+    Stored(Vec<StoredSummary>),
+    /// A peer subscribed to a program's topic.
+    Subscribed {
+        /// The peer.
+        peer: PeerId,
+        /// The topic.
+        topic: String,
+    },
+    /// A connection to a peer was made.
+    Connected(PeerId),
+    /// A peer was found by mDNS.
+    Discovered(PeerId),
+    /// A peer's message was refused.
+    Refused {
+        /// The peer that sent it.
+        peer: PeerId,
+        /// The rule.
+        rule: &'static str,
+    },
+}
+
+/// A peer, as `amb info` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerInfo {
+    /// Its id.
+    pub peer_id: String,
+    /// Its gossipsub score.
+    pub score: Option<f64>,
+    /// Messages of it refused.
+    pub refused: u32,
+}
+
+/// The node's state, as `amb info` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeInfo {
+    /// Its peer id.
+    pub peer_id: String,
+    /// Its listen addresses.
+    pub listen: Vec<String>,
+    /// Connected peers.
+    pub peers: Vec<PeerInfo>,
+    /// Refused messages by rule.
+    pub refused: BTreeMap<String, u64>,
+    /// Peers banned for refused messages.
+    pub banned: Vec<String>,
+    /// Programs held.
+    pub programs: usize,
+    /// Events waiting for their predecessors.
+    pub waiting: usize,
+}
+
+/// Status of a program on this node.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProgramStatus {
+    /// `/amb/<cid>`.
+    pub address: String,
+    /// Whether the node holds it (manifest, blocks, replayed state).
+    pub held: bool,
+    /// Events applied.
+    pub events: usize,
+    /// Whether its run is complete (the root log ends with a payload).
+    pub complete: bool,
+}
+
+pub(crate) enum Command {
+    Info(oneshot::Sender<(Vec<String>, Vec<PeerInfo>, Vec<String>)>),
+    Dial(Multiaddr),
+    Subscribe(Cid),
+    Publish {
+        program: Cid,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    TopicPeers(Cid, oneshot::Sender<Vec<PeerId>>),
+    Request {
+        peer: PeerId,
+        request: SyncRequest,
+        reply: oneshot::Sender<Result<SyncResponse, NetError>>,
+    },
+    Respond {
+        channel: request_response::ResponseChannel<SyncResponse>,
+        response: SyncResponse,
+    },
+    Validated {
+        id: gossipsub::MessageId,
+        source: PeerId,
+        refusal: Option<Refusal>,
+    },
+    Deliver {
+        id: gossipsub::MessageId,
+        source: PeerId,
+        message: gossipsub::Message,
+    },
+    Provide(Cid),
+    FindProviders(Cid, oneshot::Sender<Vec<PeerId>>),
+    Shutdown,
+}
+
+pub(crate) enum Job {
+    Gossip {
+        id: gossipsub::MessageId,
+        source: PeerId,
+        message: gossipsub::Message,
+    },
+    Synced {
+        program: Cid,
+        events: Vec<Vec<u8>>,
+        reply: oneshot::Sender<Outcome>,
+    },
+    Hold(Cid, oneshot::Sender<Result<(), Refusal>>),
+    Status(Cid, oneshot::Sender<ProgramStatus>),
+    Counters(oneshot::Sender<(BTreeMap<String, u64>, usize, usize)>),
+}
+
+/// A handle on a running node; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct NodeHandle {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    peer_id: PeerId,
+    key: SigningKey,
+    store: Arc<Store>,
+    commands: mpsc::UnboundedSender<Command>,
+    jobs: std::sync::mpsc::Sender<Job>,
+    events: broadcast::Sender<NodeEvent>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
+}
+
+/// Starts a node: the swarm task, the intake thread, the listeners and the dials.
+/// Returns once every listener has its address.
+pub async fn start(
+    config: NodeConfig,
+    key: SigningKey,
+    store: Arc<Store>,
+) -> Result<(NodeHandle, Ready), NetError> {
+    let keypair = identity::keypair(&key);
+    let peer_id = keypair.public().to_peer_id();
+    let behaviour = Behaviour::new(&keypair, &config).map_err(NetError::Start)?;
+    let builder = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Start(format!("TCP transport: {e}")))?;
+    #[cfg(feature = "quic")]
+    let builder = builder.with_quic();
+    let mut swarm = builder
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| NetError::Start(format!("behaviour: {e}")))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .build();
+    let mut listeners = HashSet::new();
+    for address in &config.listen {
+        let id = swarm
+            .listen_on(address.clone())
+            .map_err(|e| NetError::Start(format!("listening on {address}: {e}")))?;
+        listeners.insert(id);
+    }
+    let mut listen = Vec::new();
+    while !listeners.is_empty() {
+        match tokio::time::timeout(Duration::from_secs(10), swarm.select_next_some()).await {
+            Ok(SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            }) => {
+                listeners.remove(&listener_id);
+                listen.push(address.to_string());
+            }
+            Ok(SwarmEvent::ListenerClosed { reason, .. }) => {
+                return Err(NetError::Start(format!("a listener closed: {reason:?}")));
+            }
+            Ok(SwarmEvent::ListenerError { error, .. }) => {
+                return Err(NetError::Start(format!("a listener failed: {error}")));
+            }
+            Ok(_) => {}
+            Err(_) => return Err(NetError::Start("no listen address within 10 s".into())),
+        }
+    }
+    for peer in &config.peers {
+        swarm
+            .dial(peer.clone())
+            .map_err(|e| NetError::Start(format!("dialing {peer}: {e}")))?;
+    }
+    let (commands, command_rx) = mpsc::unbounded_channel();
+    let (jobs, job_rx) = std::sync::mpsc::channel();
+    let (events, _) = broadcast::channel(65_536);
+    let handle = NodeHandle {
+        inner: Arc::new(Inner {
+            peer_id,
+            key,
+            store: Arc::clone(&store),
+            commands: commands.clone(),
+            jobs,
+            events: events.clone(),
+        }),
+    };
+    let ingest = Ingest::new(Arc::clone(&store), config.ingest);
+    let intake_events = events.clone();
+    let intake_commands = commands.clone();
+    std::thread::Builder::new()
+        .name("amb-intake".into())
+        .spawn(move || crate::intake::run_intake(ingest, job_rx, intake_commands, intake_events))
+        .map_err(|e| NetError::Start(format!("starting the intake thread: {e}")))?;
+    let driver = crate::driver::Driver {
+        swarm,
+        store,
+        jobs: handle.inner.jobs.clone(),
+        commands,
+        events,
+        requests: HashMap::new(),
+        providers: HashMap::new(),
+        refused_by_peer: HashMap::new(),
+        banned: HashSet::new(),
+        ban_after: config.ban_after,
+        faults: config.faults.map(Faults::new),
+        listen: listen.clone(),
+    };
+    tokio::spawn(driver.run(command_rx));
+    let ready = Ready {
+        peer_id: peer_id.to_string(),
+        listen,
+    };
+    Ok((handle, ready))
+}
+
+impl NodeHandle {
+    /// The node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.inner.peer_id
+    }
+
+    /// The node's key.
+    pub fn key(&self) -> &SigningKey {
+        &self.inner.key
+    }
+
+    /// The node's store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// Node events from now on.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<NodeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub(crate) fn emit(&self, event: NodeEvent) {
+        let _ = self.inner.events.send(event);
+    }
+
+    fn send(&self, command: Command) -> Result<(), NetError> {
+        self.inner
+            .commands
+            .send(command)
+            .map_err(|_| NetError::Stopped)
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(make(tx))?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    async fn job<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Job) -> Result<T, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .jobs
+            .send(make(tx))
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// The node's state.
+    pub async fn info(&self) -> Result<NodeInfo, NetError> {
+        let (listen, peers, banned) = self.ask(Command::Info).await?;
+        let (refused, programs, waiting) = self.job(Job::Counters).await?;
+        Ok(NodeInfo {
+            peer_id: self.inner.peer_id.to_string(),
+            listen,
+            peers,
+            refused,
+            banned,
+            programs,
+            waiting,
+        })
+    }
+
+    /// Dials an address.
+    pub fn dial(&self, address: Multiaddr) -> Result<(), NetError> {
+        self.send(Command::Dial(address))
+    }
+
+    /// Subscribes to a program's topic.
+    pub fn follow(&self, program: Cid) -> Result<(), NetError> {
+        self.send(Command::Subscribe(program))
+    }
+
+    /// Announces on the DHT that this node holds a program.
+    pub fn provide(&self, program: Cid) -> Result<(), NetError> {
+        self.send(Command::Provide(program))
+    }
+
+    /// Peers the DHT knows to hold a program.
+    pub async fn find_providers(&self, program: Cid) -> Result<Vec<PeerId>, NetError> {
+        self.ask(|tx| Command::FindProviders(program, tx)).await
+    }
+
+    /// Peers subscribed to a program's topic.
+    pub async fn topic_peers(&self, program: Cid) -> Result<Vec<PeerId>, NetError> {
+        self.ask(|tx| Command::TopicPeers(program, tx)).await
+    }
+
+    /// Publishes bytes on a program's topic.
+    pub async fn publish(&self, program: Cid, data: Vec<u8>) -> Result<(), NetError> {
+        self.ask(|reply| Command::Publish {
+            program,
+            data,
+            reply,
+        })
+        .await?
+        .map_err(NetError::Other)
+    }
+
+    /// Sends a sync request.
+    pub async fn request(
+        &self,
+        peer: PeerId,
+        request: SyncRequest,
+    ) -> Result<SyncResponse, NetError> {
+        self.ask(|reply| Command::Request {
+            peer,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// Starts holding a stored program (replays its stored events).
+    pub async fn hold(&self, program: Cid) -> Result<(), NetError> {
+        self.job(|tx| Job::Hold(program, tx))
+            .await?
+            .map_err(NetError::Refused)
+    }
+
+    /// Hands synced events to the intake.
+    pub async fn ingest_synced(
+        &self,
+        program: Cid,
+        events: Vec<Vec<u8>>,
+    ) -> Result<Outcome, NetError> {
+        self.job(|reply| Job::Synced {
+            program,
+            events,
+            reply,
+        })
+        .await
+    }
+
+    /// A program's status here.
+    pub async fn status(&self, program: Cid) -> Result<ProgramStatus, NetError> {
+        self.job(|tx| Job::Status(program, tx)).await
+    }
+
+    /// Stops the node.
+    pub fn shutdown(&self) {
+        let _ = self.send(Command::Shutdown);
+    }
+}

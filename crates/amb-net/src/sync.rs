@@ -1,0 +1,245 @@
+//! Fetching a program from peers (`spec/network.md` §3): find a peer that holds
+//! it (connected peers first, then the DHT's providers), get its heads, then every
+//! missing block (manifest, bytecode, slice manifests) and every missing event
+//! below each head, in bounded requests; then hand the events to the intake, which
+//! checks and orders them like gossiped ones.
+
+use std::collections::{HashMap, HashSet};
+
+use amb_bytecode::{Block, Cid};
+use amb_log::{Event, Manifest};
+use libp2p::PeerId;
+
+use crate::{
+    ingest::Outcome,
+    node::{NetError, NodeHandle},
+    wire::{Head, MAX_REQUEST_ITEMS, Range, SyncRequest, SyncResponse},
+};
+
+/// What a fetch did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    /// The peer it fetched from.
+    pub peer: PeerId,
+    /// Events newly stored.
+    pub stored: usize,
+}
+
+/// Fetches whatever this node lacks of `program` from a peer that holds it, and
+/// follows its topic from then on.
+pub async fn fetch(node: &NodeHandle, program: Cid) -> Result<Fetched, NetError> {
+    let (peer, heads) = find_holder(node, program).await?;
+    let outcome = sync_from(node, peer, program, &heads).await?;
+    node.follow(program)?;
+    node.provide(program)?;
+    Ok(Fetched {
+        peer,
+        stored: outcome.stored.len(),
+    })
+}
+
+/// Brings a held or new program up to the heads of `peer`.
+pub async fn sync_from(
+    node: &NodeHandle,
+    peer: PeerId,
+    program: Cid,
+    heads: &[Head],
+) -> Result<Outcome, NetError> {
+    fetch_program_blocks(node, peer, program).await?;
+    let logs: Vec<Cid> = heads.iter().map(|h| h.log).collect();
+    fetch_blocks(node, peer, &logs).await?;
+    node.hold(program).await?;
+    let events = fetch_events(node, peer, heads).await?;
+    let outcome = node.ingest_synced(program, events).await?;
+    match outcome.refused.clone() {
+        Some(refusal) => Err(NetError::Refused(refusal)),
+        None => Ok(outcome),
+    }
+}
+
+/// Asks a peer for a program's heads.
+pub async fn heads_of(
+    node: &NodeHandle,
+    peer: PeerId,
+    program: Cid,
+) -> Result<Option<Vec<Head>>, NetError> {
+    match node.request(peer, SyncRequest::Heads { program }).await? {
+        SyncResponse::Heads { heads } => Ok(Some(heads)),
+        SyncResponse::Unknown => Ok(None),
+        other => Err(unexpected(peer, &other)),
+    }
+}
+
+/// The first peer that holds `program`, and its heads: connected peers are asked
+/// first, then the providers the DHT knows.
+pub async fn find_holder(node: &NodeHandle, program: Cid) -> Result<(PeerId, Vec<Head>), NetError> {
+    let mut asked = HashSet::new();
+    let connected: Vec<PeerId> = node
+        .info()
+        .await?
+        .peers
+        .iter()
+        .filter_map(|p| p.peer_id.parse().ok())
+        .collect();
+    for round in [connected, node.find_providers(program).await?] {
+        for peer in round {
+            if peer == node.peer_id() || !asked.insert(peer) {
+                continue;
+            }
+            match heads_of(node, peer, program).await {
+                Ok(Some(heads)) => return Ok((peer, heads)),
+                Ok(None) => {}
+                Err(e) => tracing::debug!(%peer, "asking for heads: {e}"),
+            }
+        }
+    }
+    Err(NetError::Other(format!(
+        "no reachable peer holds /amb/{program} (asked {} peers)",
+        asked.len()
+    )))
+}
+
+/// The program's manifest and every bytecode block it reaches.
+async fn fetch_program_blocks(
+    node: &NodeHandle,
+    peer: PeerId,
+    program: Cid,
+) -> Result<(), NetError> {
+    fetch_blocks(node, peer, &[program]).await?;
+    let store = node.store();
+    let manifest = store
+        .get_block(program)
+        .map_err(|e| NetError::Other(e.to_string()))?
+        .and_then(|bytes| Manifest::decode(&bytes).ok())
+        .filter(|m| m.is_root() && m.cid() == program)
+        .ok_or_else(|| NetError::Other(format!("/amb/{program} is not a program manifest")))?;
+    let mut frontier = vec![manifest.program()];
+    let mut seen = HashSet::new();
+    while !frontier.is_empty() {
+        fetch_blocks(node, peer, &frontier).await?;
+        let mut next = Vec::new();
+        for cid in frontier {
+            let bytes = store
+                .get_block(cid)
+                .map_err(|e| NetError::Other(e.to_string()))?
+                .ok_or_else(|| NetError::Other(format!("block {cid} is missing")))?;
+            let block = Block::decode(&bytes)
+                .map_err(|e| NetError::Other(format!("block {cid} is not bytecode: {e}")))?;
+            next.extend(block.children().filter(|c| seen.insert(*c)));
+        }
+        frontier = next;
+    }
+    Ok(())
+}
+
+/// Stores the blocks of `wanted` this node lacks, fetched from `peer` in bounded
+/// requests; each is kept only under the CID its bytes hash to.
+async fn fetch_blocks(node: &NodeHandle, peer: PeerId, wanted: &[Cid]) -> Result<(), NetError> {
+    let store = node.store();
+    let mut missing: Vec<Cid> = wanted
+        .iter()
+        .copied()
+        .filter(|c| !store.has_block(*c).unwrap_or(false))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    while !missing.is_empty() {
+        let ask: Vec<Cid> = missing.iter().take(MAX_REQUEST_ITEMS).copied().collect();
+        let response = node
+            .request(peer, SyncRequest::Blocks { cids: ask.clone() })
+            .await?;
+        let SyncResponse::Blocks { blocks } = response else {
+            return Err(unexpected(peer, &response));
+        };
+        let asked: HashSet<Cid> = ask.iter().copied().collect();
+        let mut got = HashSet::new();
+        for bytes in &blocks {
+            let cid = Cid::of(bytes);
+            if asked.contains(&cid) {
+                store
+                    .put_block(cid, bytes)
+                    .map_err(|e| NetError::Other(e.to_string()))?;
+                got.insert(cid);
+            }
+        }
+        if got.is_empty() {
+            return Err(NetError::Peer {
+                peer,
+                detail: format!("does not give block {}", ask[0]),
+            });
+        }
+        missing.retain(|c| !got.contains(c));
+    }
+    Ok(())
+}
+
+/// Every event below each head that this node lacks, in bounded requests.
+async fn fetch_events(
+    node: &NodeHandle,
+    peer: PeerId,
+    heads: &[Head],
+) -> Result<Vec<Vec<u8>>, NetError> {
+    let store = node.store();
+    let mut ranges: HashMap<Cid, Range> = HashMap::new();
+    for head in heads {
+        let have = store
+            .log_head(head.log)
+            .map_err(|e| NetError::Other(e.to_string()))?
+            .map_or(0, |(seq, _)| seq + 1);
+        if have < head.len {
+            ranges.insert(
+                head.log,
+                Range {
+                    log: head.log,
+                    from: have,
+                    to: head.len,
+                },
+            );
+        }
+    }
+    let mut events = Vec::new();
+    while !ranges.is_empty() {
+        let mut ask: Vec<Range> = ranges.values().copied().collect();
+        ask.sort_unstable_by_key(|r| r.log);
+        ask.truncate(MAX_REQUEST_ITEMS);
+        let response = node
+            .request(peer, SyncRequest::Events { ranges: ask })
+            .await?;
+        let SyncResponse::Events { events: got } = response else {
+            return Err(unexpected(peer, &response));
+        };
+        let mut progressed = false;
+        for bytes in got {
+            let Ok(event) = Event::decode(&bytes) else {
+                return Err(NetError::Peer {
+                    peer,
+                    detail: format!("sent malformed event bytes {}", Cid::of(&bytes)),
+                });
+            };
+            if let Some(range) = ranges.get_mut(&event.log()) {
+                if event.seq() == range.from && event.seq() < range.to {
+                    range.from = event.seq() + 1;
+                    progressed = true;
+                    events.push(bytes.into_vec());
+                }
+            }
+        }
+        if !progressed {
+            return Err(NetError::Peer {
+                peer,
+                detail: "stopped sending the events below its heads".into(),
+            });
+        }
+        ranges.retain(|_, r| r.from < r.to);
+    }
+    Ok(events)
+}
+
+fn unexpected(peer: PeerId, response: &SyncResponse) -> NetError {
+    let detail = match response {
+        SyncResponse::Refused { reason } => format!("refused the request: {reason}"),
+        SyncResponse::Unknown => "does not hold the program".into(),
+        _ => "answered with the wrong kind of response".into(),
+    };
+    NetError::Peer { peer, detail }
+}

@@ -1,0 +1,83 @@
+//! Reading a program's value from the network (`spec/network.md` §5): fetch what
+//! this node lacks, follow the topic until the run is complete (syncing again from
+//! a holder while it is not, which also recovers what gossip lost), then verify
+//! every event exactly as `amb verify` does and evaluate the replayed term.
+
+use std::time::{Duration, Instant};
+
+use amb_bytecode::Cid;
+use serde::Serialize;
+
+use crate::{
+    node::{NetError, NodeHandle},
+    sync::{fetch, find_holder, sync_from},
+};
+
+/// A program's value, as `amb value --json` prints it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ProgramValue {
+    /// `/amb/<cid>`.
+    pub address: String,
+    /// The replayed final term (compact text).
+    pub normal_form: String,
+    /// Its value, or null.
+    pub value: serde_json::Value,
+}
+
+/// How often a node that waits for a run re-syncs from a holder.
+const RESYNC: Duration = Duration::from_millis(250);
+
+/// The value of `program`, waiting at most `wait` for it to be fetched and complete.
+pub async fn value(
+    node: &NodeHandle,
+    program: Cid,
+    wait: Duration,
+) -> Result<ProgramValue, NetError> {
+    let deadline = Instant::now() + wait;
+    let address = format!("/amb/{program}");
+    loop {
+        if node.status(program).await?.held {
+            break;
+        }
+        match fetch(node, program).await {
+            Ok(_) => break,
+            Err(e @ NetError::Refused(_)) => return Err(e),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(NetError::Other(format!(
+                    "{address} could not be fetched within {} s: {e}",
+                    wait.as_secs()
+                )));
+            }
+            Err(_) => tokio::time::sleep(RESYNC).await,
+        }
+    }
+    loop {
+        let status = node.status(program).await?;
+        if status.complete {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(NetError::Other(format!(
+                "{address} is not complete after {} s ({} events so far): its run has not finished, or the peers writing it are gone",
+                wait.as_secs(),
+                status.events
+            )));
+        }
+        if let Ok((peer, heads)) = find_holder(node, program).await {
+            if let Err(e @ NetError::Refused(_)) = sync_from(node, peer, program, &heads).await {
+                return Err(e);
+            }
+        }
+        tokio::time::sleep(RESYNC).await;
+    }
+    let store = node.store().clone();
+    let verified = tokio::task::spawn_blocking(move || amb_vm::verify::verify(&store, program))
+        .await
+        .map_err(|e| NetError::Other(format!("the verification task failed: {e}")))?
+        .map_err(|e| NetError::Other(format!("verifying {address}: {e}")))?;
+    Ok(ProgramValue {
+        address,
+        normal_form: amb_syntax::to_compact_string(&verified.term),
+        value: amb_vm::value_of(&verified.term).map_or(serde_json::Value::Null, |v| v.to_json()),
+    })
+}

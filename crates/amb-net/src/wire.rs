@@ -1,0 +1,212 @@
+//! What peers say to each other (`spec/network.md` §2 and §3): gossip batches of
+//! signed events on a program's topic, and the sync protocol's requests and
+//! responses. Everything is CBOR (serde); CIDs travel in their 36-byte binary form.
+//! Every size is bounded, and the bounds are constants here.
+
+use amb_bytecode::Cid;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+/// The sync protocol's name.
+pub const SYNC_PROTOCOL: &str = "/amb/sync/1";
+/// Most events in one gossip batch.
+pub const MAX_BATCH_EVENTS: usize = 512;
+/// Most bytes of one gossip message (gossipsub's max transmit size).
+pub const MAX_GOSSIP_BYTES: usize = 1 << 20;
+/// Most events in one sync response.
+pub const MAX_RESPONSE_EVENTS: usize = 4096;
+/// Most bytes of events or blocks in one sync response (the codec allows more, for
+/// the CBOR framing).
+pub const MAX_RESPONSE_BYTES: usize = 4 << 20;
+/// Most CIDs or ranges in one sync request.
+pub const MAX_REQUEST_ITEMS: usize = 4096;
+
+/// The gossip topic of a program: its address.
+pub fn topic_name(program: Cid) -> String {
+    format!("/amb/{program}")
+}
+
+/// A batch of events published on a program's topic, with the blocks they need
+/// (slice manifests, value blocks) that a subscriber may not have yet.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GossipBatch {
+    /// The program (root manifest CID) the events belong to.
+    #[serde(with = "cid_bytes")]
+    pub program: Cid,
+    /// Makes a re-announcement of the same events a new message (gossipsub drops
+    /// identical bytes as duplicates).
+    pub nonce: u64,
+    /// Blocks the events need, each under the CID of its bytes.
+    #[serde(default)]
+    pub blocks: Vec<ByteBuf>,
+    /// Signed events, each in its canonical encoding.
+    pub events: Vec<ByteBuf>,
+}
+
+impl GossipBatch {
+    /// The batch's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::into_writer(self, &mut out).expect("writing to a vector cannot fail");
+        out
+    }
+
+    /// Reads a batch, refusing anything malformed or above the bounds.
+    pub fn decode(bytes: &[u8]) -> Result<GossipBatch, String> {
+        if bytes.len() > MAX_GOSSIP_BYTES {
+            return Err(format!(
+                "{} bytes, more than {MAX_GOSSIP_BYTES}",
+                bytes.len()
+            ));
+        }
+        let batch: GossipBatch = ciborium::from_reader(bytes).map_err(|e| e.to_string())?;
+        if batch.events.len() > MAX_BATCH_EVENTS {
+            return Err(format!(
+                "{} events, more than {MAX_BATCH_EVENTS}",
+                batch.events.len()
+            ));
+        }
+        Ok(batch)
+    }
+}
+
+/// A sync request: what a peer asks another for, walking back from the heads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// The heads of every log of a program.
+    Heads {
+        /// The program.
+        #[serde(with = "cid_bytes")]
+        program: Cid,
+    },
+    /// Events by position: for each range, the events of `log` with `from <= seq <
+    /// to`, newest first, as many as fit the response bounds.
+    Events {
+        /// The ranges.
+        ranges: Vec<Range>,
+    },
+    /// Blocks (bytecode, manifests, values) by CID.
+    Blocks {
+        /// The CIDs.
+        #[serde(with = "cid_list")]
+        cids: Vec<Cid>,
+    },
+}
+
+/// A range of positions in a log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Range {
+    /// The log.
+    #[serde(with = "cid_bytes")]
+    pub log: Cid,
+    /// The first position wanted.
+    pub from: u64,
+    /// One past the last position wanted.
+    pub to: u64,
+}
+
+/// The head of one log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// The log.
+    #[serde(with = "cid_bytes")]
+    pub log: Cid,
+    /// The log's length (the head's seq + 1).
+    pub len: u64,
+    /// The head event.
+    #[serde(with = "cid_bytes")]
+    pub head: Cid,
+}
+
+/// A sync response.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum SyncResponse {
+    /// The program's logs and their heads (logs with no event yet are left out).
+    Heads {
+        /// The heads.
+        heads: Vec<Head>,
+    },
+    /// Events, each its canonical encoding (a peer checks every one).
+    Events {
+        /// The events found, at most the bounds; a range cut short is asked again.
+        events: Vec<ByteBuf>,
+    },
+    /// Blocks, each under the CID of its bytes; those not held are left out.
+    Blocks {
+        /// The blocks found.
+        blocks: Vec<ByteBuf>,
+    },
+    /// The peer does not hold this program.
+    Unknown,
+    /// The request is above the bounds or malformed.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Serde for one CID as its binary form.
+mod cid_bytes {
+    use amb_bytecode::Cid;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use serde_bytes::ByteBuf;
+
+    pub(super) fn serialize<S: Serializer>(cid: &Cid, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&cid.to_bytes())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Cid, D::Error> {
+        let bytes = ByteBuf::deserialize(d)?;
+        Cid::from_bytes(&bytes).map_err(D::Error::custom)
+    }
+}
+
+/// Serde for a list of CIDs.
+mod cid_list {
+    use amb_bytecode::Cid;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error, ser::SerializeSeq};
+    use serde_bytes::{ByteBuf, Bytes};
+
+    pub(super) fn serialize<S: Serializer>(cids: &[Cid], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(cids.len()))?;
+        for cid in cids {
+            seq.serialize_element(Bytes::new(&cid.to_bytes()))?;
+        }
+        seq.end()
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Cid>, D::Error> {
+        let list = Vec::<ByteBuf>::deserialize(d)?;
+        if list.len() > super::MAX_REQUEST_ITEMS {
+            return Err(D::Error::custom("too many CIDs"));
+        }
+        list.iter()
+            .map(|b| Cid::from_bytes(b).map_err(D::Error::custom))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_round_trips_and_oversized_ones_are_refused() {
+        let batch = GossipBatch {
+            program: Cid::of(b"p"),
+            nonce: 7,
+            blocks: vec![ByteBuf::from(vec![1, 2])],
+            events: vec![ByteBuf::from(vec![3])],
+        };
+        let back = GossipBatch::decode(&batch.encode()).unwrap();
+        assert_eq!(back.program, batch.program);
+        assert_eq!(back.events, batch.events);
+        assert!(GossipBatch::decode(&[0xff; 3]).is_err());
+        let big = GossipBatch {
+            events: vec![ByteBuf::new(); MAX_BATCH_EVENTS + 1],
+            ..batch
+        };
+        let error = GossipBatch::decode(&big.encode()).unwrap_err();
+        assert!(error.contains("more than"), "{error}");
+    }
+}

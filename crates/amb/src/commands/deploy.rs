@@ -1,0 +1,52 @@
+//! `amb deploy FILE --node URL [--json]`: deploy a program on a running node, which
+//! runs it, records its events and publishes them; prints its address.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use amb_engine::Limits;
+
+use crate::{client::NodeArgs, source::LimitArgs};
+
+/// Arguments of `amb deploy`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Program file (`-` for standard input).
+    file: PathBuf,
+    /// Print `{"address"}` as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Most reduction steps; reaching it is an error.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_steps)]
+    max_steps: u64,
+    /// How long to wait for the node, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    timeout: u64,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    // Parsed here first, so a syntax error is shown against the file.
+    let (text, _) = crate::source::load(&args.file, &args.limits)?;
+    let source = String::from_utf8(text)
+        .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", args.file.display()))?;
+    let name = args
+        .file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned());
+    let body = serde_json::json!({ "source": source, "name": name, "max_steps": args.max_steps });
+    let answer = args
+        .node
+        .post("/v1/deploy", &body, Duration::from_secs(args.timeout))?;
+    let address = answer["address"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the node's answer has no address: {answer}"))?;
+    if args.json {
+        println!("{}", serde_json::json!({ "address": address }));
+    } else {
+        println!("{address}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

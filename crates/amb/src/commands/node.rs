@@ -1,0 +1,3 @@
+//! `amb node`: run a peer (see `daemon`).
+
+pub(crate) use crate::daemon::{Args, run};
