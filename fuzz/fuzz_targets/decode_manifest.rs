@@ -4,26 +4,27 @@
 //! **Raw**: the input itself is decoded. What decodes must re-encode to exactly the
 //! input bytes (only the canonical DAG-CBOR is accepted), have the CID of those bytes,
 //! keys strictly increasing by encoding, each re-reading to itself and `allows`ed,
-//! be a consistent root (no parent; nonce and time) or slice (parent and name; no
-//! nonce or time), and have a signing input laid out as `spec/events.md` §9 says (the
-//! domain, a zero byte, `0x88`, then the encoding's items without the trailing `58 40`
-//! signature). The input with a byte appended or its last byte removed is refused.
-//! Every accessor, `Debug` and `verify_signature` run; a verification error is rule
-//! `signature`, and a signature that verifies does not verify in the event domain.
+//! be a consistent root (no parent; nonce, time and signature) or slice (parent and
+//! name; no nonce, time or signature), and have a signing input laid out as
+//! `spec/events.md` §9 says (the domain, a zero byte, `0x88`, then the encoding's items
+//! without the trailing `58 40` signature, or a slice's trailing null). The input with
+//! a byte appended or its last byte removed is refused. Every accessor, `Debug` and
+//! `verify_signature` run; a verification error is rule `signature` (a slice's always
+//! `Unsigned`), and a signature that verifies does not verify in the event domain.
 //!
 //! **Structured**: the input's bytes choose a valid root or slice manifest (fields,
 //! integer widths, keys from a pool of four fixed keys and arbitrary curve points,
-//! one of the four as signer), which is signed, encoded, decoded back and verified.
+//! one of the four as signer or creator), which is made (a root signed), encoded,
+//! decoded back and verified.
 //! Then:
 //!
 //! - one byte of the encoding is changed, removed or inserted at a position the input
 //!   chooses; the result is refused, or decodes to a manifest that re-encodes to
 //!   exactly the mutated bytes (all raw checks above) and fails `verify_signature`. A
-//!   changed signature byte always decodes, with the same signed fields;
-//! - on half of the inputs (signing is what costs), one signed field (program, name,
-//!   keys, creator, and nonce and time for a root or parent for a slice) is changed:
-//!   the changed manifest, with the original signature spliced in, decodes and fails
-//!   `verify_signature`.
+//!   changed byte of a root's signature always decodes, with the same signed fields;
+//! - for a root, on half of the inputs (signing is what costs), one signed field
+//!   (program, name, keys, creator, nonce, time) is changed: the changed manifest,
+//!   with the original signature spliced in, decodes and fails `verify_signature`.
 
 #![no_main]
 
@@ -136,13 +137,27 @@ fn check_manifest(
         let _ = format!("{manifest:?}");
     }
 
-    // The layout of §9: header 0x89, the signature last as `58 40` and 64 bytes, and
-    // the signing input the same items under header 0x88.
-    assert!(bytes.len() > SIG_ITEM);
-    let unsigned = bytes.len() - SIG_ITEM;
+    // The layout of §9: header 0x89, a root's signature last as `58 40` and 64 bytes
+    // (a slice's null), and the signing input the same items under header 0x88.
     assert_eq!(bytes[0], 0x89);
-    assert_eq!(bytes[unsigned..unsigned + 2], [0x58, 0x40]);
-    assert_eq!(&bytes[unsigned + 2..], manifest.signature().as_bytes());
+    let unsigned = match manifest.signature() {
+        Some(sig) => {
+            assert!(bytes.len() > SIG_ITEM);
+            let unsigned = bytes.len() - SIG_ITEM;
+            assert_eq!(bytes[unsigned..unsigned + 2], [0x58, 0x40]);
+            assert_eq!(&bytes[unsigned + 2..], sig.as_bytes());
+            unsigned
+        }
+        None => {
+            assert_eq!(bytes[bytes.len() - 1], 0xf6, "a slice's signature is null");
+            assert_eq!(
+                manifest.verify_signature(),
+                Err(ManifestError::Unsigned),
+                "a slice manifest has no signature to verify"
+            );
+            return Err(ManifestError::Unsigned);
+        }
+    };
     let mut payload = vec![0x88];
     payload.extend_from_slice(&bytes[1..unsigned]);
     assert_eq!(
@@ -154,7 +169,7 @@ fn check_manifest(
     match &verified {
         Ok(()) if raw => assert!(
             creator
-                .verify(Domain::Event, &payload, manifest.signature())
+                .verify(Domain::Event, &payload, manifest.signature().expect("a root"))
                 .is_err(),
             "a manifest signature verifies in the event domain"
         ),
@@ -257,7 +272,7 @@ impl Spec {
                 self.program,
                 self.name.clone().unwrap_or_default(),
                 self.keys.clone(),
-                signer,
+                signer.public_key(),
                 self.parent,
             )
         }
@@ -287,10 +302,15 @@ fn structured(data: &[u8]) -> Result<()> {
         Ok(&manifest),
         "a signed manifest does not decode to itself"
     );
+    let expected = if spec.root {
+        Ok(())
+    } else {
+        Err(ManifestError::Unsigned)
+    };
     assert_eq!(
         check_manifest(&manifest, &bytes, false),
-        Ok(()),
-        "a signed manifest fails"
+        expected,
+        "a valid manifest fails"
     );
 
     // One byte changed, removed or inserted.
@@ -315,26 +335,24 @@ fn structured(data: &[u8]) -> Result<()> {
             );
         }
     }
-    if mutation <= 1 && position >= bytes.len() - 64 {
+    if spec.root && mutation <= 1 && position >= bytes.len() - 64 {
         let changed = decoded.expect("any 64 bytes are a signature");
         assert_eq!(changed.signing_input(), manifest.signing_input());
     }
 
-    // One signed field changed, the original signature kept.
-    if field > 5 {
+    // One signed field of a root changed, the original signature kept.
+    if field > 5 || !spec.root {
         return Ok(());
     }
+    let signature = manifest.signature().expect("a root is signed");
     let mut other = spec.clone();
-    match (field, spec.root) {
-        (0, _) => other.program = cid(&mut u)?,
-        (1, true) => other.name = name(&mut u)?,
-        (1, false) => other.name = Some(name(&mut u)?.unwrap_or_default()),
-        (2, _) => other.keys = keys(&mut u)?,
-        (3, _) => other.signer = u.choose_index(KEYS.len())?,
-        (4, true) => other.nonce = u.arbitrary()?,
-        (5, true) => other.time = int(&mut u)?,
-        (_, false) => other.parent = cid(&mut u)?,
-        _ => unreachable!(),
+    match field {
+        0 => other.program = cid(&mut u)?,
+        1 => other.name = name(&mut u)?,
+        2 => other.keys = keys(&mut u)?,
+        3 => other.signer = u.choose_index(KEYS.len())?,
+        4 => other.nonce = u.arbitrary()?,
+        _ => other.time = int(&mut u)?,
     }
     let resigned = other.build();
     if resigned.signing_input() == manifest.signing_input() {
@@ -342,9 +360,9 @@ fn structured(data: &[u8]) -> Result<()> {
     }
     let mut spliced = resigned.encode();
     let sig_at = spliced.len() - 64;
-    spliced[sig_at..].copy_from_slice(manifest.signature().as_bytes());
+    spliced[sig_at..].copy_from_slice(signature.as_bytes());
     let changed = Manifest::decode(&spliced).expect("a valid manifest with another signature");
-    assert_eq!(changed.signature(), manifest.signature());
+    assert_eq!(changed.signature(), Some(signature));
     assert!(
         check_manifest(&changed, &spliced, false).is_err(),
         "field {field} changed and the signature still verifies"

@@ -14,10 +14,9 @@
 
 use amb_bytecode::{
     BlockLimits, Cid, Opcode, Target,
-    cbor::{self, Bytes, Framing, Link, ShapeError, TargetError},
+    cbor::{self, Framing, ShapeError, TargetError},
 };
 use ciborium::Value;
-use serde::{Serialize, Serializer, ser::SerializeTuple};
 
 use crate::keys::{Domain, KeyError, PublicKey, Signature, SignatureError, SigningKey};
 
@@ -66,12 +65,6 @@ impl Op {
     }
 }
 
-impl Serialize for Op {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        (self.opcode as u8, &self.target).serialize(s)
-    }
-}
-
 /// The fields of an event that its writer chooses: everything but the creator and
 /// the signature, which [`Event::sign`] adds.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -102,39 +95,35 @@ pub struct Event {
     sig: Signature,
 }
 
-/// The CBOR array of an event: 8 items without the signature, 9 with it.
-struct Wire<'a> {
-    body: &'a UnsignedEvent,
-    creator: &'a PublicKey,
-    sig: Option<&'a Signature>,
+/// Appends the canonical CBOR of an event's first eight items (an array of 8: the
+/// payload of its signing input).
+fn write_unsigned(out: &mut Vec<u8>, body: &UnsignedEvent, creator: &PublicKey) {
+    use crate::cbor_write as w;
+    w::array(out, 8);
+    w::uint(out, EVENT_VERSION);
+    w::link(out, &body.log);
+    w::uint(out, body.seq);
+    w::array(out, 2);
+    w::uint(out, body.op.opcode as u64);
+    w::target(out, &body.op.target);
+    w::nullable(out, body.at.as_ref(), |out, (deploy, index)| {
+        w::array(out, 2);
+        w::link(out, deploy);
+        w::uint(out, u64::from(*index));
+    });
+    w::array(out, body.refs.len());
+    for r in &body.refs {
+        w::link(out, r);
+    }
+    w::nullable(out, body.payload.as_ref(), w::link);
+    w::bytes(out, creator.as_bytes());
 }
 
-/// Refs as an array of links.
-struct Links<'a>(&'a [Cid]);
-
-impl Serialize for Links<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|cid| Link(*cid)))
-    }
-}
-
-impl Serialize for Wire<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let body = self.body;
-        let mut t = s.serialize_tuple(if self.sig.is_some() { 9 } else { 8 })?;
-        t.serialize_element(&EVENT_VERSION)?;
-        t.serialize_element(&Link(body.log))?;
-        t.serialize_element(&body.seq)?;
-        t.serialize_element(&body.op)?;
-        t.serialize_element(&body.at.map(|(deploy, index)| (Link(deploy), index)))?;
-        t.serialize_element(&Links(&body.refs))?;
-        t.serialize_element(&body.payload.map(Link))?;
-        t.serialize_element(&Bytes(self.creator.as_bytes()))?;
-        if let Some(sig) = self.sig {
-            t.serialize_element(&Bytes(sig.as_bytes()))?;
-        }
-        t.end()
-    }
+/// Turns the 8-item array of [`write_unsigned`] into the event's 9-item encoding.
+fn append_signature(unsigned: &mut Vec<u8>, sig: &Signature) {
+    debug_assert_eq!(unsigned[0], 0x88, "an array of 8 items");
+    unsigned[0] = 0x89;
+    crate::cbor_write::bytes(unsigned, sig.as_bytes());
 }
 
 impl Event {
@@ -154,10 +143,7 @@ impl Event {
         let creator = key.public_key();
         let mut bytes = unsigned_cbor(&body, &creator);
         let sig = key.sign(Domain::Event, &bytes);
-        debug_assert_eq!(bytes[0], 0x88, "an array of 8 items");
-        bytes[0] = 0x89;
-        bytes.extend_from_slice(&[0x58, 0x40]);
-        bytes.extend_from_slice(sig.as_bytes());
+        append_signature(&mut bytes, &sig);
         (Event { body, creator, sig }, bytes)
     }
 
@@ -209,11 +195,24 @@ impl Event {
 
     /// The canonical encoding, signature included.
     pub fn encode(&self) -> Vec<u8> {
-        cbor::to_vec(&Wire {
-            body: &self.body,
-            creator: &self.creator,
-            sig: Some(&self.sig),
-        })
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends [`Event::encode`] to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        write_unsigned(out, &self.body, &self.creator);
+        out[start] = 0x89;
+        crate::cbor_write::bytes(out, self.sig.as_bytes());
+    }
+
+    /// An event from fields known to be valid (the store's compact form of an event
+    /// that decoded when it was written): refs strictly increasing, the op valid.
+    pub(crate) fn from_parts(body: UnsignedEvent, creator: PublicKey, sig: Signature) -> Event {
+        debug_assert!(body.refs.windows(2).all(|w| w[0] < w[1]));
+        Event { body, creator, sig }
     }
 
     /// The event's CID: the CID of [`Event::encode`].
@@ -248,11 +247,9 @@ impl Event {
 }
 
 fn unsigned_cbor(body: &UnsignedEvent, creator: &PublicKey) -> Vec<u8> {
-    cbor::to_vec(&Wire {
-        body,
-        creator,
-        sig: None,
-    })
+    let mut out = Vec::with_capacity(256);
+    write_unsigned(&mut out, body, creator);
+    out
 }
 
 fn event_from_value(value: Value) -> Result<Event, EventError> {
@@ -365,7 +362,7 @@ impl EventError {
 
 #[cfg(test)]
 mod tests {
-    use amb_bytecode::Primitive;
+    use amb_bytecode::{Primitive, cbor::Link};
     use proptest::prelude::*;
 
     use super::*;

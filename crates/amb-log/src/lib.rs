@@ -7,6 +7,7 @@
 //! (events name instructions) but not the engine or the replay state machine, which
 //! live in `amb-vm`.
 
+mod cbor_write;
 mod event;
 mod home;
 mod keys;
@@ -21,6 +22,6 @@ pub use home::{
 pub use keys::{Domain, KeyError, PublicKey, Signature, SignatureError, SigningKey, signing_input};
 pub use manifest::{MANIFEST_VERSION, MAX_MANIFEST_BYTES, Manifest, ManifestError};
 pub use store::{
-    LogEvents, MAX_STORED_BYTES, NewEvent, SEGMENT_TARGET, STORE_FORMAT, Store, StoreError,
-    StoredEvent, Written,
+    DecodedEvent, LogEvents, MAX_STORED_BYTES, NewEvent, ReadEvent, SEGMENT_TARGET, STORE_FORMAT,
+    Snapshot, Store, StoreError, StoredEvent, Written,
 };

@@ -4,12 +4,17 @@
 //! manifest = [1, program, name, keys, creator, parent, nonce, time, sig]
 //! ```
 //!
-//! A **root** (program) manifest has `parent` null and carries a random 16-byte
-//! `nonce` and the creation `time`, so every deployment is a new program; a **slice**
-//! manifest names the `deploy` event that announced its ambient instance as `parent`
-//! and has neither. The signature covers `amb-manifest-v1`, a zero byte, and the
-//! canonical CBOR of the first eight items (an array of 8). A log's id, and for the
-//! root the program's address `/amb/<cid>`, is the manifest's CID.
+//! A **root** (program) manifest has `parent` null, carries a random 16-byte `nonce`
+//! and the creation `time`, so every deployment is a new program, and is signed by its
+//! creator: the signature covers `amb-manifest-v1`, a zero byte, and the canonical
+//! CBOR of the first eight items (an array of 8). A log's id, and for the root the
+//! program's address `/amb/<cid>`, is the manifest's CID.
+//!
+//! A **slice** manifest names the `deploy` event that announced its ambient instance as
+//! `parent`, has no nonce or time, and no signature (`sig` null): its log's first event
+//! (the `create`, which names the manifest's CID as its log) is signed by the
+//! manifest's `creator`, and that signature covers it. The verifier checks that rule
+//! (`amb_vm::replay`), since it needs the log's events.
 
 use amb_bytecode::{
     Cid,
@@ -27,9 +32,10 @@ pub const MANIFEST_VERSION: u64 = 1;
 /// The largest encoded manifest accepted: 4 MiB.
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
 
-/// A signed manifest. Made by [`Manifest::new_root`], [`Manifest::new_slice`] or
+/// A manifest. Made by [`Manifest::new_root`], [`Manifest::new_slice`] or
 /// [`Manifest::decode`], so its keys are sorted and unique and it is a consistent
-/// root or slice; its signature is checked only by [`Manifest::verify_signature`].
+/// root (signed) or slice (unsigned); a root's signature is checked only by
+/// [`Manifest::verify_signature`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Manifest {
     program: Cid,
@@ -39,10 +45,12 @@ pub struct Manifest {
     parent: Option<Cid>,
     nonce: Option<[u8; 16]>,
     time: Option<u64>,
-    sig: Signature,
+    /// The creator's signature: a root's; `None` for a slice.
+    sig: Option<Signature>,
 }
 
-/// The CBOR array of a manifest: 8 items without the signature, 9 with it.
+/// The CBOR array of a manifest: 8 items without the signature, 9 with it (a slice's
+/// ninth item is null).
 struct Wire<'a> {
     manifest: &'a Manifest,
     signed: bool,
@@ -69,7 +77,7 @@ impl Serialize for Wire<'_> {
         t.serialize_element(&m.nonce.as_ref().map(|n| Bytes(n)))?;
         t.serialize_element(&m.time)?;
         if self.signed {
-            t.serialize_element(&Bytes(m.sig.as_bytes()))?;
+            t.serialize_element(&m.sig.as_ref().map(|sig| Bytes(sig.as_bytes())))?;
         }
         t.end()
     }
@@ -88,44 +96,54 @@ impl Manifest {
         nonce: [u8; 16],
         time: u64,
     ) -> Manifest {
-        Manifest::signed(program, name, keys, signer, None, Some(nonce), Some(time))
+        let mut manifest = Manifest::unsigned(
+            program,
+            name,
+            keys,
+            signer.public_key(),
+            None,
+            Some(nonce),
+            Some(time),
+        );
+        manifest.sig = Some(signer.sign(Domain::Manifest, &manifest.unsigned_cbor()));
+        manifest
     }
 
     /// The manifest of a slice: the ambient instance named `name` running `program`
-    /// (its block's CID), announced by the `deploy` event `parent`.
+    /// (its block's CID), announced by the `deploy` event `parent`, made by `creator`
+    /// (a writer of the announcing event's log, who signs the slice log's first
+    /// event). It carries no signature.
     pub fn new_slice(
         program: Cid,
         name: String,
         keys: Vec<PublicKey>,
-        signer: &SigningKey,
+        creator: PublicKey,
         parent: Cid,
     ) -> Manifest {
-        Manifest::signed(program, Some(name), keys, signer, Some(parent), None, None)
+        Manifest::unsigned(program, Some(name), keys, creator, Some(parent), None, None)
     }
 
-    fn signed(
+    fn unsigned(
         program: Cid,
         name: Option<String>,
         mut keys: Vec<PublicKey>,
-        signer: &SigningKey,
+        creator: PublicKey,
         parent: Option<Cid>,
         nonce: Option<[u8; 16]>,
         time: Option<u64>,
     ) -> Manifest {
         keys.sort_unstable();
         keys.dedup();
-        let mut manifest = Manifest {
+        Manifest {
             program,
             name,
             keys,
-            creator: signer.public_key(),
+            creator,
             parent,
             nonce,
             time,
-            sig: Signature::from_bytes([0; 64]),
-        };
-        manifest.sig = signer.sign(Domain::Manifest, &manifest.unsigned_cbor());
-        manifest
+            sig: None,
+        }
     }
 
     /// 16 bytes from the operating system's random source, for a root's nonce.
@@ -155,7 +173,8 @@ impl Manifest {
         self.keys.binary_search(key).is_ok()
     }
 
-    /// The key that signed the manifest.
+    /// The key that made the manifest: a root's signer; for a slice, the signer of
+    /// its log's first event.
     pub fn creator(&self) -> &PublicKey {
         &self.creator
     }
@@ -180,9 +199,9 @@ impl Manifest {
         self.time
     }
 
-    /// The signature.
-    pub fn signature(&self) -> &Signature {
-        &self.sig
+    /// The signature: a root's; `None` for a slice.
+    pub fn signature(&self) -> Option<&Signature> {
+        self.sig.as_ref()
     }
 
     fn unsigned_cbor(&self) -> Vec<u8> {
@@ -205,24 +224,27 @@ impl Manifest {
         Cid::of(&self.encode())
     }
 
-    /// The bytes that are signed: `amb-manifest-v1`, a zero byte, and the canonical
-    /// CBOR of the manifest without its signature.
+    /// The bytes a root's signature covers: `amb-manifest-v1`, a zero byte, and the
+    /// canonical CBOR of the manifest without its signature (the same layout for a
+    /// slice, which is not signed).
     pub fn signing_input(&self) -> Vec<u8> {
         crate::keys::signing_input(Domain::Manifest, &self.unsigned_cbor())
     }
 
-    /// Checks the creator's signature with `verify_strict`.
+    /// Checks a root's signature with `verify_strict`. A slice manifest has none
+    /// ([`ManifestError::Unsigned`]): the signature of its log's first event covers it.
     pub fn verify_signature(&self) -> Result<(), ManifestError> {
+        let sig = self.sig.as_ref().ok_or(ManifestError::Unsigned)?;
         self.creator
-            .verify(Domain::Manifest, &self.unsigned_cbor(), &self.sig)
+            .verify(Domain::Manifest, &self.unsigned_cbor(), sig)
             .map_err(ManifestError::Signature)
     }
 
     /// Decodes a manifest from untrusted bytes: at most [`MAX_MANIFEST_BYTES`], the
     /// shape of `spec/events.md` §2, keys sorted and unique and all curve points, a
-    /// consistent root (parent null, nonce and time present) or slice (parent, a
-    /// name, no nonce or time), and exactly the canonical bytes. Does not check the
-    /// signature.
+    /// consistent root (parent null; nonce, time and signature present) or slice
+    /// (parent, a name; no nonce, time or signature), and exactly the canonical bytes.
+    /// Does not check the signature.
     pub fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         cbor::decode_canonical(
             bytes,
@@ -271,12 +293,17 @@ fn manifest_from_value(value: Value) -> Result<Manifest, ManifestError> {
     let parent = cbor::nullable(parent, |p| cbor::expect_link(&p, &"manifest parent"))?;
     let nonce = cbor::nullable(nonce, |n| cbor::expect_bytes::<16>(&n, &"manifest nonce"))?;
     let time = cbor::nullable(time, |t| cbor::expect_uint(&t, &"manifest time"))?;
-    let sig = Signature::from_bytes(cbor::expect_bytes::<64>(&sig, &"manifest sig")?);
-    let problem = match (parent, nonce, time, &name) {
-        (None, Some(_), Some(_), _) | (Some(_), None, None, Some(_)) => None,
-        (None, ..) => Some("a root manifest (parent null) has a nonce and a time"),
-        (Some(_), None, None, None) => Some("a slice manifest (with a parent) names its ambient"),
-        (Some(_), ..) => Some("a slice manifest (with a parent) has no nonce and no time"),
+    let sig = cbor::nullable(sig, |s| cbor::expect_bytes::<64>(&s, &"manifest sig"))?
+        .map(Signature::from_bytes);
+    let problem = match (parent, nonce, time, &sig, &name) {
+        (None, Some(_), Some(_), Some(_), _) | (Some(_), None, None, None, Some(_)) => None,
+        (None, ..) => Some("a root manifest (parent null) has a nonce, a time and a signature"),
+        (Some(_), None, None, None, None) => {
+            Some("a slice manifest (with a parent) names its ambient")
+        }
+        (Some(_), ..) => {
+            Some("a slice manifest (with a parent) has no nonce, no time and no signature")
+        }
     };
     if let Some(problem) = problem {
         return Err(ManifestError::RootOrSlice { problem });
@@ -334,13 +361,20 @@ pub enum ManifestError {
     /// `verify_strict` refuses the signature.
     #[error("{0}")]
     Signature(SignatureError),
+    /// A slice manifest has no signature of its own to check.
+    #[error(
+        "a slice manifest carries no signature: its log's first event, signed by its creator, covers it"
+    )]
+    Unsigned,
 }
 
 impl ManifestError {
     /// The rule broken: `cbor` (encoding and shape) or `signature`.
     pub fn rule(&self) -> &'static str {
         match self {
-            ManifestError::Creator(_) | ManifestError::Signature(_) => "signature",
+            ManifestError::Creator(_) | ManifestError::Signature(_) | ManifestError::Unsigned => {
+                "signature"
+            }
             ManifestError::Framing(_)
             | ManifestError::Shape(_)
             | ManifestError::Key { .. }
@@ -355,7 +389,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::keys::{assert_signing_layout, plain_verify_accepts, small_order_forgery};
+    use crate::keys::{
+        assert_signing_layout, plain_verify_accepts, signing_input, small_order_forgery,
+    };
 
     fn key(n: u8) -> SigningKey {
         SigningKey::from_seed(&[n; 32])
@@ -381,7 +417,7 @@ mod tests {
             Cid::of(b"block"),
             "a".into(),
             vec![key(1).public_key()],
-            &key(1),
+            key(1).public_key(),
             Cid::of(b"deploy"),
         )
     }
@@ -419,9 +455,19 @@ mod tests {
             let bytes = manifest.encode();
             assert_eq!(Manifest::decode(&bytes), Ok(manifest.clone()));
             assert_eq!(manifest.cid(), Cid::of(&bytes));
-            assert_eq!(manifest.verify_signature(), Ok(()));
-            assert_signing_layout(Domain::Manifest, &manifest.signing_input(), &bytes);
         }
+        let bytes = root().encode();
+        assert_eq!(root().verify_signature(), Ok(()));
+        assert_signing_layout(Domain::Manifest, &root().signing_input(), &bytes);
+        // A slice's encoding ends with a null signature; it has nothing to verify.
+        let bytes = slice().encode();
+        assert_eq!((bytes[0], bytes[bytes.len() - 1]), (0x89, 0xf6));
+        assert_eq!(slice().signature(), None);
+        assert_eq!(slice().verify_signature(), Err(ManifestError::Unsigned));
+        assert_eq!(ManifestError::Unsigned.rule(), "signature");
+        let mut input = signing_input(Domain::Manifest, &[0x88]);
+        input.extend_from_slice(&bytes[1..bytes.len() - 1]);
+        assert_eq!(slice().signing_input(), input);
         let root = root();
         assert!(root.is_root());
         assert_eq!(root.keys().len(), 2, "deduplicated");
@@ -526,28 +572,38 @@ mod tests {
             ),
             (with(&root, &[(8, "5820")]), "not well-formed CBOR", "cbor"),
             (
-                with(&root, &[(8, "f6")]),
+                with(&root, &[(8, "4100")]),
                 "manifest sig: expected a byte string of 64",
                 "cbor",
             ),
             (
+                with(&root, &[(8, "f6")]),
+                "a root manifest (parent null) has a nonce, a time and a signature",
+                "cbor",
+            ),
+            (
                 with(&root, &[(6, "f6")]),
-                "a root manifest (parent null) has a nonce and a time",
+                "a root manifest (parent null) has a nonce, a time and a signature",
                 "cbor",
             ),
             (
                 with(&root, &[(7, "f6")]),
-                "a root manifest (parent null) has a nonce and a time",
+                "a root manifest (parent null) has a nonce, a time and a signature",
                 "cbor",
             ),
             (
                 with(&root, &[(5, &deploy)]),
-                "a slice manifest (with a parent) has no nonce and no time",
+                "a slice manifest (with a parent) has no nonce, no time and no signature",
                 "cbor",
             ),
             (
                 with(&slice, &[(7, "01")]),
-                "a slice manifest (with a parent) has no nonce and no time",
+                "a slice manifest (with a parent) has no nonce, no time and no signature",
+                "cbor",
+            ),
+            (
+                with(&slice, &[(8, &format!("5840{}", "00".repeat(64)))]),
+                "a slice manifest (with a parent) has no nonce, no time and no signature",
                 "cbor",
             ),
             (
@@ -624,20 +680,20 @@ mod tests {
         }
         // Signed by another key than the creator it names.
         let mut forged = manifest.clone();
-        forged.sig = key(2).sign(Domain::Manifest, &manifest.unsigned_cbor());
+        forged.sig = Some(key(2).sign(Domain::Manifest, &manifest.unsigned_cbor()));
         assert_eq!(
             forged.verify_signature(),
             Err(ManifestError::Signature(SignatureError))
         );
         // An event-domain signature over the same bytes.
         let mut cross = manifest.clone();
-        cross.sig = key(1).sign(Domain::Event, &manifest.unsigned_cbor());
+        cross.sig = Some(key(1).sign(Domain::Event, &manifest.unsigned_cbor()));
         assert!(cross.verify_signature().is_err());
         // The small-order forgery that plain `verify` accepts on any message.
         let (creator, sig) = small_order_forgery();
         let mut weak = manifest;
         weak.creator = creator;
-        weak.sig = sig;
+        weak.sig = Some(sig);
         let weak = Manifest::decode(&weak.encode()).unwrap();
         assert!(plain_verify_accepts(&creator, &weak.signing_input(), &sig));
         assert_eq!(
@@ -665,7 +721,7 @@ mod tests {
                         program,
                         name.unwrap_or_default(),
                         keys,
-                        &key(signer),
+                        key(signer).public_key(),
                         parent,
                     ),
                 }
@@ -677,7 +733,12 @@ mod tests {
         fn decode_encode_round_trips(manifest in arb_manifest()) {
             let bytes = manifest.encode();
             prop_assert_eq!(Manifest::decode(&bytes), Ok(manifest.clone()));
-            prop_assert_eq!(manifest.verify_signature(), Ok(()));
+            let verified = manifest.verify_signature();
+            if manifest.is_root() {
+                prop_assert_eq!(verified, Ok(()));
+            } else {
+                prop_assert_eq!(verified, Err(ManifestError::Unsigned));
+            }
         }
 
         #[test]

@@ -13,7 +13,10 @@ use libp2p::{
 
 use crate::{
     config::NodeConfig,
-    wire::{MAX_GOSSIP_BYTES, MAX_RESPONSE_BYTES, SYNC_PROTOCOL, SyncRequest, SyncResponse},
+    wire::{
+        DELEGATE_PROTOCOL, DelegateRequest, DelegateResponse, MAX_GOSSIP_BYTES, MAX_RESPONSE_BYTES,
+        SYNC_PROTOCOL, SyncRequest, SyncResponse,
+    },
 };
 
 /// The identify protocol's version string.
@@ -27,6 +30,7 @@ pub struct Behaviour {
     pub(crate) gossipsub:
         gossipsub::Behaviour<gossipsub::IdentityTransform, gossipsub::AllowAllSubscriptionFilter>,
     pub(crate) sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
+    pub(crate) delegate: request_response::cbor::Behaviour<DelegateRequest, DelegateResponse>,
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
@@ -76,6 +80,13 @@ impl Behaviour {
             )],
             request_response::Config::default().with_request_timeout(config.request_timeout),
         );
+        let delegate = request_response::cbor::Behaviour::new(
+            [(
+                StreamProtocol::new(DELEGATE_PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default().with_request_timeout(config.request_timeout),
+        );
         let mut kad = kad::Behaviour::new(peer_id, kad::store::MemoryStore::new(peer_id));
         kad.set_mode(Some(kad::Mode::Server));
         let mdns = if config.mdns {
@@ -95,6 +106,7 @@ impl Behaviour {
             blocked: allow_block_list::Behaviour::default(),
             gossipsub,
             sync,
+            delegate,
             kad,
             identify: identify::Behaviour::new(identify::Config::new(
                 PROTOCOL_VERSION.into(),
@@ -105,11 +117,24 @@ impl Behaviour {
         })
     }
 
-    /// The score parameters of a program's topic: invalid messages weigh heavily.
+    /// The score parameters of a program's topic (`spec/network.md` §4). Only
+    /// invalid messages count: each weighs −5, squared as gossipsub counts them
+    /// (4 of them reach the graylist threshold of −80), decaying by 0.9 a heartbeat.
+    /// Time in the mesh earns at most 1 point (1 per minute), and first deliveries
+    /// at most 2, so a peer's good behaviour cannot hide its invalid messages; a
+    /// quiet topic costs nobody anything (no mesh delivery penalties).
     pub fn topic_score() -> gossipsub::TopicScoreParams {
         gossipsub::TopicScoreParams {
             topic_weight: 1.0,
-            invalid_message_deliveries_weight: -100.0,
+            time_in_mesh_weight: 1.0,
+            time_in_mesh_quantum: Duration::from_secs(60),
+            time_in_mesh_cap: 1.0,
+            first_message_deliveries_weight: 0.1,
+            first_message_deliveries_decay: 0.9,
+            first_message_deliveries_cap: 20.0,
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
+            invalid_message_deliveries_weight: -5.0,
             invalid_message_deliveries_decay: 0.9,
             ..Default::default()
         }

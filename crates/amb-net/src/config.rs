@@ -30,6 +30,11 @@ pub struct NodeConfig {
     pub ban_after: u32,
     /// The intake's bounds.
     pub ingest: IngestLimits,
+    /// Whether this node hosts slices that other peers delegate to it.
+    pub accept_delegations: bool,
+    /// How long a delegated run waits for another host's next event before it
+    /// gives up.
+    pub peer_timeout: Duration,
     /// A seeded fault layer between the swarm and the node (tests, benchmarks).
     pub faults: Option<FaultConfig>,
 }
@@ -44,8 +49,10 @@ impl Default for NodeConfig {
             idle_timeout: Duration::from_secs(300),
             heartbeat: Duration::from_millis(500),
             request_timeout: Duration::from_secs(30),
-            ban_after: 8,
+            ban_after: 4,
             ingest: IngestLimits::default(),
+            accept_delegations: true,
+            peer_timeout: Duration::from_secs(60),
             faults: None,
         }
     }
@@ -71,6 +78,10 @@ pub struct NodeTable {
     pub heartbeat_ms: Option<u64>,
     /// Refusals before a ban.
     pub ban_after: Option<u32>,
+    /// Whether to host slices delegated by other peers.
+    pub accept_delegations: Option<bool>,
+    /// How long a delegated run waits for another host, seconds.
+    pub peer_timeout_secs: Option<u64>,
 }
 
 impl NodeTable {
@@ -108,11 +119,7 @@ impl NodeTable {
             node.peers = Some(list(v));
         }
         if let Some(v) = env("MDNS") {
-            node.mdns = Some(match v.as_str() {
-                "1" | "true" | "on" => true,
-                "0" | "false" | "off" => false,
-                _ => return Err(format!("AMB_NODE_MDNS: `{v}` is not true or false")),
-            });
+            node.mdns = Some(boolean("MDNS", &v)?);
         }
         if let Some(v) = env("MAX_CONNECTIONS") {
             node.max_connections = Some(number("MAX_CONNECTIONS", v)? as u32);
@@ -125,6 +132,12 @@ impl NodeTable {
         }
         if let Some(v) = env("BAN_AFTER") {
             node.ban_after = Some(number("BAN_AFTER", v)? as u32);
+        }
+        if let Some(v) = env("ACCEPT_DELEGATIONS") {
+            node.accept_delegations = Some(boolean("ACCEPT_DELEGATIONS", &v)?);
+        }
+        if let Some(v) = env("PEER_TIMEOUT_SECS") {
+            node.peer_timeout_secs = Some(number("PEER_TIMEOUT_SECS", v)?);
         }
         Ok(node)
     }
@@ -158,7 +171,22 @@ impl NodeTable {
         if let Some(n) = self.ban_after {
             config.ban_after = n.max(1);
         }
+        if let Some(accept) = self.accept_delegations {
+            config.accept_delegations = accept;
+        }
+        if let Some(s) = self.peer_timeout_secs {
+            config.peer_timeout = Duration::from_secs(s.max(1));
+        }
         Ok(config)
+    }
+}
+
+/// A boolean variable's value.
+fn boolean(key: &str, v: &str) -> Result<bool, String> {
+    match v {
+        "1" | "true" | "on" => Ok(true),
+        "0" | "false" | "off" => Ok(false),
+        _ => Err(format!("AMB_NODE_{key}: `{v}` is not true or false")),
     }
 }
 

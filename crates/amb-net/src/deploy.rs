@@ -1,13 +1,10 @@
-//! Deploying a program on this node (`spec/network.md` §5): compile, sign the
-//! program manifest, run and record every step as signed events (the same
-//! recording as `amb run`), hold the program, follow its topic, announce it on the
-//! DHT, and publish its events to the topic in bounded batches.
+//! Deploying a program on this node (`spec/network.md` §5): a deployment whose
+//! only host is this node (see `delegation` for the general case), and publishing
+//! stored events to a program's topic in bounded batches.
 
-use std::time::SystemTime;
-
-use amb_bytecode::{BlockLimits, Cid};
+use amb_bytecode::Cid;
 use amb_engine::Limits;
-use amb_log::{Event, Manifest};
+use amb_log::Event;
 use rand::Rng;
 use serde_bytes::ByteBuf;
 
@@ -16,72 +13,31 @@ use crate::{
     wire::{GossipBatch, MAX_BATCH_EVENTS, MAX_GOSSIP_BYTES},
 };
 
-/// What a deployment did.
+/// What a deployment starts: the planned run.
 #[derive(Clone, Debug)]
 pub struct Deployed {
     /// The program manifest's CID: the address is `/amb/<program>`.
     pub program: Cid,
-    /// Reduction steps.
+    /// Reduction steps of the plan.
     pub steps: u64,
-    /// Events recorded.
+    /// Events of the plan.
     pub events: u64,
-    /// The normal form (compact text).
+    /// The plan's final term (compact text).
     pub normal_form: String,
-    /// The value, as `amb run --json` gives it.
+    /// Its value, as `amb run --json` gives it.
     pub value: serde_json::Value,
 }
 
-/// Deploys `source` (program text) under `name` and runs it on this node.
+/// Deploys `source` (program text) under `name` and runs it on this node (a
+/// deployment with no delegate: this node is its only host). Answers once the run
+/// has started; it goes on in the background.
 pub async fn deploy(
     node: &NodeHandle,
     source: String,
     name: Option<String>,
     limits: Limits,
 ) -> Result<Deployed, NetError> {
-    let key = node.key().clone();
-    let store = node.store().clone();
-    let recorded = tokio::task::spawn_blocking(move || -> Result<_, NetError> {
-        let ast = amb_syntax::parse(&source)
-            .map_err(|e| NetError::Other(format!("syntax error: {e}")))?;
-        let (compiled, map) = amb_bytecode::compile_with_map(&ast, &BlockLimits::default())
-            .map_err(|e| NetError::Other(format!("compiling: {e}")))?;
-        let time = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let manifest = Manifest::new_root(
-            compiled.root,
-            name,
-            vec![key.public_key()],
-            &key,
-            Manifest::random_nonce(),
-            time,
-        );
-        let plan = amb_vm::plan::plan(&ast, &compiled, &map, limits)
-            .map_err(|e| NetError::Other(format!("reducing: {e}")))?;
-        amb_vm::record::store_program(&compiled, &manifest, &store)
-            .map_err(|e| NetError::Other(format!("storing the program: {e}")))?;
-        let recorded = amb_vm::record::record_events(&plan, &manifest, &key, &store, &())
-            .map_err(|e| NetError::Other(format!("recording the run: {e}")))?;
-        let normal_form = amb_syntax::to_compact_string(&plan.final_term);
-        let value =
-            amb_vm::value_of(&plan.final_term).map_or(serde_json::Value::Null, |v| v.to_json());
-        Ok((recorded, plan.steps, normal_form, value))
-    })
-    .await
-    .map_err(|e| NetError::Other(format!("the deployment task failed: {e}")))??;
-    let (recorded, steps, normal_form, value) = recorded;
-    let program = recorded.program;
-    node.hold(program).await?;
-    node.follow(program)?;
-    node.provide(program)?;
-    publish_events(node, program, &recorded.event_cids).await?;
-    Ok(Deployed {
-        program,
-        steps,
-        events: recorded.events,
-        normal_form,
-        value,
-    })
+    crate::delegation::deploy_delegated(node, source, name, limits, Vec::new()).await
 }
 
 /// Publishes stored events of `program` on its topic, in order, in batches bounded

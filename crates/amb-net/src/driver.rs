@@ -18,13 +18,27 @@ use crate::{
     behaviour::{Behaviour, BehaviourEvent},
     faults::Faults,
     ingest::Refusal,
-    node::{Command, Job, NetError, NodeEvent, PeerInfo},
+    node::{Command, Finished, Job, NetError, NodeEvent, PeerInfo, SwarmInfo},
     serve,
-    wire::{SyncResponse, topic_name},
+    wire::{DelegateRequest, DelegateResponse, Deployment, SyncResponse, topic_name},
 };
+
+/// How long a refused or unanswered reservation waits before it is asked again.
+const RESERVE_RETRY: Duration = Duration::from_millis(200);
+
+/// A peer asks this node to host its slices of a deployment.
+pub(crate) struct HostRequest {
+    pub(crate) peer: PeerId,
+    pub(crate) deployment: Deployment,
+    pub(crate) channel: request_response::ResponseChannel<DelegateResponse>,
+}
 
 /// The swarm task's state.
 pub(crate) struct Driver {
+    /// Programs known to be over (told to peers in heads).
+    pub(crate) finished: Finished,
+    /// Requests to host a deployment, for the delegation service.
+    pub(crate) hosting: mpsc::UnboundedSender<HostRequest>,
     pub(crate) swarm: Swarm<Behaviour>,
     pub(crate) store: Arc<Store>,
     pub(crate) jobs: std::sync::mpsc::Sender<Job>,
@@ -33,6 +47,10 @@ pub(crate) struct Driver {
     pub(crate) requests: HashMap<
         request_response::OutboundRequestId,
         oneshot::Sender<Result<SyncResponse, NetError>>,
+    >,
+    pub(crate) delegations: HashMap<
+        request_response::OutboundRequestId,
+        oneshot::Sender<Result<DelegateResponse, NetError>>,
     >,
     pub(crate) providers: HashMap<kad::QueryId, (Vec<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
     pub(crate) refused_by_peer: HashMap<PeerId, u32>,
@@ -72,8 +90,12 @@ impl Driver {
                         refused: self.refused_by_peer.get(p).copied().unwrap_or(0),
                     })
                     .collect();
-                let banned = self.banned.iter().map(|p| p.to_string()).collect();
-                let _ = reply.send((self.listen.clone(), peers, banned));
+                let _ = reply.send(SwarmInfo {
+                    listen: self.listen.clone(),
+                    peers,
+                    banned: self.banned.iter().map(|p| p.to_string()).collect(),
+                    faults: self.faults.as_ref().map(|f| f.counts),
+                });
             }
             Command::Dial(address) => {
                 if let Err(e) = self.swarm.dial(address.clone()) {
@@ -101,7 +123,60 @@ impl Driver {
                     Ok(_) | Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(()),
                     Err(e) => Err(format!("publishing on {program}: {e}")),
                 };
-                let _ = reply.send(result);
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                } else if let Err(e) = result {
+                    tracing::warn!("{e}");
+                }
+            }
+            Command::Delegate {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .delegate
+                    .send_request(&peer, request);
+                self.delegations.insert(id, reply);
+            }
+            Command::Reserve {
+                program,
+                first,
+                peer,
+            } => {
+                let request = DelegateRequest::Reserve {
+                    program,
+                    second: first as u64 + 1,
+                };
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .delegate
+                    .send_request(&peer, request);
+                let (tx, rx) = oneshot::channel();
+                self.delegations.insert(id, tx);
+                let jobs = self.jobs.clone();
+                tokio::spawn(async move {
+                    let granted = matches!(rx.await, Ok(Ok(DelegateResponse::Granted { .. })));
+                    if !granted {
+                        // Refused or unanswered: ask again a little later.
+                        tokio::time::sleep(RESERVE_RETRY).await;
+                    }
+                    let _ = jobs.send(Job::Reserved {
+                        program,
+                        first,
+                        granted,
+                    });
+                });
+            }
+            Command::RespondDelegate { channel, response } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .delegate
+                    .send_response(channel, response);
             }
             Command::TopicPeers(program, reply) => {
                 let behaviour = self.swarm.behaviour_mut();
@@ -229,9 +304,10 @@ impl Driver {
                     request, channel, ..
                 } => {
                     let store = Arc::clone(&self.store);
+                    let finished = self.finished.clone();
                     let commands = self.commands.clone();
                     tokio::task::spawn_blocking(move || {
-                        let response = serve::answer(&store, request);
+                        let response = serve::answer(&store, &finished, request);
                         let _ = commands.send(Command::Respond { channel, response });
                     });
                 }
@@ -251,6 +327,50 @@ impl Driver {
                 ..
             }) => {
                 if let Some(reply) = self.requests.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Peer {
+                        peer,
+                        detail: error.to_string(),
+                    }));
+                }
+            }
+            BehaviourEvent::Delegate(request_response::Event::Message {
+                peer, message, ..
+            }) => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => match request {
+                    DelegateRequest::Host { deployment } => {
+                        let _ = self.hosting.send(HostRequest {
+                            peer,
+                            deployment,
+                            channel,
+                        });
+                    }
+                    DelegateRequest::Reserve { program, second } => {
+                        let _ = self.jobs.send(Job::Reserve {
+                            program,
+                            second: second as usize,
+                            peer,
+                            channel,
+                        });
+                    }
+                },
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.delegations.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            BehaviourEvent::Delegate(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            }) => {
+                if let Some(reply) = self.delegations.remove(&request_id) {
                     let _ = reply.send(Err(NetError::Peer {
                         peer,
                         detail: error.to_string(),

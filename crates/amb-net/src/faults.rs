@@ -2,7 +2,8 @@
 //! each gossip message received is dropped, delayed or delivered twice, by a
 //! pseudo-random draw from a fixed seed, so a failing run can be repeated. Delays
 //! are drawn per copy, which reorders messages. Sync answers are not faulted: they
-//! are how a node recovers what gossip lost.
+//! are how a node recovers what gossip lost. The layer can also crash the node in
+//! the middle of a delegated run (`crash_after`).
 
 use std::time::Duration;
 
@@ -19,16 +20,21 @@ pub struct FaultConfig {
     pub duplicate: f64,
     /// Longest delay of a copy (each copy's delay is uniform in `0..=max_delay`).
     pub max_delay: Duration,
+    /// Crash (abort the process, as a SIGKILL would) once this node has signed
+    /// this many events of delegated runs: a host dying in the middle of a run.
+    pub crash_after: Option<u64>,
 }
 
 impl FaultConfig {
-    /// Reads `seed=S,drop=P,duplicate=P,delay_ms=N` (every key optional but `seed`).
+    /// Reads `seed=S,drop=P,duplicate=P,delay_ms=N,crash_after=N` (every key optional
+    /// but `seed`).
     pub fn parse(text: &str) -> Result<FaultConfig, String> {
         let mut config = FaultConfig {
             seed: 0,
             drop: 0.0,
             duplicate: 0.0,
             max_delay: Duration::ZERO,
+            crash_after: None,
         };
         let mut seeded = false;
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -47,6 +53,7 @@ impl FaultConfig {
                 }
                 "drop" => config.drop = probability(value)?,
                 "duplicate" => config.duplicate = probability(value)?,
+                "crash_after" => config.crash_after = Some(value.parse().map_err(|_| bad())?),
                 "delay_ms" => {
                     config.max_delay = Duration::from_millis(value.parse().map_err(|_| bad())?)
                 }
@@ -59,11 +66,23 @@ impl FaultConfig {
     }
 }
 
+/// What the layer did so far (`amb info` shows it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FaultCounts {
+    /// Gossip messages received.
+    pub received: u64,
+    /// Dropped.
+    pub dropped: u64,
+    /// Delivered twice.
+    pub duplicated: u64,
+}
+
 /// The layer's state: its draws.
 #[derive(Debug)]
 pub(crate) struct Faults {
     config: FaultConfig,
     rng: StdRng,
+    pub(crate) counts: FaultCounts,
 }
 
 impl Faults {
@@ -71,15 +90,19 @@ impl Faults {
         Faults {
             config,
             rng: StdRng::seed_from_u64(config.seed),
+            counts: FaultCounts::default(),
         }
     }
 
     /// The delays of the copies of one message to deliver: none if it is dropped.
     pub(crate) fn fate(&mut self) -> Vec<Duration> {
+        self.counts.received += 1;
         if self.rng.gen_bool(self.config.drop) {
+            self.counts.dropped += 1;
             return Vec::new();
         }
         let copies = if self.rng.gen_bool(self.config.duplicate) {
+            self.counts.duplicated += 1;
             2
         } else {
             1

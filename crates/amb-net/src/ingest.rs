@@ -209,6 +209,11 @@ impl Ingest {
         self.held.get(program).is_some_and(|h| h.complete)
     }
 
+    /// The event applied at `seq` of `log` of a held program.
+    pub fn event_at(&self, program: &Cid, log: Cid, seq: u64) -> Option<Cid> {
+        self.held.get(program)?.places.get(&(log, seq)).copied()
+    }
+
     /// Events applied of a held program.
     pub fn applied(&self, program: &Cid) -> Option<usize> {
         self.held.get(program).map(|h| h.places.len())
@@ -280,7 +285,17 @@ impl Ingest {
             let bytes = bytes.as_ref();
             let cid = Cid::of(bytes);
             let held = &self.held[&program];
-            if held.replay.has_applied(&cid) || self.early.contains_key(&cid) {
+            let known = held.replay.has_applied(&cid) || self.early.contains_key(&cid);
+            // Gossip carries only its publisher's own events, held or not: an old
+            // event published again by another peer is a replay. (A held event is
+            // only decoded: its signature was checked when it came in.)
+            if known {
+                let replayed = author.is_some_and(|author| {
+                    Event::decode(bytes).is_ok_and(|e| e.creator() != author)
+                });
+                if replayed {
+                    return self.refuse(outcome, replayed_event(cid));
+                }
                 outcome.duplicates += 1;
                 continue;
             }
@@ -288,22 +303,10 @@ impl Ingest {
                 Ok(event) => event,
                 Err(v) => return self.refuse(outcome, v.into()),
             };
-            if let Some(author) = author {
-                if event.creator() != author {
-                    let refusal = Refusal::new(
-                        RULE_AUTHOR,
-                        Some(cid),
-                        "gossiped by a peer that is not its creator (a replayed event)",
-                    );
-                    return self.refuse(outcome, refusal);
-                }
+            if author.is_some_and(|author| event.creator() != author) {
+                return self.refuse(outcome, replayed_event(cid));
             }
-            if held.frozen.contains(&event.log()) {
-                let detail = format!("log {} is frozen by a fork", event.log());
-                return self.refuse(outcome, Refusal::new(RULE_FROZEN, Some(cid), detail));
-            }
-            if let Some(&existing) = held.places.get(&(event.log(), event.seq())) {
-                let refusal = self.fork(program, existing, cid, &event);
+            if let Some(refusal) = self.place_taken(program, cid, &event) {
                 return self.refuse(outcome, refusal);
             }
             let unmet = self.unmet(program, &event);
@@ -334,6 +337,38 @@ impl Ingest {
             return self.refuse(outcome, refusal);
         }
         outcome.waiting = self.early.len();
+        outcome
+    }
+
+    /// Takes events this node signed, in order (their signatures are not checked
+    /// again; everything else is: they go through the replay like any other).
+    pub fn offer_own(
+        &mut self,
+        program: Cid,
+        blocks: &[&[u8]],
+        events: &[(Cid, &[u8])],
+    ) -> Outcome {
+        let outcome = Outcome::default();
+        if let Err(refusal) = self.hold(program) {
+            return self.refuse(outcome, refusal);
+        }
+        if let Err(e) = self
+            .store
+            .put_blocks(blocks.iter().map(|b| (Cid::of(b), *b)))
+        {
+            return self.refuse(outcome, store_refusal(e));
+        }
+        let mut ready = Vec::with_capacity(events.len());
+        for (cid, bytes) in events {
+            match decode_event(*cid, bytes) {
+                Ok(event) => ready.push((*cid, event, bytes.to_vec())),
+                Err(v) => return self.refuse(outcome, v.into()),
+            }
+        }
+        let mut outcome = outcome;
+        if let Err(refusal) = self.apply_ready(program, ready, &mut outcome) {
+            return self.refuse(outcome, refusal);
+        }
         outcome
     }
 
@@ -391,10 +426,11 @@ impl Ingest {
             if held.replay.has_applied(&cid) {
                 continue;
             }
-            if let Some(&existing) = held.places.get(&(event.log(), event.seq())) {
-                failure = Some(self.fork(program, existing, cid, &event));
+            if let Some(refusal) = self.place_taken(program, cid, &event) {
+                failure = Some(refusal);
                 break;
             }
+            let held = self.held.get_mut(&program).expect("held");
             if let Err(v) = held.replay.apply(cid, &event, &self.source) {
                 failure = Some(v.into());
                 break;
@@ -457,6 +493,27 @@ impl Ingest {
         unmet
     }
 
+    /// Whether the event's log is frozen, or its place taken by another event (a
+    /// fork, when the creator may write the log: a stranger's event is refused by
+    /// the `key` rule and freezes nothing).
+    fn place_taken(&mut self, program: Cid, cid: Cid, event: &Event) -> Option<Refusal> {
+        let held = &self.held[&program];
+        if held.frozen.contains(&event.log()) {
+            let detail = format!("log {} is frozen by a fork", event.log());
+            return Some(Refusal::new(RULE_FROZEN, Some(cid), detail));
+        }
+        let &existing = held.places.get(&(event.log(), event.seq()))?;
+        let allowed = self
+            .source
+            .manifest(&event.log())
+            .is_some_and(|m| m.allows(event.creator()));
+        if !allowed {
+            let detail = "the creator is not listed in the log's manifest";
+            return Some(Refusal::new("key", Some(cid), detail));
+        }
+        Some(self.fork(program, existing, cid, event))
+    }
+
     /// A fork: freezes the log and names both events.
     fn fork(&mut self, program: Cid, existing: Cid, new: Cid, event: &Event) -> Refusal {
         if let Some(held) = self.held.get_mut(&program) {
@@ -504,6 +561,182 @@ impl Held {
     }
 }
 
+/// An event gossiped by a peer that is not its creator.
+fn replayed_event(cid: Cid) -> Refusal {
+    Refusal::new(
+        RULE_AUTHOR,
+        Some(cid),
+        "gossiped by a peer that is not its creator (a replayed event)",
+    )
+}
+
 fn store_refusal(e: StoreError) -> Refusal {
     Refusal::new(RULE_STORE, None, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use amb_bytecode::BlockLimits;
+    use amb_engine::Limits;
+    use amb_log::{SigningKey, UnsignedEvent};
+
+    use super::*;
+
+    /// A program recorded in one store, and a second store holding only the program
+    /// (its blocks and manifest), with an intake on it.
+    struct Fixture {
+        key: SigningKey,
+        program: Cid,
+        /// Every event's bytes, in plan (causal) order.
+        events: Vec<Vec<u8>>,
+        ingest: Ingest,
+        _dirs: (tempfile::TempDir, tempfile::TempDir),
+    }
+
+    fn fixture(limits: IngestLimits) -> Fixture {
+        let source = "a[in b.open_] | b[in_ a.open a.open_] | open b | c[d[]]";
+        let ast = amb_syntax::parse(source).unwrap();
+        let (compiled, map) =
+            amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).unwrap();
+        let plan = amb_vm::plan::plan(&ast, &compiled, &map, Limits::default()).unwrap();
+        let key = SigningKey::from_seed(&[4; 32]);
+        let manifest = Manifest::new_root(
+            compiled.root,
+            None,
+            vec![key.public_key()],
+            &key,
+            [5; 16],
+            1,
+        );
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = Store::create(dir_a.path().join("a.redb")).unwrap();
+        let recorded = amb_vm::record::record(&plan, &compiled, &manifest, &key, &a).unwrap();
+        let events = recorded
+            .event_cids
+            .iter()
+            .map(|c| a.get_event(*c).unwrap().unwrap().bytes)
+            .collect();
+        let b = Arc::new(Store::create(dir_b.path().join("b.redb")).unwrap());
+        amb_vm::record::store_program(&compiled, &manifest, &b).unwrap();
+        // The slice manifests travel with the events (as gossip batches carry them).
+        for log in &recorded.log_cids[1..] {
+            b.put_block(*log, &a.get_block(*log).unwrap().unwrap())
+                .unwrap();
+        }
+        Fixture {
+            key,
+            program: manifest.cid(),
+            events,
+            ingest: Ingest::new(b, limits),
+            _dirs: (dir_a, dir_b),
+        }
+    }
+
+    const NO_BLOCKS: &[&[u8]] = &[];
+
+    #[test]
+    fn early_events_wait_for_their_parents_then_everything_verifies() {
+        let mut f = fixture(IngestLimits::default());
+        let author = f.key.public_key();
+        let mut reversed = f.events.clone();
+        reversed.reverse();
+        let outcome = f
+            .ingest
+            .offer(f.program, NO_BLOCKS, &reversed[..3], Some(&author));
+        assert_eq!(outcome.refused, None);
+        assert!(outcome.stored.is_empty());
+        assert_eq!(outcome.waiting, 3);
+        let outcome = f
+            .ingest
+            .offer(f.program, NO_BLOCKS, &f.events, Some(&author));
+        assert_eq!(outcome.refused, None);
+        assert_eq!(outcome.stored.len(), f.events.len());
+        assert_eq!(outcome.duplicates, 3);
+        assert_eq!(f.ingest.waiting(), 0);
+        assert!(f.ingest.is_complete(&f.program));
+        let verified = amb_vm::verify::verify(f.ingest.store(), f.program).unwrap();
+        assert_eq!(verified.events, f.events.len() as u64);
+        // Offered again: no-ops.
+        let again = f
+            .ingest
+            .offer(f.program, NO_BLOCKS, &f.events, Some(&author));
+        assert_eq!((again.stored.len(), again.duplicates), (0, f.events.len()));
+    }
+
+    #[test]
+    fn the_early_buffer_is_bounded_and_its_overflow_blames_nobody() {
+        let mut f = fixture(IngestLimits {
+            max_waiting: 2,
+            max_wait: Duration::from_secs(60),
+        });
+        let author = f.key.public_key();
+        let late: Vec<Vec<u8>> = f.events.iter().rev().take(3).cloned().collect();
+        let outcome = f.ingest.offer(f.program, NO_BLOCKS, &late, Some(&author));
+        let refusal = outcome.refused.expect("the third early event is refused");
+        assert_eq!(refusal.rule, RULE_BUFFER_FULL);
+        assert!(!refusal.blames_sender());
+        assert_eq!(f.ingest.waiting(), 2);
+    }
+
+    #[test]
+    fn gossip_from_another_peer_than_the_creator_is_refused() {
+        let mut f = fixture(IngestLimits::default());
+        let other = SigningKey::from_seed(&[6; 32]).public_key();
+        let outcome = f
+            .ingest
+            .offer(f.program, NO_BLOCKS, &f.events[..1], Some(&other));
+        let refusal = outcome.refused.unwrap();
+        assert_eq!(refusal.rule, RULE_AUTHOR);
+        assert!(refusal.blames_sender());
+        assert_eq!(f.ingest.refused()[RULE_AUTHOR], 1);
+    }
+
+    #[test]
+    fn a_fork_is_refused_with_both_events_and_freezes_the_log() {
+        let mut f = fixture(IngestLimits::default());
+        let author = f.key.public_key();
+        let outcome = f
+            .ingest
+            .offer(f.program, NO_BLOCKS, &f.events, Some(&author));
+        assert_eq!(outcome.refused, None);
+        // The same writer signs another event at a taken place of the root log.
+        let last = Event::decode(&f.events[1]).unwrap();
+        let forged = Event::sign(
+            UnsignedEvent {
+                payload: Some(Cid::of(b"another value")),
+                ..last.body().clone()
+            },
+            &f.key,
+        );
+        let outcome = f
+            .ingest
+            .offer(f.program, NO_BLOCKS, &[forged.encode()], Some(&author));
+        let refusal = outcome.refused.unwrap();
+        assert_eq!(refusal.rule, "fork");
+        assert!(
+            refusal.detail.contains(&last.cid().to_string()),
+            "{refusal}"
+        );
+        assert!(
+            refusal.detail.contains(&forged.cid().to_string()),
+            "{refusal}"
+        );
+        // The log is frozen: even a new, well-placed event of it is refused.
+        let next = Event::sign(
+            UnsignedEvent {
+                seq: 1_000,
+                ..last.body().clone()
+            },
+            &f.key,
+        );
+        let outcome = f
+            .ingest
+            .offer(f.program, NO_BLOCKS, &[next.encode()], Some(&author));
+        assert_eq!(outcome.refused.unwrap().rule, RULE_FROZEN);
+        // Nothing already stored was lost.
+        assert_eq!(
+            f.ingest.store().event_count().unwrap(),
+            f.events.len() as u64
+        );
+    }
 }

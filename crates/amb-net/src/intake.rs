@@ -3,24 +3,45 @@
 //! gossip verdict back to the swarm task and each stored event to listeners.
 
 use amb_bytecode::Cid;
-use amb_log::Event;
-use libp2p::gossipsub;
+use amb_log::{Event, SigningKey};
+use libp2p::{PeerId, gossipsub};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::{
+    execution::Executions,
     identity,
     ingest::{Ingest, Outcome, RULE_MALFORMED, RULE_PROGRAM, Refusal},
-    node::{Command, Job, NodeEvent, ProgramStatus, StoredSummary},
+    node::{Command, Finished, Job, NodeEvent, ProgramStatus, StoredSummary},
     wire::{GossipBatch, topic_name},
 };
 
+/// What the intake thread owns and talks to.
+pub(crate) struct Intake {
+    pub(crate) ingest: Ingest,
+    /// Commands to the swarm task (verdicts, publications, reservations).
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    /// Node events for listeners.
+    pub(crate) events: broadcast::Sender<NodeEvent>,
+    /// The key this node's walks sign with, and its peer id.
+    pub(crate) key: SigningKey,
+    pub(crate) me: PeerId,
+    /// The fault layer's crash point.
+    pub(crate) crash_after: Option<u64>,
+    /// Programs known to be over.
+    pub(crate) finished: Finished,
+}
+
 /// The intake thread: takes jobs one at a time.
-pub(crate) fn run_intake(
-    mut ingest: Ingest,
-    jobs: std::sync::mpsc::Receiver<Job>,
-    commands: mpsc::UnboundedSender<Command>,
-    events: broadcast::Sender<NodeEvent>,
-) {
+pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
+    let Intake {
+        mut ingest,
+        commands,
+        events,
+        key,
+        me,
+        crash_after,
+        finished,
+    } = intake;
     let publish = |program: Cid, outcome: &Outcome, ingest: &Ingest| {
         if outcome.stored.is_empty() {
             return;
@@ -36,7 +57,10 @@ pub(crate) fn run_intake(
             .collect();
         let _ = events.send(NodeEvent::Stored(summaries));
     };
+    let mut executions = Executions::new(crash_after);
     while let Ok(job) = jobs.recv() {
+        // A program that received events: its walk may go on.
+        let mut touched = None;
         match job {
             Job::Gossip {
                 id,
@@ -46,6 +70,7 @@ pub(crate) fn run_intake(
                 let refusal = match judge_gossip(&mut ingest, &message) {
                     Ok((program, outcome)) => {
                         publish(program, &outcome, &ingest);
+                        touched = Some(program);
                         outcome.refused
                     }
                     Err(refusal) => Some(refusal),
@@ -66,6 +91,7 @@ pub(crate) fn run_intake(
             } => {
                 let outcome = ingest.offer_synced(program, &synced);
                 publish(program, &outcome, &ingest);
+                touched = Some(program);
                 let _ = reply.send(outcome);
             }
             Job::Hold(program, reply) => {
@@ -77,6 +103,7 @@ pub(crate) fn run_intake(
                     held: ingest.holds(&program),
                     events: ingest.applied(&program).unwrap_or(0),
                     complete: ingest.is_complete(&program),
+                    execution: executions.status(&program),
                 });
             }
             Job::Counters(reply) => {
@@ -87,6 +114,44 @@ pub(crate) fn run_intake(
                     .collect();
                 let _ = reply.send((refused, ingest.held_count(), ingest.waiting()));
             }
+            Job::Execute(walk, hosts) => {
+                let program = walk.program();
+                executions.start(*walk, key.clone(), me, hosts);
+                executions.drive(program, &mut ingest, &commands, &events);
+            }
+            Job::Drive(program) => executions.drive(program, &mut ingest, &commands, &events),
+            Job::Reserve {
+                program,
+                second,
+                peer,
+                channel,
+            } => {
+                let response = executions.reserve(&program, second, peer);
+                let _ = commands.send(Command::RespondDelegate { channel, response });
+            }
+            Job::Reserved {
+                program,
+                first,
+                granted,
+            } => {
+                executions.reserved(&program, first, granted);
+                executions.drive(program, &mut ingest, &commands, &events);
+            }
+            Job::Fail(program, reason) => executions.fail(&program, reason),
+            Job::Execution(program, reply) => {
+                let _ = reply.send(executions.status(&program));
+            }
+        }
+        if let Some(program) = touched {
+            if executions.walks(&program) {
+                executions.drive(program, &mut ingest, &commands, &events);
+            }
+            if ingest.is_complete(&program) {
+                finished.insert(program);
+            }
+        }
+        for program in executions.take_done() {
+            finished.insert(program);
         }
     }
 }

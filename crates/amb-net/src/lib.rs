@@ -5,8 +5,10 @@
 
 pub mod behaviour;
 pub mod config;
+pub mod delegation;
 pub mod deploy;
 mod driver;
+pub mod execution;
 pub mod faults;
 pub mod identity;
 pub mod ingest;

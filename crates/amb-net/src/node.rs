@@ -11,6 +11,7 @@ use std::{
 
 use amb_bytecode::Cid;
 use amb_log::{Event, SigningKey, Store};
+use amb_vm::{execute::Execution, plan::EventIx};
 use futures::StreamExt;
 use libp2p::{
     Multiaddr, PeerId, gossipsub, noise, request_response, swarm::SwarmEvent, tcp, yamux,
@@ -21,10 +22,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::{
     behaviour::Behaviour,
     config::NodeConfig,
-    faults::Faults,
+    execution::ExecutionStatus,
+    faults::{FaultCounts, Faults},
     identity,
     ingest::{Ingest, Outcome, Refusal},
-    wire::{SyncRequest, SyncResponse},
+    wire::{DelegateRequest, DelegateResponse, SyncRequest, SyncResponse},
 };
 
 /// Why a node could not start or do what it was asked.
@@ -132,6 +134,15 @@ pub struct PeerInfo {
     pub refused: u32,
 }
 
+/// What the swarm task knows of the node.
+#[derive(Debug)]
+pub(crate) struct SwarmInfo {
+    pub(crate) listen: Vec<String>,
+    pub(crate) peers: Vec<PeerInfo>,
+    pub(crate) banned: Vec<String>,
+    pub(crate) faults: Option<FaultCounts>,
+}
+
 /// The node's state, as `amb info` shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct NodeInfo {
@@ -149,6 +160,8 @@ pub struct NodeInfo {
     pub programs: usize,
     /// Events waiting for their predecessors.
     pub waiting: usize,
+    /// What the fault layer did, when there is one.
+    pub faults: Option<FaultCounts>,
 }
 
 /// Status of a program on this node.
@@ -162,16 +175,32 @@ pub struct ProgramStatus {
     pub events: usize,
     /// Whether its run is complete (the root log ends with a payload).
     pub complete: bool,
+    /// This node's walk of its plan, if it is a host of a delegated run.
+    pub execution: Option<ExecutionStatus>,
 }
 
 pub(crate) enum Command {
-    Info(oneshot::Sender<(Vec<String>, Vec<PeerInfo>, Vec<String>)>),
+    Info(oneshot::Sender<SwarmInfo>),
     Dial(Multiaddr),
     Subscribe(Cid),
     Publish {
         program: Cid,
         data: Vec<u8>,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: Option<oneshot::Sender<Result<(), String>>>,
+    },
+    Delegate {
+        peer: PeerId,
+        request: DelegateRequest,
+        reply: oneshot::Sender<Result<DelegateResponse, NetError>>,
+    },
+    Reserve {
+        program: Cid,
+        first: EventIx,
+        peer: PeerId,
+    },
+    RespondDelegate {
+        channel: request_response::ResponseChannel<DelegateResponse>,
+        response: DelegateResponse,
     },
     TopicPeers(Cid, oneshot::Sender<Vec<PeerId>>),
     Request {
@@ -211,7 +240,46 @@ pub(crate) enum Job {
     },
     Hold(Cid, oneshot::Sender<Result<(), Refusal>>),
     Status(Cid, oneshot::Sender<ProgramStatus>),
+    Execute(Box<Execution>, Vec<PeerId>),
+    Reserve {
+        program: Cid,
+        second: EventIx,
+        peer: PeerId,
+        channel: request_response::ResponseChannel<DelegateResponse>,
+    },
+    Reserved {
+        program: Cid,
+        first: EventIx,
+        granted: bool,
+    },
+    Drive(Cid),
+    Fail(Cid, String),
+    Execution(Cid, oneshot::Sender<Option<ExecutionStatus>>),
     Counters(oneshot::Sender<(BTreeMap<String, u64>, usize, usize)>),
+}
+
+/// Programs this node knows to be over: a complete run, a walk at its end, or a run
+/// recorded here whole. Shared by the intake (which learns it) and the sync server
+/// (which tells peers).
+#[derive(Clone, Debug, Default)]
+pub struct Finished(Arc<std::sync::Mutex<HashSet<Cid>>>);
+
+impl Finished {
+    /// Notes that `program` is over.
+    pub fn insert(&self, program: Cid) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(program);
+    }
+
+    /// Whether `program` is known to be over.
+    pub fn contains(&self, program: &Cid) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(program)
+    }
 }
 
 /// A handle on a running node; cheap to clone.
@@ -222,6 +290,9 @@ pub struct NodeHandle {
 
 #[derive(Debug)]
 struct Inner {
+    finished: Finished,
+    accept_delegations: bool,
+    peer_timeout: Duration,
     peer_id: PeerId,
     key: SigningKey,
     store: Arc<Store>,
@@ -304,6 +375,9 @@ pub async fn start(
     let (events, _) = broadcast::channel(65_536);
     let handle = NodeHandle {
         inner: Arc::new(Inner {
+            finished: Finished::default(),
+            accept_delegations: config.accept_delegations,
+            peer_timeout: config.peer_timeout,
             peer_id,
             key,
             store: Arc::clone(&store),
@@ -315,17 +389,36 @@ pub async fn start(
     let ingest = Ingest::new(Arc::clone(&store), config.ingest);
     let intake_events = events.clone();
     let intake_commands = commands.clone();
+    let intake_key = handle.inner.key.clone();
+    let intake_finished = handle.inner.finished.clone();
+    let crash_after = config.faults.and_then(|f| f.crash_after);
     std::thread::Builder::new()
         .name("amb-intake".into())
-        .spawn(move || crate::intake::run_intake(ingest, job_rx, intake_commands, intake_events))
+        .spawn(move || {
+            let intake = crate::intake::Intake {
+                ingest,
+                commands: intake_commands,
+                events: intake_events,
+                key: intake_key,
+                me: peer_id,
+                crash_after,
+                finished: intake_finished,
+            };
+            crate::intake::run_intake(intake, job_rx)
+        })
         .map_err(|e| NetError::Start(format!("starting the intake thread: {e}")))?;
+    let (hosting, hosting_rx) = mpsc::unbounded_channel();
+    tokio::spawn(crate::delegation::serve_hosting(handle.clone(), hosting_rx));
     let driver = crate::driver::Driver {
+        finished: handle.inner.finished.clone(),
+        hosting,
         swarm,
         store,
         jobs: handle.inner.jobs.clone(),
         commands,
         events,
         requests: HashMap::new(),
+        delegations: HashMap::new(),
         providers: HashMap::new(),
         refused_by_peer: HashMap::new(),
         banned: HashSet::new(),
@@ -366,6 +459,31 @@ impl NodeHandle {
         let _ = self.inner.events.send(event);
     }
 
+    /// Whether this node knows `program`'s run to be over.
+    pub fn is_finished(&self, program: &Cid) -> bool {
+        self.inner.finished.contains(program)
+    }
+
+    /// Notes that `program`'s run is over (recorded here whole, or synced whole
+    /// from a peer that knows it to be over).
+    pub fn mark_finished(&self, program: Cid) {
+        self.inner.finished.insert(program);
+    }
+
+    /// Whether this node hosts slices delegated to it.
+    pub fn accepts_delegations(&self) -> bool {
+        self.inner.accept_delegations
+    }
+
+    /// How long a delegated run waits for another host.
+    pub fn peer_timeout(&self) -> Duration {
+        self.inner.peer_timeout
+    }
+
+    pub(crate) fn command(&self, command: Command) {
+        let _ = self.inner.commands.send(command);
+    }
+
     fn send(&self, command: Command) -> Result<(), NetError> {
         self.inner
             .commands
@@ -393,16 +511,17 @@ impl NodeHandle {
 
     /// The node's state.
     pub async fn info(&self) -> Result<NodeInfo, NetError> {
-        let (listen, peers, banned) = self.ask(Command::Info).await?;
+        let swarm = self.ask(Command::Info).await?;
         let (refused, programs, waiting) = self.job(Job::Counters).await?;
         Ok(NodeInfo {
             peer_id: self.inner.peer_id.to_string(),
-            listen,
-            peers,
+            listen: swarm.listen,
+            peers: swarm.peers,
             refused,
-            banned,
+            banned: swarm.banned,
             programs,
             waiting,
+            faults: swarm.faults,
         })
     }
 
@@ -436,7 +555,7 @@ impl NodeHandle {
         self.ask(|reply| Command::Publish {
             program,
             data,
-            reply,
+            reply: Some(reply),
         })
         .await?
         .map_err(NetError::Other)
@@ -454,6 +573,44 @@ impl NodeHandle {
             reply,
         })
         .await?
+    }
+
+    /// Sends a delegation request.
+    pub async fn delegate(
+        &self,
+        peer: PeerId,
+        request: DelegateRequest,
+    ) -> Result<DelegateResponse, NetError> {
+        self.ask(|reply| Command::Delegate {
+            peer,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// Starts walking a plan: this node signs its part, takes the others' from what
+    /// it receives. `hosts` are the peers of the plan's hosts, in order.
+    pub fn execute(&self, walk: Execution, hosts: Vec<PeerId>) -> Result<(), NetError> {
+        self.inner
+            .jobs
+            .send(Job::Execute(Box::new(walk), hosts))
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Where this node's walk of a program's plan is.
+    pub async fn execution(&self, program: Cid) -> Result<Option<ExecutionStatus>, NetError> {
+        self.job(|tx| Job::Execution(program, tx)).await
+    }
+
+    /// Gives up a walk, saying why.
+    pub fn fail_execution(&self, program: Cid, reason: String) {
+        let _ = self.inner.jobs.send(Job::Fail(program, reason));
+    }
+
+    /// Asks the intake to walk a program's plan on (after a sync brought events).
+    pub fn drive(&self, program: Cid) {
+        let _ = self.inner.jobs.send(Job::Drive(program));
     }
 
     /// Starts holding a stored program (replays its stored events).

@@ -5,19 +5,26 @@
 use amb_log::{Manifest, Store};
 use serde_bytes::ByteBuf;
 
-use crate::wire::{
-    Head, MAX_REQUEST_ITEMS, MAX_RESPONSE_BYTES, MAX_RESPONSE_EVENTS, SyncRequest, SyncResponse,
+use crate::{
+    node::Finished,
+    wire::{
+        Head, MAX_REQUEST_ITEMS, MAX_RESPONSE_BYTES, MAX_RESPONSE_EVENTS, SyncRequest, SyncResponse,
+    },
 };
 
 /// The answer to one request.
-pub(crate) fn answer(store: &Store, request: SyncRequest) -> SyncResponse {
-    match respond(store, request) {
+pub(crate) fn answer(store: &Store, finished: &Finished, request: SyncRequest) -> SyncResponse {
+    match respond(store, finished, request) {
         Ok(response) => response,
         Err(reason) => SyncResponse::Refused { reason },
     }
 }
 
-fn respond(store: &Store, request: SyncRequest) -> Result<SyncResponse, String> {
+fn respond(
+    store: &Store,
+    finished: &Finished,
+    request: SyncRequest,
+) -> Result<SyncResponse, String> {
     let failed = |e: amb_log::StoreError| format!("the store failed: {e}");
     match request {
         SyncRequest::Heads { program } => {
@@ -39,7 +46,8 @@ fn respond(store: &Store, request: SyncRequest) -> Result<SyncResponse, String> 
                     });
                 }
             }
-            Ok(SyncResponse::Heads { heads })
+            let done = finished.contains(&program);
+            Ok(SyncResponse::Heads { heads, done })
         }
         SyncRequest::Events { ranges } => {
             if ranges.len() > MAX_REQUEST_ITEMS {

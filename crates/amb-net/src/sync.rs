@@ -38,23 +38,36 @@ pub async fn fetch(node: &NodeHandle, program: Cid) -> Result<Fetched, NetError>
     })
 }
 
-/// Brings a held or new program up to the heads of `peer`.
+/// Brings a held or new program up to the heads of `peer`; if the peer knows the
+/// run to be over, so does this node from then on.
 pub async fn sync_from(
     node: &NodeHandle,
     peer: PeerId,
     program: Cid,
-    heads: &[Head],
+    heads: &Heads,
 ) -> Result<Outcome, NetError> {
     fetch_program_blocks(node, peer, program).await?;
-    let logs: Vec<Cid> = heads.iter().map(|h| h.log).collect();
+    let logs: Vec<Cid> = heads.heads.iter().map(|h| h.log).collect();
     fetch_blocks(node, peer, &logs).await?;
     node.hold(program).await?;
-    let events = fetch_events(node, peer, heads).await?;
+    let events = fetch_events(node, peer, &heads.heads).await?;
     let outcome = node.ingest_synced(program, events).await?;
-    match outcome.refused.clone() {
-        Some(refusal) => Err(NetError::Refused(refusal)),
-        None => Ok(outcome),
+    if let Some(refusal) = outcome.refused.clone() {
+        return Err(NetError::Refused(refusal));
     }
+    if heads.done {
+        node.mark_finished(program);
+    }
+    Ok(outcome)
+}
+
+/// A peer's heads of a program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Heads {
+    /// Each log's head.
+    pub heads: Vec<Head>,
+    /// Whether the peer knows the run to be over.
+    pub done: bool,
 }
 
 /// Asks a peer for a program's heads.
@@ -62,9 +75,9 @@ pub async fn heads_of(
     node: &NodeHandle,
     peer: PeerId,
     program: Cid,
-) -> Result<Option<Vec<Head>>, NetError> {
+) -> Result<Option<Heads>, NetError> {
     match node.request(peer, SyncRequest::Heads { program }).await? {
-        SyncResponse::Heads { heads } => Ok(Some(heads)),
+        SyncResponse::Heads { heads, done } => Ok(Some(Heads { heads, done })),
         SyncResponse::Unknown => Ok(None),
         other => Err(unexpected(peer, &other)),
     }
@@ -72,7 +85,7 @@ pub async fn heads_of(
 
 /// The first peer that holds `program`, and its heads: connected peers are asked
 /// first, then the providers the DHT knows.
-pub async fn find_holder(node: &NodeHandle, program: Cid) -> Result<(PeerId, Vec<Head>), NetError> {
+pub async fn find_holder(node: &NodeHandle, program: Cid) -> Result<(PeerId, Heads), NetError> {
     let mut asked = HashSet::new();
     let connected: Vec<PeerId> = node
         .info()

@@ -1,7 +1,8 @@
 //! Reading a program's value from the network (`spec/network.md` §5): fetch what
-//! this node lacks, follow the topic until the run is complete (syncing again from
-//! a holder while it is not, which also recovers what gossip lost), then verify
-//! every event exactly as `amb verify` does and evaluate the replayed term.
+//! this node lacks, follow the topic until the run is over (complete, or synced
+//! whole from a peer that knows it to be over; syncing again from a holder
+//! meanwhile, which also recovers what gossip lost), then verify every event
+//! exactly as `amb verify` does and evaluate the replayed term.
 
 use std::time::{Duration, Instant};
 
@@ -53,8 +54,13 @@ pub async fn value(
     }
     loop {
         let status = node.status(program).await?;
-        if status.complete {
+        if status.complete || node.is_finished(&program) {
             break;
+        }
+        if let Some(failed) = status.execution.as_ref().and_then(|e| e.failed.as_ref()) {
+            return Err(NetError::Other(format!(
+                "{address}: the run failed here: {failed}"
+            )));
         }
         if Instant::now() >= deadline {
             return Err(NetError::Other(format!(

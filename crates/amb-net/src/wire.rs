@@ -9,6 +9,8 @@ use serde_bytes::ByteBuf;
 
 /// The sync protocol's name.
 pub const SYNC_PROTOCOL: &str = "/amb/sync/1";
+/// The delegation protocol's name.
+pub const DELEGATE_PROTOCOL: &str = "/amb/delegate/1";
 /// Most events in one gossip batch.
 pub const MAX_BATCH_EVENTS: usize = 512;
 /// Most bytes of one gossip message (gossipsub's max transmit size).
@@ -125,6 +127,11 @@ pub enum SyncResponse {
     Heads {
         /// The heads.
         heads: Vec<Head>,
+        /// Whether the peer knows the run to be over (it is complete, or the peer's
+        /// walk of its plan is at its end): whoever has every event below these
+        /// heads has the whole run.
+        #[serde(default)]
+        done: bool,
     },
     /// Events, each its canonical encoding (a peer checks every one).
     Events {
@@ -141,6 +148,56 @@ pub enum SyncResponse {
     /// The request is above the bounds or malformed.
     Refused {
         /// Why.
+        reason: String,
+    },
+}
+
+/// A deployment whose slices run on several hosts: every host computes the same
+/// plan from it and the program's stored blocks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The program (root manifest CID).
+    #[serde(with = "cid_bytes")]
+    pub program: Cid,
+    /// The hosts' Ed25519 keys, the deployer's first.
+    pub hosts: Vec<ByteBuf>,
+    /// Ambient names delegated, with their host's index.
+    pub delegated: Vec<(String, u32)>,
+    /// The engine's step limit for the run.
+    pub max_steps: u64,
+}
+
+/// A delegation request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum DelegateRequest {
+    /// Will you host your slices of this deployment (and run them)? Idempotent: a
+    /// host that runs it already says yes again.
+    Host {
+        /// The deployment.
+        deployment: Deployment,
+    },
+    /// Reserve the co-capability that the event at `second` of the plan consumes,
+    /// for the step whose first half this host is about to write.
+    Reserve {
+        /// The program.
+        #[serde(with = "cid_bytes")]
+        program: Cid,
+        /// The plan index of the step's second half.
+        second: u64,
+    },
+}
+
+/// A delegation answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DelegateResponse {
+    /// Yes: hosting; or the reservation is held for this long (ms).
+    Granted {
+        /// For a reservation: how long it is held, in ms (0 for `Host`).
+        expires_ms: u64,
+    },
+    /// No.
+    Refused {
+        /// Why: `taken`, `reserved`, `unknown`, `not-host`, `not-allowed`, ...
         reason: String,
     },
 }

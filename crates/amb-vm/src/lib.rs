@@ -5,15 +5,17 @@
 //! program's state from its logs, the checks that need that replayed state, the typed
 //! values of programs and time travel over every past state.
 //!
-//! Only the values exist so far ([`value`]): [`value_of`] reads a whole program, and
-//! [`value_of_node`] one ambient, as a typed [`Value`] of the primitive types
-//! (string, int, float, bool, bytes, char, tuple, list) or says why it has none
-//! ([`NotAValue`]). `spec/values.md` is the normative definition of the shapes and of
-//! their JSON form.
+//! - [`plan`]: the log plan of a run (every event, its log, refs and writer);
+//! - [`record`]: signing and storing a plan on one host; [`execute`]: walking a plan
+//!   on several hosts, each signing its part;
+//! - [`replay`] and [`verify`]: the state machine that rebuilds a program from its
+//!   events and checks every rule; [`travel`]: time travel over past states;
+//! - [`value`]: typed values of programs (`spec/values.md`).
 //!
 //! Every algorithm here is iterative (no recursion over the program tree), so terms
 //! nested 100,000 levels deep evaluate without exhausting the call stack.
 
+pub mod execute;
 mod journal;
 pub mod plan;
 pub mod record;

@@ -5,6 +5,12 @@
 //! events refer to earlier events by index, so signing and storing them in order turns
 //! every reference into a CID. Because the whole run is known before anything is
 //! signed, the last event of every fully executed slice can carry its value's CID.
+//!
+//! Every event also has a writer, a host index (`spec/network.md` §8): host 0 (the
+//! deployer) hosts the program log; a new slice is hosted by the host its name is
+//! delegated to, else by the host of the log that announces it; after an `in` or
+//! `out`, a mover's log goes on under the host of the log of the ambient it has moved
+//! into (control transfer). Every host computes the same plan, and signs its part.
 
 use std::collections::HashMap;
 
@@ -20,6 +26,17 @@ pub type EventIx = usize;
 
 /// Index of a log in [`Plan::logs`]; log 0 is the program (root) log.
 pub type LogIx = usize;
+
+/// Index of a host of a deployment; host 0 is the deployer.
+pub type HostIx = usize;
+
+/// Which slices run on which hosts: ambients of a delegated name are hosted by that
+/// host (an index > 0); everything else follows the rules of the module's doc.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hosting {
+    /// Ambient names delegated, with their host.
+    pub delegated: HashMap<String, HostIx>,
+}
 
 /// One planned event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +56,9 @@ pub struct PlannedEvent {
     pub refs: Vec<EventIx>,
     /// CID of the slice's final value, on the last event of a fully executed slice.
     pub payload: Option<Cid>,
+    /// The host that signs it (an index into the deployment's hosts; 0 is the
+    /// deployer).
+    pub writer: HostIx,
 }
 
 /// One log: the program's or a non-primitive ambient instance's.
@@ -52,6 +72,8 @@ pub struct PlannedLog {
     pub parent: Option<EventIx>,
     /// Number of events in the log.
     pub len: u64,
+    /// The host of its first event (its slice manifest's creator).
+    pub host: HostIx,
 }
 
 /// Everything a run records.
@@ -88,6 +110,8 @@ pub fn is_primitive(name: &str) -> bool {
 
 struct LogState {
     next_seq: u64,
+    /// The host that signs the log's next event.
+    host: HostIx,
     last: Option<EventIx>,
     /// Steps that moved or changed this log's ambient without this log recording
     /// their second half: the log's next event refers to them.
@@ -96,6 +120,7 @@ struct LogState {
 
 struct Planner<'a> {
     ast: &'a Ast,
+    hosting: &'a Hosting,
     map: &'a NodeMap,
     root_block: Cid,
     events: Vec<PlannedEvent>,
@@ -110,16 +135,28 @@ struct Planner<'a> {
     owed: HashMap<u64, EventIx>,
 }
 
-/// Plans a run of `ast` (compiled as `compiled` with `map`).
+/// Plans a run of `ast` (compiled as `compiled` with `map`) on one host.
 pub fn plan(
     ast: &Ast,
     compiled: &CompiledProgram,
     map: &NodeMap,
     limits: Limits,
 ) -> Result<Plan, PlanError> {
+    plan_hosted(ast, compiled, map, limits, &Hosting::default())
+}
+
+/// Plans a run of `ast` whose slices are hosted as `hosting` says.
+pub fn plan_hosted(
+    ast: &Ast,
+    compiled: &CompiledProgram,
+    map: &NodeMap,
+    limits: Limits,
+    hosting: &Hosting,
+) -> Result<Plan, PlanError> {
     let mut engine = Engine::with_origins(ast, limits)?;
     let mut planner = Planner {
         ast,
+        hosting,
         map,
         root_block: compiled.root,
         events: Vec::new(),
@@ -151,15 +188,23 @@ pub fn plan(
 }
 
 impl Planner<'_> {
-    fn new_log(&mut self, name: Option<String>, block: Cid, parent: Option<EventIx>) -> LogIx {
+    fn new_log(
+        &mut self,
+        name: Option<String>,
+        block: Cid,
+        parent: Option<EventIx>,
+        host: HostIx,
+    ) -> LogIx {
         self.logs.push(PlannedLog {
             name,
             block,
             parent,
             len: 0,
+            host,
         });
         self.log_states.push(LogState {
             next_seq: 0,
+            host,
             last: None,
             completions: Vec::new(),
         });
@@ -196,12 +241,13 @@ impl Planner<'_> {
             at,
             refs,
             payload: None,
+            writer: state.host,
         });
         index
     }
 
     fn start_root(&mut self) {
-        let log = self.new_log(None, self.root_block, None);
+        let log = self.new_log(None, self.root_block, None, 0);
         self.log_of.insert(0, log);
         let create = self.emit(log, Opcode::Create, Target::None, None, &[]);
         let body = self.emit(
@@ -254,7 +300,11 @@ impl Planner<'_> {
             let log = if is_primitive(&name) {
                 holder
             } else {
-                let log = self.new_log(Some(name.clone()), block, Some(announce));
+                let host = match self.hosting.delegated.get(&name) {
+                    Some(&host) => host,
+                    None => self.log_states[holder].host,
+                };
+                let log = self.new_log(Some(name.clone()), block, Some(announce), host);
                 self.log_of.insert(serial, log);
                 log
             };
@@ -317,6 +367,16 @@ impl Planner<'_> {
                 refs.push(first);
                 let second = self.emit(co_log, co_op, co_target, Some(co_at), &refs);
                 self.oblige(&[mover_log], second);
+                // Control transfer: a mover with its own log goes on under the host
+                // of the log of the ambient it is now in.
+                if self
+                    .log_of
+                    .contains_key(&engine.ambient_serial(step.subject))
+                {
+                    let now_in = engine.parent(step.subject).expect("a mover has a parent");
+                    let host = self.log_states[self.log_owner(engine, now_in)].host;
+                    self.log_states[mover_log].host = host;
+                }
                 // A primitive's events go to its new holder's log from now on.
                 if self.log_owner(engine, step.subject) != co_log {
                     self.owed
@@ -527,6 +587,66 @@ mod tests {
         assert_eq!(
             amb_syntax::to_compact_string(&plan.final_term),
             "string[concat[left[string[hello[]]]|right[string[world[]]]]]"
+        );
+    }
+
+    #[test]
+    fn delegated_slices_and_movers_are_written_by_their_hosts() {
+        let src = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/corpus/ambientsprotocol-encoding-examples/monoids/locally-evaluated-string-concat.amb"
+        ))
+        .expect("the corpus is at ../shared/corpus");
+        let ast = amb_syntax::parse(&src).unwrap();
+        let (compiled, map) =
+            amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).unwrap();
+        let hosting = Hosting {
+            delegated: [("string_concat".to_string(), 1)].into(),
+        };
+        let plan = plan_hosted(&ast, &compiled, &map, Limits::default(), &hosting).unwrap();
+        let lines: Vec<String> = describe(&plan)
+            .into_iter()
+            .zip(&plan.events)
+            .map(|(line, e)| format!("{line} by {}", e.writer))
+            .collect();
+        let log = |name: &str| {
+            plan.logs
+                .iter()
+                .position(|l| l.name.as_deref() == Some(name))
+                .unwrap()
+        };
+        // string_concat runs on host 1 until it enters `program` (hosted by 0): its
+        // log goes on under host 0 after that step (control transfer).
+        let concat = log("string_concat");
+        assert_eq!(plan.logs[concat].host, 1);
+        let concat_events: Vec<&PlannedEvent> =
+            plan.events.iter().filter(|e| e.log == concat).collect();
+        let moved = concat_events
+            .iter()
+            .position(|e| e.opcode == Opcode::In)
+            .unwrap();
+        assert!(
+            concat_events[..=moved].iter().all(|e| e.writer == 1),
+            "{lines:#?}"
+        );
+        assert!(
+            concat_events[moved + 1..].iter().all(|e| e.writer == 0),
+            "{lines:#?}"
+        );
+        // Slices it creates while on host 1 are hosted there; the root stays on 0.
+        assert_eq!(plan.logs[log("left")].host, 1);
+        assert!(
+            plan.events
+                .iter()
+                .filter(|e| e.log == 0)
+                .all(|e| e.writer == 0)
+        );
+        // The same run as on one host.
+        let single = plan_of(&src);
+        assert_eq!(single.events.len(), plan.events.len());
+        assert_eq!(
+            amb_syntax::to_compact_string(&single.final_term),
+            amb_syntax::to_compact_string(&plan.final_term)
         );
     }
 

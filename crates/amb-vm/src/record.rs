@@ -2,7 +2,8 @@
 //!
 //! Events are signed in plan order, so every reference is an earlier event whose CID
 //! is known. A slice's manifest is made once the `deploy` announcing it is signed
-//! (its CID is the manifest's `parent`). Events are committed in batches of whole steps
+//! (its CID is the manifest's `parent`); it is not signed itself: the slice log's
+//! `create`, signed by the same key, covers it. Events are committed in batches of whole steps
 //! (a step's two halves and the deploys it enables are never split); a batch is written
 //! in one transaction, so a crash leaves whole batches. Writing is idempotent:
 //! recording the same plan with the same key and program manifest again produces the
@@ -11,7 +12,7 @@
 //! fork).
 
 use amb_bytecode::{Cid, CompiledProgram, Opcode};
-use amb_log::{Event, Manifest, NewEvent, Op, SigningKey, Store, StoreError, UnsignedEvent};
+use amb_log::{DecodedEvent, Event, Manifest, Op, SigningKey, Store, StoreError, UnsignedEvent};
 
 use crate::{plan::Plan, verify::Progress};
 
@@ -94,19 +95,20 @@ pub fn record_events(
     store.put_blocks(plan.value_blocks.iter().map(|(c, b)| (*c, b.as_slice())))?;
     let program = program_manifest.cid();
     let keys = program_manifest.keys().to_vec();
+    let creator = key.public_key();
 
     let mut log_cids: Vec<Option<Cid>> = vec![None; plan.logs.len()];
     log_cids[0] = Some(program);
     store.register_log(program, program)?;
     // Slice manifests, committed with the batch whose events use them.
-    let mut manifests: Vec<(Cid, Vec<u8>)> = Vec::new();
-    // Logs whose manifest waits for the signature of their announcing deploy.
-    let mut announced_by: std::collections::HashMap<usize, usize> = plan
-        .logs
-        .iter()
-        .enumerate()
-        .filter_map(|(log, l)| l.parent.map(|event| (event, log)))
-        .collect();
+    let mut manifests: Vec<Manifest> = Vec::new();
+    // By event: the log whose manifest waits for its signature (an announcing deploy).
+    let mut announced_by: Vec<Option<usize>> = vec![None; plan.events.len()];
+    for (log, info) in plan.logs.iter().enumerate() {
+        if let Some(event) = info.parent {
+            announced_by[event] = Some(log);
+        }
+    }
 
     let mut event_cids: Vec<Cid> = Vec::with_capacity(plan.events.len());
     let mut batch: Vec<Pending> = Vec::with_capacity(BATCH_EVENTS);
@@ -138,19 +140,18 @@ pub fn record_events(
         let (event, bytes) = Event::sign_encoded(body, key);
         let cid = Cid::of(&bytes);
         event_cids.push(cid);
-        batch.push((cid, log, planned.seq, event.refs().to_vec(), bytes));
-        if let Some(slice) = announced_by.remove(&index) {
+        batch.push((cid, event, bytes));
+        if let Some(slice) = announced_by[index].take() {
             let info = &plan.logs[slice];
             let manifest = Manifest::new_slice(
                 info.block,
                 info.name.clone().unwrap_or_default(),
                 keys.clone(),
-                key,
+                creator,
                 cid,
             );
-            let manifest_cid = manifest.cid();
-            manifests.push((manifest_cid, manifest.encode()));
-            log_cids[slice] = Some(manifest_cid);
+            log_cids[slice] = Some(manifest.cid());
+            manifests.push(manifest);
         }
     }
     flush(store, program, &mut manifests, &mut batch)?;
@@ -166,30 +167,28 @@ pub fn record_events(
     })
 }
 
-type Pending = (Cid, Cid, u64, Vec<Cid>, Vec<u8>);
+/// A signed event waiting for its batch: CID, event, encoding.
+type Pending = (Cid, Event, Vec<u8>);
 
 /// Commits the pending manifests and events in one transaction.
 fn flush(
     store: &Store,
     program: Cid,
-    manifests: &mut Vec<(Cid, Vec<u8>)>,
+    manifests: &mut Vec<Manifest>,
     batch: &mut Vec<Pending>,
 ) -> Result<(), StoreError> {
     if batch.is_empty() && manifests.is_empty() {
         return Ok(());
     }
-    let blocks: Vec<(Cid, &[u8])> = manifests.iter().map(|(c, b)| (*c, b.as_slice())).collect();
-    let events: Vec<NewEvent<'_>> = batch
+    let events: Vec<DecodedEvent<'_>> = batch
         .iter()
-        .map(|(cid, log, seq, refs, bytes)| NewEvent {
+        .map(|(cid, event, bytes)| DecodedEvent {
             cid: *cid,
-            log: *log,
-            seq: *seq,
-            refs,
+            event,
             bytes,
         })
         .collect();
-    store.write(program, &blocks, &events)?;
+    store.write_events(program, manifests, &events)?;
     manifests.clear();
     batch.clear();
     Ok(())

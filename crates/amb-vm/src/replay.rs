@@ -42,7 +42,8 @@ pub struct Violation {
 pub trait Source {
     /// A bytecode block, decoded.
     fn block(&self, cid: &Cid) -> Option<Block>;
-    /// A manifest, decoded and with a valid signature.
+    /// A manifest, decoded: a root with a valid signature, or a slice (unsigned: the
+    /// replay checks that its log's first event is signed by its creator).
     fn manifest(&self, cid: &Cid) -> Option<Manifest>;
 }
 
@@ -270,11 +271,14 @@ impl Replay {
             }
         }
         let log = event.log();
-        if !self.logs.contains_key(&log) {
-            self.open_log(log, source).map_err(|d| fail("log-id", d))?;
-        }
         // One lookup of the log's state (a shared copy) serves every check.
-        let state = Arc::clone(&self.logs[&log]);
+        let state = match self.logs.get(&log) {
+            Some(state) => Arc::clone(state),
+            None => {
+                self.open_log(log, source).map_err(|d| fail("log-id", d))?;
+                Arc::clone(&self.logs[&log])
+            }
+        };
         let manifest = Arc::clone(state.manifest.as_ref().expect("opened logs have manifests"));
         if !manifest.allows(event.creator()) {
             return Err(fail(
@@ -354,7 +358,7 @@ impl Replay {
     fn open_log(&mut self, log: Cid, source: &dyn Source) -> Result<(), String> {
         let manifest = source
             .manifest(&log)
-            .ok_or_else(|| format!("log {log} has no stored, validly signed manifest"))?;
+            .ok_or_else(|| format!("log {log} has no stored, valid manifest"))?;
         let parent = manifest
             .parent()
             .ok_or_else(|| format!("log {log} is a second root manifest"))?;
@@ -369,11 +373,12 @@ impl Replay {
                 manifest.program()
             ));
         }
-        // Whoever may write the announcing deploy's log makes the slice's manifest.
+        // Whoever may write the announcing deploy's log makes the slice's manifest
+        // (and signs the log's first event, which covers it).
         let writers = self.writers(&self.position(&parent).0);
         if !writers.allows(manifest.creator()) {
             return Err(format!(
-                "log {log}'s manifest is signed by {}, who may not write the log of its announcing deploy",
+                "log {log}'s manifest is made by {}, who may not write the log of its announcing deploy",
                 manifest.creator()
             ));
         }
@@ -540,6 +545,17 @@ impl Replay {
                     ));
                 }
                 let (announce, amb) = if event.seq() == 0 {
+                    // The slice manifest has no signature: this event's covers it.
+                    if event.creator() != manifest.creator() {
+                        return Err((
+                            "log-id",
+                            format!(
+                                "the log's first event is signed by {}, not by its manifest's creator {}",
+                                event.creator(),
+                                manifest.creator()
+                            ),
+                        ));
+                    }
                     let parent = manifest.parent().expect("slice manifests have a parent");
                     required.push(parent);
                     let (amb, _) = self.announced[&parent];

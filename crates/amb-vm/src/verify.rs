@@ -5,11 +5,11 @@
 use std::{
     cell::RefCell,
     cmp::Reverse,
-    collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap},
+    collections::{BTreeMap, BinaryHeap, HashMap, HashSet},
 };
 
 use amb_bytecode::{Block, Cid, Opcode};
-use amb_log::{Event, Manifest, Store};
+use amb_log::{Event, Manifest, Snapshot, Store};
 use amb_syntax::Ast;
 
 use crate::replay::{Replay, Source, Violation};
@@ -61,7 +61,31 @@ impl Source for StoreSource<'_> {
     fn manifest(&self, cid: &Cid) -> Option<Manifest> {
         let bytes = self.store.get_block(*cid).ok()??;
         let manifest = Manifest::decode(&bytes).ok()?;
-        (manifest.cid() == *cid && manifest.verify_signature().is_ok()).then_some(manifest)
+        let signed = !manifest.is_root() || manifest.verify_signature().is_ok();
+        (Cid::of(&bytes) == *cid && signed).then_some(manifest)
+    }
+}
+
+/// Blocks and manifests read from a store snapshot (one read transaction for them all).
+#[derive(Debug)]
+pub struct SnapshotSource<'a> {
+    /// The snapshot.
+    pub snapshot: &'a Snapshot,
+}
+
+impl Source for SnapshotSource<'_> {
+    fn block(&self, cid: &Cid) -> Option<Block> {
+        let bytes = self.snapshot.get_block(*cid).ok()??;
+        (Cid::of(&bytes) == *cid).then_some(())?;
+        Block::decode(&bytes).ok()
+    }
+
+    fn manifest(&self, cid: &Cid) -> Option<Manifest> {
+        // A slice manifest comes decoded, its CID checked; a root's signature is checked.
+        let manifest = self.snapshot.get_manifest(*cid).ok()??;
+        let valid =
+            manifest.cid() == *cid && (!manifest.is_root() || manifest.verify_signature().is_ok());
+        valid.then_some(manifest)
     }
 }
 
@@ -152,23 +176,32 @@ pub fn decode_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
 /// before the next step, and the state after step K is a prefix of the order. Events
 /// whose refs are not in the set come last, in CID order, so that replay reports them.
 pub fn stable_order(events: &BTreeMap<Cid, Event>) -> Vec<Cid> {
-    // Events by index (in CID order, as the map holds them), refs as indices.
     let cids: Vec<Cid> = events.keys().copied().collect();
+    let values: Vec<&Event> = events.values().collect();
+    stable_order_indices(&cids, |i| values[i])
+        .into_iter()
+        .map(|i| cids[i as usize])
+        .collect()
+}
+
+/// [`stable_order`] of the events `event(i)` whose CIDs are `cids[i]`, strictly
+/// increasing: the order as indices.
+fn stable_order_indices<'e>(cids: &[Cid], event: impl Fn(usize) -> &'e Event) -> Vec<u32> {
+    // Refs as indices.
     let index: HashMap<Cid, u32> = cids
         .iter()
         .enumerate()
         .map(|(i, c)| (*c, i as u32))
         .collect();
-    let second: Vec<bool> = events
-        .values()
-        .map(|e| is_second_half(e.op().opcode()))
+    let second: Vec<bool> = (0..cids.len())
+        .map(|i| is_second_half(event(i).op().opcode()))
         .collect();
     let mut waiting = vec![0u32; cids.len()];
     let mut dependents: Vec<Vec<u32>> = vec![Vec::new(); cids.len()];
     // Min-heap of (is a second half, index): index order is CID order.
     let mut ready = BinaryHeap::new();
-    for (i, event) in events.values().enumerate() {
-        for r in event.refs() {
+    for i in 0..cids.len() {
+        for r in event(i).refs() {
             if let Some(&from) = index.get(r) {
                 waiting[i] += 1;
                 dependents[from as usize].push(i as u32);
@@ -181,7 +214,7 @@ pub fn stable_order(events: &BTreeMap<Cid, Event>) -> Vec<Cid> {
     let mut order = Vec::with_capacity(cids.len());
     let mut placed = vec![false; cids.len()];
     while let Some(Reverse((_, i))) = ready.pop() {
-        order.push(cids[i as usize]);
+        order.push(i);
         placed[i as usize] = true;
         for &d in &dependents[i as usize] {
             waiting[d as usize] -= 1;
@@ -191,12 +224,7 @@ pub fn stable_order(events: &BTreeMap<Cid, Event>) -> Vec<Cid> {
         }
     }
     if order.len() < cids.len() {
-        order.extend(
-            cids.iter()
-                .zip(&placed)
-                .filter(|(_, p)| !**p)
-                .map(|(c, _)| *c),
-        );
+        order.extend((0..cids.len() as u32).filter(|&i| !placed[i as usize]));
     }
     order
 }
@@ -217,13 +245,37 @@ pub fn verify_with_progress(
     program: Cid,
     progress: &dyn Progress,
 ) -> Result<Verified, VerifyError> {
-    let source = CachedSource::new(StoreSource { store });
-    let mut events = Vec::new();
-    for_each_stored_event(store, program, progress, |cid, bytes| {
-        events.push((cid, bytes));
-        Ok(())
-    })?;
-    verify_events_with_progress(&source, program, &events, progress)
+    let snapshot = store.snapshot()?;
+    let source = CachedSource::new(SnapshotSource {
+        snapshot: &snapshot,
+    });
+    let manifest = program_manifest(&source, program)?;
+    let mut checked = Checked::default();
+    let logs = snapshot.program_logs(program)?;
+    progress.start("reading", logs.len() as u64);
+    for log in logs {
+        for read in snapshot.log_events(log)?.decoded() {
+            let read = read?;
+            let cid = read.stored.cid;
+            // The store gives back what decoded when it was written with its fields
+            // (its bytes rebuilt and checked against its CID); other bytes as they are.
+            let event = match read.event {
+                Some(event) => {
+                    event.verify_signature().map_err(|e| Violation {
+                        event: cid,
+                        rule: e.rule(),
+                        detail: e.to_string(),
+                    })?;
+                    event
+                }
+                None => check_event(cid, &read.stored.bytes)?,
+            };
+            checked.add(cid, event)?;
+        }
+        progress.advance(1);
+    }
+    progress.finish();
+    checked.replay(&source, program, manifest, progress)
 }
 
 /// Reads every stored event of a program, log by log, reporting progress by log.
@@ -263,6 +315,21 @@ pub fn verify_events_with_progress(
     raw: &[(Cid, Vec<u8>)],
     progress: &dyn Progress,
 ) -> Result<Verified, VerifyError> {
+    let manifest = program_manifest(source, program)?;
+    let mut checked = Checked::default();
+    progress.start("checking", raw.len() as u64);
+    for (index, (cid, bytes)) in raw.iter().enumerate() {
+        if index % 4096 == 4095 {
+            progress.advance(4096);
+        }
+        checked.add(*cid, check_event(*cid, bytes)?)?;
+    }
+    progress.finish();
+    checked.replay(source, program, manifest, progress)
+}
+
+/// The program manifest of `program`: stored, valid, a root.
+fn program_manifest(source: &dyn Source, program: Cid) -> Result<Manifest, VerifyError> {
     let manifest = source.manifest(&program).ok_or_else(|| {
         VerifyError::Program(program, "no valid program manifest is stored".into())
     })?;
@@ -272,26 +339,26 @@ pub fn verify_events_with_progress(
             "not a program manifest".into(),
         ));
     }
-    if raw.is_empty() {
-        return Err(VerifyError::Program(
-            program,
-            "no events of this program are stored (an interrupted run: `amb run --resume`)".into(),
-        ));
-    }
-    let mut events = BTreeMap::new();
-    let mut places: HashMap<(Cid, u64), Cid> = HashMap::new();
-    progress.start("checking", raw.len() as u64);
-    for (index, (cid, bytes)) in raw.iter().enumerate() {
-        if index % 4096 == 4095 {
-            progress.advance(4096);
-        }
-        let event = check_event(*cid, bytes)?;
-        if let Some(other) = places.insert((event.log(), event.seq()), *cid) {
-            if other != *cid {
-                let (a, b) = if other < *cid {
-                    (other, *cid)
+    Ok(manifest)
+}
+
+/// Events checked one by one (encoding, CID, signature), and where each claims to
+/// be, for the fork rule.
+#[derive(Default)]
+struct Checked {
+    events: Vec<(Cid, Event)>,
+    places: HashMap<(Cid, u64), Cid>,
+}
+
+impl Checked {
+    /// Adds a checked event; refuses a second event at a place that is taken.
+    fn add(&mut self, cid: Cid, event: Event) -> Result<(), VerifyError> {
+        if let Some(other) = self.places.insert((event.log(), event.seq()), cid) {
+            if other != cid {
+                let (a, b) = if other < cid {
+                    (other, cid)
                 } else {
-                    (*cid, other)
+                    (cid, other)
                 };
                 return Err(Violation {
                     event: b,
@@ -305,28 +372,53 @@ pub fn verify_events_with_progress(
                 .into());
             }
         }
-        events.insert(*cid, event);
+        self.events.push((cid, event));
+        Ok(())
     }
-    let logs: BTreeSet<Cid> = events.values().map(|e| e.log()).collect();
-    progress.finish();
-    let order = stable_order(&events);
-    let mut replay = Replay::new(program, manifest);
-    progress.start("replaying", order.len() as u64);
-    for (index, cid) in order.iter().enumerate() {
-        replay.apply(*cid, &events[cid], source)?;
-        if index % 4096 == 4095 {
-            progress.advance(4096);
+
+    /// Replays the events in the stable order, with every rule, and the final checks.
+    fn replay(
+        self,
+        source: &dyn Source,
+        program: Cid,
+        manifest: Manifest,
+        progress: &dyn Progress,
+    ) -> Result<Verified, VerifyError> {
+        let checked = self.events;
+        if checked.is_empty() {
+            return Err(VerifyError::Program(
+                program,
+                "no events of this program are stored (an interrupted run: `amb run --resume`)"
+                    .into(),
+            ));
         }
+        // The set of events in CID order (an event given twice counts once), by index
+        // (events are large: they stay where they are).
+        let mut by_cid: Vec<u32> = (0..checked.len() as u32).collect();
+        by_cid.sort_unstable_by_key(|&i| checked[i as usize].0);
+        by_cid.dedup_by_key(|i| checked[*i as usize].0);
+        let cids: Vec<Cid> = by_cid.iter().map(|&i| checked[i as usize].0).collect();
+        let event = |i: usize| &checked[by_cid[i] as usize].1;
+        let logs: HashSet<Cid> = (0..cids.len()).map(|i| event(i).log()).collect();
+        let order = stable_order_indices(&cids, event);
+        let mut replay = Replay::new(program, manifest);
+        progress.start("replaying", order.len() as u64);
+        for (index, &i) in order.iter().enumerate() {
+            replay.apply(cids[i as usize], event(i as usize), source)?;
+            if index % 4096 == 4095 {
+                progress.advance(4096);
+            }
+        }
+        progress.finish();
+        replay.finish(source)?;
+        let mut term = replay.to_ast(source);
+        term.canonicalize();
+        Ok(Verified {
+            events: cids.len() as u64,
+            logs: logs.len(),
+            steps: replay.steps(),
+            term,
+            order: order.into_iter().map(|i| cids[i as usize]).collect(),
+        })
     }
-    progress.finish();
-    replay.finish(source)?;
-    let mut term = replay.to_ast(source);
-    term.canonicalize();
-    Ok(Verified {
-        events: events.len() as u64,
-        logs: logs.len(),
-        steps: replay.steps(),
-        term,
-        order,
-    })
 }

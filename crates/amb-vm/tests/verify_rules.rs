@@ -17,7 +17,7 @@ use amb_log::{Event, Manifest, Op, SigningKey, Store, UnsignedEvent};
 use amb_vm::{
     plan::Plan,
     replay::Violation,
-    verify::{StoreSource, VerifyError, verify_events},
+    verify::{StoreSource, VerifyError, stable_order, verify_events},
 };
 
 /// The small program of the tests: an `in` step, then an `open` step.
@@ -228,7 +228,7 @@ impl Run {
                         slice.program(),
                         slice.name().expect("slices are named").to_string(),
                         slice.keys().to_vec(),
-                        &self.key,
+                        self.key.public_key(),
                         cid,
                     );
                     self.store.put_block(again.cid(), &again.encode()).unwrap();
@@ -601,7 +601,8 @@ fn key_an_event_signed_by_a_foreign_valid_key_is_refused() {
 #[test]
 fn log_id_a_slice_manifest_made_by_a_foreign_key_for_itself_is_refused() {
     // A foreign key makes its own manifest for slice `a` (right parent, name and
-    // block, validly signed, listing only itself) and writes `a`'s log with it.
+    // block, listing only itself as writer and as creator) and writes `a`'s log with
+    // it, signing the log's first event as the manifest's creator.
     let run = Run::record(SMALL);
     let a = run.log_named("a");
     let genuine = &run.slices[&run.cid(2)];
@@ -609,7 +610,7 @@ fn log_id_a_slice_manifest_made_by_a_foreign_key_for_itself_is_refused() {
         genuine.program(),
         "a".into(),
         vec![foreign_key().public_key()],
-        &foreign_key(),
+        foreign_key().public_key(),
         run.cid(2),
     );
     let forged_cid = run.store_manifest(&forged);
@@ -631,6 +632,52 @@ fn log_id_a_slice_manifest_made_by_a_foreign_key_for_itself_is_refused() {
         Some(first),
     )
     .unwrap();
+}
+
+#[test]
+fn log_id_a_slice_log_whose_first_event_is_not_signed_by_the_manifests_creator_is_refused() {
+    // A slice manifest has no signature: the signature of its log's first event (the
+    // `create`, by the manifest's creator) covers it. Here the manifest names the
+    // program's key as creator (a writer of the announcing deploy's log) and lists a
+    // foreign key too, which signs the `create`: the foreign key is allowed to write
+    // the log (rule `key` holds), but no writer of the parent vouched for the manifest.
+    let run = Run::record(SMALL);
+    let a = run.log_named("a");
+    let genuine = &run.slices[&run.cid(2)];
+    let both = Manifest::new_slice(
+        genuine.program(),
+        "a".into(),
+        vec![run.key.public_key(), foreign_key().public_key()],
+        run.key.public_key(),
+        run.cid(2),
+    );
+    let both_cid = run.store_manifest(&both);
+    let create = run.at(a, 0);
+    let tampered = run.rebuild(|j, body| {
+        if run.plan.events[j].log == a {
+            body.log = both_cid;
+        }
+        if j == create {
+            Edit::SignForeign
+        } else {
+            Edit::Keep
+        }
+    });
+    run.check(
+        "a's create signed by a listed key that is not the manifest's creator",
+        &tampered.raw,
+        "log-id",
+        Some(tampered.cid(create)),
+    )
+    .unwrap();
+    // The same manifest with the create signed by its creator is accepted.
+    let honest = run.rebuild(|j, body| {
+        if run.plan.events[j].log == a {
+            body.log = both_cid;
+        }
+        Edit::Keep
+    });
+    verify_events(&run.source(), run.program, &honest.raw).expect("a valid run");
 }
 
 // ---------------------------------------------------------------- log-id
@@ -662,7 +709,7 @@ fn log_id_an_event_in_a_log_that_is_not_of_this_program_is_refused() {
                 a_block,
                 "a".into(),
                 vec![run.key.public_key()],
-                &run.key,
+                run.key.public_key(),
                 run.cid(0),
             )),
         ),
@@ -672,7 +719,7 @@ fn log_id_an_event_in_a_log_that_is_not_of_this_program_is_refused() {
                 a_block,
                 "a".into(),
                 vec![run.key.public_key()],
-                &run.key,
+                run.key.public_key(),
                 other.cid(2),
             )),
         ),
@@ -716,7 +763,7 @@ fn log_id_a_slice_manifest_naming_another_ambient_or_block_is_refused() {
                 genuine.program(),
                 "z".into(),
                 genuine.keys().to_vec(),
-                &run.key,
+                run.key.public_key(),
                 run.cid(2),
             ),
         ),
@@ -726,7 +773,7 @@ fn log_id_a_slice_manifest_naming_another_ambient_or_block_is_refused() {
                 run.plan.logs[b].block,
                 "a".into(),
                 genuine.keys().to_vec(),
-                &run.key,
+                run.key.public_key(),
                 run.cid(2),
             ),
         ),
@@ -953,6 +1000,32 @@ fn order_a_missing_completion_ref_is_refused() {
     .unwrap();
 }
 
+/// A deployment of `source` whose `tamper`ed event set (the set, the tampered event,
+/// and the event it no longer refers to) the verifier's stable order replays with the
+/// tampered event after the one it dropped: the case a completion ref is for (in the
+/// other order the step is simply not a redex yet). The stable order follows CIDs,
+/// which differ with each deployment, so this tries the nonces 0, 1, 2, … in turn.
+fn deployment_placing_after(
+    source: &str,
+    tamper: impl Fn(&Run) -> (Tampered, usize, usize),
+) -> (Run, Tampered, usize) {
+    for nonce in 0..64u8 {
+        let run = Run::record_with_nonce(source, [nonce; 16]);
+        let (tampered, late, early) = tamper(&run);
+        let events = tampered
+            .raw
+            .iter()
+            .map(|(cid, bytes)| (*cid, Event::decode(bytes).unwrap()))
+            .collect();
+        let order = stable_order(&events);
+        let at = |i: usize| order.iter().position(|c| *c == tampered.cid(i));
+        if at(late) > at(early) {
+            return (run, tampered, late);
+        }
+    }
+    panic!("no deployment of {source} replays the tampered event after the dropped one");
+}
+
 /// The index of the first event of the log of `name` with `opcode`.
 fn event_of(run: &Run, name: &str, opcode: Opcode) -> usize {
     let log = run.log_named(name);
@@ -969,12 +1042,14 @@ fn order_a_missing_completion_ref_of_an_ambient_moved_by_open_is_refused() {
     // before `open b` is a topological order, in which `d` and `c` are no siblings.
     // The `open` refers to `c`'s last event, which fixes which of `c`'s events is
     // the next one.
-    let run = Run::record("open b | b[open_ | c[in_ d]] | d[in c]");
-    let open = event_of(&run, "root", Opcode::Open);
-    let in_co = event_of(&run, "c", Opcode::InCo);
-    let completion = run.cid(open);
-    assert!(run.event(in_co).refs().contains(&completion));
-    let tampered = run.without_ref(in_co, completion);
+    let (run, tampered, in_co) =
+        deployment_placing_after("open b | b[open_ | c[in_ d]] | d[in c]", |run| {
+            let open = event_of(run, "root", Opcode::Open);
+            let in_co = event_of(run, "c", Opcode::InCo);
+            let completion = run.cid(open);
+            assert!(run.event(in_co).refs().contains(&completion));
+            (run.without_ref(in_co, completion), in_co, open)
+        });
     run.check(
         "c's `in_ d` without its completion ref to the root's `open b`",
         &tampered.raw,
@@ -1037,15 +1112,17 @@ fn order_a_missing_ref_to_the_step_that_moved_a_primitive_out_is_refused() {
     // `return` leaves `b` into `arg`, a primitive whose events go to another log:
     // the first event about `return` there (the `deploy` of `n`) refers to `b`'s
     // `out_` (§4, completion).
-    let run = Run::record("arg[b[out_ | return[out b.n[]]] | in a] | a[in_]");
-    let out_co = event_of(&run, "b", Opcode::OutCo);
-    let completion = run.cid(out_co);
-    let b = run.log_named("b");
-    let about = (0..run.events.len())
-        .find(|&i| run.plan.events[i].log != b && run.event(i).refs().contains(&completion))
-        .expect("an event about return refers to the out_");
-    assert_eq!(run.event(about).op().opcode(), Opcode::Deploy);
-    let tampered = run.without_ref(about, completion);
+    let (run, tampered, about) =
+        deployment_placing_after("arg[b[out_ | return[out b.n[]]] | in a] | a[in_]", |run| {
+            let out_co = event_of(run, "b", Opcode::OutCo);
+            let completion = run.cid(out_co);
+            let b = run.log_named("b");
+            let about = (0..run.events.len())
+                .find(|&i| run.plan.events[i].log != b && run.event(i).refs().contains(&completion))
+                .expect("an event about return refers to the out_");
+            assert_eq!(run.event(about).op().opcode(), Opcode::Deploy);
+            (run.without_ref(about, completion), about, out_co)
+        });
     run.check(
         "the deploy inside return without its ref to b's out_",
         &tampered.raw,

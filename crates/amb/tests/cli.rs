@@ -10,6 +10,9 @@ use std::{
 
 use amb_bytecode::{Block, Cid};
 
+mod common;
+use common::{failure, success};
+
 fn amb(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_amb"))
         .args(args)
@@ -35,32 +38,6 @@ fn stdout(output: &Output) -> String {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
-}
-
-/// Asserts a successful run and returns its standard output.
-fn success(output: &Output) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "amb failed:\nstdout: {}\nstderr: {}",
-        stdout(output),
-        stderr(output)
-    );
-    stdout(output)
-}
-
-/// Asserts a run that failed with exit status 1 without panicking; returns stderr.
-fn failure(output: &Output) -> String {
-    let err = stderr(output);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "expected exit 1:\nstdout: {}\nstderr: {err}",
-        stdout(output)
-    );
-    assert!(!err.contains("panicked"), "amb panicked: {err}");
-    assert!(!err.contains("RUST_BACKTRACE"), "amb panicked: {err}");
-    err
 }
 
 struct Files {

@@ -6,6 +6,9 @@ use std::{
     process::{Command, Output, Stdio},
 };
 
+mod common;
+use common::{failure, json_of, text};
+
 /// Runs `amb` with a controlled environment: no `AMB_HOME` unless given, and the
 /// default data directory inside `data`.
 fn amb(args: &[&str], data: &Path, amb_home: Option<&Path>) -> Output {
@@ -22,28 +25,9 @@ fn amb(args: &[&str], data: &Path, amb_home: Option<&Path>) -> Output {
     command.output().expect("amb runs")
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("UTF-8")
-}
-
 /// Asserts success and returns the parsed `--json` output.
 fn json(output: &Output) -> serde_json::Value {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("JSON output")
-}
-
-/// Asserts exit 1 without a panic and returns stderr.
-fn failure(output: &Output) -> String {
-    let err = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
+    json_of(output)
 }
 
 fn s(path: &Path) -> &str {

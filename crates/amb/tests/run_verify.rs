@@ -4,7 +4,7 @@
 //! homes are clear errors (exit 1).
 
 mod common;
-use common::corpus;
+use common::{corpus, failure, success, text};
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
@@ -24,36 +24,6 @@ fn amb(args: &[&str], data: &Path) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("amb runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("UTF-8")
-}
-
-/// Asserts exit 0 and returns stdout.
-fn success(output: &Output) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
-}
-
-/// Asserts exit 1 without a panic and returns stderr.
-fn failure(output: &Output) -> String {
-    let err = text(&output.stderr);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "stdout: {}\nstderr: {err}",
-        text(&output.stdout)
-    );
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(!err.contains("RUST_BACKTRACE"), "{err}");
-    err
 }
 
 fn json(output: &Output) -> Value {

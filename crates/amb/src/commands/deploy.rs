@@ -18,6 +18,10 @@ pub(crate) struct Args {
     /// Most reduction steps; reaching it is an error.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_steps)]
     max_steps: u64,
+    /// Host the ambients named NAME on the peer PEER_ID (repeatable): that peer runs
+    /// them and writes their logs.
+    #[arg(long, value_name = "NAME=PEER_ID", value_parser = parse_delegate)]
+    delegate: Vec<(String, String)>,
     /// How long to wait for the node, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     timeout: u64,
@@ -36,7 +40,17 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned());
-    let body = serde_json::json!({ "source": source, "name": name, "max_steps": args.max_steps });
+    let delegate: serde_json::Map<String, serde_json::Value> = args
+        .delegate
+        .iter()
+        .map(|(name, peer)| (name.clone(), serde_json::Value::from(peer.as_str())))
+        .collect();
+    let body = serde_json::json!({
+        "source": source,
+        "name": name,
+        "max_steps": args.max_steps,
+        "delegate": delegate,
+    });
     let answer = args
         .node
         .post("/v1/deploy", &body, Duration::from_secs(args.timeout))?;
@@ -49,4 +63,15 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         println!("{address}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `NAME=PEER_ID`.
+fn parse_delegate(text: &str) -> Result<(String, String), String> {
+    let (name, peer) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME=PEER_ID"))?;
+    if name.is_empty() || peer.is_empty() {
+        return Err(format!("`{text}` is not NAME=PEER_ID"));
+    }
+    Ok((name.to_string(), peer.to_string()))
 }

@@ -71,6 +71,9 @@ struct DeployRequest {
     source: String,
     name: Option<String>,
     max_steps: Option<u64>,
+    /// Ambient names delegated to peers: `{"NAME": "PEER_ID"}`.
+    #[serde(default)]
+    delegate: std::collections::BTreeMap<String, String>,
 }
 
 async fn deploy(
@@ -81,12 +84,32 @@ async fn deploy(
         max_steps: request.max_steps.unwrap_or(Limits::default().max_steps),
         ..Limits::default()
     };
-    let deployed = amb_net::deploy(&node, request.source, request.name, limits)
-        .await
-        .map_err(|e| match e {
-            NetError::Other(message) => ApiError(StatusCode::BAD_REQUEST, message),
-            other => other.into(),
+    let mut delegates = Vec::new();
+    for (name, peer) in request.delegate {
+        let peer = peer.parse().map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("`{peer}` (delegate of `{name}`) is not a peer id"),
+            )
         })?;
+        delegates.push((name, peer));
+    }
+    let deployed = if delegates.is_empty() {
+        amb_net::deploy(&node, request.source, request.name, limits).await
+    } else {
+        amb_net::delegation::deploy_delegated(
+            &node,
+            request.source,
+            request.name,
+            limits,
+            delegates,
+        )
+        .await
+    };
+    let deployed = deployed.map_err(|e| match e {
+        NetError::Other(message) => ApiError(StatusCode::BAD_REQUEST, message),
+        other => other.into(),
+    })?;
     Ok(Json(serde_json::json!({
         "address": format!("/amb/{}", deployed.program),
         "normal_form": deployed.normal_form,

@@ -1,6 +1,11 @@
-//! Helpers shared by the CLI's integration tests.
+//! Helpers shared by the CLI's integration tests (each test binary uses a part).
+#![allow(dead_code, unused_imports)]
 
 use std::path::PathBuf;
+
+pub(crate) mod node;
+mod output;
+pub(crate) use output::{failure, json_of, success, text};
 
 /// A file of the shared corpus (`../shared/corpus` beside the repository); panics,
 /// never skips, when it is missing.

@@ -1,0 +1,148 @@
+//! A consistent view of the store for many reads: one read transaction and its
+//! tables, opened once. Verifying a program reads every event and manifest it has;
+//! each [`Store`](super::Store) read on its own opens a transaction and its tables.
+
+use std::{fmt, sync::Arc};
+
+use amb_bytecode::Cid;
+use redb::{ReadOnlyTable, ReadTransaction};
+
+use super::{
+    BLOCKS, LogEvents, MANIFESTS, PROGRAM_LOGS, Result, StoreError, db_error,
+    entry::EventRef,
+    manifests,
+    tables::{ReadTables, Segments, read_table},
+};
+use crate::Manifest;
+
+/// A read-only view of the store as it was when [`Store::snapshot`](super::Store::snapshot)
+/// was called.
+pub struct Snapshot {
+    tables: Arc<ReadTables>,
+    blocks: ReadOnlyTable<[u8; 32], &'static [u8]>,
+    manifests: ReadOnlyTable<u64, &'static [u8]>,
+    program_logs: ReadOnlyTable<(u64, u64), ()>,
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot").finish_non_exhaustive()
+    }
+}
+
+impl Snapshot {
+    pub(super) fn open(read: &ReadTransaction, parsed: &Segments) -> Result<Snapshot> {
+        Ok(Snapshot {
+            tables: Arc::new(ReadTables::open_read(read, parsed)?),
+            blocks: read_table(read, BLOCKS)?,
+            manifests: read_table(read, MANIFESTS)?,
+            program_logs: read_table(read, PROGRAM_LOGS)?,
+        })
+    }
+
+    /// A block's bytes (a slice manifest's rebuilt from its compact form).
+    pub fn get_block(&self, cid: Cid) -> Result<Option<Vec<u8>>> {
+        let value = self
+            .blocks
+            .get(cid.digest())
+            .map_err(db_error("reading a block"))?;
+        if let Some(value) = value {
+            return Ok(Some(value.value().to_vec()));
+        }
+        Ok(self.slice_manifest(cid)?.map(|manifest| manifest.encode()))
+    }
+
+    /// Whether a block is stored.
+    pub fn has_block(&self, cid: Cid) -> Result<bool> {
+        let value = self
+            .blocks
+            .get(cid.digest())
+            .map_err(db_error("reading a block"))?;
+        Ok(value.is_some() || self.stored_manifest(cid)?.is_some())
+    }
+
+    /// A manifest, decoded: a slice manifest from its compact form (its CID checked),
+    /// any other from its bytes (`None` if they are not a manifest). Signatures are
+    /// not checked.
+    pub fn get_manifest(&self, cid: Cid) -> Result<Option<Manifest>> {
+        let value = self
+            .blocks
+            .get(cid.digest())
+            .map_err(db_error("reading a block"))?;
+        match value {
+            Some(bytes) => Ok(Manifest::decode(bytes.value()).ok()),
+            None => self.slice_manifest(cid),
+        }
+    }
+
+    /// The slice manifest stored compact for log `cid`, its CID checked.
+    fn slice_manifest(&self, cid: Cid) -> Result<Option<Manifest>> {
+        let Some(stored) = self.stored_manifest(cid)? else {
+            return Ok(None);
+        };
+        let parent = match stored.parent {
+            EventRef::Number(n) => self.tables.cid_of(n)?,
+            EventRef::Cid(cid) => cid,
+        };
+        let manifest = stored.manifest(parent);
+        let actual = manifest.cid();
+        if actual != cid {
+            return Err(StoreError::Corrupt(format!(
+                "the manifest stored for log {cid} hashes to {actual}"
+            )));
+        }
+        Ok(Some(manifest))
+    }
+
+    /// The compact slice manifest of log `cid`, if it is stored.
+    fn stored_manifest(&self, cid: Cid) -> Result<Option<manifests::Stored>> {
+        let Some(log) = self.tables.log_number(cid)? else {
+            return Ok(None);
+        };
+        let Some(row) = self
+            .manifests
+            .get(log)
+            .map_err(db_error("reading a manifest"))?
+        else {
+            return Ok(None);
+        };
+        manifests::parse(row.value())
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt(format!("the manifest of log number {log}")))
+    }
+
+    /// The events of a log in seq order.
+    pub fn log_events(&self, log: Cid) -> Result<LogEvents> {
+        let range = match self.tables.log_number(log)? {
+            Some(log_no) => Some(
+                self.tables
+                    .log_events
+                    .range((log_no, 0)..=(log_no, u64::MAX))
+                    .map_err(db_error("reading a log"))?,
+            ),
+            None => None,
+        };
+        Ok(LogEvents {
+            tables: Arc::clone(&self.tables),
+            range,
+            chunk: Vec::new(),
+        })
+    }
+
+    /// The logs registered under a program, in order of first sight.
+    pub fn program_logs(&self, program: Cid) -> Result<Vec<Cid>> {
+        let Some(program_no) = self.tables.log_number(program)? else {
+            return Ok(Vec::new());
+        };
+        let mut logs = Vec::new();
+        for row in self
+            .program_logs
+            .range((program_no, 0)..=(program_no, u64::MAX))
+            .map_err(db_error("reading program logs"))?
+        {
+            let (key, _) = row.map_err(db_error("reading program logs"))?;
+            logs.push(self.tables.log_id(key.value().1)?);
+        }
+        Ok(logs)
+    }
+}

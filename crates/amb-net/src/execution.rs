@@ -1,0 +1,362 @@
+//! Running this node's part of delegated programs (`spec/network.md` §8), in the
+//! intake thread: each walk signs this host's events as soon as every event they
+//! refer to is held, takes the other hosts' events from what the intake accepted,
+//! and publishes what it signs. A step whose second half another host writes waits
+//! for that host to reserve its co-capability first; this host, in turn, reserves
+//! its co-capabilities for one mover at a time, for a bounded time, and never for a
+//! step it has already applied.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
+
+use amb_bytecode::{Cid, Opcode};
+use amb_log::{Event, SigningKey};
+use amb_vm::{
+    execute::{Execution, Need},
+    plan::{EventIx, Plan},
+    verify::is_second_half,
+};
+use libp2p::PeerId;
+use rand::Rng;
+use serde::Serialize;
+use serde_bytes::ByteBuf;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::{
+    ingest::Ingest,
+    node::{Command, NodeEvent, StoredSummary},
+    wire::{DelegateResponse, GossipBatch, MAX_BATCH_EVENTS},
+};
+
+/// How long a reservation this host grants is held.
+pub const RESERVATION: Duration = Duration::from_secs(30);
+
+/// Most events a walk signs before it lets other jobs run.
+const SIGN_BUDGET: usize = 4096;
+
+/// Where a walk is, as the API and the watchdog see it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ExecutionStatus {
+    /// Plan events walked.
+    pub position: usize,
+    /// Plan events in all.
+    pub total: usize,
+    /// Whether the walk is complete.
+    pub done: bool,
+    /// The host (peer id) whose event the walk waits for, if it waits for one.
+    pub waiting_for: Option<String>,
+    /// Milliseconds since the walk last moved.
+    pub idle_ms: u64,
+    /// Why the walk gave up, if it did.
+    pub failed: Option<String>,
+}
+
+struct Running {
+    walk: Execution,
+    key: SigningKey,
+    me: PeerId,
+    hosts: Vec<PeerId>,
+    /// First halves whose co-capability the other host reserved for this host.
+    granted: HashSet<EventIx>,
+    /// A reservation asked for and not answered yet (its first half).
+    asking: Option<EventIx>,
+    /// Reservations this host holds for others: second half → (mover, until).
+    holding: HashMap<EventIx, (PeerId, Instant)>,
+    waiting_for: Option<PeerId>,
+    moved_at: Instant,
+    failed: Option<String>,
+}
+
+/// Whether plan event `index` is a first half whose second half another host
+/// writes: it needs that host's reservation.
+fn needs_reservation(plan: &Plan, index: EventIx) -> bool {
+    let (Some(first), Some(second)) = (plan.events.get(index), plan.events.get(index + 1)) else {
+        return false;
+    };
+    matches!(first.opcode, Opcode::In | Opcode::Out | Opcode::OpenCo)
+        && is_second_half(second.opcode)
+        && second.refs.contains(&index)
+        && second.writer != first.writer
+}
+
+/// Every walk of this node.
+#[derive(Default)]
+pub(crate) struct Executions {
+    running: HashMap<Cid, Running>,
+    /// Events signed by the walks so far.
+    signed: u64,
+    /// The fault layer's crash point (events signed).
+    crash_after: Option<u64>,
+    /// Walks done, not yet taken by [`Executions::take_done`].
+    done: Vec<Cid>,
+}
+
+impl Executions {
+    /// Walks that crash the process once they have signed `crash_after` events.
+    pub(crate) fn new(crash_after: Option<u64>) -> Executions {
+        Executions {
+            crash_after,
+            ..Executions::default()
+        }
+    }
+
+    /// Starts a walk (a walk of the same program already running is kept).
+    pub(crate) fn start(
+        &mut self,
+        walk: Execution,
+        key: SigningKey,
+        me: PeerId,
+        hosts: Vec<PeerId>,
+    ) {
+        let program = walk.program();
+        self.running.entry(program).or_insert(Running {
+            walk,
+            key,
+            me,
+            hosts,
+            granted: HashSet::new(),
+            asking: None,
+            holding: HashMap::new(),
+            waiting_for: None,
+            moved_at: Instant::now(),
+            failed: None,
+        });
+    }
+
+    /// Where the walk of `program` is.
+    pub(crate) fn status(&self, program: &Cid) -> Option<ExecutionStatus> {
+        let run = self.running.get(program)?;
+        Some(ExecutionStatus {
+            position: run.walk.position(),
+            total: run.walk.plan().events.len(),
+            done: run.walk.is_done(),
+            waiting_for: run.waiting_for.map(|p| p.to_string()),
+            idle_ms: run.moved_at.elapsed().as_millis() as u64,
+            failed: run.failed.clone(),
+        })
+    }
+
+    /// Gives up a walk.
+    pub(crate) fn fail(&mut self, program: &Cid, reason: String) {
+        if let Some(run) = self.running.get_mut(program) {
+            if !run.walk.is_done() {
+                tracing::warn!(%program, "{reason}");
+                run.failed = Some(reason);
+            }
+        }
+    }
+
+    /// Programs whose walk reached its end since the last call.
+    pub(crate) fn take_done(&mut self) -> Vec<Cid> {
+        std::mem::take(&mut self.done)
+    }
+
+    /// Whether this node walks `program`.
+    pub(crate) fn walks(&self, program: &Cid) -> bool {
+        self.running.contains_key(program)
+    }
+
+    /// Walks on as far as the events held allow; signs, stores and publishes this
+    /// host's events; asks for the reservations it needs.
+    pub(crate) fn drive(
+        &mut self,
+        program: Cid,
+        ingest: &mut Ingest,
+        commands: &mpsc::UnboundedSender<Command>,
+        events: &broadcast::Sender<NodeEvent>,
+    ) {
+        let Some(run) = self.running.get_mut(&program) else {
+            return;
+        };
+        while run.failed.is_none() && !run.walk.is_done() {
+            let store = ingest.store().clone();
+            let advance = {
+                // Which of the next events wait for a reservation (computed before
+                // the walk borrows itself mutably).
+                let needs: Vec<bool> = (run.walk.position()..run.walk.plan().events.len())
+                    .take(SIGN_BUDGET + 1)
+                    .map(|i| needs_reservation(run.walk.plan(), i) && !run.granted.contains(&i))
+                    .collect();
+                let start = run.walk.position();
+                run.walk.advance(
+                    &run.key,
+                    SIGN_BUDGET,
+                    |log, seq| {
+                        let cid = ingest.event_at(&program, log, seq)?;
+                        let stored = store.get_event(cid).ok()??;
+                        Some((cid, Event::decode(&stored.bytes).ok()?))
+                    },
+                    |i| needs.get(i - start).copied().unwrap_or(false),
+                )
+            };
+            let advance = match advance {
+                Ok(advance) => advance,
+                Err(deviation) => {
+                    run.failed = Some(deviation.to_string());
+                    break;
+                }
+            };
+            if !advance.signed.is_empty() || !advance.manifests.is_empty() {
+                run.moved_at = Instant::now();
+                let blocks: Vec<&[u8]> = advance
+                    .manifests
+                    .iter()
+                    .map(|(_, b)| b.as_slice())
+                    .collect();
+                let signed: Vec<(Cid, &[u8])> = advance
+                    .signed
+                    .iter()
+                    .map(|s| (s.cid, s.bytes.as_slice()))
+                    .collect();
+                let outcome = ingest.offer_own(program, &blocks, &signed);
+                if let Some(refusal) = outcome.refused {
+                    run.failed = Some(format!("this host's own event was refused: {refusal}"));
+                    break;
+                }
+                for signed in &advance.signed {
+                    run.holding.remove(&signed.index);
+                }
+            }
+            if !advance.signed.is_empty() {
+                announce(
+                    program,
+                    &advance.manifests,
+                    &advance.signed,
+                    commands,
+                    events,
+                );
+                self.signed += advance.signed.len() as u64;
+                if self.crash_after.is_some_and(|n| self.signed >= n) {
+                    tracing::error!(signed = self.signed, "the fault layer crashes this node");
+                    std::process::abort();
+                }
+            }
+            match advance.need {
+                Need::Done => {
+                    run.waiting_for = None;
+                    self.done.push(program);
+                    break;
+                }
+                Need::Event { writer, .. } => {
+                    run.waiting_for = Some(run.hosts[writer]);
+                    break;
+                }
+                Need::Paused { index }
+                    if needs_reservation(run.walk.plan(), index)
+                        && !run.granted.contains(&index) =>
+                {
+                    let second = index + 1;
+                    let writer = run.walk.plan().events[second].writer;
+                    run.waiting_for = Some(run.hosts[writer]);
+                    if run.asking != Some(index) {
+                        run.asking = Some(index);
+                        let _ = commands.send(Command::Reserve {
+                            program,
+                            first: index,
+                            peer: run.hosts[writer],
+                        });
+                    }
+                    break;
+                }
+                Need::Paused { .. } => {}
+            }
+        }
+    }
+
+    /// The answer to a reservation this host asked for.
+    pub(crate) fn reserved(&mut self, program: &Cid, first: EventIx, granted: bool) {
+        if let Some(run) = self.running.get_mut(program) {
+            if run.asking == Some(first) {
+                run.asking = None;
+            }
+            if granted {
+                run.granted.insert(first);
+            }
+        }
+    }
+
+    /// Another host asks this host to reserve the co-capability consumed by plan
+    /// event `second`.
+    pub(crate) fn reserve(
+        &mut self,
+        program: &Cid,
+        second: EventIx,
+        peer: PeerId,
+    ) -> DelegateResponse {
+        let refuse = |reason: &str| DelegateResponse::Refused {
+            reason: reason.into(),
+        };
+        let Some(run) = self.running.get_mut(program) else {
+            return refuse("unknown");
+        };
+        let events = &run.walk.plan().events;
+        let Some(event) = events.get(second) else {
+            return refuse("unknown");
+        };
+        if run.hosts[event.writer] != run.me {
+            return refuse("not-host");
+        }
+        if second == 0
+            || !needs_reservation(run.walk.plan(), second - 1)
+            || run.hosts[events[second - 1].writer] != peer
+        {
+            return refuse("not-allowed");
+        }
+        if run.walk.position() > second {
+            return refuse("taken");
+        }
+        let now = Instant::now();
+        match run.holding.get(&second) {
+            Some((holder, until)) if *holder != peer && *until > now => refuse("reserved"),
+            _ => {
+                run.holding.insert(second, (peer, now + RESERVATION));
+                DelegateResponse::Granted {
+                    expires_ms: RESERVATION.as_millis() as u64,
+                }
+            }
+        }
+    }
+}
+
+/// Publishes events this host signed (with the manifests of the slices they
+/// announce) in bounded batches, and tells local listeners.
+fn announce(
+    program: Cid,
+    manifests: &[(Cid, Vec<u8>)],
+    signed: &[amb_vm::execute::Signed],
+    commands: &mpsc::UnboundedSender<Command>,
+    events: &broadcast::Sender<NodeEvent>,
+) {
+    let mut summaries = Vec::with_capacity(signed.len());
+    for (index, chunk) in signed.chunks(MAX_BATCH_EVENTS / 2).enumerate() {
+        let batch = GossipBatch {
+            program,
+            nonce: rand::thread_rng().r#gen(),
+            blocks: if index == 0 {
+                manifests
+                    .iter()
+                    .map(|(_, b)| ByteBuf::from(b.clone()))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            events: chunk
+                .iter()
+                .map(|s| ByteBuf::from(s.bytes.clone()))
+                .collect(),
+        };
+        let _ = commands.send(Command::Publish {
+            program,
+            data: batch.encode(),
+            reply: None,
+        });
+        for s in chunk {
+            if let Ok(event) = Event::decode(&s.bytes) {
+                summaries.push(StoredSummary::of(program, s.cid, &event));
+            }
+        }
+    }
+    let _ = events.send(NodeEvent::Stored(summaries));
+}

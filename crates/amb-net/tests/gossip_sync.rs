@@ -1,0 +1,242 @@
+//! Nodes in one process, over real TCP on loopback (`spec/network.md` §2, §3, §5):
+//! a program deployed on one node is read on another (fetched by sync, verified,
+//! replayed); events published on a program's topic reach a node that holds the
+//! program and are stored there, a re-announcement of them stores nothing and
+//! refuses nothing; and late joiners sync small and large programs from whichever
+//! peer holds them.
+
+mod common;
+
+use std::collections::HashSet;
+
+use amb_bench::confluent::{MONOID_STEPS, confluent_program};
+use amb_engine::Limits;
+use amb_log::SigningKey;
+use amb_net::{
+    NodeEvent,
+    deploy::publish_events,
+    sync::{Heads, sync_from},
+};
+use common::{
+    MONOID, TestNode, WAIT, corpus, events_of, heads, new_store, next_event, stored_of, wait_until,
+};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_deployed_on_one_node_is_read_and_verified_on_another() {
+    let a = TestNode::start(common::config(vec![])).await;
+    let deployed = amb_net::deploy(
+        &a.handle,
+        corpus(MONOID),
+        Some("string-concat".into()),
+        Limits::default(),
+    )
+    .await
+    .expect("deploying the monoid");
+    assert_eq!(deployed.value, json!("helloworld"));
+    assert!(deployed.events > 0);
+
+    let b = TestNode::with_peers(&[&a]).await;
+    let read = amb_net::value(&b.handle, deployed.program, WAIT)
+        .await
+        .expect("B reads the value");
+    assert_eq!(read.address, format!("/amb/{}", deployed.program));
+    assert_eq!(read.value, json!("helloworld"));
+    assert_eq!(read.normal_form, deployed.normal_form);
+
+    // B's store holds the whole run, and it verifies on its own.
+    assert_eq!(
+        heads(b.store(), deployed.program),
+        heads(a.store(), deployed.program)
+    );
+    let verified = amb_vm::verify::verify(b.store(), deployed.program).expect("B's copy verifies");
+    assert_eq!(verified.events, deployed.events);
+    assert_eq!(
+        amb_syntax::to_compact_string(&verified.term),
+        deployed.normal_form
+    );
+    let status = b.handle.status(deployed.program).await.unwrap();
+    assert!(status.held && status.complete, "{status:?}");
+    assert_eq!(status.events as u64, deployed.events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossiped_events_are_stored_once_and_a_late_joiner_syncs_through_a_peer() {
+    // P1 and P2 run on a node that then stops; A restarts on the same key and
+    // store, so no gossip cache anywhere holds their first announcements: every
+    // event B gets below comes from A's explicit publications.
+    let (store, _dir) = new_store();
+    let key = SigningKey::generate();
+    let deployer = TestNode::start_on(common::config(vec![]), key.clone(), store.clone()).await;
+    let p1 = amb_net::deploy(
+        &deployer.handle,
+        corpus(MONOID),
+        Some("p1".into()),
+        Limits::default(),
+    )
+    .await
+    .expect("deploying P1");
+    let p2 = amb_net::deploy(
+        &deployer.handle,
+        corpus(MONOID),
+        Some("p2".into()),
+        Limits::default(),
+    )
+    .await
+    .expect("deploying P2");
+    assert_ne!(p1.program, p2.program);
+    drop(deployer);
+    let a = TestNode::start_on(common::config(vec![]), key, store).await;
+    for p in [p1.program, p2.program] {
+        a.handle.hold(p).await.expect("A holds its programs again");
+        a.handle.follow(p).unwrap();
+    }
+    let order = |program| {
+        amb_vm::verify::verify(a.store(), program)
+            .expect("A's copy verifies")
+            .order
+    };
+    let (order1, order2) = (order(p1.program), order(p2.program));
+    assert_eq!(order1.len() as u64, p1.events);
+
+    // B takes only the programs' manifests and bytecode (a sync with no heads),
+    // holds them with no event, and follows their topics.
+    let b = TestNode::with_peers(&[&a]).await;
+    b.wait_connected(a.peer_id()).await;
+    for p in [p1.program, p2.program] {
+        let no_heads = Heads {
+            heads: Vec::new(),
+            done: false,
+        };
+        sync_from(&b.handle, a.peer_id(), p, &no_heads)
+            .await
+            .expect("B takes a program's blocks");
+        assert!(b.handle.status(p).await.unwrap().held);
+        assert_eq!(b.handle.status(p).await.unwrap().events, 0);
+        b.handle.follow(p).unwrap();
+        a.wait_topic_peer(p, b.peer_id()).await;
+    }
+
+    // A publishes P1's events (in the replay order, a topological one): B stores
+    // every one of them, once, and P1 is complete there without any sync.
+    let mut b_events = b.handle.subscribe_events();
+    publish_events(&a.handle, p1.program, &order1)
+        .await
+        .expect("A publishes P1");
+    let mut got = HashSet::new();
+    while got.len() < order1.len() {
+        let stored = next_event(&mut b_events, "P1's events on B", WAIT, |e| {
+            Some(stored_of(&e, p1.program)).filter(|s| !s.is_empty())
+        })
+        .await;
+        for summary in stored {
+            assert!(got.insert(summary.cid.clone()), "stored twice: {summary:?}");
+        }
+    }
+    let expected: HashSet<String> = order1.iter().map(|c| c.to_string()).collect();
+    assert_eq!(got, expected);
+    let status = b.handle.status(p1.program).await.unwrap();
+    assert!(
+        status.complete,
+        "gossip alone completes P1 on B: {status:?}"
+    );
+    let read = amb_net::value(&b.handle, p1.program, WAIT).await.unwrap();
+    assert_eq!(read.value, json!("helloworld"));
+    assert_eq!(read.normal_form, p1.normal_form);
+
+    // A re-announces P1 (new nonces, so new messages): B stores nothing and
+    // refuses nothing. P2's events, published after them on the same connection
+    // and judged after them by B's intake, mark the point where B is done.
+    publish_events(&a.handle, p1.program, &order1)
+        .await
+        .expect("A re-announces P1");
+    publish_events(&a.handle, p2.program, &order2)
+        .await
+        .expect("A publishes P2");
+    let mut marker = 0;
+    while marker < order2.len() {
+        marker += next_event(&mut b_events, "P2's events on B", WAIT, |e| {
+            if let NodeEvent::Refused { peer, rule } = &e {
+                panic!("B refused a message of {peer}: rule {rule}");
+            }
+            let again = stored_of(&e, p1.program);
+            assert!(again.is_empty(), "B stored P1's events again: {again:?}");
+            Some(stored_of(&e, p2.program).len()).filter(|n| *n > 0)
+        })
+        .await;
+    }
+    assert_eq!(marker, order2.len());
+    for node in [&a, &b] {
+        let info = node.handle.info().await.unwrap();
+        assert!(info.refused.is_empty(), "{:?}", info.refused);
+        assert!(info.banned.is_empty(), "{:?}", info.banned);
+    }
+    assert_eq!(
+        b.store().event_count().unwrap(),
+        p1.events + p2.events,
+        "B holds each event once"
+    );
+
+    // A leaves; C, which knows only B, gets P1 from B.
+    a.handle.shutdown();
+    wait_until("B to see A leave", WAIT, || async {
+        (!b.is_connected_to(a.peer_id()).await).then_some(())
+    })
+    .await;
+    let c = TestNode::with_peers(&[&b]).await;
+    c.wait_connected(b.peer_id()).await;
+    let fetched = amb_net::fetch(&c.handle, p1.program)
+        .await
+        .expect("C fetches P1");
+    assert_eq!(fetched.peer, b.peer_id());
+    assert_eq!(fetched.stored as u64, p1.events);
+    let read = amb_net::value(&c.handle, p1.program, WAIT).await.unwrap();
+    assert_eq!(read.value, json!("helloworld"));
+    assert_eq!(read.normal_form, p1.normal_form);
+    assert_eq!(heads(c.store(), p1.program), heads(a.store(), p1.program));
+    amb_vm::verify::verify(c.store(), p1.program).expect("C's copy verifies");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_syncs_a_large_program_event_for_event() {
+    const COPIES: u64 = 50;
+    let program = confluent_program(&corpus(MONOID), COPIES * MONOID_STEPS);
+    assert_eq!(program.copies as u64, COPIES);
+
+    let a = TestNode::start(common::config(vec![])).await;
+    let deployed = amb_net::deploy(
+        &a.handle,
+        program.text.clone(),
+        Some("confluent-50".into()),
+        Limits::default(),
+    )
+    .await
+    .expect("deploying 50 monoids");
+    assert_eq!(deployed.steps, program.steps);
+
+    let b = TestNode::with_peers(&[&a]).await;
+    let read = amb_net::value(&b.handle, deployed.program, WAIT)
+        .await
+        .expect("B reads the large program");
+    assert_eq!(read.normal_form, deployed.normal_form);
+    assert_eq!(read.value, deployed.value);
+
+    // Every log has the same length and head on both nodes, and both stores hold
+    // the same events, each once.
+    let on_a = heads(a.store(), deployed.program);
+    let on_b = heads(b.store(), deployed.program);
+    assert!(on_a.len() > COPIES as usize, "{} logs", on_a.len());
+    assert_eq!(on_a, on_b);
+    assert_eq!(a.store().event_count().unwrap(), deployed.events);
+    assert_eq!(b.store().event_count().unwrap(), deployed.events);
+    let cids = |node: &TestNode| -> HashSet<_> {
+        events_of(node.store(), deployed.program)
+            .into_iter()
+            .map(|(cid, _)| cid)
+            .collect()
+    };
+    assert_eq!(cids(&a), cids(&b));
+    let verified = amb_vm::verify::verify(b.store(), deployed.program).expect("B's copy verifies");
+    assert_eq!(verified.events, deployed.events);
+    assert_eq!(verified.steps, deployed.steps);
+}

@@ -1,0 +1,240 @@
+//! Delegated runs across real nodes on loopback (`spec/network.md` §8): the
+//! acceptance scenario of the string-concat monoid with `string_concat` on a second
+//! node and a late observer; a host killed mid-run and restarted; a host gone for
+//! good; two movers on two hosts racing for one co-capability on a third; and the
+//! scenario under a seeded fault layer with loss, duplicates and reordering.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{
+    failure, json_of,
+    node::{Home, Node},
+    success,
+};
+use serde_json::Value;
+
+const MONOID: &str =
+    "ambientsprotocol-encoding-examples/monoids/locally-evaluated-string-concat.amb";
+
+/// `amb deploy FILE --node A --delegate NAME=PEER… --json`: the address.
+fn deploy(node: &Node, file: &str, delegates: &[(&str, &Node)]) -> String {
+    let mut args = vec!["deploy".to_string(), file.to_string(), "--json".to_string()];
+    for (name, host) in delegates {
+        args.push("--delegate".into());
+        args.push(format!("{name}={}", host.peer_id));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let answer = json_of(&node.client(&args));
+    answer["address"].as_str().expect("an address").to_string()
+}
+
+/// `amb value ADDRESS --node N --json`.
+fn value(node: &Node, address: &str) -> Value {
+    json_of(&node.client(&["value", address, "--json", "--wait", "60"]))
+}
+
+/// What `amb reduce --json` says of a file.
+fn reduced(home: &Home, file: &str) -> Value {
+    let out = common::node::amb_command(home.sandbox())
+        .args(["reduce", file, "--json"])
+        .output()
+        .expect("amb runs");
+    json_of(&out)
+}
+
+/// With the node stopped: `amb verify` passes on its store, and `amb log --json`
+/// lists each (log, seq) once; returns the writers' keys.
+fn check_store(home: &Home, address: &str, events: u64) -> HashSet<String> {
+    let verified = success(&home.amb(&["verify", address]));
+    assert!(verified.contains(&format!("{events} events")), "{verified}");
+    let log = json_of(&home.amb(&["log", address, "--json"]));
+    let log = log.as_array().expect("a list of events");
+    assert_eq!(log.len() as u64, events);
+    let places: HashSet<(String, u64)> = log
+        .iter()
+        .map(|e| {
+            (
+                e["log"].as_str().unwrap().to_string(),
+                e["seq"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(places.len(), log.len(), "a (log, seq) twice: a fork");
+    log.iter()
+        .map(|e| e["writer"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_monoid_runs_across_two_nodes_and_a_late_observer_verifies_it() {
+    let file = common::corpus(MONOID);
+    let file = file.to_str().unwrap();
+    let (home_a, home_b, home_c) = (Home::new(), Home::new(), Home::new());
+    let mut a = Node::start(&home_a, &[], &[], &[]);
+    let mut b = Node::start(&home_b, &[a.address()], &[], &[]);
+    a.wait_peer(&b.peer_id);
+    let address = deploy(&a, file, &[("string_concat", &b)]);
+    // B runs its part: wait until B sees the run over, then C joins, only observes.
+    let on_b = value(&b, &address);
+    let mut c = Node::start(&home_c, &[a.address()], &[], &[]);
+    let on_c = value(&c, &address);
+    let expected = reduced(&home_a, file);
+    for answer in [&on_b, &on_c] {
+        assert_eq!(answer["address"], address.as_str());
+        assert_eq!(answer["value"], "helloworld");
+        assert_eq!(answer["normal_form"], expected["normal_form"]);
+    }
+    let status = json_of(&c.client(&["info", "--json"]));
+    assert_eq!(status["refused"], serde_json::json!({}), "{status}");
+    for node in [&mut a, &mut b, &mut c] {
+        assert!(node.terminate().success());
+    }
+    // Every store holds the whole run, verifies, and has events of both writers.
+    let writers = check_store(&home_c, &address, 86);
+    assert_eq!(writers.len(), 2, "A and B both wrote: {writers:?}");
+    assert_eq!(check_store(&home_b, &address, 86), writers);
+    assert_eq!(check_store(&home_a, &address, 86), writers);
+}
+
+#[test]
+fn a_host_killed_mid_run_resumes_at_restart_with_nothing_lost_or_forked() {
+    let file = common::corpus(MONOID);
+    let file = file.to_str().unwrap();
+    let (home_a, home_b) = (Home::new(), Home::new());
+    let a = Node::start(&home_a, &[], &[], &[]);
+    // B aborts (as a SIGKILL would) once it has signed 10 events of the run.
+    let mut b = Node::start(
+        &home_b,
+        &[a.address()],
+        &["--faults", "seed=1,crash_after=10"],
+        &[],
+    );
+    a.wait_peer(&b.peer_id);
+    let address = deploy(&a, file, &[("string_concat", &b)]);
+    let exit = b.wait_exit();
+    assert!(!exit.success(), "B crashed: {exit:?}");
+    drop(b);
+    // What B committed before it died is still there, and verifies.
+    let before = success(&home_b.amb(&["verify", &address]));
+    assert!(before.contains("verified"), "{before}");
+    // B restarts on the same home; A asks it again to host; the run completes.
+    let b = Node::start(&home_b, &[a.address()], &[], &[]);
+    let c = Node::start(&Home::new(), &[a.address()], &[], &[]);
+    let on_c = value(&c, &address);
+    assert_eq!(on_c["value"], "helloworld");
+    let on_b = value(&b, &address);
+    assert_eq!(on_b["value"], "helloworld");
+    drop((a, b, c));
+    let writers = check_store(&home_b, &address, 86);
+    assert_eq!(writers.len(), 2);
+    check_store(&home_a, &address, 86);
+}
+
+#[test]
+fn a_host_gone_for_good_fails_the_run_with_a_clear_error() {
+    let file = common::corpus(MONOID);
+    let file = file.to_str().unwrap();
+    let (home_a, home_b) = (Home::new(), Home::new());
+    let a = Node::start(&home_a, &[], &[], &[("AMB_NODE_PEER_TIMEOUT_SECS", "2")]);
+    let mut b = Node::start(
+        &home_b,
+        &[a.address()],
+        &["--faults", "seed=1,crash_after=10"],
+        &[],
+    );
+    a.wait_peer(&b.peer_id);
+    let address = deploy(&a, file, &[("string_concat", &b)]);
+    assert!(!b.wait_exit().success());
+    let error = failure(&a.client(&["value", &address, "--json", "--wait", "60"]));
+    assert!(error.contains("peer timeout"), "{error}");
+    assert!(error.contains(&b.peer_id), "names the host: {error}");
+}
+
+#[test]
+fn two_movers_on_two_hosts_race_for_one_co_capability_on_a_third() {
+    let (home_a, home_b, home_c) = (Home::new(), Home::new(), Home::new());
+    let file = home_a.sandbox().join("race.amb");
+    std::fs::write(&file, "a[in c.x[]] | b[in c.y[]] | c[in_]").unwrap();
+    let file = file.to_str().unwrap();
+    let mut a = Node::start(&home_a, &[], &[], &[]);
+    let mut b = Node::start(&home_b, &[a.address()], &[], &[]);
+    let mut c = Node::start(&home_c, &[a.address(), b.address()], &[], &[]);
+    a.wait_peer(&b.peer_id);
+    a.wait_peer(&c.peer_id);
+    // `a` stays on A (the deployer), `b` runs on B, `c` on C.
+    let address = deploy(&a, file, &[("b", &b), ("c", &c)]);
+    let answers: Vec<Value> = [&a, &b, &c].iter().map(|n| value(n, &address)).collect();
+    let normal_form = answers[0]["normal_form"].as_str().unwrap().to_string();
+    // Exactly one mover is inside c; the other still holds its `in c`.
+    let winners = ["c[a[x[]]]", "c[b[y[]]]"]
+        .iter()
+        .filter(|w| normal_form.contains(*w))
+        .count();
+    assert_eq!(winners, 1, "{normal_form}");
+    assert!(normal_form.contains("[in c."), "{normal_form}");
+    for answer in &answers {
+        assert_eq!(answer["normal_form"], normal_form.as_str());
+    }
+    for node in [&mut a, &mut b, &mut c] {
+        assert!(node.terminate().success());
+    }
+    for home in [&home_a, &home_b, &home_c] {
+        let writers = check_store(home, &address, events_of(&home_a, &address));
+        assert_eq!(writers.len(), 3, "A, B and C each wrote: {writers:?}");
+    }
+}
+
+#[test]
+fn the_scenario_survives_loss_duplicates_and_reordering() {
+    let file = common::corpus(MONOID);
+    let file = file.to_str().unwrap();
+    let faults = |seed: u64| format!("seed={seed},drop=0.1,duplicate=0.1,delay_ms=40");
+    let (home_a, home_b, home_c) = (Home::new(), Home::new(), Home::new());
+    let (fa, fb, fc) = (faults(11), faults(12), faults(13));
+    let mut a = Node::start(&home_a, &[], &["--faults", &fa], &[]);
+    let mut b = Node::start(&home_b, &[a.address()], &["--faults", &fb], &[]);
+    let mut c = Node::start(
+        &home_c,
+        &[a.address(), b.address()],
+        &["--faults", &fc],
+        &[],
+    );
+    a.wait_peer(&b.peer_id);
+    // Several runs, so that the layer meets enough messages to drop some.
+    let mut addresses = Vec::new();
+    for _ in 0..5 {
+        let address = deploy(&a, file, &[("string_concat", &b)]);
+        for node in [&a, &b, &c] {
+            assert_eq!(value(node, &address)["value"], "helloworld");
+        }
+        addresses.push(address);
+    }
+    // The layer did drop and duplicate messages on the way.
+    let counts: Vec<Value> = [&a, &b, &c]
+        .iter()
+        .map(|n| n.info()["faults"].clone())
+        .collect();
+    let total = |key: &str| counts.iter().map(|c| c[key].as_u64().unwrap()).sum::<u64>();
+    assert!(
+        total("dropped") > 0 && total("duplicated") > 0,
+        "{counts:?}"
+    );
+    for node in [&mut a, &mut b, &mut c] {
+        assert!(node.terminate().success());
+    }
+    for home in [&home_a, &home_b, &home_c] {
+        for address in &addresses {
+            assert_eq!(check_store(home, address, 86).len(), 2);
+        }
+    }
+}
+
+/// The number of events of a stored program (the node stopped).
+fn events_of(home: &Home, address: &str) -> u64 {
+    json_of(&home.amb(&["log", address, "--json"]))
+        .as_array()
+        .expect("a list")
+        .len() as u64
+}

@@ -1,0 +1,262 @@
+//! `amb node`, `amb info`, `amb deploy` and `amb value` end to end, with real node
+//! processes on loopback (`spec/network.md` §1, §5, §7): each node prints one JSON
+//! `ready` line; a program deployed through one node is read, verified, through
+//! another; errors are clear and exit non-zero; the live event stream reports each
+//! stored event once; SIGTERM stops a node cleanly with every event committed.
+
+mod common;
+use common::{
+    corpus, failure, json_of,
+    node::{Node, WAIT, amb_command, keys},
+    text,
+};
+
+use std::{
+    collections::HashSet,
+    io::{BufRead, BufReader},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use amb_bytecode::Cid;
+use serde_json::{Value, json};
+
+const MONOID: &str =
+    "ambientsprotocol-encoding-examples/monoids/locally-evaluated-string-concat.amb";
+
+/// A server-sent event.
+#[derive(Debug)]
+struct Sse {
+    event: String,
+    data: String,
+}
+
+/// Opens `GET url` as a server-sent event stream; returns once the server has
+/// answered (so the node's subscription exists), with a channel of its events.
+fn open_events(url: &str) -> mpsc::Receiver<Sse> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(10))
+        .timeout_read(WAIT)
+        .build();
+    let response = agent.get(url).call().expect("the event stream opens");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.content_type().starts_with("text/event-stream"),
+        "{}",
+        response.content_type()
+    );
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let reader = BufReader::new(response.into_reader());
+        let (mut event, mut data) = (String::new(), String::new());
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if line.is_empty() {
+                if !event.is_empty() || !data.is_empty() {
+                    let sse = Sse {
+                        event: std::mem::take(&mut event),
+                        data: std::mem::take(&mut data),
+                    };
+                    if tx.send(sse).is_err() {
+                        return;
+                    }
+                }
+            } else if let Some(rest) = line.strip_prefix("event:") {
+                event = rest.trim().to_string();
+            } else if let Some(rest) = line.strip_prefix("data:") {
+                data.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+            }
+        }
+    });
+    rx
+}
+
+/// The next `stored` event of the stream, decoded.
+fn next_stored(events: &mpsc::Receiver<Sse>) -> Value {
+    loop {
+        let sse = events
+            .recv_timeout(WAIT)
+            .expect("a stored event within the wait");
+        assert_ne!(sse.event, "lagged", "the stream lagged: {sse:?}");
+        if sse.event == "stored" {
+            return serde_json::from_str(&sse.data).expect("JSON data");
+        }
+    }
+}
+
+/// POSTs JSON to the node's API.
+fn post(url: &str, body: &Value) -> Value {
+    ureq::AgentBuilder::new()
+        .timeout(WAIT)
+        .build()
+        .post(url)
+        .send_json(body)
+        .expect("the API answers")
+        .into_json()
+        .expect("a JSON answer")
+}
+
+fn get(url: &str) -> Value {
+    ureq::AgentBuilder::new()
+        .timeout(WAIT)
+        .build()
+        .get(url)
+        .call()
+        .expect("the API answers")
+        .into_json()
+        .expect("a JSON answer")
+}
+
+#[test]
+fn a_program_deployed_through_one_node_is_read_through_another() {
+    let a = Node::fresh(&[]);
+    let b = Node::fresh(&[a.address()]);
+
+    let info = a.info();
+    assert_eq!(info["peer_id"], a.peer_id.as_str());
+    assert_eq!(info["listen"], json!(a.listen));
+    assert!(info["peers"].is_array(), "{info}");
+    assert!(info["refused"].is_object(), "{info}");
+    a.wait_peer(&b.peer_id);
+    b.wait_peer(&a.peer_id);
+
+    let file = corpus(MONOID);
+    let file = file.to_str().unwrap();
+    let deployed = json_of(&a.client(&["deploy", file, "--json"]));
+    assert_eq!(keys(&deployed), ["address"], "{deployed}");
+    let address = deployed["address"].as_str().expect("an address");
+    assert!(address.starts_with("/amb/"), "{deployed}");
+
+    // B's event stream, filtered to the program, sees each event B stores once.
+    let status = get(&format!("{}/v1/programs{}", a.api, &address[4..]));
+    let count = status["events"].as_u64().expect("an event count") as usize;
+    assert!(count > 0 && status["complete"] == true, "{status}");
+    let stream = open_events(&format!("{}/v1/events?program={address}", b.api));
+
+    let value = json_of(&b.client(&["value", address, "--json"]));
+    assert_eq!(keys(&value), ["address", "normal_form", "value"], "{value}");
+    assert_eq!(value["address"], address);
+    assert_eq!(value["value"], "helloworld");
+    let reduced = json_of(
+        &amb_command(a.sandbox())
+            .args(["reduce", file, "--json"])
+            .output()
+            .expect("amb reduce runs"),
+    );
+    assert_eq!(value["normal_form"], reduced["normal_form"]);
+
+    let mut seen = HashSet::new();
+    while seen.len() < count {
+        let stored = next_stored(&stream);
+        assert_eq!(stored["program"], &address[5..], "{stored}");
+        assert!(seen.insert(stored["cid"].clone()), "stored twice: {stored}");
+    }
+    assert_eq!(b.info()["programs"], 1);
+    assert!(a.more_stdout().is_empty());
+    assert!(b.more_stdout().is_empty());
+}
+
+#[test]
+fn deploy_and_value_fail_clearly() {
+    let node = Node::fresh(&[]);
+    let dir = tempfile::tempdir().unwrap();
+
+    let bad = dir.path().join("unclosed.amb");
+    std::fs::write(&bad, "x[]|\n\n  a[b[]").unwrap();
+    let output = node.client(&["deploy", bad.to_str().unwrap(), "--json"]);
+    let err = failure(&output);
+    assert_eq!(text(&output.stdout), "");
+    let place = format!("{}:3:8", bad.display());
+    assert!(err.contains(&place), "no {place} in\n{err}");
+
+    let unknown = format!("/amb/{}", Cid::of(b"no program has this address"));
+    let started = Instant::now();
+    let output = node.client(&["value", &unknown, "--wait", "2", "--json"]);
+    let err = failure(&output);
+    assert_eq!(text(&output.stdout), "");
+    assert!(
+        err.contains(&unknown),
+        "the error names the address:\n{err}"
+    );
+    assert!(
+        err.contains("could not be fetched within 2 s"),
+        "the error says why:\n{err}"
+    );
+    assert!(started.elapsed() < WAIT, "{:?}", started.elapsed());
+
+    let output = node.client(&["value", "/amb/not-a-cid", "--json"]);
+    let err = failure(&output);
+    assert!(err.contains("not-a-cid"), "{err}");
+    // The node is unharmed by all this.
+    assert_eq!(node.info()["peer_id"], node.peer_id.as_str());
+}
+
+#[test]
+fn the_event_stream_reports_each_stored_event_exactly_once() {
+    let node = Node::fresh(&[]);
+    let source = std::fs::read_to_string(corpus(MONOID)).unwrap();
+    let stream = open_events(&format!("{}/v1/events", node.api));
+
+    let deploy = |name: &str| {
+        post(
+            &format!("{}/v1/deploy", node.api),
+            &json!({ "source": source, "name": name }),
+        )
+    };
+    let first = deploy("first");
+    assert_eq!(
+        keys(&first),
+        ["address", "events", "normal_form", "steps", "value"],
+        "{first}"
+    );
+    assert_eq!(first["value"], "helloworld");
+    let events = first["events"].as_u64().expect("an event count") as usize;
+    assert!(events > 0);
+    let program = first["address"].as_str().unwrap()[5..].to_string();
+    let creator = {
+        let init = json_of(
+            &amb_command(node.sandbox())
+                .args(["init", "--home", &node.home(), "--json"])
+                .output()
+                .unwrap(),
+        );
+        init["public_key"].as_str().unwrap().to_string()
+    };
+
+    let mut seen = HashSet::new();
+    while seen.len() < events {
+        let stored = next_stored(&stream);
+        assert_eq!(
+            keys(&stored),
+            ["cid", "creator", "log", "op", "program", "seq", "target"],
+            "{stored}"
+        );
+        assert_eq!(stored["program"], program.as_str(), "{stored}");
+        assert_eq!(stored["creator"], creator.as_str(), "{stored}");
+        assert!(seen.insert(stored["cid"].clone()), "stored twice: {stored}");
+    }
+    // A second deployment marks the end of the first one's events: nothing more
+    // of the first program comes before the second's.
+    let second = deploy("second");
+    let second_program = &second["address"].as_str().unwrap()[5..];
+    assert_ne!(second_program, program);
+    let next = next_stored(&stream);
+    assert_eq!(next["program"], second_program, "{next}");
+}
+
+#[test]
+fn sigterm_stops_a_node_with_exit_0_and_its_events_committed() {
+    let mut node = Node::fresh(&[]);
+    let file = corpus(MONOID);
+    let deployed = json_of(&node.client(&["deploy", file.to_str().unwrap(), "--json"]));
+    let address = deployed["address"].as_str().unwrap().to_string();
+    let status = node.terminate();
+    assert_eq!(status.code(), Some(0), "log:\n{}", node.log());
+    let verified = json_of(
+        &amb_command(node.sandbox())
+            .args(["verify", &address, "--home", &node.home(), "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(verified["address"], address.as_str());
+}
