@@ -291,7 +291,10 @@ async fn host(node: &NodeHandle, peer: PeerId, deployment: Deployment) -> Result
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-    let peers = host_keys(&deployment)?.iter().map(identity::peer_id).collect();
+    let peers = host_keys(&deployment)?
+        .iter()
+        .map(identity::peer_id)
+        .collect();
     node.execute(walk, peers).map_err(|e| e.to_string())?;
     tokio::spawn(watch(node.clone(), deployment, false));
     Ok(())
