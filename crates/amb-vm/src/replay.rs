@@ -21,7 +21,7 @@ type Map<K, V> =
 type Position = (Cid, u64);
 
 use amb_bytecode::{Block, Cid, Opcode, Target};
-use amb_log::{Event, Manifest};
+use amb_log::{Event, Manifest, PublicKey};
 use amb_syntax::{Ast, CapKind, NodeId, Span};
 
 use crate::{journal::Journal, plan::is_primitive};
@@ -99,6 +99,10 @@ impl Instance {
 struct LogState {
     /// The log's manifest (who may write it).
     manifest: Option<Arc<Manifest>>,
+    /// The host: the one key that writes the log's next event (its manifest's
+    /// creator, then, after the log's ambient moves, the host of the log of the
+    /// ambient it moved into: `spec/network.md` §8).
+    host: Option<PublicKey>,
     amb: Option<usize>,
     next_seq: u64,
     last: Option<Cid>,
@@ -173,6 +177,7 @@ impl Replay {
             program,
             Arc::new(LogState {
                 amb: Some(0),
+                host: Some(*manifest.creator()),
                 manifest: Some(Arc::new(manifest.clone())),
                 ..LogState::default()
             }),
@@ -286,6 +291,20 @@ impl Replay {
                 "the creator is not listed in the log's manifest".into(),
             ));
         }
+        // (A log's first event answers to the `log-id` rule: signed by the manifest's
+        // creator, who is the log's first host.)
+        let host = state
+            .host
+            .filter(|host| event.seq() > 0 && host != event.creator());
+        if let Some(host) = host {
+            return Err(fail(
+                "host",
+                format!(
+                    "signed by {}, but the log's host at this point is {host} (its manifest's creator, or the host of the ambient it last moved into)",
+                    event.creator()
+                ),
+            ));
+        }
         if event.seq() != state.next_seq {
             return Err(fail(
                 "order",
@@ -385,6 +404,7 @@ impl Replay {
         self.logs.insert(
             log,
             Arc::new(LogState {
+                host: Some(*manifest.creator()),
                 manifest: Some(Arc::new(manifest)),
                 ..LogState::default()
             }),
@@ -944,6 +964,12 @@ impl Replay {
                 self.amb_mut(destination).children.insert(subject);
                 self.amb_mut(subject).parent = Some(destination);
                 self.amb_mut(subject).placed_at = Some(second);
+                // Control transfer: the mover's log goes on under the host of the
+                // log of the ambient it is now in.
+                if let Some(mover) = self.ambs[subject].log {
+                    let host = self.logs[&self.log_owner(destination)].host;
+                    Arc::make_mut(self.logs.get_mut(&mover).expect("open")).host = host;
+                }
                 self.enable(cap.0, cap.1, subject);
                 self.enable(co.0, co.1, object);
                 // A primitive's events go to its new holder's log from now on.

@@ -635,6 +635,42 @@ fn log_id_a_slice_manifest_made_by_a_foreign_key_for_itself_is_refused() {
 }
 
 #[test]
+fn host_an_event_signed_by_a_listed_key_that_is_not_the_logs_host_is_refused() {
+    // The manifest lists a second key, but the log's host (its creator, until the
+    // ambient moves into another host's ambient) is the only one that writes it:
+    // `spec/network.md` §8.
+    let run = Run::record(SMALL);
+    let a = run.log_named("a");
+    let genuine = &run.slices[&run.cid(2)];
+    let both = Manifest::new_slice(
+        genuine.program(),
+        "a".into(),
+        vec![run.key.public_key(), foreign_key().public_key()],
+        run.key.public_key(),
+        run.cid(2),
+    );
+    let both_cid = run.store_manifest(&both);
+    let body = run.at(a, 1);
+    let tampered = run.rebuild(|j, event| {
+        if run.plan.events[j].log == a {
+            event.log = both_cid;
+        }
+        if j == body {
+            Edit::SignForeign
+        } else {
+            Edit::Keep
+        }
+    });
+    run.check(
+        "a's body deploy signed by a listed key that is not a's host",
+        &tampered.raw,
+        "host",
+        Some(tampered.cid(body)),
+    )
+    .unwrap();
+}
+
+#[test]
 fn log_id_a_slice_log_whose_first_event_is_not_signed_by_the_manifests_creator_is_refused() {
     // A slice manifest has no signature: the signature of its log's first event (the
     // `create`, by the manifest's creator) covers it. Here the manifest names the
