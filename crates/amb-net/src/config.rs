@@ -42,7 +42,7 @@ pub struct NodeConfig {
 impl Default for NodeConfig {
     fn default() -> NodeConfig {
         NodeConfig {
-            listen: vec!["/ip4/0.0.0.0/tcp/0".parse().expect("a valid address")],
+            listen: default_listen(),
             peers: Vec::new(),
             mdns: true,
             max_connections: 64,
@@ -56,6 +56,20 @@ impl Default for NodeConfig {
             faults: None,
         }
     }
+}
+
+/// TCP on every interface, and QUIC with the `quic` feature; ports chosen by the
+/// system.
+fn default_listen() -> Vec<Multiaddr> {
+    let mut listen = vec!["/ip4/0.0.0.0/tcp/0".parse().expect("a valid address")];
+    if cfg!(feature = "quic") {
+        listen.push(
+            "/ip4/0.0.0.0/udp/0/quic-v1"
+                .parse()
+                .expect("a valid address"),
+        );
+    }
+    listen
 }
 
 /// The `[node]` table of `config.toml`; every key is optional.
