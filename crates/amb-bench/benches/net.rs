@@ -3,42 +3,55 @@
 //!
 //! ```text
 //! taskset -c 1 cargo bench -p amb-bench --bench net
-//! AMB_BENCH_RUNS=1 AMB_BENCH_EVENTS=10000 cargo bench -p amb-bench --bench net   # quick
+//! # knobs: AMB_BENCH_RUNS=5 AMB_BENCH_JOIN_RUNS=3 AMB_BENCH_EVENTS=100000
+//! #        AMB_BENCH_LATENCY_EVENTS=2000 AMB_BENCH_PACE_US=10000 AMB_BENCH_WINDOW=4
+//! #        AMB_BENCH_CALLS=20 AMB_BENCH_PHASES=latency,throughput,join,delegated
 //! ```
 //!
-//! Every node runs in this process (one tokio runtime, two worker threads, plus each
-//! node's intake thread) on `127.0.0.1` port 0, with mDNS off, a 100 ms gossipsub
-//! heartbeat, static peers, a fresh `SigningKey::generate()` and a store in a
-//! temporary directory of its own. Programs are the confluent programs of
+//! Every node runs in this process (one tokio runtime with two worker threads, plus
+//! each node's intake thread) on `127.0.0.1` port 0, with mDNS off, a 100 ms
+//! gossipsub heartbeat, static peers, a fresh `SigningKey::generate()` and a store in
+//! a temporary directory of its own. Programs are the confluent programs of
 //! `amb_bench::confluent` (copies of the corpus's string-concat monoid, read in place
-//! from `../shared/corpus` or `AMB_CORPUS`), planned as `amb run` plans them.
+//! from `../shared/corpus` or `AMB_CORPUS`), planned as `amb run` plans them, of the
+//! number of copies whose event count is closest to the one asked for.
 //!
 //! Phases (`AMB_BENCH_PHASES`, default all):
 //!
 //! * `latency`: per run, two new nodes A and B. A stores a program of about
-//!   `AMB_BENCH_LATENCY_EVENTS` (default 3,000) events (`store_program`), holds and
+//!   `AMB_BENCH_LATENCY_EVENTS` (default 2,000) events (`store_program`), holds and
 //!   follows it; B `fetch`es it while A has no event yet (so B holds it and follows
 //!   its topic); once A's `topic_peers` lists B, A records the run into its store
 //!   (`record_events`, untimed) and publishes the events in plan order, **one event
 //!   per gossip message** (`publish_events` of a single event), one every
-//!   `AMB_BENCH_PACE_US` µs (default 2,000). Latency of an event: from just before A's
-//!   `publish_events` call to the moment B's `NodeEvent::Stored` naming it reaches a
-//!   listener task on B (B checked its signature and replayed it first). p50, p99 and
-//!   max per run; the table gives the median over runs.
-//! * `throughput` and `join` share one holder node A on which a program of about
+//!   `AMB_BENCH_PACE_US` µs (default 10,000). Latency of an event: from just before
+//!   A's `publish_events` call to the moment B's `NodeEvent::Stored` naming it reaches
+//!   a listener task on B (B checked and replayed it, then committed it). p50, p99
+//!   and max per run; the table gives the median over runs. Before each run, the
+//!   cost of a durable commit (of one block, and of nothing) is measured in a new
+//!   store, since B's intake makes two per gossip message.
+//! * `throughput` and `join` share one holder node A, on which a program of about
 //!   `AMB_BENCH_EVENTS` (default 100,000) events is recorded once (`record`), then
 //!   held. Each run times, in this order:
-//!   * the baseline: `amb_vm::verify::verify` of A's store (events/s);
-//!   * `throughput`: a new node B takes the program's blocks with no event
-//!     (`sync::sync_from` with empty heads), follows the topic; once A sees B on the
-//!     topic, A publishes every event in full gossip batches (`publish_events` over
-//!     chunks of 512 events, in plan order). With `AMB_BENCH_WINDOW` = W > 0
-//!     (default 4), A publishes batch *i* only once B has stored the events of batch
-//!     *i + 1 − W* (at most W batches published and not yet stored); 0 publishes everything at once.
-//!     Throughput = events stored by B ÷ wall time from the first publication to
-//!     B's last `Stored`; the ratio is to the same run's verify rate (target ≥ 0.5);
-//!   * `join`: a new node C connects to A, then `amb_net::fetch(&c, program)` is
-//!     timed; `status(program).events` must then equal the event count.
+//!   * the baseline: `amb_vm::verify::verify` of A's store (events/s; one untimed
+//!     warm-up before the first run);
+//!   * `throughput` (`AMB_BENCH_RUNS`, default 5 runs): a new node B whose store
+//!     holds the program's manifest and bytecode and no event (`store_program`
+//!     before it starts: taking them with `sync_from` costs tens of seconds of
+//!     per-block commits, see `join`) holds the program and follows its topic; once
+//!     A sees B on the topic, A publishes every event in full gossip batches
+//!     (`publish_events` over chunks of 512 events, in plan order). With
+//!     `AMB_BENCH_WINDOW` = W > 0 (default 4), A publishes batch *i* only once B has
+//!     stored the events of batches 0 to *i − W* (at most W batches published and
+//!     not yet stored); 0 publishes everything at once. Throughput = events stored
+//!     by B ÷ wall time from the first publication to B's last `Stored`; the ratio
+//!     is to the same run's verify rate (target ≥ 0.5). The share of the wall time
+//!     the process spent on a CPU (`/proc/self/stat`) is given for both;
+//!   * `join` (`AMB_BENCH_JOIN_RUNS`, default 3 runs: each takes tens of seconds):
+//!     a new node C connects to A, then `amb_net::fetch(&c, program)` is timed;
+//!     `status(program).events` must then equal the event count. Before it, the
+//!     cost of a durable one-block commit is measured in a new store, since `fetch`
+//!     makes one per block it stores.
 //! * `delegated`: two nodes A and B; `AMB_BENCH_CALLS` (default 20) times, after one
 //!   untimed warm-up, A calls `deploy_delegated` on the corpus monoid with
 //!   `("string_concat", B)`, and the time until A's walk is `done`
@@ -48,9 +61,9 @@
 //!   each host writes and how often control passes between them; A's store is
 //!   checked to hold the same split by creator.
 //!
-//! `AMB_BENCH_RUNS` (default 5) runs for latency, throughput and join. Every wait has
-//! a timeout and panics saying what it waited for. Without `--bench` (as `cargo test
-//! --all-targets` runs it) it makes a quick run: small programs, one run, 2 calls.
+//! Every wait has a timeout and panics saying what it waited for. Without `--bench`
+//! (as `cargo test --all-targets` runs it) it makes a quick run: programs of about
+//! 2,000 and 200 events, one run each, 2 calls.
 
 use std::{
     collections::HashMap,
@@ -580,16 +593,18 @@ async fn holder(planned: &Planned) -> Holder {
 }
 
 /// The single-node baseline: `verify` of the holder's store, events/s.
-fn verify_rate(holder: &Holder) -> f64 {
+/// The share of its wall time the process spent on a CPU comes with it.
+fn verify_rate(holder: &Holder) -> (f64, f64) {
+    let cpu = process_cpu_secs();
     let start = Instant::now();
     let verified =
         amb_vm::verify::verify(holder.node.handle.store(), holder.program).expect("A verifies");
     let secs = start.elapsed().as_secs_f64();
+    let cpu = process_cpu_secs() - cpu;
     assert_eq!(verified.events as usize, holder.cids.len());
-    verified.events as f64 / secs
+    (verified.events as f64 / secs, cpu / secs)
 }
 
-/// One throughput run: events stored by a new follower per second.
 /// One throughput run: events stored by a new follower per second, and the share
 /// of that time this process spent on a CPU.
 async fn throughput_run(holder: &Holder, compiled: &CompiledProgram, window: usize) -> (f64, f64) {
@@ -709,6 +724,8 @@ struct BigResult {
     /// blocks, the slice manifests.
     blocks: usize,
     verify: Vec<f64>,
+    /// Share of each verify's wall time on a CPU.
+    verify_cpu: Vec<f64>,
     throughput: Vec<f64>,
     /// Share of each throughput run's wall time on a CPU (both nodes).
     throughput_cpu: Vec<f64>,
@@ -746,10 +763,11 @@ fn big_phase(rt: &tokio::runtime::Runtime, monoid: &str, knobs: &Knobs) -> BigRe
         ..BigResult::default()
     };
     let sample = sample_blocks(&planned.compiled, 100);
-    verify_rate(&holder); // warm-up
+    let _ = verify_rate(&holder); // warm-up
     for run in 0..knobs.runs.max(knobs.join_runs) {
-        let verify = verify_rate(&holder);
+        let (verify, verify_cpu) = verify_rate(&holder);
         result.verify.push(verify);
+        result.verify_cpu.push(verify_cpu);
         let mut line = format!("  run {run}: verify {} events/s", thousands(verify));
         if knobs.wants("throughput") && run < knobs.runs {
             let (rate, cpu) = rt.block_on(throughput_run(&holder, &planned.compiled, knobs.window));
@@ -994,18 +1012,27 @@ fn main() {
         }
         println!();
         if !r.throughput_cpu.is_empty() {
+            let per_cpu: Vec<f64> = r
+                .throughput
+                .iter()
+                .zip(&r.throughput_cpu)
+                .zip(r.verify.iter().zip(&r.verify_cpu))
+                .map(|((t, tc), (v, vc))| (t / tc) / (v / vc))
+                .collect();
             println!(
-                "* Throughput: A and B share one core; the process was on a CPU for {:.0} % of the transfer's wall time (median of the runs; the rest is the core taken by other processes, or waiting). No gossip message was lost: B stored every event from gossip alone, with no sync.",
-                median(r.throughput_cpu.iter().map(|c| c * 100.0).collect())
+                "* Throughput: A and B share one core; the process was on a CPU for {:.0} % of the transfer's wall time, and for {:.0} % of verify's (medians; the rest is the core taken by other processes, or waiting for I/O or the peer). Per CPU second, two-node ÷ verify = {:.3} (median of per-run ratios). No gossip message was lost: B stored every event from gossip alone, with no sync.",
+                median(r.throughput_cpu.iter().map(|c| c * 100.0).collect()),
+                median(r.verify_cpu.iter().map(|c| c * 100.0).collect()),
+                median(per_cpu)
             );
         }
         if !r.commit_secs.is_empty() {
-            let commit = median(r.commit_secs.clone());
+            let commits: Vec<f64> = r.commit_secs.iter().map(|c| c * 1e3).collect();
+            let (lo, hi) = min_max(&commits);
             println!(
-                "* The late joiner stores {} blocks (program manifest, bytecode, slice manifests) one durable commit each; one such commit took {:.2} ms (median, just before each fetch): about {:.1} s of the fetch. The process (both nodes, all threads) was on a CPU for {:.0} % of the fetch's wall time (median of the runs).",
+                "* The late joiner's `fetch` stores {} blocks (program manifest, bytecode, slice manifests), each in a durable commit of its own (`Store::put_block`); a one-block commit in a new store took {:.2} ms ({lo:.2}–{hi:.2}) just before each fetch. The process (both nodes, every thread) was on a CPU for {:.0} % of the fetch's wall time (median of the runs).",
                 thousands(r.blocks as f64),
-                commit * 1e3,
-                commit * r.blocks as f64,
+                median(commits.clone()),
                 median(
                     r.join_cpu
                         .iter()

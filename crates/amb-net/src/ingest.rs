@@ -86,6 +86,8 @@ pub const RULE_STORE: &str = "store";
 pub struct Outcome {
     /// Events checked, applied and stored, in order.
     pub stored: Vec<Cid>,
+    /// The same events, decoded.
+    pub stored_events: Vec<Event>,
     /// Events already held (no-ops).
     pub duplicates: usize,
     /// Events waiting for their predecessors.
@@ -274,11 +276,12 @@ impl Ingest {
         if let Err(refusal) = self.hold(program) {
             return self.refuse(outcome, refusal);
         }
-        if let Err(e) = self
-            .store
-            .put_blocks(blocks.iter().map(|b| (Cid::of(b.as_ref()), b.as_ref())))
-        {
-            return self.refuse(outcome, store_refusal(e));
+        let blocks: Vec<(Cid, &[u8])> = blocks
+            .iter()
+            .map(|b| (Cid::of(b.as_ref()), b.as_ref()))
+            .collect();
+        if let Err(refusal) = self.put_blocks(&blocks) {
+            return self.refuse(outcome, refusal);
         }
         let mut ready = Vec::new();
         for bytes in events {
@@ -352,11 +355,9 @@ impl Ingest {
         if let Err(refusal) = self.hold(program) {
             return self.refuse(outcome, refusal);
         }
-        if let Err(e) = self
-            .store
-            .put_blocks(blocks.iter().map(|b| (Cid::of(b), *b)))
-        {
-            return self.refuse(outcome, store_refusal(e));
+        let blocks: Vec<(Cid, &[u8])> = blocks.iter().map(|b| (Cid::of(b), *b)).collect();
+        if let Err(refusal) = self.put_blocks(&blocks) {
+            return self.refuse(outcome, refusal);
         }
         let mut ready = Vec::with_capacity(events.len());
         for (cid, bytes) in events {
@@ -408,6 +409,17 @@ impl Ingest {
             return self.refuse(outcome, refusal);
         }
         outcome
+    }
+
+    /// Stores the blocks an offer brings (one commit, none when there are none):
+    /// before its events are applied, which may need them (slice manifests).
+    fn put_blocks(&self, blocks: &[(Cid, &[u8])]) -> Result<(), Refusal> {
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .put_blocks(blocks.iter().copied())
+            .map_err(store_refusal)
     }
 
     /// Applies events whose predecessors are applied, then the early events they
@@ -468,9 +480,10 @@ impl Ingest {
             self.store
                 .write(program, &[], &batch)
                 .map_err(store_refusal)?;
-            outcome
-                .stored
-                .extend(applied.iter().map(|(cid, _, _)| *cid));
+            for (cid, event, _) in applied {
+                outcome.stored.push(cid);
+                outcome.stored_events.push(event);
+            }
         }
         match failure {
             Some(refusal) => Err(refusal),

@@ -3,7 +3,7 @@
 //! gossip verdict back to the swarm task and each stored event to listeners.
 
 use amb_bytecode::Cid;
-use amb_log::{Event, SigningKey};
+use amb_log::SigningKey;
 use libp2p::{PeerId, gossipsub};
 use tokio::sync::{broadcast, mpsc};
 
@@ -42,18 +42,15 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
         crash_after,
         finished,
     } = intake;
-    let publish = |program: Cid, outcome: &Outcome, ingest: &Ingest| {
+    let publish = |program: Cid, outcome: &Outcome| {
         if outcome.stored.is_empty() {
             return;
         }
         let summaries = outcome
             .stored
             .iter()
-            .filter_map(|cid| {
-                let stored = ingest.store().get_event(*cid).ok()??;
-                let event = Event::decode(&stored.bytes).ok()?;
-                Some(StoredSummary::of(program, *cid, &event))
-            })
+            .zip(&outcome.stored_events)
+            .map(|(cid, event)| StoredSummary::of(program, *cid, event))
             .collect();
         let _ = events.send(NodeEvent::Stored(summaries));
     };
@@ -69,7 +66,7 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
             } => {
                 let refusal = match judge_gossip(&mut ingest, &message) {
                     Ok((program, outcome)) => {
-                        publish(program, &outcome, &ingest);
+                        publish(program, &outcome);
                         touched = Some(program);
                         outcome.refused
                     }
@@ -90,7 +87,7 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
                 reply,
             } => {
                 let outcome = ingest.offer_synced(program, &synced);
-                publish(program, &outcome, &ingest);
+                publish(program, &outcome);
                 touched = Some(program);
                 let _ = reply.send(outcome);
             }

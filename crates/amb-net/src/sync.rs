@@ -94,8 +94,15 @@ pub async fn find_holder(node: &NodeHandle, program: Cid) -> Result<(PeerId, Hea
         .iter()
         .filter_map(|p| p.peer_id.parse().ok())
         .collect();
-    for round in [connected, node.find_providers(program).await?] {
-        for peer in round {
+    for round in 0..2 {
+        // Connected peers first; the DHT's providers only if none of them holds it
+        // (a failed lookup finds nobody).
+        let peers = if round == 0 {
+            connected.clone()
+        } else {
+            node.find_providers(program).await.unwrap_or_default()
+        };
+        for peer in peers {
             if peer == node.peer_id() || !asked.insert(peer) {
                 continue;
             }
@@ -165,16 +172,16 @@ async fn fetch_blocks(node: &NodeHandle, peer: PeerId, wanted: &[Cid]) -> Result
             return Err(unexpected(peer, &response));
         };
         let asked: HashSet<Cid> = ask.iter().copied().collect();
-        let mut got = HashSet::new();
-        for bytes in &blocks {
-            let cid = Cid::of(bytes);
-            if asked.contains(&cid) {
-                store
-                    .put_block(cid, bytes)
-                    .map_err(|e| NetError::Other(e.to_string()))?;
-                got.insert(cid);
-            }
-        }
+        let found: Vec<(Cid, &[u8])> = blocks
+            .iter()
+            .map(|bytes| (Cid::of(bytes), bytes.as_slice()))
+            .filter(|(cid, _)| asked.contains(cid))
+            .collect();
+        // One commit per answer.
+        store
+            .put_blocks(found.iter().copied())
+            .map_err(|e| NetError::Other(e.to_string()))?;
+        let got: HashSet<Cid> = found.iter().map(|(cid, _)| *cid).collect();
         if got.is_empty() {
             return Err(NetError::Peer {
                 peer,

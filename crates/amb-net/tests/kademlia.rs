@@ -1,6 +1,6 @@
 //! Discovery by Kademlia (`spec/network.md` §1, §3): a node that provides a
-//! program is found through the DHT by a node that is not connected to it, and
-//! that node fetches, verifies and reads the program from it.
+//! program is found through the DHT by a node that was told only of another peer,
+//! and that node fetches, verifies and reads the program.
 
 mod common;
 
