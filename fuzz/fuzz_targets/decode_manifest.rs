@@ -169,7 +169,11 @@ fn check_manifest(
     match &verified {
         Ok(()) if raw => assert!(
             creator
-                .verify(Domain::Event, &payload, manifest.signature().expect("a root"))
+                .verify(
+                    Domain::Event,
+                    &payload,
+                    manifest.signature().expect("a root")
+                )
                 .is_err(),
             "a manifest signature verifies in the event domain"
         ),

@@ -22,6 +22,6 @@ pub use home::{
 pub use keys::{Domain, KeyError, PublicKey, Signature, SignatureError, SigningKey, signing_input};
 pub use manifest::{MANIFEST_VERSION, MAX_MANIFEST_BYTES, Manifest, ManifestError};
 pub use store::{
-    DecodedEvent, LogEvents, MAX_STORED_BYTES, NewEvent, ReadEvent, SEGMENT_TARGET, STORE_FORMAT,
-    Snapshot, Store, StoreError, StoredEvent, Written,
+    DecodedEvent, LogEvents, MAX_STORED_BYTES, NewEvent, ProgramEvents, ReadEvent, SEGMENT_TARGET,
+    STORE_FORMAT, Snapshot, Store, StoreError, StoredEvent, Written,
 };

@@ -24,8 +24,7 @@ use amb_syntax::Ast;
 use crate::{
     replay::{Replay, Source},
     verify::{
-        CachedSource, Progress, StoreSource, VerifyError, decode_event, for_each_stored_event,
-        stable_order,
+        CachedSource, Progress, SnapshotSource, VerifyError, for_each_decoded_event, stable_order,
     },
 };
 
@@ -64,8 +63,8 @@ pub fn load_events(
     progress: &dyn Progress,
 ) -> Result<(Vec<Cid>, BTreeMap<Cid, Event>), VerifyError> {
     let mut events = BTreeMap::new();
-    for_each_stored_event(store, program, progress, |cid, bytes| {
-        events.insert(cid, decode_event(cid, &bytes)?);
+    for_each_decoded_event(store, program, progress, |cid, event| {
+        events.insert(cid, event);
         Ok(())
     })?;
     if events.is_empty() {
@@ -80,7 +79,9 @@ pub fn load_events(
 /// A stored program, replayed once, ready to show the state after any step.
 pub struct Timeline<'a> {
     program: Cid,
-    source: CachedSource<StoreSource<'a>>,
+    source: CachedSource<SnapshotSource>,
+    /// The store the timeline reads (through `source`'s snapshot).
+    store: std::marker::PhantomData<&'a Store>,
     /// The events in replay order.
     events: Vec<(Cid, Event)>,
     /// By step K (from 0): the position in `events` of its second half.
@@ -122,7 +123,9 @@ impl<'a> Timeline<'a> {
         interval: Option<u64>,
         progress: &dyn Progress,
     ) -> Result<Timeline<'a>, VerifyError> {
-        let source = CachedSource::new(StoreSource { store });
+        let source = CachedSource::new(SnapshotSource {
+            snapshot: store.snapshot()?,
+        });
         let manifest = source.manifest(&program).ok_or_else(|| {
             VerifyError::Program(program, "no valid program manifest is stored".into())
         })?;
@@ -162,6 +165,7 @@ impl<'a> Timeline<'a> {
         Ok(Timeline {
             program,
             source,
+            store: std::marker::PhantomData,
             events,
             seconds,
             step_of,

@@ -9,7 +9,7 @@ use std::{
 };
 
 use amb_bytecode::{Block, Cid, Opcode};
-use amb_log::{Event, Manifest, Snapshot, Store};
+use amb_log::{Event, Manifest, ReadEvent, Snapshot, Store};
 use amb_syntax::Ast;
 
 use crate::replay::{Replay, Source, Violation};
@@ -67,13 +67,13 @@ impl Source for StoreSource<'_> {
 }
 
 /// Blocks and manifests read from a store snapshot (one read transaction for them all).
-#[derive(Debug)]
-pub struct SnapshotSource<'a> {
+#[derive(Clone, Debug)]
+pub struct SnapshotSource {
     /// The snapshot.
-    pub snapshot: &'a Snapshot,
+    pub snapshot: Snapshot,
 }
 
-impl Source for SnapshotSource<'_> {
+impl Source for SnapshotSource {
     fn block(&self, cid: &Cid) -> Option<Block> {
         let bytes = self.snapshot.get_block(*cid).ok()??;
         (Cid::of(&bytes) == *cid).then_some(())?;
@@ -247,55 +247,79 @@ pub fn verify_with_progress(
 ) -> Result<Verified, VerifyError> {
     let snapshot = store.snapshot()?;
     let source = CachedSource::new(SnapshotSource {
-        snapshot: &snapshot,
+        snapshot: snapshot.clone(),
     });
     let manifest = program_manifest(&source, program)?;
     let mut checked = Checked::default();
-    let logs = snapshot.program_logs(program)?;
-    progress.start("reading", logs.len() as u64);
-    for log in logs {
-        for read in snapshot.log_events(log)?.decoded() {
-            let read = read?;
-            let cid = read.stored.cid;
-            // The store gives back what decoded when it was written with its fields
-            // (its bytes rebuilt and checked against its CID); other bytes as they are.
-            let event = match read.event {
-                Some(event) => {
-                    event.verify_signature().map_err(|e| Violation {
-                        event: cid,
-                        rule: e.rule(),
-                        detail: e.to_string(),
-                    })?;
-                    event
-                }
-                None => check_event(cid, &read.stored.bytes)?,
-            };
-            checked.add(cid, event)?;
-        }
-        progress.advance(1);
-    }
-    progress.finish();
+    for_each_read_event(&snapshot, program, progress, |read| {
+        let cid = read.stored.cid;
+        // The store gives back what decoded when it was written with its fields (its
+        // bytes rebuilt and checked against its CID); other bytes as they are.
+        let event = match read.event {
+            Some(event) => {
+                event.verify_signature().map_err(|e| Violation {
+                    event: cid,
+                    rule: e.rule(),
+                    detail: e.to_string(),
+                })?;
+                event
+            }
+            None => check_event(cid, &read.stored.bytes)?,
+        };
+        checked.add(cid, event)
+    })?;
     checked.replay(&source, program, manifest, progress)
 }
 
-/// Reads every stored event of a program, log by log, reporting progress by log.
+/// Reads every stored event of a program from `snapshot`, in the order they were
+/// written (each segment of the store read once), reporting progress by event.
+fn for_each_read_event(
+    snapshot: &Snapshot,
+    program: Cid,
+    progress: &dyn Progress,
+    mut each: impl FnMut(ReadEvent) -> Result<(), VerifyError>,
+) -> Result<(), VerifyError> {
+    let events = snapshot.program_events(program)?;
+    progress.start("reading", events.remaining() as u64);
+    for (index, read) in events.enumerate() {
+        each(read?)?;
+        if index % 4096 == 4095 {
+            progress.advance(4096);
+        }
+    }
+    progress.finish();
+    Ok(())
+}
+
+/// Reads every stored event of a program (its CID and bytes), in the order they were
+/// written, reporting progress.
 pub fn for_each_stored_event(
     store: &Store,
     program: Cid,
     progress: &dyn Progress,
     mut each: impl FnMut(Cid, Vec<u8>) -> Result<(), VerifyError>,
 ) -> Result<(), VerifyError> {
-    let logs = store.program_logs(program)?;
-    progress.start("reading", logs.len() as u64);
-    for log in logs {
-        for stored in store.log_events(log)? {
-            let stored = stored?;
-            each(stored.cid, stored.bytes)?;
-        }
-        progress.advance(1);
-    }
-    progress.finish();
-    Ok(())
+    for_each_read_event(&store.snapshot()?, program, progress, |read| {
+        each(read.stored.cid, read.stored.bytes)
+    })
+}
+
+/// [`for_each_stored_event`], each event decoded and checked against its CID (not its
+/// signature): as the store holds it, or from its bytes ([`decode_event`]).
+pub fn for_each_decoded_event(
+    store: &Store,
+    program: Cid,
+    progress: &dyn Progress,
+    mut each: impl FnMut(Cid, Event) -> Result<(), VerifyError>,
+) -> Result<(), VerifyError> {
+    for_each_read_event(&store.snapshot()?, program, progress, |read| {
+        let cid = read.stored.cid;
+        let event = match read.event {
+            Some(event) => event,
+            None => decode_event(cid, &read.stored.bytes)?,
+        };
+        each(cid, event)
+    })
 }
 
 /// Verifies a set of events of one program, whatever their origin (a store, the

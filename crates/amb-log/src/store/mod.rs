@@ -87,7 +87,7 @@ use rows::{CHUNK, ChildChunk, LogChunk};
 use tables::{ReadTables, Segments, WriteTables, read_table, write_table};
 use writer::{Incoming, Recent, Writer};
 
-pub use snapshot::Snapshot;
+pub use snapshot::{ProgramEvents, Snapshot};
 
 use crate::{Event, Manifest};
 
@@ -862,7 +862,7 @@ pub struct ReadEvent {
 
 impl LogEvents {
     /// The next event number of the log.
-    fn next_number(&mut self) -> Option<Result<u64>> {
+    pub(super) fn next_number(&mut self) -> Option<Result<u64>> {
         while self.chunk.is_empty() {
             let row = match self.range.as_mut()?.next()? {
                 Ok(row) => row,
@@ -890,17 +890,7 @@ impl LogEvents {
                 Ok(number) => number,
                 Err(e) => return Some(Err(e)),
             };
-            Some(events.tables.read(number).and_then(|read| {
-                Ok(ReadEvent {
-                    stored: StoredEvent {
-                        cid: read.cid,
-                        log: events.tables.log_id(read.log)?,
-                        seq: read.seq,
-                        bytes: read.bytes,
-                    },
-                    event: read.event,
-                })
-            }))
+            Some(events.tables.read_event(number))
         })
     }
 }

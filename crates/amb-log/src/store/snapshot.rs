@@ -8,7 +8,7 @@ use amb_bytecode::Cid;
 use redb::{ReadOnlyTable, ReadTransaction};
 
 use super::{
-    BLOCKS, LogEvents, MANIFESTS, PROGRAM_LOGS, Result, StoreError, db_error,
+    BLOCKS, LogEvents, MANIFESTS, PROGRAM_LOGS, ReadEvent, Result, StoreError, db_error,
     entry::EventRef,
     manifests,
     tables::{ReadTables, Segments, read_table},
@@ -16,8 +16,12 @@ use super::{
 use crate::Manifest;
 
 /// A read-only view of the store as it was when [`Store::snapshot`](super::Store::snapshot)
-/// was called.
-pub struct Snapshot {
+/// was called. Clones share it.
+#[derive(Clone)]
+pub struct Snapshot(Arc<Opened>);
+
+/// The tables of a snapshot.
+struct Opened {
     tables: Arc<ReadTables>,
     blocks: ReadOnlyTable<[u8; 32], &'static [u8]>,
     manifests: ReadOnlyTable<u64, &'static [u8]>,
@@ -32,17 +36,18 @@ impl fmt::Debug for Snapshot {
 
 impl Snapshot {
     pub(super) fn open(read: &ReadTransaction, parsed: &Segments) -> Result<Snapshot> {
-        Ok(Snapshot {
+        Ok(Snapshot(Arc::new(Opened {
             tables: Arc::new(ReadTables::open_read(read, parsed)?),
             blocks: read_table(read, BLOCKS)?,
             manifests: read_table(read, MANIFESTS)?,
             program_logs: read_table(read, PROGRAM_LOGS)?,
-        })
+        })))
     }
 
     /// A block's bytes (a slice manifest's rebuilt from its compact form).
     pub fn get_block(&self, cid: Cid) -> Result<Option<Vec<u8>>> {
         let value = self
+            .0
             .blocks
             .get(cid.digest())
             .map_err(db_error("reading a block"))?;
@@ -55,6 +60,7 @@ impl Snapshot {
     /// Whether a block is stored.
     pub fn has_block(&self, cid: Cid) -> Result<bool> {
         let value = self
+            .0
             .blocks
             .get(cid.digest())
             .map_err(db_error("reading a block"))?;
@@ -66,6 +72,7 @@ impl Snapshot {
     /// not checked.
     pub fn get_manifest(&self, cid: Cid) -> Result<Option<Manifest>> {
         let value = self
+            .0
             .blocks
             .get(cid.digest())
             .map_err(db_error("reading a block"))?;
@@ -81,7 +88,7 @@ impl Snapshot {
             return Ok(None);
         };
         let parent = match stored.parent {
-            EventRef::Number(n) => self.tables.cid_of(n)?,
+            EventRef::Number(n) => self.0.tables.cid_of(n)?,
             EventRef::Cid(cid) => cid,
         };
         let manifest = stored.manifest(parent);
@@ -96,10 +103,11 @@ impl Snapshot {
 
     /// The compact slice manifest of log `cid`, if it is stored.
     fn stored_manifest(&self, cid: Cid) -> Result<Option<manifests::Stored>> {
-        let Some(log) = self.tables.log_number(cid)? else {
+        let Some(log) = self.0.tables.log_number(cid)? else {
             return Ok(None);
         };
         let Some(row) = self
+            .0
             .manifests
             .get(log)
             .map_err(db_error("reading a manifest"))?
@@ -113,9 +121,10 @@ impl Snapshot {
 
     /// The events of a log in seq order.
     pub fn log_events(&self, log: Cid) -> Result<LogEvents> {
-        let range = match self.tables.log_number(log)? {
+        let range = match self.0.tables.log_number(log)? {
             Some(log_no) => Some(
-                self.tables
+                self.0
+                    .tables
                     .log_events
                     .range((log_no, 0)..=(log_no, u64::MAX))
                     .map_err(db_error("reading a log"))?,
@@ -123,7 +132,7 @@ impl Snapshot {
             None => None,
         };
         Ok(LogEvents {
-            tables: Arc::clone(&self.tables),
+            tables: Arc::clone(&self.0.tables),
             range,
             chunk: Vec::new(),
         })
@@ -131,18 +140,69 @@ impl Snapshot {
 
     /// The logs registered under a program, in order of first sight.
     pub fn program_logs(&self, program: Cid) -> Result<Vec<Cid>> {
-        let Some(program_no) = self.tables.log_number(program)? else {
+        let Some(program_no) = self.0.tables.log_number(program)? else {
             return Ok(Vec::new());
         };
         let mut logs = Vec::new();
         for row in self
+            .0
             .program_logs
             .range((program_no, 0)..=(program_no, u64::MAX))
             .map_err(db_error("reading program logs"))?
         {
             let (key, _) = row.map_err(db_error("reading program logs"))?;
-            logs.push(self.tables.log_id(key.value().1)?);
+            logs.push(self.0.tables.log_id(key.value().1)?);
         }
         Ok(logs)
+    }
+}
+
+/// The events of a program's logs in the order they were written: see
+/// [`Snapshot::program_events`].
+pub struct ProgramEvents {
+    tables: Arc<ReadTables>,
+    numbers: std::vec::IntoIter<u64>,
+}
+
+impl fmt::Debug for ProgramEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProgramEvents").finish_non_exhaustive()
+    }
+}
+
+impl ProgramEvents {
+    /// How many events are left.
+    pub fn remaining(&self) -> usize {
+        self.numbers.len()
+    }
+}
+
+impl Iterator for ProgramEvents {
+    type Item = Result<ReadEvent>;
+
+    fn next(&mut self) -> Option<Result<ReadEvent>> {
+        let number = self.numbers.next()?;
+        Some(self.tables.read_event(number))
+    }
+}
+
+impl Snapshot {
+    /// Every event of the logs of `program`, with its fields (see
+    /// [`LogEvents::decoded`]), in the order they were written: each segment is read
+    /// once, and the events an event names are mostly in the segments just read.
+    pub fn program_events(&self, program: Cid) -> Result<ProgramEvents> {
+        let mut numbers = Vec::new();
+        for log in self.program_logs(program)? {
+            let mut events = self.log_events(log)?;
+            while let Some(number) = events.next_number() {
+                numbers.push(number?);
+            }
+        }
+        numbers.sort_unstable();
+        numbers.dedup();
+        Ok(ProgramEvents {
+            tables: Arc::clone(&self.0.tables),
+            numbers: numbers.into_iter(),
+        })
     }
 }

@@ -13,8 +13,8 @@ use redb::{
 };
 
 use super::{
-    DIGEST_ROWS, DIGEST_RUNS, LOG_EVENTS, LOG_IDS, LOGS, Result, SEGMENTS, StoreError, StoredEvent,
-    db_error, digest_index,
+    DIGEST_ROWS, DIGEST_RUNS, LOG_EVENTS, LOG_IDS, LOGS, ReadEvent, Result, SEGMENTS, StoreError,
+    StoredEvent, db_error, digest_index,
     entry::{Body, Entry, EventRef, parse_segment},
     rows::{CHUNK, LogChunk},
 };
@@ -261,6 +261,20 @@ where
             seq: entry.seq,
             bytes,
             event,
+        })
+    }
+
+    /// Event `number` with its fields, as the public API returns it.
+    pub(super) fn read_event(&self, number: u64) -> Result<ReadEvent> {
+        let read = self.read(number)?;
+        Ok(ReadEvent {
+            stored: StoredEvent {
+                cid: read.cid,
+                log: self.log_id(read.log)?,
+                seq: read.seq,
+                bytes: read.bytes,
+            },
+            event: read.event,
         })
     }
 
