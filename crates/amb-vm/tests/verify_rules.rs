@@ -634,12 +634,10 @@ fn log_id_a_slice_manifest_made_by_a_foreign_key_for_itself_is_refused() {
     .unwrap();
 }
 
-#[test]
-fn host_an_event_signed_by_a_listed_key_that_is_not_the_logs_host_is_refused() {
-    // The manifest lists a second key, but the log's host (its creator, until the
-    // ambient moves into another host's ambient) is the only one that writes it:
-    // `spec/network.md` §8.
-    let run = Run::record(SMALL);
+/// `SMALL` with slice `a`'s manifest listing a foreign key besides the program's
+/// (its creator), and `a`'s event at `seq` signed by the foreign key (`None`: none
+/// is); returns that event's plan index and the rebuilt run.
+fn a_with_a_second_key(run: &Run, seq: Option<u64>) -> (usize, Tampered) {
     let a = run.log_named("a");
     let genuine = &run.slices[&run.cid(2)];
     let both = Manifest::new_slice(
@@ -650,17 +648,27 @@ fn host_an_event_signed_by_a_listed_key_that_is_not_the_logs_host_is_refused() {
         run.cid(2),
     );
     let both_cid = run.store_manifest(&both);
-    let body = run.at(a, 1);
-    let tampered = run.rebuild(|j, event| {
+    let foreign = seq.map(|seq| run.at(a, seq));
+    let rebuilt = run.rebuild(|j, body| {
         if run.plan.events[j].log == a {
-            event.log = both_cid;
+            body.log = both_cid;
         }
-        if j == body {
+        if Some(j) == foreign {
             Edit::SignForeign
         } else {
             Edit::Keep
         }
     });
+    (foreign.unwrap_or(0), rebuilt)
+}
+
+#[test]
+fn host_an_event_signed_by_a_listed_key_that_is_not_the_logs_host_is_refused() {
+    // The manifest lists a second key, but the log's host (its creator, until the
+    // ambient moves into another host's ambient) is the only one that writes it:
+    // `spec/network.md` §8.
+    let run = Run::record(SMALL);
+    let (body, tampered) = a_with_a_second_key(&run, Some(1));
     run.check(
         "a's body deploy signed by a listed key that is not a's host",
         &tampered.raw,
@@ -678,27 +686,7 @@ fn log_id_a_slice_log_whose_first_event_is_not_signed_by_the_manifests_creator_i
     // foreign key too, which signs the `create`: the foreign key is allowed to write
     // the log (rule `key` holds), but no writer of the parent vouched for the manifest.
     let run = Run::record(SMALL);
-    let a = run.log_named("a");
-    let genuine = &run.slices[&run.cid(2)];
-    let both = Manifest::new_slice(
-        genuine.program(),
-        "a".into(),
-        vec![run.key.public_key(), foreign_key().public_key()],
-        run.key.public_key(),
-        run.cid(2),
-    );
-    let both_cid = run.store_manifest(&both);
-    let create = run.at(a, 0);
-    let tampered = run.rebuild(|j, body| {
-        if run.plan.events[j].log == a {
-            body.log = both_cid;
-        }
-        if j == create {
-            Edit::SignForeign
-        } else {
-            Edit::Keep
-        }
-    });
+    let (create, tampered) = a_with_a_second_key(&run, Some(0));
     run.check(
         "a's create signed by a listed key that is not the manifest's creator",
         &tampered.raw,
@@ -707,12 +695,7 @@ fn log_id_a_slice_log_whose_first_event_is_not_signed_by_the_manifests_creator_i
     )
     .unwrap();
     // The same manifest with the create signed by its creator is accepted.
-    let honest = run.rebuild(|j, body| {
-        if run.plan.events[j].log == a {
-            body.log = both_cid;
-        }
-        Edit::Keep
-    });
+    let (_, honest) = a_with_a_second_key(&run, None);
     verify_events(&run.source(), run.program, &honest.raw).expect("a valid run");
 }
 
