@@ -16,11 +16,15 @@ async fn a_provider_is_found_through_the_dht_and_read_from() {
         .await
         .expect("deploys");
     let program = deployed.program;
-    // C knows only B, which does not hold the program: A must be found as its
-    // provider through the DHT (B has A in its routing table).
+    // C is told only of B, which does not hold the program: the DHT names A as its
+    // provider (A announced it to the peers closest to the key, B among them).
     let c = TestNode::with_peers(&[&b]).await;
     c.wait_connected(b.peer_id()).await;
-    assert!(!c.is_connected_to(a.peer_id()).await);
+    common::wait_until("A to be found as a provider", WAIT, || async {
+        let providers = c.handle.find_providers(program).await.unwrap_or_default();
+        providers.contains(&a.peer_id()).then_some(())
+    })
+    .await;
     let value = amb_net::value(&c.handle, program, WAIT)
         .await
         .expect("found and read");
