@@ -18,7 +18,7 @@ use amb_bytecode::Cid;
 use amb_log::{Event, Manifest, NewEvent, PublicKey, Store, StoreError};
 use amb_vm::{
     replay::{Replay, Source, Violation},
-    verify::{StoreSource, check_event, decode_event, stable_order},
+    verify::{StoreSource, check_hashed_event, decode_event, decode_hashed_event, stable_order},
 };
 
 use crate::source::LiveSource;
@@ -302,7 +302,7 @@ impl Ingest {
                 outcome.duplicates += 1;
                 continue;
             }
-            let event = match check_event(cid, bytes) {
+            let event = match check_hashed_event(cid, bytes) {
                 Ok(event) => event,
                 Err(v) => return self.refuse(outcome, v.into()),
             };
@@ -361,7 +361,7 @@ impl Ingest {
         }
         let mut ready = Vec::with_capacity(events.len());
         for (cid, bytes) in events {
-            match decode_event(*cid, bytes) {
+            match decode_hashed_event(*cid, bytes) {
                 Ok(event) => ready.push((*cid, event, bytes.to_vec())),
                 Err(v) => return self.refuse(outcome, v.into()),
             }
@@ -389,7 +389,7 @@ impl Ingest {
                 outcome.duplicates += 1;
                 continue;
             }
-            match check_event(cid, bytes) {
+            match check_hashed_event(cid, bytes) {
                 Ok(event) => {
                     decoded.insert(cid, event);
                     bytes_of.insert(cid, bytes);

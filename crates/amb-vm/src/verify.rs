@@ -146,7 +146,14 @@ impl Progress for () {
 
 /// Checks one event's bytes: canonical CBOR, CID, signature.
 pub fn check_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
-    let event = decode_event(cid, bytes)?;
+    check_cid(cid, bytes)?;
+    check_hashed_event(cid, bytes)
+}
+
+/// [`check_event`] for bytes whose CID the caller has just computed from them (no
+/// second hash): canonical CBOR and signature.
+pub fn check_hashed_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
+    let event = decode_hashed_event(cid, bytes)?;
     event.verify_signature().map_err(|e| Violation {
         event: cid,
         rule: e.rule(),
@@ -158,15 +165,30 @@ pub fn check_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
 /// Checks one event's bytes for their CID and canonical CBOR, not the signature (for
 /// events read back from the store, whose signatures were checked when they entered).
 pub fn decode_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
-    let fail = |rule, detail: String| Violation {
+    check_cid(cid, bytes)?;
+    decode_hashed_event(cid, bytes)
+}
+
+/// [`decode_event`] for bytes whose CID the caller has just computed from them.
+pub fn decode_hashed_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
+    Event::decode(bytes).map_err(|e| Violation {
         event: cid,
-        rule,
-        detail,
-    };
-    if Cid::of(bytes) != cid {
-        return Err(fail("cid", format!("the bytes hash to {}", Cid::of(bytes))));
+        rule: e.rule(),
+        detail: e.to_string(),
+    })
+}
+
+/// Whether `bytes` hash to `cid` (rule `cid`).
+fn check_cid(cid: Cid, bytes: &[u8]) -> Result<(), Violation> {
+    let actual = Cid::of(bytes);
+    if actual == cid {
+        return Ok(());
     }
-    Event::decode(bytes).map_err(|e| fail(e.rule(), e.to_string()))
+    Err(Violation {
+        event: cid,
+        rule: "cid",
+        detail: format!("the bytes hash to {actual}"),
+    })
 }
 
 /// The stable topological order of a program's events (`spec/events.md` §7): Kahn's

@@ -67,6 +67,23 @@ fn check_store(home: &Home, address: &str, events: u64) -> HashSet<String> {
         .collect()
 }
 
+/// Starts B on `home_b`, dialing A, with the fault layer aborting it (as a SIGKILL
+/// would) once it has signed 10 events; A deploys the monoid with `string_concat`
+/// on B; waits until B has crashed. Returns the address and B's peer id.
+fn deploy_to_a_crashing_host(a: &Node, home_b: &Home, file: &str) -> (String, String) {
+    let mut b = Node::start(
+        home_b,
+        &[a.address()],
+        &["--faults", "seed=1,crash_after=10"],
+        &[],
+    );
+    a.wait_peer(&b.peer_id);
+    let address = deploy(a, file, &[("string_concat", &b)]);
+    let exit = b.wait_exit();
+    assert!(!exit.success(), "B crashed: {exit:?}");
+    (address, b.peer_id.clone())
+}
+
 #[test]
 fn the_monoid_runs_across_two_nodes_and_a_late_observer_verifies_it() {
     let file = common::corpus(MONOID);
@@ -104,18 +121,7 @@ fn a_host_killed_mid_run_resumes_at_restart_with_nothing_lost_or_forked() {
     let file = file.to_str().unwrap();
     let (home_a, home_b) = (Home::new(), Home::new());
     let a = Node::start(&home_a, &[], &[], &[]);
-    // B aborts (as a SIGKILL would) once it has signed 10 events of the run.
-    let mut b = Node::start(
-        &home_b,
-        &[a.address()],
-        &["--faults", "seed=1,crash_after=10"],
-        &[],
-    );
-    a.wait_peer(&b.peer_id);
-    let address = deploy(&a, file, &[("string_concat", &b)]);
-    let exit = b.wait_exit();
-    assert!(!exit.success(), "B crashed: {exit:?}");
-    drop(b);
+    let (address, _) = deploy_to_a_crashing_host(&a, &home_b, file);
     // What B committed before it died is still there, and verifies.
     let before = success(&home_b.amb(&["verify", &address]));
     assert!(before.contains("verified"), "{before}");
@@ -138,18 +144,10 @@ fn a_host_gone_for_good_fails_the_run_with_a_clear_error() {
     let file = file.to_str().unwrap();
     let (home_a, home_b) = (Home::new(), Home::new());
     let a = Node::start(&home_a, &[], &[], &[("AMB_NODE_PEER_TIMEOUT_SECS", "2")]);
-    let mut b = Node::start(
-        &home_b,
-        &[a.address()],
-        &["--faults", "seed=1,crash_after=10"],
-        &[],
-    );
-    a.wait_peer(&b.peer_id);
-    let address = deploy(&a, file, &[("string_concat", &b)]);
-    assert!(!b.wait_exit().success());
+    let (address, b_peer) = deploy_to_a_crashing_host(&a, &home_b, file);
     let error = failure(&a.client(&["value", &address, "--json", "--wait", "60"]));
     assert!(error.contains("peer timeout"), "{error}");
-    assert!(error.contains(&b.peer_id), "names the host: {error}");
+    assert!(error.contains(&b_peer), "names the host: {error}");
 }
 
 #[test]
