@@ -65,6 +65,10 @@
 //! (as `cargo test --all-targets` runs it) it makes a quick run: programs of about
 //! 2,000 and 200 events, one run each, 2 calls.
 
+/// The `amb` binary's allocator, so that the bench measures what `amb node` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::{
     collections::HashMap,
     future::Future,

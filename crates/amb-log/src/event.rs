@@ -18,7 +18,9 @@ use amb_bytecode::{
 };
 use ciborium::Value;
 
-use crate::keys::{Domain, KeyError, PublicKey, Signature, SignatureError, SigningKey};
+use crate::keys::{
+    BatchVerifier, Domain, KeyError, PublicKey, Signature, SignatureError, SigningKey,
+};
 
 /// The event format version, the first item of every event.
 pub const EVENT_VERSION: u64 = 1;
@@ -226,7 +228,19 @@ impl Event {
         crate::keys::signing_input(Domain::Event, &unsigned_cbor(&self.body, &self.creator))
     }
 
-    /// Checks the signature with `verify_strict` (rule `signature`).
+    /// Queues the signature in a batch: [`BatchVerifier::verify`] then answers as
+    /// [`Event::verify_signature`] would for each event queued.
+    pub fn queue_signature(&self, batch: &mut BatchVerifier) {
+        batch.queue(
+            &self.creator,
+            Domain::Event,
+            &unsigned_cbor(&self.body, &self.creator),
+            &self.sig,
+        );
+    }
+
+    /// Checks the signature with the validity rule of `spec/events.md` §1 (rule
+    /// `signature`).
     pub fn verify_signature(&self) -> Result<(), EventError> {
         self.creator
             .verify(
@@ -342,7 +356,7 @@ pub enum EventError {
     /// `signature`).
     #[error("event creator: {0}")]
     Creator(KeyError),
-    /// `verify_strict` refuses the signature (rule `signature`).
+    /// The validity rule (`spec/events.md` §1) refuses the signature (rule `signature`).
     #[error("{0}")]
     Signature(SignatureError),
 }

@@ -1,10 +1,12 @@
 //! Ed25519 keys and signatures (`spec/events.md` §1).
 //!
 //! A public key is its 32-byte encoding, a signature 64 bytes. **The one validity
-//! rule**: a signature is valid exactly when `ed25519_dalek::VerifyingKey::verify_strict`
-//! accepts it. [`PublicKey::verify`] is the only verification function of the crate
-//! and every code path goes through it; there is no batch verification, and plain
-//! `verify` (which accepts small-order keys and `R` values) is never called.
+//! rule**: a signature is valid exactly when its public key is not of small order and
+//! the ZIP-215 rule accepts it (`ed25519-zebra`: `S` canonical, `A` and `R` any
+//! encodings of curve points, the cofactored equation `[8][S]B = [8]R + [8][k]A`).
+//! ZIP-215 makes batch and single verification agree, so [`PublicKey::verify`] checks
+//! one signature and [`BatchVerifier`] many with the same answer; every code path goes
+//! through one of the two.
 //!
 //! Every signature is domain-separated: the signed bytes are the ASCII name of the
 //! [`Domain`], a zero byte, then the payload (the canonical CBOR of the object without
@@ -12,7 +14,7 @@
 
 use std::fmt;
 
-use ed25519_dalek::Signer;
+use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
 
 /// What a signature is for: the first bytes of every signing input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,9 +78,12 @@ impl fmt::Debug for Signature {
 ///
 /// Ordered (and deduplicated in manifests) by its encoding. Any 32 bytes that decode
 /// to a curve point are a `PublicKey`, including small-order points: those can be
-/// listed but never sign anything, since [`PublicKey::verify`] refuses them.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PublicKey(ed25519_dalek::VerifyingKey);
+/// listed but never sign anything, since the validity rule refuses them.
+#[derive(Clone, Copy)]
+pub struct PublicKey {
+    key: ed25519_zebra::VerificationKey,
+    small_order: bool,
+}
 
 impl PublicKey {
     /// The key encoded by `bytes`, or an error if they are not a curve point.
@@ -86,14 +91,19 @@ impl PublicKey {
         // Decompressing a point costs about a fifth of a signature check, and a log's
         // events all carry the same few keys: keep the last ones decompressed.
         thread_local! {
-            static RECENT: std::cell::RefCell<std::collections::HashMap<[u8; 32], ed25519_dalek::VerifyingKey>> =
+            static RECENT: std::cell::RefCell<std::collections::HashMap<[u8; 32], PublicKey>> =
                 std::cell::RefCell::default();
         }
         if let Some(key) = RECENT.with(|r| r.borrow().get(bytes).copied()) {
-            return Ok(PublicKey(key));
+            return Ok(key);
         }
-        let key =
+        let point =
             ed25519_dalek::VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::NotAPoint)?;
+        let key = PublicKey {
+            key: ed25519_zebra::VerificationKey::try_from(*bytes)
+                .map_err(|_| KeyError::NotAPoint)?,
+            small_order: point.is_weak(),
+        };
         RECENT.with(|r| {
             let mut recent = r.borrow_mut();
             if recent.len() >= 1024 {
@@ -101,31 +111,58 @@ impl PublicKey {
             }
             recent.insert(*bytes, key);
         });
-        Ok(PublicKey(key))
+        Ok(key)
     }
 
     /// The 32-byte encoding.
     pub fn to_bytes(&self) -> [u8; 32] {
-        self.0.to_bytes()
+        *self.as_bytes()
     }
 
     /// The 32-byte encoding, borrowed.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        self.0.as_bytes()
+        self.key
+            .as_ref()
+            .try_into()
+            .expect("a verification key is 32 bytes")
     }
 
-    /// Checks `sig` over [`signing_input`]`(domain, payload)` with `verify_strict`:
-    /// the protocol's one signature validity rule (`spec/events.md` §1).
+    /// Whether the key is a point of small order (one that signs nothing).
+    pub fn is_small_order(&self) -> bool {
+        self.small_order
+    }
+
+    /// Checks `sig` over [`signing_input`]`(domain, payload)`: the protocol's one
+    /// signature validity rule (`spec/events.md` §1).
     pub fn verify(
         &self,
         domain: Domain,
         payload: &[u8],
         sig: &Signature,
     ) -> Result<(), SignatureError> {
-        let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-        self.0
-            .verify_strict(&signing_input(domain, payload), &sig)
+        if self.small_order {
+            return Err(SignatureError);
+        }
+        self.key
+            .verify(
+                &ed25519_zebra::Signature::from_bytes(&sig.0),
+                &signing_input(domain, payload),
+            )
             .map_err(|_| SignatureError)
+    }
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &PublicKey) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl std::hash::Hash for PublicKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
     }
 }
 
@@ -156,35 +193,128 @@ impl fmt::Display for PublicKey {
     }
 }
 
-/// A signing key: the 32-byte secret seed of RFC 8032 and its public key. Its `Debug`
-/// shows only the public key.
-#[derive(Clone)]
-pub struct SigningKey(ed25519_dalek::SigningKey);
+/// Checks many signatures at once, with the same answer as checking each with
+/// [`PublicKey::verify`] (ZIP-215 makes the batch equation and the single one agree;
+/// small-order keys are refused before queuing). Signatures by one key share one term
+/// of the batch equation, so a batch of a single writer's events costs about a fifth
+/// of checking them one by one.
+///
+/// A refused batch says only that some signature is invalid: to name it, check the
+/// batch's signatures one by one ([`PublicKey::verify`]).
+pub struct BatchVerifier {
+    batch: ed25519_zebra::batch::Verifier,
+    /// Signatures queued.
+    len: usize,
+    /// Whether a queued key is of small order (the batch is refused).
+    refused: bool,
+}
+
+impl Default for BatchVerifier {
+    fn default() -> BatchVerifier {
+        BatchVerifier::new()
+    }
+}
+
+impl fmt::Debug for BatchVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchVerifier")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BatchVerifier {
+    /// An empty batch.
+    pub fn new() -> BatchVerifier {
+        BatchVerifier {
+            batch: ed25519_zebra::batch::Verifier::new(),
+            len: 0,
+            refused: false,
+        }
+    }
+
+    /// Adds `sig` by `key` over [`signing_input`]`(domain, payload)`.
+    pub fn queue(&mut self, key: &PublicKey, domain: Domain, payload: &[u8], sig: &Signature) {
+        self.refused |= key.small_order;
+        self.batch.queue((
+            ed25519_zebra::VerificationKeyBytes::from(key.to_bytes()),
+            ed25519_zebra::Signature::from_bytes(&sig.0),
+            &signing_input(domain, payload),
+        ));
+        self.len += 1;
+    }
+
+    /// Signatures queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether every queued signature is valid. The batch equation's coefficients come
+    /// from the thread's cryptographic random generator.
+    pub fn verify(self) -> Result<(), SignatureError> {
+        if self.refused {
+            return Err(SignatureError);
+        }
+        self.batch
+            .verify(rand::thread_rng())
+            .map_err(|_| SignatureError)
+    }
+}
+
+/// A signing key: the 32-byte secret seed of RFC 8032, its expansion (the secret
+/// scalar and nonce prefix, computed once) and its public key. Its `Debug` shows only
+/// the public key.
+pub struct SigningKey {
+    seed: ed25519_dalek::SigningKey,
+    expanded: ExpandedSecretKey,
+}
 
 impl SigningKey {
     /// A fresh key from the operating system's random source.
     pub fn generate() -> SigningKey {
-        SigningKey(ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng))
+        SigningKey::of(ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng))
     }
 
     /// The key of a 32-byte secret seed.
     pub fn from_seed(seed: &[u8; 32]) -> SigningKey {
-        SigningKey(ed25519_dalek::SigningKey::from_bytes(seed))
+        SigningKey::of(ed25519_dalek::SigningKey::from_bytes(seed))
+    }
+
+    fn of(seed: ed25519_dalek::SigningKey) -> SigningKey {
+        let expanded = ExpandedSecretKey::from(seed.as_bytes());
+        SigningKey { seed, expanded }
     }
 
     /// The 32-byte secret seed. Keep it secret.
     pub fn to_seed(&self) -> [u8; 32] {
-        self.0.to_bytes()
+        self.seed.to_bytes()
     }
 
     /// The public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.0.verifying_key())
+        PublicKey::from_bytes(self.seed.verifying_key().as_bytes())
+            .expect("a signing key's public key is a curve point")
     }
 
     /// Signs [`signing_input`]`(domain, payload)` (deterministic, RFC 8032).
     pub fn sign(&self, domain: Domain, payload: &[u8]) -> Signature {
-        Signature(self.0.sign(&signing_input(domain, payload)).to_bytes())
+        let signature = raw_sign::<sha2::Sha512>(
+            &self.expanded,
+            &signing_input(domain, payload),
+            &self.seed.verifying_key(),
+        );
+        Signature(signature.to_bytes())
+    }
+}
+
+impl Clone for SigningKey {
+    fn clone(&self) -> SigningKey {
+        SigningKey::of(self.seed.clone())
     }
 }
 
@@ -203,14 +333,14 @@ pub enum KeyError {
     NotAPoint,
 }
 
-/// A signature that `verify_strict` refuses.
+/// A signature that the validity rule refuses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("Ed25519 signature refused by verify_strict")]
+#[error("Ed25519 signature refused (ZIP-215, small-order keys refused)")]
 pub struct SignatureError;
 
-/// A forgery that plain Ed25519 verification accepts on every message and
-/// `verify_strict` refuses: the identity point as public key, `R` = identity and
-/// `S` = 0, so `[S]B = R + [k]A` holds whatever `k`. For tests.
+/// A forgery that verification without the small-order check accepts on every
+/// message (plain Ed25519, and bare ZIP-215): the identity point as public key,
+/// `R` = identity and `S` = 0, so `[S]B = R + [k]A` holds whatever `k`. For tests.
 #[cfg(test)]
 pub(crate) fn small_order_forgery() -> (PublicKey, Signature) {
     let mut identity = [0u8; 32];
@@ -239,7 +369,8 @@ pub(crate) fn assert_signing_layout(domain: Domain, input: &[u8], encoding: &[u8
 pub(crate) fn plain_verify_accepts(public: &PublicKey, message: &[u8], sig: &Signature) -> bool {
     use ed25519_dalek::Verifier as _;
     let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-    public.0.verify(message, &sig).is_ok()
+    let key = ed25519_dalek::VerifyingKey::from_bytes(public.as_bytes()).expect("a point");
+    key.verify(message, &sig).is_ok()
 }
 
 fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
@@ -294,7 +425,7 @@ mod tests {
         assert_eq!(key.sign(Domain::Event, b"payload"), sig);
         let dalek = ed25519_dalek::SigningKey::from_bytes(&key.to_seed());
         assert_eq!(
-            dalek.sign(b"amb-event-v1\0payload").to_bytes(),
+            ed25519_dalek::Signer::sign(&dalek, b"amb-event-v1\0payload").to_bytes(),
             sig.to_bytes()
         );
     }
@@ -354,6 +485,71 @@ mod tests {
         assert_eq!(
             public.verify(Domain::Event, b"anything", &sig),
             Err(SignatureError)
+        );
+    }
+
+    #[test]
+    fn a_batch_agrees_with_single_checks() {
+        let (alice, bob) = (key(), SigningKey::from_seed(&[9; 32]));
+        let signed: Vec<(PublicKey, Vec<u8>, Signature)> = (0..40u8)
+            .map(|i| {
+                let signer = if i % 3 == 0 { &bob } else { &alice };
+                let payload = vec![i; usize::from(i)];
+                let sig = signer.sign(Domain::Event, &payload);
+                (signer.public_key(), payload, sig)
+            })
+            .collect();
+        let batch_of = |items: &[(PublicKey, Vec<u8>, Signature)]| {
+            let mut batch = BatchVerifier::new();
+            for (key, payload, sig) in items {
+                batch.queue(key, Domain::Event, payload, sig);
+            }
+            assert_eq!(batch.len(), items.len());
+            batch.verify()
+        };
+        assert_eq!(batch_of(&signed), Ok(()));
+        assert_eq!(batch_of(&[]), Ok(()));
+        // One flipped bit anywhere (signature, payload, domain) refuses the batch, as
+        // it refuses that signature alone.
+        for victim in [0, 17, 39] {
+            let mut forged = signed.clone();
+            let mut bytes = forged[victim].2.to_bytes();
+            bytes[40] ^= 4;
+            forged[victim].2 = Signature::from_bytes(bytes);
+            assert_eq!(batch_of(&forged), Err(SignatureError), "signature {victim}");
+            let (key, payload, sig) = &forged[victim];
+            assert_eq!(key.verify(Domain::Event, payload, sig), Err(SignatureError));
+            let mut moved = signed.clone();
+            moved[victim].1.push(0);
+            assert_eq!(batch_of(&moved), Err(SignatureError), "payload {victim}");
+        }
+        let mut batch = BatchVerifier::new();
+        let (key, payload, sig) = &signed[1];
+        batch.queue(key, Domain::Manifest, payload, sig);
+        assert_eq!(batch.verify(), Err(SignatureError));
+    }
+
+    #[test]
+    fn a_batch_refuses_the_small_order_forgery() {
+        let (public, sig) = small_order_forgery();
+        assert!(public.is_small_order());
+        assert!(!key().public_key().is_small_order());
+        let mut batch = BatchVerifier::new();
+        batch.queue(&public, Domain::Event, b"anything", &sig);
+        assert_eq!(batch.verify(), Err(SignatureError));
+    }
+
+    #[test]
+    fn signing_matches_rfc_8032() {
+        // RFC 8032 §7.1, test 1: the empty message, signed without a domain. The
+        // signing input of our API always has one, so sign its bytes with the
+        // expanded key directly.
+        let key = key();
+        let sig = raw_sign::<sha2::Sha512>(&key.expanded, b"", &key.seed.verifying_key());
+        assert_eq!(
+            hex::encode(sig.to_bytes()),
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155\
+             5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
         );
     }
 

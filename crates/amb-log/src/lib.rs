@@ -1,7 +1,7 @@
 //! Signed event logs: keys, manifests, events, and the embedded store.
 //!
 //! This crate owns the formats of `spec/events.md` — how a manifest and an event are
-//! encoded, signed (Ed25519, `verify_strict` only) and addressed — the checks that
+//! encoded, signed (Ed25519 under ZIP-215, single or batched) and addressed — the checks that
 //! need no replay (well-formed, canonical, CID, signature, key listed in the manifest),
 //! and the redb store that holds blocks, events and their indexes. It knows bytecode
 //! (events name instructions) but not the engine or the replay state machine, which
@@ -19,7 +19,10 @@ pub use home::{
     CONFIG_FILE, Config, DEFAULT_STORE_FILE, HOME_ENV, Home, HomeError, HomeSource, Init, KEY_FILE,
     Loaded,
 };
-pub use keys::{Domain, KeyError, PublicKey, Signature, SignatureError, SigningKey, signing_input};
+pub use keys::{
+    BatchVerifier, Domain, KeyError, PublicKey, Signature, SignatureError, SigningKey,
+    signing_input,
+};
 pub use manifest::{MANIFEST_VERSION, MAX_MANIFEST_BYTES, Manifest, ManifestError};
 pub use store::{
     DecodedEvent, LogEvents, MAX_STORED_BYTES, NewEvent, ProgramEvents, ReadEvent, SEGMENT_TARGET,

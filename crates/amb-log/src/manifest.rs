@@ -231,8 +231,9 @@ impl Manifest {
         crate::keys::signing_input(Domain::Manifest, &self.unsigned_cbor())
     }
 
-    /// Checks a root's signature with `verify_strict`. A slice manifest has none
-    /// ([`ManifestError::Unsigned`]): the signature of its log's first event covers it.
+    /// Checks a root's signature with the validity rule (`spec/events.md` §1). A slice
+    /// manifest has none ([`ManifestError::Unsigned`]): the signature of its log's
+    /// first event covers it.
     pub fn verify_signature(&self) -> Result<(), ManifestError> {
         let sig = self.sig.as_ref().ok_or(ManifestError::Unsigned)?;
         self.creator
@@ -358,7 +359,7 @@ pub enum ManifestError {
     /// The creator is not a curve point, so nothing it signs is valid.
     #[error("manifest creator: {0}")]
     Creator(KeyError),
-    /// `verify_strict` refuses the signature.
+    /// The validity rule (`spec/events.md` §1) refuses the signature.
     #[error("{0}")]
     Signature(SignatureError),
     /// A slice manifest has no signature of its own to check.

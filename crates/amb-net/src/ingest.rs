@@ -18,7 +18,7 @@ use amb_bytecode::Cid;
 use amb_log::{Event, Manifest, NewEvent, PublicKey, Store, StoreError};
 use amb_vm::{
     replay::{Replay, Source, Violation},
-    verify::{StoreSource, check_hashed_event, decode_event, decode_hashed_event, stable_order},
+    verify::{StoreSource, check_hashed_events, decode_event, decode_hashed_event, stable_order},
 };
 
 use crate::source::LiveSource;
@@ -283,10 +283,15 @@ impl Ingest {
         if let Err(refusal) = self.put_blocks(&blocks) {
             return self.refuse(outcome, refusal);
         }
+        let hashed: Vec<(Cid, &[u8])> = events
+            .iter()
+            .map(|b| (Cid::of(b.as_ref()), b.as_ref()))
+            .collect();
+        // Every signature is checked, in batches; the loop meets the first invalid
+        // event (if any) after the events before it, as if checking one by one.
+        let (checked, invalid) = check_hashed_events(&hashed);
         let mut ready = Vec::new();
-        for bytes in events {
-            let bytes = bytes.as_ref();
-            let cid = Cid::of(bytes);
+        for (&(cid, bytes), event) in hashed.iter().zip(checked) {
             let held = &self.held[&program];
             let known = held.replay.has_applied(&cid) || self.early.contains_key(&cid);
             // Gossip carries only its publisher's own events, held or not: an old
@@ -302,10 +307,6 @@ impl Ingest {
                 outcome.duplicates += 1;
                 continue;
             }
-            let event = match check_hashed_event(cid, bytes) {
-                Ok(event) => event,
-                Err(v) => return self.refuse(outcome, v.into()),
-            };
             if author.is_some_and(|author| event.creator() != author) {
                 return self.refuse(outcome, replayed_event(cid));
             }
@@ -335,6 +336,9 @@ impl Ingest {
                     since: Instant::now(),
                 },
             );
+        }
+        if let Some(v) = invalid {
+            return self.refuse(outcome, v.into());
         }
         if let Err(refusal) = self.apply_ready(program, ready, &mut outcome) {
             return self.refuse(outcome, refusal);
@@ -380,23 +384,23 @@ impl Ingest {
         if let Err(refusal) = self.hold(program) {
             return self.refuse(outcome, refusal);
         }
-        let mut decoded = BTreeMap::new();
-        let mut bytes_of = HashMap::new();
+        let mut fresh: Vec<(Cid, &[u8])> = Vec::with_capacity(events.len());
+        let mut seen = HashSet::new();
         for bytes in events {
             let bytes = bytes.as_ref();
             let cid = Cid::of(bytes);
-            if self.held[&program].replay.has_applied(&cid) || decoded.contains_key(&cid) {
+            if self.held[&program].replay.has_applied(&cid) || !seen.insert(cid) {
                 outcome.duplicates += 1;
                 continue;
             }
-            match check_hashed_event(cid, bytes) {
-                Ok(event) => {
-                    decoded.insert(cid, event);
-                    bytes_of.insert(cid, bytes);
-                }
-                Err(v) => return self.refuse(outcome, v.into()),
-            }
+            fresh.push((cid, bytes));
         }
+        let (checked, invalid) = check_hashed_events(&fresh);
+        if let Some(v) = invalid {
+            return self.refuse(outcome, v.into());
+        }
+        let bytes_of: HashMap<Cid, &[u8]> = fresh.iter().copied().collect();
+        let mut decoded: BTreeMap<Cid, Event> = fresh.iter().map(|f| f.0).zip(checked).collect();
         let order = stable_order(&decoded);
         let ready = order
             .into_iter()

@@ -1437,6 +1437,16 @@ fn duality_a_co_capability_that_does_not_refer_to_its_capability_is_refused() {
 
 // ---------------------------------------------------------------- fork
 
+/// Event `i` with another payload: a different event at the same (log, seq).
+fn twin_body(run: &Run, i: usize) -> UnsignedEvent {
+    let mut body = run.event(i).body().clone();
+    body.payload = match body.payload {
+        Some(_) => None,
+        None => Some(Cid::of(b"a different value")),
+    };
+    body
+}
+
 #[test]
 fn fork_two_signed_events_at_one_position_are_refused() {
     let mut failures = Vec::new();
@@ -1444,12 +1454,7 @@ fn fork_two_signed_events_at_one_position_are_refused() {
         let raw = run.raw();
         for i in 0..run.events.len() {
             // A different, validly signed event at the same (log, seq).
-            let mut body = run.event(i).body().clone();
-            body.payload = match body.payload {
-                Some(_) => None,
-                None => Some(Cid::of(b"a different value")),
-            };
-            let twin = run.signed(body);
+            let twin = run.signed(twin_body(&run, i));
             let mut set = raw.clone();
             set.push(twin.clone());
             let case = format!("{name} event {i} and a twin");
@@ -1460,6 +1465,32 @@ fn fork_two_signed_events_at_one_position_are_refused() {
                         && v.detail.contains(&twin.0.to_string())
                         && v.detail.contains(&run.cid(i).to_string()) => {}
                 other => failures.push(format!("{case}: expected `fork`, got {other:?}")),
+            }
+        }
+    }
+    assert_all(failures);
+}
+
+#[test]
+fn fork_is_proven_only_by_two_valid_signatures() {
+    // A twin whose signature is forged proves nothing: it is refused as `signature`,
+    // whether it comes after the event it copies or before it (signatures are checked
+    // in batches, and a fork waits for both of its signatures).
+    let mut failures = Vec::new();
+    for (name, run) in runs() {
+        let raw = run.raw();
+        for i in 0..run.events.len() {
+            let (_, mut bytes) = run.signed(twin_body(&run, i));
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0x01;
+            let twin = with_cid(bytes);
+            let mut after = raw.clone();
+            after.push(twin.clone());
+            let mut before = vec![twin.clone()];
+            before.extend(raw.iter().cloned());
+            for (place, set) in [("after", after), ("before", before)] {
+                let case = format!("{name} event {i}, a forged twin {place} it");
+                failures.extend(run.check(&case, &set, "signature", Some(twin.0)).err());
             }
         }
     }

@@ -53,6 +53,12 @@ enum Command {
     Value(commands::value::Args),
 }
 
+/// mimalloc: the events of a long run are many small allocations, which the system
+/// allocator serves slowly once the heap is large (about a tenth of `amb run`'s time
+/// on a 10^5-step program; `BENCHMARKS.md`, "Signed events").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
