@@ -15,8 +15,11 @@
 //! Every algorithm here is iterative (no recursion over the program tree), so terms
 //! nested 100,000 levels deep evaluate without exhausting the call stack.
 
+mod chunked;
 pub mod execute;
+mod hash;
 mod journal;
+mod overlay;
 pub mod plan;
 pub mod record;
 pub mod replay;

@@ -8,14 +8,13 @@
 //! capability it consumes, so no capability is consumed twice.
 
 use std::{
-    collections::{BTreeSet, HashMap, HashSet},
+    collections::{BTreeSet, HashMap},
     sync::Arc,
 };
 
-/// The maps of the replay state: persistent (a copy shares what it does not change),
-/// hashed with foldhash (keys are CIDs, already uniform).
-type Map<K, V> =
-    imbl::GenericHashMap<K, V, foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
+/// The maps of the replay state: recent changes over a persistent base (a copy
+/// shares what it does not change), hashed by their CIDs.
+type Map<K, V> = Overlay<K, V>;
 
 /// A position in a log: its manifest CID and a seq.
 type Position = (Cid, u64);
@@ -24,7 +23,7 @@ use amb_bytecode::{Block, Cid, Opcode, Target};
 use amb_log::{Event, Manifest, PublicKey};
 use amb_syntax::{Ast, CapKind, NodeId, Span};
 
-use crate::{journal::Journal, plan::is_primitive};
+use crate::{chunked::Chunked, journal::Journal, overlay::Overlay, plan::is_primitive};
 
 /// A broken rule, with the event that breaks it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -122,7 +121,7 @@ struct LogState {
 pub struct Replay {
     program: Cid,
     manifest: Manifest,
-    ambs: imbl::Vector<Arc<Amb>>,
+    ambs: Chunked<Arc<Amb>>,
     logs: Map<Cid, Arc<LogState>>,
     instances: Journal<Cid, Arc<Instance>>,
     /// Decoded blocks with their successor tables, by CID.
@@ -145,8 +144,43 @@ pub struct Replay {
     steps: u64,
 }
 
-/// What applying a checked event does to the replay (given the event's CID).
-type Effect = Box<dyn FnOnce(&mut Replay, Cid)>;
+/// What applying a checked event does to the replay (see [`Replay::effect`]).
+enum Effect {
+    /// The program's `create`: its body deploy is due.
+    ProgramCreate,
+    /// A `create`: the announced ambient exists, in its own log if `own_log`.
+    Create {
+        announce: Cid,
+        amb: usize,
+        block: Cid,
+        own_log: bool,
+    },
+    /// A body `deploy`: the ambient's block instance starts.
+    Body {
+        amb: usize,
+        block: Cid,
+        code: Arc<Instance>,
+    },
+    /// A `deploy` of an instruction: announces a new ambient in `parent`.
+    Announce {
+        at: (Cid, u32),
+        parent: usize,
+        child: Cid,
+        name: String,
+        position: Position,
+    },
+    /// A step's first half: claims the capability.
+    Claim { key: (Cid, u32) },
+    /// A step's second half: the step fires.
+    Complete {
+        first: Cid,
+        cap: (Cid, u32),
+        co: (Cid, u32),
+        /// The heads of the logs of the opened ambient's children (log, ref, seq).
+        moved: Vec<(Cid, Cid, u64)>,
+        second: Position,
+    },
+}
 
 /// What checking an event found: what applying it does, and the ambient it is about.
 struct Checked {
@@ -172,6 +206,8 @@ impl Replay {
             placed_at: None,
             owed: None,
         };
+        let mut ambs = Chunked::default();
+        ambs.push(Arc::new(root));
         let mut logs = Map::default();
         logs.insert(
             program,
@@ -185,7 +221,7 @@ impl Replay {
         Replay {
             program,
             manifest,
-            ambs: imbl::Vector::from(vec![Arc::new(root)]),
+            ambs,
             logs,
             instances: Journal::default(),
             caps: Map::default(),
@@ -203,7 +239,15 @@ impl Replay {
     /// A copy of the state without the maps that grow with the history (events
     /// applied, capabilities consumed, instances started): a snapshot to complete with
     /// [`Replay::share_history`] once the replay that took it is done.
-    pub(crate) fn without_history(&self) -> Replay {
+    pub(crate) fn without_history(&mut self) -> Replay {
+        // Settled, the maps' recent changes are shared too, and the copy starts with
+        // none.
+        self.logs.settle();
+        self.code.settle();
+        self.caps.settle();
+        self.enabled_deploys.settle();
+        self.announced.settle();
+        self.first_halves.settle();
         // Cloning shares the history maps; dropping the copy's share at once keeps the
         // original's maps unshared, so it goes on writing them in place.
         let mut copy = self.clone();
@@ -370,8 +414,90 @@ impl Replay {
         for (primitive, _) in paid {
             self.amb_mut(primitive).owed = None;
         }
-        (checked.effect)(self, cid);
+        self.effect(checked.effect, cid, log);
         Ok(())
+    }
+
+    /// Applies what checking the event `cid` of `log` found.
+    fn effect(&mut self, effect: Effect, cid: Cid, log: Cid) {
+        match effect {
+            Effect::ProgramCreate => {
+                let block = self.manifest.program();
+                self.log_mut(&log).body_pending = Some((cid, 0, block));
+            }
+            Effect::Create {
+                announce,
+                amb,
+                block,
+                own_log,
+            } => {
+                self.announced.remove(&announce);
+                if own_log {
+                    self.amb_mut(amb).log = Some(log);
+                    self.log_mut(&log).amb = Some(amb);
+                }
+                let state = self.log_mut(&log);
+                state.primitive_pending = None;
+                state.body_pending = Some((cid, amb, block));
+            }
+            Effect::Body { amb, block, code } => {
+                self.log_mut(&log).body_pending = None;
+                let now = self.count - 1;
+                self.code.insert(block, Arc::clone(&code));
+                self.instances.insert(cid, code, now);
+                self.enable(cid, 0, amb);
+            }
+            Effect::Announce {
+                at,
+                parent,
+                child,
+                name,
+                position,
+            } => {
+                self.enabled_deploys.remove(&at);
+                let primitive = is_primitive(&name);
+                let amb = self.new_amb(name, parent, position);
+                self.announced.insert(cid, (amb, child));
+                if primitive {
+                    self.log_mut(&log).primitive_pending = Some((cid, amb));
+                }
+            }
+            Effect::Claim { key } => {
+                self.caps.get_mut(&key).expect("live").claimed = Some(cid);
+                self.first_halves.insert(cid, key);
+            }
+            Effect::Complete {
+                first,
+                cap,
+                co,
+                moved,
+                second,
+            } => {
+                self.first_halves.remove(&first);
+                let (first_log, first_seq) = self.position(&first);
+                if first_log != log {
+                    self.log_mut(&first_log).due.push((first_seq + 1, cid));
+                }
+                for (log, _, seq) in moved {
+                    self.log_mut(&log).due.push((seq + 1, cid));
+                }
+                self.fire(cap, co, cid, second);
+            }
+        }
+    }
+
+    /// A block, decoded with its successor table (kept once read: blocks are named by
+    /// their content, so every copy of the state may share what any has read).
+    fn code(&mut self, block: Cid, source: &dyn Source) -> Result<Arc<Instance>, Broken> {
+        if let Some(code) = self.code.get(&block) {
+            return Ok(Arc::clone(code));
+        }
+        let code = source
+            .block(&block)
+            .map(|b| Arc::new(Instance::new(b)))
+            .ok_or_else(|| ("refs-resolve", format!("block {block} is not available")))?;
+        self.code.insert(block, Arc::clone(&code));
+        Ok(code)
     }
 
     fn open_log(&mut self, log: Cid, source: &dyn Source) -> Result<(), String> {
@@ -427,20 +553,27 @@ impl Replay {
 
     /// The causal cut of an event's refs, as far as it concerns `candidates`.
     fn cut(&self, event: &Event, candidates: &[usize]) -> Cut {
-        let mut latest: HashMap<Cid, (Cid, u64)> = HashMap::new();
-        for r in event.refs() {
-            let (log, seq) = self.position(r);
-            let at = latest.entry(log).or_insert((*r, seq));
-            if seq > at.1 {
-                *at = (*r, seq);
+        // By log, the refs there, latest last; then the latest alone.
+        let mut latest: Vec<(Cid, Cid, u64)> = event
+            .refs()
+            .iter()
+            .map(|r| {
+                let (log, seq) = self.position(r);
+                (log, *r, seq)
+            })
+            .collect();
+        latest.sort_unstable_by_key(|&(log, _, seq)| (log, seq));
+        latest.reverse();
+        latest.dedup_by_key(|at| at.0);
+        latest.reverse();
+        let mut reached: Vec<(Cid, u64)> = latest.iter().map(|&(l, _, seq)| (l, seq)).collect();
+        if let Some(before) = event.seq().checked_sub(1) {
+            match reached.binary_search_by_key(&event.log(), |at| at.0) {
+                Ok(i) => reached[i].1 = reached[i].1.max(before),
+                Err(i) => reached.insert(i, (event.log(), before)),
             }
         }
-        let mut reached: HashMap<Cid, u64> = latest.iter().map(|(l, at)| (*l, at.1)).collect();
-        if let Some(before) = event.seq().checked_sub(1) {
-            let at = reached.entry(event.log()).or_insert(before);
-            *at = (*at).max(before);
-        }
-        let mut known: HashSet<Cid> = reached.keys().copied().collect();
+        let mut known: Vec<Cid> = reached.iter().map(|at| at.0).collect();
         // A dissolved ambient's log that is not referred to ended in the cut.
         known.extend(
             candidates
@@ -448,6 +581,8 @@ impl Replay {
                 .filter(|&&a| self.ambs[a].alive)
                 .filter_map(|&a| self.ambs[a].log),
         );
+        known.sort_unstable();
+        known.dedup();
         Cut {
             reached,
             latest,
@@ -479,7 +614,7 @@ impl Replay {
             // to an earlier one that is due, such as a completion).
             let head = a
                 .log
-                .and_then(|log| cut.latest.get(&log).map(|&(cid, seq)| (log, cid, seq)));
+                .and_then(|log| cut.latest_in(log).map(|(cid, seq)| (log, cid, seq)));
             match (counts(a, &cut), head) {
                 (Head::Must | Head::May, Some(head)) => heads.push(head),
                 (Head::Must, None) => {
@@ -555,14 +690,7 @@ impl Replay {
                     if *op.target() != Target::None {
                         return Err(("bytecode", "the program's create names no ambient".into()));
                     }
-                    let program = self.program;
-                    let block = self.manifest.program();
-                    return Ok(checked(
-                        Some(0),
-                        Box::new(move |r: &mut Replay, cid| {
-                            r.log_mut(&program).body_pending = Some((cid, 0, block));
-                        }),
-                    ));
+                    return Ok(checked(Some(0), Effect::ProgramCreate));
                 }
                 let (announce, amb) = if event.seq() == 0 {
                     // The slice manifest has no signature: this event's covers it.
@@ -602,19 +730,14 @@ impl Replay {
                 if event.seq() == 0 && manifest.name() != Some(expected.as_str()) {
                     return Err(("log-id", "the manifest names another ambient".into()));
                 }
-                let own_log = event.seq() == 0;
                 Ok(checked(
                     Some(amb),
-                    Box::new(move |r: &mut Replay, cid| {
-                        r.announced.remove(&announce);
-                        if own_log {
-                            r.amb_mut(amb).log = Some(log);
-                            r.log_mut(&log).amb = Some(amb);
-                        }
-                        let state = r.log_mut(&log);
-                        state.primitive_pending = None;
-                        state.body_pending = Some((cid, amb, block));
-                    }),
+                    Effect::Create {
+                        announce,
+                        amb,
+                        block,
+                        own_log: event.seq() == 0,
+                    },
                 ))
             }
             (Opcode::Deploy, None) => {
@@ -624,25 +747,8 @@ impl Replay {
                 if *op.target() != Target::Block(block) {
                     return Err(("bytecode", "the body deploy names another block".into()));
                 }
-                let code = match self.code.get(&block) {
-                    Some(code) => Arc::clone(code),
-                    None => source
-                        .block(&block)
-                        .map(|b| Arc::new(Instance::new(b)))
-                        .ok_or_else(|| {
-                            ("refs-resolve", format!("block {block} is not available"))
-                        })?,
-                };
-                Ok(checked(
-                    Some(amb),
-                    Box::new(move |r: &mut Replay, cid| {
-                        r.log_mut(&log).body_pending = None;
-                        let now = r.count - 1;
-                        r.code.insert(block, Arc::clone(&code));
-                        r.instances.insert(cid, code, now);
-                        r.enable(cid, 0, amb);
-                    }),
-                ))
+                let code = self.code(block, source)?;
+                Ok(checked(Some(amb), Effect::Body { amb, block, code }))
             }
             (Opcode::Deploy, Some((anchor, index))) => {
                 let parent = *self.enabled_deploys.get(&(anchor, index)).ok_or_else(|| {
@@ -667,21 +773,20 @@ impl Replay {
                         "announced in another log than its parent's".into(),
                     ));
                 }
-                let name = source
-                    .block(&child)
-                    .and_then(|b| b.created_name().map(str::to_string))
+                let code = self.code(child, source)?;
+                let name = code
+                    .block
+                    .created_name()
                     .ok_or_else(|| ("refs-resolve", format!("block {child} is not available")))?;
-                let at = (log, event.seq());
                 Ok(checked(
                     Some(parent),
-                    Box::new(move |r: &mut Replay, cid| {
-                        r.enabled_deploys.remove(&(anchor, index));
-                        let amb = r.new_amb(name.clone(), parent, at);
-                        r.announced.insert(cid, (amb, child));
-                        if is_primitive(&name) {
-                            r.log_mut(&log).primitive_pending = Some((cid, amb));
-                        }
-                    }),
+                    Effect::Announce {
+                        at: (anchor, index),
+                        parent,
+                        child,
+                        name: name.to_string(),
+                        position: (log, event.seq()),
+                    },
                 ))
             }
             (opcode, Some((anchor, index))) => {
@@ -748,13 +853,7 @@ impl Replay {
                             )?;
                             allowed.extend(heads.iter().map(|h| h.1));
                         }
-                        Ok(checked(
-                            Some(cap.owner),
-                            Box::new(move |r: &mut Replay, cid| {
-                                r.caps.get_mut(&key).expect("live").claimed = Some(cid);
-                                r.first_halves.insert(cid, key);
-                            }),
-                        ))
+                        Ok(checked(Some(cap.owner), Effect::Claim { key }))
                     }
                     _ => {
                         let dual = match opcode {
@@ -817,21 +916,15 @@ impl Replay {
                             }
                             allowed.extend(moved.iter().map(|m| m.1));
                         }
-                        let second = (log, event.seq());
                         Ok(checked(
-                            Some(self.caps[&key].owner),
-                            Box::new(move |r: &mut Replay, cid| {
-                                r.first_halves.remove(&first);
-                                let (first_log, first_seq) = r.position(&first);
-                                if first_log != log {
-                                    let due = (first_seq + 1, cid);
-                                    r.log_mut(&first_log).due.push(due);
-                                }
-                                for (log, _, seq) in moved {
-                                    r.log_mut(&log).due.push((seq + 1, cid));
-                                }
-                                r.fire(cap_key, co_key, cid, second);
-                            }),
+                            Some(cap.owner),
+                            Effect::Complete {
+                                first,
+                                cap: cap_key,
+                                co: co_key,
+                                moved,
+                                second: (log, event.seq()),
+                            },
                         ))
                     }
                 }
@@ -846,7 +939,7 @@ impl Replay {
     }
 
     fn new_amb(&mut self, name: String, parent: usize, announced_at: Position) -> usize {
-        self.ambs.push_back(Arc::new(Amb {
+        self.ambs.push(Arc::new(Amb {
             name: Some(name),
             parent: Some(parent),
             children: BTreeSet::new(),
@@ -1126,13 +1219,17 @@ impl Replay {
 
 /// The causal past of an event, as far as the logs it refers to tell: by log, the
 /// highest seq it reaches (its own log: the position before it).
+///
+/// Each list is sorted by log (refs are few, except those of a step that moves or
+/// opens a large ambient: binary search serves both).
 struct Cut {
-    reached: HashMap<Cid, u64>,
+    /// (log, seq).
+    reached: Vec<(Cid, u64)>,
     /// By log: the latest event it refers to there, and that event's seq.
-    latest: HashMap<Cid, (Cid, u64)>,
+    latest: Vec<(Cid, Cid, u64)>,
     /// Logs whose reach is known: those referred to, and the logs of the live
     /// ambients judged (a log of theirs that is not referred to is not reached).
-    known: HashSet<Cid>,
+    known: Vec<Cid>,
 }
 
 impl Cut {
@@ -1140,8 +1237,18 @@ impl Cut {
     /// log whose reach is known, past that reach).
     fn beyond(&self, at: Option<Position>) -> bool {
         at.is_some_and(|(log, seq)| {
-            self.known.contains(&log) && self.reached.get(&log).is_none_or(|&r| seq > r)
+            self.known.binary_search(&log).is_ok()
+                && self
+                    .reached
+                    .binary_search_by_key(&log, |at| at.0)
+                    .map_or(true, |i| seq > self.reached[i].1)
         })
+    }
+
+    /// The latest event referred to in `log`, and its seq.
+    fn latest_in(&self, log: Cid) -> Option<(Cid, u64)> {
+        let i = self.latest.binary_search_by_key(&log, |at| at.0).ok()?;
+        Some((self.latest[i].1, self.latest[i].2))
     }
 }
 
