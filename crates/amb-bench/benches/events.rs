@@ -21,9 +21,11 @@
 //!   directory per run; creating the store is not timed): the blocks, the manifests,
 //!   and every event encoded, hashed, signed and committed in fsync'd batches.
 //!   Baseline: `ed25519_dalek::SigningKey::sign` over the signing inputs of the
-//!   recorded events (an evenly spread sample of at most [`SAMPLE`]). A note splits
-//!   the wall time (on the CPU, waiting for it, blocked in I/O such as `fsync`) from
-//!   `/proc/thread-self/schedstat`, and gives the ratio counting CPU time only.
+//!   recorded events (an evenly spread sample of at most [`SAMPLE`]). `record`
+//!   commits each batch on a second thread while it signs the next. A note splits
+//!   the wall time (on the CPU, counting every thread of the process, from
+//!   `/proc/self/stat`; waiting for it, from `/proc/thread-self/schedstat`; blocked in
+//!   I/O such as `fsync`), and gives the ratio counting CPU time only.
 //! * `verify`: `amb_vm::verify::verify(&store, program)` on the recorded store: read,
 //!   CID, decode, signatures (in batches), order, replay, final checks. Baseline: the
 //!   validity rule's single check (`ed25519_zebra::VerificationKey::verify`, ZIP-215)
@@ -52,6 +54,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::{
     collections::HashMap,
     hint::black_box,
+    sync::Arc,
     time::{Instant, SystemTime},
 };
 
@@ -180,14 +183,20 @@ fn rate(count: usize, secs: f64) -> f64 {
     count as f64 / secs.max(1e-12)
 }
 
-/// This thread's seconds on a CPU and waiting for one, from
-/// `/proc/thread-self/schedstat` (Linux; `None` elsewhere).
+/// The process's seconds on a CPU (every thread, finished ones included: `record`
+/// commits on a second thread), from `/proc/self/stat` in clock ticks of 10 ms, and
+/// this thread's seconds waiting for a CPU, from `/proc/thread-self/schedstat`
+/// (Linux; `None` elsewhere).
 fn sched_secs() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime
+    // and stime fields 14 and 15.
+    let mut after_name = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let utime: u64 = after_name.next()?.parse().ok()?;
+    let stime: u64 = after_name.next()?.parse().ok()?;
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
-    let on_cpu = fields.next()??;
-    let waiting = fields.next()??;
-    Some((on_cpu as f64 / 1e9, waiting as f64 / 1e9))
+    let waiting: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(((utime + stime) as f64 / 100.0, waiting as f64 / 1e9))
 }
 
 /// How a timed interval went: wall seconds, and the shares of it spent on the CPU,
@@ -233,7 +242,7 @@ fn describe_splits(what: &str, splits: &[Split]) -> String {
         spread(&values).median * 100.0
     };
     format!(
-        "{what}: wall time {:.0} % on the CPU, {:.0} % waiting for the CPU, {:.0} % blocked (I/O, fsync) (medians, `/proc/thread-self/schedstat`)",
+        "{what}: wall time {:.0} % on the CPU, {:.0} % waiting for the CPU, {:.0} % blocked (I/O, fsync) (medians; on the CPU: the whole process, `/proc/self/stat`; waiting: this thread, `/proc/thread-self/schedstat`)",
         share(|s| s.on_cpu),
         share(|s| s.runqueue),
         share(Split::blocked),
@@ -444,16 +453,16 @@ fn decode_rate(events: &[(Cid, Vec<u8>)]) -> f64 {
 /// Blocks and manifests, decoded and held in memory.
 #[derive(Debug, Default)]
 struct MemorySource {
-    blocks: HashMap<Cid, Block>,
-    manifests: HashMap<Cid, Manifest>,
+    blocks: HashMap<Cid, Arc<Block>>,
+    manifests: HashMap<Cid, Arc<Manifest>>,
 }
 
 impl Source for MemorySource {
-    fn block(&self, cid: &Cid) -> Option<Block> {
+    fn block(&self, cid: &Cid) -> Option<Arc<Block>> {
         self.blocks.get(cid).cloned()
     }
 
-    fn manifest(&self, cid: &Cid) -> Option<Manifest> {
+    fn manifest(&self, cid: &Cid) -> Option<Arc<Manifest>> {
         self.manifests.get(cid).cloned()
     }
 }
@@ -468,7 +477,7 @@ struct ReplayInput {
 fn replay_input(program: &Program, recording: &Recording, order: &[Cid]) -> ReplayInput {
     let blocks = program
         .blocks()
-        .filter_map(|(cid, bytes)| Some((cid, Block::decode(bytes).ok()?)))
+        .filter_map(|(cid, bytes)| Some((cid, Arc::new(Block::decode(bytes).ok()?))))
         .collect();
     let manifests = recording
         .recorded
@@ -480,7 +489,10 @@ fn replay_input(program: &Program, recording: &Recording, order: &[Cid]) -> Repl
                 .get_block(*cid)
                 .expect("read")
                 .expect("stored");
-            (*cid, Manifest::decode(&bytes).expect("a stored manifest"))
+            (
+                *cid,
+                Arc::new(Manifest::decode(&bytes).expect("a stored manifest")),
+            )
         })
         .collect();
     let mut by_cid = stored_events(recording);

@@ -137,16 +137,25 @@ impl Event {
 
     /// [`Event::sign`], with the event's encoding (made from the signed bytes: the
     /// 8-item array of the signing input becomes the 9-item array with the signature).
-    pub fn sign_encoded(mut body: UnsignedEvent, key: &SigningKey) -> (Event, Vec<u8>) {
+    pub fn sign_encoded(body: UnsignedEvent, key: &SigningKey) -> (Event, Vec<u8>) {
+        let mut bytes = Vec::with_capacity(256);
+        let event = Event::sign_into(body, key, &mut bytes);
+        (event, bytes)
+    }
+
+    /// [`Event::sign_encoded`] into a buffer: `out` is cleared, then holds the
+    /// encoding.
+    pub(crate) fn sign_into(mut body: UnsignedEvent, key: &SigningKey, out: &mut Vec<u8>) -> Event {
         // `Cid` orders by digest; every CID of ours has the same 4-byte prefix, so
         // that is the order of the binary CIDs.
         body.refs.sort_unstable();
         body.refs.dedup();
         let creator = key.public_key();
-        let mut bytes = unsigned_cbor(&body, &creator);
-        let sig = key.sign(Domain::Event, &bytes);
-        append_signature(&mut bytes, &sig);
-        (Event { body, creator, sig }, bytes)
+        out.clear();
+        write_unsigned(out, &body, &creator);
+        let sig = key.sign(Domain::Event, out);
+        append_signature(out, &sig);
+        Event { body, creator, sig }
     }
 
     /// The fields the writer chose.

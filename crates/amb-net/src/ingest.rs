@@ -229,7 +229,7 @@ impl Ingest {
         }
         let manifest = StoreSource { store: &self.store }
             .manifest(&program)
-            .filter(Manifest::is_root)
+            .filter(|manifest| Manifest::is_root(manifest))
             .ok_or_else(|| {
                 Refusal::new(
                     RULE_NOT_HELD,

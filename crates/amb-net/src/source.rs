@@ -11,8 +11,8 @@ use amb_vm::{replay::Source, verify::StoreSource};
 /// A store-backed [`Source`] that caches hits only.
 pub(crate) struct LiveSource {
     store: Arc<Store>,
-    blocks: RefCell<HashMap<Cid, Block>>,
-    manifests: RefCell<HashMap<Cid, Manifest>>,
+    blocks: RefCell<HashMap<Cid, Arc<Block>>>,
+    manifests: RefCell<HashMap<Cid, Arc<Manifest>>>,
 }
 
 impl LiveSource {
@@ -26,7 +26,7 @@ impl LiveSource {
 }
 
 impl Source for LiveSource {
-    fn block(&self, cid: &Cid) -> Option<Block> {
+    fn block(&self, cid: &Cid) -> Option<Arc<Block>> {
         if let Some(block) = self.blocks.borrow().get(cid) {
             return Some(block.clone());
         }
@@ -35,7 +35,7 @@ impl Source for LiveSource {
         Some(block)
     }
 
-    fn manifest(&self, cid: &Cid) -> Option<Manifest> {
+    fn manifest(&self, cid: &Cid) -> Option<Arc<Manifest>> {
         if let Some(manifest) = self.manifests.borrow().get(cid) {
             return Some(manifest.clone());
         }

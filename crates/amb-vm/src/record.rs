@@ -11,8 +11,10 @@
 //! resumed by recording again (`Store::write_batch` skips what is stored and refuses a
 //! fork).
 
+use std::sync::mpsc;
+
 use amb_bytecode::{Cid, CompiledProgram, Opcode};
-use amb_log::{DecodedEvent, Event, Manifest, Op, SigningKey, Store, StoreError, UnsignedEvent};
+use amb_log::{DecodedEvent, Manifest, Op, SigningKey, Store, StoreError, UnsignedEvent};
 
 use crate::{plan::Plan, verify::Progress};
 
@@ -84,6 +86,11 @@ pub fn store_program(
 
 /// The rest of [`record`], once [`store_program`] has stored the program: the value
 /// blocks, every slice manifest and every event, reporting the events committed.
+///
+/// Batches are committed on a thread of their own while the next one is signed, so
+/// signing goes on while a batch is written and flushed to disk. Each batch is still
+/// one transaction, committed in order after the one before; this returns once every
+/// batch has committed.
 pub fn record_events(
     plan: &Plan,
     program_manifest: &Manifest,
@@ -94,14 +101,39 @@ pub fn record_events(
     progress.start("recording", plan.events.len() as u64);
     store.put_blocks(plan.value_blocks.iter().map(|(c, b)| (*c, b.as_slice())))?;
     let program = program_manifest.cid();
+    store.register_log(program, program)?;
+    let (event_cids, log_cids) = std::thread::scope(|scope| {
+        let mut committer = Committer::start(scope, store, program);
+        let signed = sign_events(plan, program_manifest, key, &mut committer, progress);
+        // Every batch handed over commits (whole steps), even after a refusal.
+        let committed = committer.finish(progress);
+        let signed = signed?;
+        committed?;
+        Ok::<_, RecordError>(signed)
+    })?;
+    progress.finish();
+    Ok(Recorded {
+        program,
+        events: plan.events.len() as u64,
+        event_cids,
+        log_cids,
+    })
+}
+
+/// Signs every event of `plan` and makes every slice manifest, in plan order, handing
+/// them to `committer` in batches of whole steps. Returns the CID of every event and
+/// of every log.
+fn sign_events(
+    plan: &Plan,
+    program_manifest: &Manifest,
+    key: &SigningKey,
+    committer: &mut Committer,
+    progress: &dyn Progress,
+) -> Result<(Vec<Cid>, Vec<Cid>), RecordError> {
     let keys = program_manifest.keys().to_vec();
     let creator = key.public_key();
-
     let mut log_cids: Vec<Option<Cid>> = vec![None; plan.logs.len()];
-    log_cids[0] = Some(program);
-    store.register_log(program, program)?;
-    // Slice manifests, committed with the batch whose events use them.
-    let mut manifests: Vec<Manifest> = Vec::new();
+    log_cids[0] = Some(program_manifest.cid());
     // By event: the log whose manifest waits for its signature (an announcing deploy).
     let mut announced_by: Vec<Option<usize>> = vec![None; plan.events.len()];
     for (log, info) in plan.logs.iter().enumerate() {
@@ -109,18 +141,18 @@ pub fn record_events(
             announced_by[event] = Some(log);
         }
     }
-
     let mut event_cids: Vec<Cid> = Vec::with_capacity(plan.events.len());
-    let mut batch: Vec<Pending> = Vec::with_capacity(BATCH_EVENTS);
+    let mut batch = committer.empty_batch();
+    // Each event's encoding, in turn (hashed for its CID; the store keeps the fields).
+    let mut encoding = Vec::with_capacity(512);
     for (index, planned) in plan.events.iter().enumerate() {
         // Commit only before the event that starts a step (`in` and `out` are written
         // before their co-capability, `open_` before its `open`), so that what a crash
         // leaves committed is whole steps.
         let starts_step = matches!(planned.opcode, Opcode::In | Opcode::Out | Opcode::OpenCo);
-        if starts_step && batch.len() >= BATCH_EVENTS {
-            let committed = batch.len() as u64;
-            flush(store, program, &mut manifests, &mut batch)?;
-            progress.advance(committed);
+        if starts_step && batch.events.len() >= BATCH_EVENTS {
+            let full = std::mem::replace(&mut batch, committer.empty_batch());
+            committer.send(full, progress)?;
         }
         let log = log_cids[planned.log].expect("a log's manifest precedes its events");
         let op = Op::new(planned.opcode, planned.target.clone()).map_err(|e| {
@@ -137,10 +169,10 @@ pub fn record_events(
             refs: planned.refs.iter().map(|&r| event_cids[r]).collect(),
             payload: planned.payload,
         };
-        let (event, bytes) = Event::sign_encoded(body, key);
-        let cid = Cid::of(&bytes);
+        let signed = DecodedEvent::sign(body, key, &mut encoding);
+        let cid = signed.cid();
         event_cids.push(cid);
-        batch.push((cid, event, bytes));
+        batch.events.push(signed);
         if let Some(slice) = announced_by[index].take() {
             let info = &plan.logs[slice];
             let manifest = Manifest::new_slice(
@@ -151,47 +183,123 @@ pub fn record_events(
                 cid,
             );
             log_cids[slice] = Some(manifest.cid());
-            manifests.push(manifest);
+            batch.manifests.push(manifest);
         }
     }
-    flush(store, program, &mut manifests, &mut batch)?;
-    progress.finish();
-    Ok(Recorded {
-        program,
-        events: plan.events.len() as u64,
-        event_cids,
-        log_cids: log_cids
-            .into_iter()
-            .map(|c| c.expect("every log is announced"))
-            .collect(),
-    })
+    committer.send(batch, progress)?;
+    let log_cids = log_cids
+        .into_iter()
+        .map(|c| c.expect("every log is announced"))
+        .collect();
+    Ok((event_cids, log_cids))
 }
 
-/// A signed event waiting for its batch: CID, event, encoding.
-type Pending = (Cid, Event, Vec<u8>);
+/// Signed events and the slice manifests they need, committed in one transaction.
+#[derive(Debug, Default)]
+struct Batch {
+    manifests: Vec<Manifest>,
+    events: Vec<DecodedEvent>,
+}
 
-/// Commits the pending manifests and events in one transaction.
-fn flush(
-    store: &Store,
-    program: Cid,
-    manifests: &mut Vec<Manifest>,
-    batch: &mut Vec<Pending>,
-) -> Result<(), StoreError> {
-    if batch.is_empty() && manifests.is_empty() {
-        return Ok(());
+/// What the committing thread answers for each batch: the events it committed and the
+/// emptied batch (its room reused), or why it could not.
+type Committed = Result<(u64, Batch), StoreError>;
+
+/// Commits batches in order on a thread of its own: at most one batch waits while
+/// another is written.
+#[derive(Debug)]
+struct Committer {
+    batches: Option<mpsc::SyncSender<Batch>>,
+    committed: mpsc::Receiver<Committed>,
+    /// Batches handed over and not answered yet.
+    in_flight: usize,
+    /// Emptied batches, to fill again.
+    spare: Vec<Batch>,
+}
+
+impl Committer {
+    /// Starts the committing thread in `scope`.
+    fn start<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        store: &'scope Store,
+        program: Cid,
+    ) -> Committer {
+        let (batches, inbox) = mpsc::sync_channel::<Batch>(1);
+        let (answer, committed) = mpsc::channel();
+        scope.spawn(move || {
+            for mut batch in inbox {
+                let result = store
+                    .write_events(program, &batch.manifests, &batch.events)
+                    .map(|_| {
+                        let count = batch.events.len() as u64;
+                        batch.manifests.clear();
+                        batch.events.clear();
+                        (count, batch)
+                    });
+                let failed = result.is_err();
+                if answer.send(result).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Committer {
+            batches: Some(batches),
+            committed,
+            in_flight: 0,
+            spare: Vec::new(),
+        }
     }
-    let events: Vec<DecodedEvent<'_>> = batch
-        .iter()
-        .map(|(cid, event, bytes)| DecodedEvent {
-            cid: *cid,
-            event,
-            bytes,
+
+    /// An empty batch, with room for a full one: a batch ends at the first step that
+    /// starts once it holds [`BATCH_EVENTS`], so a little more.
+    fn empty_batch(&mut self) -> Batch {
+        self.spare.pop().unwrap_or_else(|| Batch {
+            manifests: Vec::new(),
+            events: Vec::with_capacity(BATCH_EVENTS + BATCH_EVENTS / 4),
         })
-        .collect();
-    store.write_events(program, manifests, &events)?;
-    manifests.clear();
-    batch.clear();
-    Ok(())
+    }
+
+    /// Hands `batch` over to be committed after the batches before it; reports the
+    /// batches committed meanwhile, or the first refusal.
+    fn send(&mut self, batch: Batch, progress: &dyn Progress) -> Result<(), StoreError> {
+        while let Ok(answer) = self.committed.try_recv() {
+            self.answered(answer, progress)?;
+        }
+        if batch.events.is_empty() && batch.manifests.is_empty() {
+            self.spare.push(batch);
+            return Ok(());
+        }
+        let batches = self.batches.as_ref().expect("the committer is open");
+        if batches.send(batch).is_err() {
+            // The thread stopped at a refusal, which it has answered.
+            return self.finish(progress);
+        }
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// Waits until every batch handed over is committed; reports them, or the first
+    /// refusal.
+    fn finish(&mut self, progress: &dyn Progress) -> Result<(), StoreError> {
+        self.batches = None;
+        while self.in_flight > 0 {
+            // The thread answers every batch it takes, unless it panicked (which the
+            // scope passes on).
+            let Ok(answer) = self.committed.recv() else {
+                break;
+            };
+            self.answered(answer, progress)?;
+        }
+        Ok(())
+    }
+
+    fn answered(&mut self, answer: Committed, progress: &dyn Progress) -> Result<(), StoreError> {
+        self.in_flight -= 1;
+        let (count, batch) = answer?;
+        progress.advance(count);
+        self.spare.push(batch);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -224,7 +332,7 @@ mod tests {
         assert_eq!(store.event_count().unwrap(), first.events);
         for cid in &first.event_cids {
             let stored = store.get_event(*cid).unwrap().expect("stored");
-            let event = Event::decode(&stored.bytes).unwrap();
+            let event = amb_log::Event::decode(&stored.bytes).unwrap();
             assert_eq!(event.cid(), *cid);
             event.verify_signature().unwrap();
         }
@@ -235,6 +343,14 @@ mod tests {
         // Recording again (a resumed run) writes nothing new and forks nothing.
         let again = record(&plan, &compiled, &manifest, &key, &store).unwrap();
         assert_eq!(again, first);
+        assert_eq!(store.event_count().unwrap(), first.events);
+        // Another key's events at the same places are forks, refused by the store.
+        let other = SigningKey::from_seed(&[8; 32]);
+        let refused = record(&plan, &compiled, &manifest, &other, &store).unwrap_err();
+        assert!(
+            matches!(refused, RecordError::Store(StoreError::Fork { .. })),
+            "{refused}"
+        );
         assert_eq!(store.event_count().unwrap(), first.events);
     }
 }

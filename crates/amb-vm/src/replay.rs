@@ -39,16 +39,18 @@ pub struct Violation {
 
 /// Where replay gets blocks and manifests.
 pub trait Source {
-    /// A bytecode block, decoded.
-    fn block(&self, cid: &Cid) -> Option<Block>;
+    /// A bytecode block, decoded (shared: the replay keeps it for as long as the
+    /// source may).
+    fn block(&self, cid: &Cid) -> Option<Arc<Block>>;
     /// A manifest, decoded: a root with a valid signature, or a slice (unsigned: the
     /// replay checks that its log's first event is signed by its creator).
-    fn manifest(&self, cid: &Cid) -> Option<Manifest>;
+    fn manifest(&self, cid: &Cid) -> Option<Arc<Manifest>>;
 }
 
 #[derive(Clone, Debug)]
 struct Amb {
-    name: Option<String>,
+    /// Its name, shared with its block's [`Instance`] (`None` for the root).
+    name: Option<Arc<str>>,
     parent: Option<usize>,
     children: BTreeSet<usize>,
     caps: BTreeSet<(Cid, u32)>,
@@ -72,25 +74,50 @@ struct Cap {
     owner: usize,
     kind: CapKind,
     claimed: Option<Cid>,
+    /// The block instance it is an instruction of (kept here: its anchor's entry in
+    /// the journal of instances is far away in memory).
+    instance: Arc<Instance>,
+}
+
+impl Cap {
+    /// Its instruction.
+    fn instruction(&self, index: u32) -> &amb_bytecode::Instruction {
+        &self.instance.block.instructions[index as usize]
+    }
+}
+
+/// An enabled `deploy`: the ambient the new instance goes in, and the block instance
+/// the instruction is in.
+#[derive(Clone, Debug)]
+struct EnabledDeploy {
+    parent: usize,
+    instance: Arc<Instance>,
 }
 
 #[derive(Clone, Debug)]
 struct Instance {
-    block: Block,
+    block: Arc<Block>,
+    /// The name its `create` gives (every ambient made from the block shares it).
+    name: Option<Arc<str>>,
     /// By instruction index: the instructions that follow it (`prev` pointing at it),
     /// in index order, so enabling a continuation does not scan the block.
     follow: Vec<Vec<u32>>,
 }
 
 impl Instance {
-    fn new(block: Block) -> Instance {
+    fn new(block: Arc<Block>) -> Instance {
         let mut follow = vec![Vec::new(); block.instructions.len()];
         for (index, instruction) in block.instructions.iter().enumerate() {
             if let Some(prev) = instruction.prev {
                 follow[prev as usize].push(index as u32);
             }
         }
-        Instance { block, follow }
+        let name = block.created_name().map(Arc::from);
+        Instance {
+            block,
+            name,
+            follow,
+        }
     }
 }
 
@@ -102,6 +129,9 @@ struct LogState {
     /// creator, then, after the log's ambient moves, the host of the log of the
     /// ambient it moved into: `spec/network.md` §8).
     host: Option<PublicKey>,
+    /// Whether the manifest lists the host (so that the host's events pass the `key`
+    /// rule without reading the manifest).
+    host_allowed: bool,
     amb: Option<usize>,
     next_seq: u64,
     last: Option<Cid>,
@@ -116,11 +146,36 @@ struct LogState {
     due: Vec<(u64, Cid)>,
 }
 
+impl LogState {
+    /// A log opened with its manifest: its creator is the host.
+    fn opened(manifest: Arc<Manifest>) -> LogState {
+        let mut state = LogState::default();
+        state.set_host(Some(*manifest.creator()), &manifest);
+        state.manifest = Some(manifest);
+        state
+    }
+
+    /// Makes `host` the log's host (`manifest`: the log's).
+    fn set_host(&mut self, host: Option<PublicKey>, manifest: &Manifest) {
+        self.host_allowed = host.is_some_and(|h| manifest.allows(&h));
+        self.host = host;
+    }
+
+    /// Whether the log's manifest lists `key`.
+    fn allows(&self, key: &PublicKey) -> bool {
+        (self.host_allowed && self.host.as_ref() == Some(key))
+            || self
+                .manifest
+                .as_ref()
+                .is_some_and(|manifest| manifest.allows(key))
+    }
+}
+
 /// The replayed state of a program.
 #[derive(Clone, Debug)]
 pub struct Replay {
     program: Cid,
-    manifest: Manifest,
+    manifest: Arc<Manifest>,
     ambs: Chunked<Arc<Amb>>,
     logs: Map<Cid, Arc<LogState>>,
     instances: Journal<Cid, Arc<Instance>>,
@@ -129,7 +184,7 @@ pub struct Replay {
     caps: Map<(Cid, u32), Cap>,
     /// Enabled `deploy` instructions waiting for their announcing event: the ambient
     /// the new instance goes in.
-    enabled_deploys: Map<(Cid, u32), usize>,
+    enabled_deploys: Map<(Cid, u32), EnabledDeploy>,
     /// Announcing events whose ambient waits for its `create`: (ambient, block).
     announced: Map<Cid, (usize, Cid)>,
     /// First halves of steps, waiting for their second: the capability they claim.
@@ -142,6 +197,7 @@ pub struct Replay {
     /// Events applied so far: the ordinal of the next.
     count: u64,
     steps: u64,
+    scratch: Scratch,
 }
 
 /// What applying a checked event does to the replay (see [`Replay::effect`]).
@@ -166,7 +222,7 @@ enum Effect {
         at: (Cid, u32),
         parent: usize,
         child: Cid,
-        name: String,
+        name: Arc<str>,
         position: Position,
     },
     /// A step's first half: claims the capability.
@@ -174,12 +230,57 @@ enum Effect {
     /// A step's second half: the step fires.
     Complete {
         first: Cid,
+        /// Where the first half is.
+        first_at: Position,
         cap: (Cid, u32),
         co: (Cid, u32),
         /// The heads of the logs of the opened ambient's children (log, ref, seq).
         moved: Vec<(Cid, Cid, u64)>,
         second: Position,
     },
+}
+
+/// The lists one event's check gathers, kept from one event to the next so that they
+/// are allocated once (a copy of the replay starts with none).
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The event's refs, where they are: (log, ref, seq).
+    refs: Vec<(Cid, Cid, u64)>,
+    /// The refs the event must have.
+    required: Vec<Cid>,
+    /// The refs it may have besides.
+    allowed: Vec<Cid>,
+}
+
+impl Clone for Scratch {
+    fn clone(&self) -> Self {
+        Scratch::default()
+    }
+}
+
+impl Scratch {
+    /// Empties the lists, then finds where each of `event`'s refs is among the events
+    /// `applied` before ordinal `now` (`last`: the last event of the event's log and
+    /// its seq, known without a lookup); returns the first ref that is not there.
+    fn resolve(
+        &mut self,
+        event: &Event,
+        last: Option<(Cid, u64)>,
+        applied: &Journal<Cid, Position>,
+        now: u64,
+    ) -> Result<(), Cid> {
+        self.required.clear();
+        self.allowed.clear();
+        self.refs.clear();
+        for r in event.refs() {
+            let (log, seq) = match last {
+                Some((last, seq)) if last == *r => (event.log(), seq),
+                _ => *applied.get(r, now).ok_or(*r)?,
+            };
+            self.refs.push((log, *r, seq));
+        }
+        Ok(())
+    }
 }
 
 /// What checking an event found: what applying it does, and the ambient it is about.
@@ -193,7 +294,8 @@ type Broken = (&'static str, String);
 
 impl Replay {
     /// The state of a deployed program before any event.
-    pub fn new(program: Cid, manifest: Manifest) -> Replay {
+    pub fn new(program: Cid, manifest: impl Into<Arc<Manifest>>) -> Replay {
+        let manifest = manifest.into();
         let root = Amb {
             name: None,
             parent: None,
@@ -213,9 +315,7 @@ impl Replay {
             program,
             Arc::new(LogState {
                 amb: Some(0),
-                host: Some(*manifest.creator()),
-                manifest: Some(Arc::new(manifest.clone())),
-                ..LogState::default()
+                ..LogState::opened(Arc::clone(&manifest))
             }),
         );
         Replay {
@@ -233,6 +333,7 @@ impl Replay {
             applied: Journal::default(),
             count: 0,
             steps: 0,
+            scratch: Scratch::default(),
         }
     }
 
@@ -286,11 +387,6 @@ impl Replay {
         *self.applied.get(cid, self.count).expect("applied")
     }
 
-    /// A started block instance.
-    fn instance(&self, anchor: &Cid) -> &Instance {
-        self.instances.get(anchor, self.count).expect("started")
-    }
-
     /// Steps applied so far.
     pub fn steps(&self) -> u64 {
         self.steps
@@ -303,33 +399,54 @@ impl Replay {
 
     /// Applies one event (already checked for encoding and signature).
     pub fn apply(&mut self, cid: Cid, event: &Event, source: &dyn Source) -> Result<(), Violation> {
+        // The lists are lent to the check, and kept for the next event.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let applied = self.apply_with(cid, event, source, &mut scratch);
+        self.scratch = scratch;
+        applied
+    }
+
+    /// [`Replay::apply`], gathering the event's lists in `scratch`.
+    fn apply_with(
+        &mut self,
+        cid: Cid,
+        event: &Event,
+        source: &dyn Source,
+        scratch: &mut Scratch,
+    ) -> Result<(), Violation> {
         let fail = |rule: &'static str, detail: String| Violation {
             event: cid,
             rule,
             detail,
         };
-        if self.applied.contains(&cid, self.count) {
-            return Ok(());
-        }
-        for r in event.refs() {
-            if !self.applied.contains(r, self.count) {
-                return Err(fail(
-                    "refs-resolve",
-                    format!("refers to {r}, not applied before it"),
-                ));
-            }
-        }
         let log = event.log();
         // One lookup of the log's state (a shared copy) serves every check.
-        let state = match self.logs.get(&log) {
-            Some(state) => Arc::clone(state),
+        let opened = self.logs.get(&log).map(Arc::clone);
+        // An applied event is before its log's next position: an event at or past it
+        // is new (the journal is read only for an event given again).
+        let before_next = opened.as_ref().is_some_and(|s| event.seq() < s.next_seq);
+        if before_next && self.applied.contains(&cid, self.count) {
+            return Ok(());
+        }
+        let last = opened
+            .as_ref()
+            .and_then(|s| Some((s.last?, s.next_seq - 1)));
+        scratch
+            .resolve(event, last, &self.applied, self.count)
+            .map_err(|r| {
+                fail(
+                    "refs-resolve",
+                    format!("refers to {r}, not applied before it"),
+                )
+            })?;
+        let state = match opened {
+            Some(state) => state,
             None => {
                 self.open_log(log, source).map_err(|d| fail("log-id", d))?;
                 Arc::clone(&self.logs[&log])
             }
         };
-        let manifest = Arc::clone(state.manifest.as_ref().expect("opened logs have manifests"));
-        if !manifest.allows(event.creator()) {
+        if !state.allows(event.creator()) {
             return Err(fail(
                 "key",
                 "the creator is not listed in the log's manifest".into(),
@@ -360,19 +477,17 @@ impl Replay {
             ));
         }
         let seq = event.seq();
-        let mut required: Vec<Cid> = state.last.into_iter().collect();
+        let required = &mut scratch.required;
+        required.extend(state.last);
         required.extend(state.due.iter().filter(|d| d.0 == seq).map(|d| d.1));
-        let mut allowed: Vec<Cid> = Vec::new();
+        let manifest = state
+            .manifest
+            .as_deref()
+            .expect("opened logs have manifests");
         let checked = self
-            .check(
-                event,
-                &state,
-                &manifest,
-                &mut required,
-                &mut allowed,
-                source,
-            )
+            .check(event, &state, manifest, scratch, source)
             .map_err(|(rule, detail)| fail(rule, detail))?;
+        let (required, allowed) = (&mut scratch.required, &scratch.allowed);
         let refs = event.refs();
         // Primitives moved out into another log's ambient: the first event about
         // one refers to the step that moved it.
@@ -444,8 +559,8 @@ impl Replay {
                 self.log_mut(&log).body_pending = None;
                 let now = self.count - 1;
                 self.code.insert(block, Arc::clone(&code));
-                self.instances.insert(cid, code, now);
-                self.enable(cid, 0, amb);
+                self.instances.insert(cid, Arc::clone(&code), now);
+                self.enable(cid, &code, 0, amb);
             }
             Effect::Announce {
                 at,
@@ -468,13 +583,13 @@ impl Replay {
             }
             Effect::Complete {
                 first,
+                first_at: (first_log, first_seq),
                 cap,
                 co,
                 moved,
                 second,
             } => {
                 self.first_halves.remove(&first);
-                let (first_log, first_seq) = self.position(&first);
                 if first_log != log {
                     self.log_mut(&first_log).due.push((first_seq + 1, cid));
                 }
@@ -527,14 +642,7 @@ impl Replay {
                 manifest.creator()
             ));
         }
-        self.logs.insert(
-            log,
-            Arc::new(LogState {
-                host: Some(*manifest.creator()),
-                manifest: Some(Arc::new(manifest)),
-                ..LogState::default()
-            }),
-        );
+        self.logs.insert(log, Arc::new(LogState::opened(manifest)));
         Ok(())
     }
 
@@ -551,17 +659,11 @@ impl Replay {
         owed
     }
 
-    /// The causal cut of an event's refs, as far as it concerns `candidates`.
-    fn cut(&self, event: &Event, candidates: &[usize]) -> Cut {
+    /// The causal cut of an event's refs (`refs`: (log, ref, seq)), as far as it
+    /// concerns `candidates`.
+    fn cut(&self, event: &Event, refs: &[(Cid, Cid, u64)], candidates: &[usize]) -> Cut {
         // By log, the refs there, latest last; then the latest alone.
-        let mut latest: Vec<(Cid, Cid, u64)> = event
-            .refs()
-            .iter()
-            .map(|r| {
-                let (log, seq) = self.position(r);
-                (log, *r, seq)
-            })
-            .collect();
+        let mut latest = refs.to_vec();
         latest.sort_unstable_by_key(|&(log, _, seq)| (log, seq));
         latest.reverse();
         latest.dedup_by_key(|at| at.0);
@@ -598,11 +700,12 @@ impl Replay {
     fn heads(
         &self,
         event: &Event,
+        refs: &[(Cid, Cid, u64)],
         candidates: &[usize],
         counts: impl Fn(&Amb, &Cut) -> Head,
         what: &str,
     ) -> Result<Vec<(Cid, Cid, u64)>, Broken> {
-        let cut = self.cut(event, candidates);
+        let cut = self.cut(event, refs, candidates);
         let mut heads = Vec::new();
         for &amb in candidates {
             let a = &self.ambs[amb];
@@ -652,16 +755,21 @@ impl Replay {
     }
 
     /// Checks an event against the state; returns what applying it does. Adds to
-    /// `required` the refs it must have and to `allowed` those it may have.
+    /// `scratch.required` the refs it must have and to `scratch.allowed` those it may
+    /// have.
     fn check(
         &mut self,
         event: &Event,
         state: &LogState,
         manifest: &Manifest,
-        required: &mut Vec<Cid>,
-        allowed: &mut Vec<Cid>,
+        scratch: &mut Scratch,
         source: &dyn Source,
     ) -> Result<Checked, Broken> {
+        let Scratch {
+            refs,
+            required,
+            allowed,
+        } = scratch;
         let checked = |subject: Option<usize>, effect: Effect| Checked { effect, subject };
         let log = event.log();
         let op = event.op();
@@ -717,8 +825,8 @@ impl Replay {
                     })?
                 };
                 let (_, block) = self.announced[&announce];
-                let expected = self.ambs[amb].name.clone().unwrap_or_default();
-                if op.target().name() != Some(expected.as_str()) {
+                let expected = self.ambs[amb].name.as_deref().unwrap_or_default();
+                if op.target().name() != Some(expected) {
                     return Err((
                         "bytecode",
                         format!(
@@ -727,7 +835,7 @@ impl Replay {
                         ),
                     ));
                 }
-                if event.seq() == 0 && manifest.name() != Some(expected.as_str()) {
+                if event.seq() == 0 && manifest.name() != Some(expected) {
                     return Err(("log-id", "the manifest names another ambient".into()));
                 }
                 Ok(checked(
@@ -751,13 +859,14 @@ impl Replay {
                 Ok(checked(Some(amb), Effect::Body { amb, block, code }))
             }
             (Opcode::Deploy, Some((anchor, index))) => {
-                let parent = *self.enabled_deploys.get(&(anchor, index)).ok_or_else(|| {
+                let enabled = self.enabled_deploys.get(&(anchor, index)).ok_or_else(|| {
                     (
                         "bytecode",
                         format!("instruction {index} of {anchor} is not an enabled deploy"),
                     )
                 })?;
-                let instruction = &self.instance(&anchor).block.instructions[index as usize];
+                let parent = enabled.parent;
+                let instruction = &enabled.instance.block.instructions[index as usize];
                 let Target::Block(child) = instruction.target else {
                     return Err(("bytecode", "not a deploy instruction".into()));
                 };
@@ -775,8 +884,8 @@ impl Replay {
                 }
                 let code = self.code(child, source)?;
                 let name = code
-                    .block
-                    .created_name()
+                    .name
+                    .clone()
                     .ok_or_else(|| ("refs-resolve", format!("block {child} is not available")))?;
                 Ok(checked(
                     Some(parent),
@@ -784,16 +893,20 @@ impl Replay {
                         at: (anchor, index),
                         parent,
                         child,
-                        name: name.to_string(),
+                        name,
                         position: (log, event.seq()),
                     },
                 ))
             }
             (opcode, Some((anchor, index))) => {
-                let instance = self
-                    .instances
-                    .get(&anchor, self.count)
-                    .ok_or_else(|| ("bytecode", format!("{anchor} started no block instance")))?;
+                let key = (anchor, index);
+                // A live capability knows its instance; otherwise the journal tells.
+                let instance = match self.caps.get(&key) {
+                    Some(cap) => &cap.instance,
+                    None => self.instances.get(&anchor, self.count).ok_or_else(|| {
+                        ("bytecode", format!("{anchor} started no block instance"))
+                    })?,
+                };
                 let instruction = instance
                     .block
                     .instructions
@@ -805,7 +918,6 @@ impl Replay {
                         format!("the op is not instruction {index} of its block"),
                     ));
                 }
-                let key = (anchor, index);
                 let cap = self
                     .caps
                     .get(&key)
@@ -823,14 +935,14 @@ impl Replay {
                                 ),
                             )
                         }
-                    })?
-                    .clone();
-                if self.log_owner(cap.owner) != log {
+                    })?;
+                let (owner, claimed) = (cap.owner, cap.claimed);
+                if self.log_owner(owner) != log {
                     return Err(("log-id", "recorded in another log than its holder's".into()));
                 }
                 match opcode {
                     Opcode::In | Opcode::Out | Opcode::OpenCo => {
-                        if let Some(other) = cap.claimed {
+                        if let Some(other) = claimed {
                             return Err((
                                 "reduction",
                                 format!("the capability is already consumed by {other}"),
@@ -839,9 +951,10 @@ impl Replay {
                         if opcode == Opcode::In {
                             // The mover takes its whole content along: refer to the
                             // last event of every log nested in it.
-                            let nested = self.nested(cap.owner);
+                            let nested = self.nested(owner);
                             let heads = self.heads(
                                 event,
+                                refs,
                                 &nested,
                                 |a, cut| match (a.alive, cut.beyond(a.announced_at)) {
                                     (_, true) => Head::MustNot,
@@ -853,7 +966,7 @@ impl Replay {
                             )?;
                             allowed.extend(heads.iter().map(|h| h.1));
                         }
-                        Ok(checked(Some(cap.owner), Effect::Claim { key }))
+                        Ok(checked(Some(owner), Effect::Claim { key }))
                     }
                     _ => {
                         let dual = match opcode {
@@ -865,9 +978,9 @@ impl Replay {
                             .refs()
                             .iter()
                             .find(|r| {
-                                self.first_halves.get(*r).is_some_and(|k| {
-                                    self.instance(&k.0).block.instructions[k.1 as usize].op == dual
-                                })
+                                self.first_halves
+                                    .get(*r)
+                                    .is_some_and(|k| self.caps[k].instruction(k.1).op == dual)
                             })
                             .copied()
                             .ok_or_else(|| {
@@ -878,6 +991,11 @@ impl Replay {
                             })?;
                         between(Some(first))?;
                         required.push(first);
+                        let first_at = refs
+                            .iter()
+                            .find(|r| r.1 == first)
+                            .map(|&(log, _, seq)| (log, seq))
+                            .expect("a ref");
                         let first_key = self.first_halves[&first];
                         let (cap_key, co_key) = if opcode == Opcode::Open {
                             (key, first_key)
@@ -894,6 +1012,7 @@ impl Replay {
                                 self.ambs[opened].children.iter().copied().collect();
                             moved = self.heads(
                                 event,
+                                refs,
                                 &children,
                                 |a, cut| {
                                     if cut.beyond(a.placed_at) {
@@ -917,9 +1036,10 @@ impl Replay {
                             allowed.extend(moved.iter().map(|m| m.1));
                         }
                         Ok(checked(
-                            Some(cap.owner),
+                            Some(owner),
                             Effect::Complete {
                                 first,
+                                first_at,
                                 cap: cap_key,
                                 co: co_key,
                                 moved,
@@ -938,7 +1058,7 @@ impl Replay {
         Arc::make_mut(&mut self.ambs[amb])
     }
 
-    fn new_amb(&mut self, name: String, parent: usize, announced_at: Position) -> usize {
+    fn new_amb(&mut self, name: Arc<str>, parent: usize, announced_at: Position) -> usize {
         self.ambs.push(Arc::new(Amb {
             name: Some(name),
             parent: Some(parent),
@@ -956,18 +1076,16 @@ impl Replay {
         id
     }
 
-    /// Enables the instructions that follow instruction `after` of instance `anchor`,
-    /// placing them in ambient `context`.
-    fn enable(&mut self, anchor: Cid, after: u32, context: usize) {
-        let instance = Arc::clone(
-            self.instances
-                .get(&anchor, self.count)
-                .expect("enabled instances are started"),
-        );
+    /// Enables the instructions that follow instruction `after` of `instance`
+    /// (started by the event `anchor`), placing them in ambient `context`.
+    fn enable(&mut self, anchor: Cid, instance: &Arc<Instance>, after: u32, context: usize) {
         for &index in &instance.follow[after as usize] {
             let op = instance.block.instructions[index as usize].op;
+            let instance = Arc::clone(instance);
             if op == Opcode::Deploy {
-                self.enabled_deploys.insert((anchor, index), context);
+                let parent = context;
+                let enabled = EnabledDeploy { parent, instance };
+                self.enabled_deploys.insert((anchor, index), enabled);
             } else {
                 let kind = cap_kind(op);
                 self.caps.insert(
@@ -976,6 +1094,7 @@ impl Replay {
                         owner: context,
                         kind,
                         claimed: None,
+                        instance,
                     },
                 );
                 self.amb_mut(context).caps.insert((anchor, index));
@@ -983,18 +1102,12 @@ impl Replay {
         }
     }
 
-    fn target_of(&self, key: (Cid, u32)) -> Option<&str> {
-        self.instance(&key.0).block.instructions[key.1 as usize]
-            .target
-            .name()
-    }
-
     /// Whether the capability `cap` and co-capability `co` form a redex now.
     fn legal(&self, cap: (Cid, u32), co: (Cid, u32)) -> Result<(), String> {
         let (c, d) = (&self.caps[&cap], &self.caps[&co]);
         let (subject, object) = (c.owner, d.owner);
-        let target = self.target_of(cap);
-        let co_target = self.target_of(co);
+        let target = c.instruction(cap.1).target.name();
+        let co_target = d.instruction(co.1).target.name();
         let name = |a: usize| self.ambs[a].name.as_deref();
         let admits = |who: usize| co_target.is_none() || co_target == name(who);
         let ok = match c.kind {
@@ -1061,10 +1174,12 @@ impl Replay {
                 // log of the ambient it is now in.
                 if let Some(mover) = self.ambs[subject].log {
                     let host = self.logs[&self.log_owner(destination)].host;
-                    Arc::make_mut(self.logs.get_mut(&mover).expect("open")).host = host;
+                    let state = self.log_mut(&mover);
+                    let manifest = Arc::clone(state.manifest.as_ref().expect("opened"));
+                    state.set_host(host, &manifest);
                 }
-                self.enable(cap.0, cap.1, subject);
-                self.enable(co.0, co.1, object);
+                self.enable(cap.0, &c.instance, cap.1, subject);
+                self.enable(co.0, &d.instance, co.1, object);
                 // A primitive's events go to its new holder's log from now on.
                 let holder = self.log_owner(subject);
                 if self.ambs[subject].log.is_none() && holder != second.0 {
@@ -1089,8 +1204,8 @@ impl Replay {
                 self.amb_mut(object).alive = false;
                 self.amb_mut(subject).absorbed.push(object);
                 self.amb_mut(subject).children.remove(&object);
-                self.enable(co.0, co.1, subject);
-                self.enable(cap.0, cap.1, subject);
+                self.enable(co.0, &d.instance, co.1, subject);
+                self.enable(cap.0, &c.instance, cap.1, subject);
             }
         }
         self.steps += 1;
@@ -1201,12 +1316,12 @@ impl Replay {
         let mut stack: Vec<(usize, Option<NodeId>)> = vec![(0, None)];
         while let Some((amb, node)) = stack.pop() {
             for key in &self.ambs[amb].caps {
-                let instance = self.instance(&key.0);
+                let instance = &self.caps[key].instance;
                 instruction_subtree(&mut ast, instance, key.1, node, source, &mut blocks);
             }
             for &child in &self.ambs[amb].children {
-                let name = self.ambs[child].name.clone().unwrap_or_default();
-                let symbol = ast.intern(&name);
+                let name = self.ambs[child].name.as_deref().unwrap_or_default();
+                let symbol = ast.intern(name);
                 let copy = ast.push_ambient(node, symbol, Span::default());
                 nodes.push((child, copy));
                 stack.push((child, Some(copy)));

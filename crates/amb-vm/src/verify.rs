@@ -6,6 +6,7 @@ use std::{
     cell::RefCell,
     cmp::Reverse,
     collections::{BTreeMap, BinaryHeap, HashMap, HashSet},
+    sync::Arc,
 };
 
 use amb_bytecode::{Block, Cid, Opcode};
@@ -52,17 +53,17 @@ pub struct StoreSource<'a> {
 }
 
 impl Source for StoreSource<'_> {
-    fn block(&self, cid: &Cid) -> Option<Block> {
+    fn block(&self, cid: &Cid) -> Option<Arc<Block>> {
         let bytes = self.store.get_block(*cid).ok()??;
         (Cid::of(&bytes) == *cid).then_some(())?;
-        Block::decode(&bytes).ok()
+        Block::decode(&bytes).ok().map(Arc::new)
     }
 
-    fn manifest(&self, cid: &Cid) -> Option<Manifest> {
+    fn manifest(&self, cid: &Cid) -> Option<Arc<Manifest>> {
         let bytes = self.store.get_block(*cid).ok()??;
         let manifest = Manifest::decode(&bytes).ok()?;
         let signed = !manifest.is_root() || manifest.verify_signature().is_ok();
-        (Cid::of(&bytes) == *cid && signed).then_some(manifest)
+        (Cid::of(&bytes) == *cid && signed).then(|| Arc::new(manifest))
     }
 }
 
@@ -74,18 +75,18 @@ pub struct SnapshotSource {
 }
 
 impl Source for SnapshotSource {
-    fn block(&self, cid: &Cid) -> Option<Block> {
+    fn block(&self, cid: &Cid) -> Option<Arc<Block>> {
         let bytes = self.snapshot.get_block(*cid).ok()??;
         (Cid::of(&bytes) == *cid).then_some(())?;
-        Block::decode(&bytes).ok()
+        Block::decode(&bytes).ok().map(Arc::new)
     }
 
-    fn manifest(&self, cid: &Cid) -> Option<Manifest> {
+    fn manifest(&self, cid: &Cid) -> Option<Arc<Manifest>> {
         // A slice manifest comes decoded, its CID checked; a root's signature is checked.
         let manifest = self.snapshot.get_manifest(*cid).ok()??;
         let valid =
             manifest.cid() == *cid && (!manifest.is_root() || manifest.verify_signature().is_ok());
-        valid.then_some(manifest)
+        valid.then(|| Arc::new(manifest))
     }
 }
 
@@ -94,8 +95,8 @@ impl Source for SnapshotSource {
 #[derive(Debug)]
 pub struct CachedSource<S> {
     inner: S,
-    blocks: RefCell<HashMap<Cid, Option<Block>>>,
-    manifests: RefCell<HashMap<Cid, Option<Manifest>>>,
+    blocks: RefCell<HashMap<Cid, Option<Arc<Block>>>>,
+    manifests: RefCell<HashMap<Cid, Option<Arc<Manifest>>>>,
 }
 
 impl<S: Source> CachedSource<S> {
@@ -110,7 +111,7 @@ impl<S: Source> CachedSource<S> {
 }
 
 impl<S: Source> Source for CachedSource<S> {
-    fn block(&self, cid: &Cid) -> Option<Block> {
+    fn block(&self, cid: &Cid) -> Option<Arc<Block>> {
         self.blocks
             .borrow_mut()
             .entry(*cid)
@@ -118,7 +119,7 @@ impl<S: Source> Source for CachedSource<S> {
             .clone()
     }
 
-    fn manifest(&self, cid: &Cid) -> Option<Manifest> {
+    fn manifest(&self, cid: &Cid) -> Option<Arc<Manifest>> {
         self.manifests
             .borrow_mut()
             .entry(*cid)
@@ -414,7 +415,7 @@ pub fn verify_events_with_progress(
 }
 
 /// The program manifest of `program`: stored, valid, a root.
-fn program_manifest(source: &dyn Source, program: Cid) -> Result<Manifest, VerifyError> {
+fn program_manifest(source: &dyn Source, program: Cid) -> Result<Arc<Manifest>, VerifyError> {
     let manifest = source.manifest(&program).ok_or_else(|| {
         VerifyError::Program(program, "no valid program manifest is stored".into())
     })?;
@@ -502,7 +503,7 @@ impl Checked {
         mut self,
         source: &dyn Source,
         program: Cid,
-        manifest: Manifest,
+        manifest: Arc<Manifest>,
         progress: &dyn Progress,
     ) -> Result<Verified, VerifyError> {
         self.check_signatures()?;

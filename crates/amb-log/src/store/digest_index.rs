@@ -57,12 +57,12 @@ pub(super) fn candidates(
     Ok(found)
 }
 
-/// Adds the entries of a batch as a new run, then merges the newest runs while the
-/// newest is at least half the size of the one before it.
+/// Adds the entries of a batch as a new run (sorting `entries`), then merges the
+/// newest runs while the newest is at least half the size of the one before it.
 pub(super) fn add_run(
     runs: &mut Table<'_, u64, u64>,
     rows: &mut Table<'_, (u64, u64), &'static [u8]>,
-    mut entries: Vec<(u64, u64)>,
+    entries: &mut [(u64, u64)],
 ) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
@@ -74,19 +74,37 @@ pub(super) fn add_run(
         sizes.push((id.value(), size.value()));
     }
     let mut id = sizes.last().map_or(0, |(id, _)| id + 1);
+    // The batch's entries merged with the runs taken so far, once one is.
+    let mut merged: Option<Vec<(u64, u64)>> = None;
     while let Some(&(older, size)) = sizes.last() {
-        if (entries.len() as u64) * 2 < size {
+        let newest = merged.as_deref().unwrap_or(entries);
+        if (newest.len() as u64) * 2 < size {
             break;
         }
         sizes.pop();
-        let mut merged = read_run(rows, older)?;
-        merged.extend_from_slice(&entries);
-        merged.sort_unstable();
-        entries = merged;
+        merged = Some(merge(&read_run(rows, older)?, newest));
         remove_run(runs, rows, older)?;
         id = older;
     }
-    write_run(runs, rows, id, &entries)
+    write_run(runs, rows, id, merged.as_deref().unwrap_or(entries))
+}
+
+/// Two sorted runs as one sorted run.
+fn merge(a: &[(u64, u64)], b: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if b[j] < a[i] {
+            out.push(b[j]);
+            j += 1;
+        } else {
+            out.push(a[i]);
+            i += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 fn entry(row: &[u8], i: usize) -> (u64, u64) {
@@ -185,6 +203,18 @@ mod tests {
     const ROWS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("rows");
 
     #[test]
+    fn merging_keeps_every_entry_in_order() {
+        let a = [(1, 5), (3, 1), (3, 2), (9, 0)];
+        let b = [(0, 7), (3, 1), (3, 3), (10, 1)];
+        let merged = merge(&a, &b);
+        let mut expected = [a, b].concat();
+        expected.sort_unstable();
+        assert_eq!(merged, expected);
+        assert_eq!(merge(&[], &b), b);
+        assert_eq!(merge(&a, &[]), a);
+    }
+
+    #[test]
     fn lookups_find_every_entry_across_merged_runs() {
         let dir = tempfile::tempdir().expect("a directory");
         let db = Database::create(dir.path().join("index.redb")).expect("a database");
@@ -192,7 +222,7 @@ mod tests {
         let mut number = 0u64;
         for batch in 0..40u64 {
             let size = [3, 700, 40, 1, 300][batch as usize % 5];
-            let entries: Vec<(u64, u64)> = (0..size)
+            let mut entries: Vec<(u64, u64)> = (0..size)
                 .map(|_| {
                     number += 1;
                     // Few distinct prefixes in some batches: equal prefixes must not
@@ -210,7 +240,7 @@ mod tests {
             {
                 let mut runs = tx.open_table(RUNS).expect("runs");
                 let mut rows = tx.open_table(ROWS).expect("rows");
-                add_run(&mut runs, &mut rows, entries).expect("added");
+                add_run(&mut runs, &mut rows, &mut entries).expect("added");
             }
             tx.commit().expect("committed");
         }

@@ -85,11 +85,11 @@ use redb::{
 };
 use rows::{CHUNK, ChildChunk, LogChunk};
 use tables::{ReadTables, Segments, WriteTables, read_table, write_table};
-use writer::{Incoming, Recent, Writer};
+use writer::{Incoming, WriteState};
 
 pub use snapshot::{ProgramEvents, Snapshot};
 
-use crate::{Event, Manifest};
+use crate::{Event, EventError, Manifest, SigningKey, UnsignedEvent};
 
 /// The store's format version, kept in `meta` under `format`.
 pub const STORE_FORMAT: u64 = 2;
@@ -136,16 +136,49 @@ pub struct NewEvent<'a> {
     pub bytes: &'a [u8],
 }
 
-/// An event to write that the caller has decoded or signed: see
-/// [`Store::write_events`].
-#[derive(Clone, Copy, Debug)]
-pub struct DecodedEvent<'a> {
-    /// The CID of `bytes`.
-    pub cid: Cid,
+/// An event the store can take as it is: the event and its CID, made by signing
+/// ([`DecodedEvent::sign`]) or decoding ([`DecodedEvent::decode`]), so the CID is
+/// always that of the event's encoding. See [`Store::write_events`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodedEvent {
+    cid: Cid,
+    event: Event,
+}
+
+impl DecodedEvent {
+    /// Signs `body` with `key` as [`Event::sign`] does, and hashes the encoding, which
+    /// it leaves in `encoding` (cleared first: a buffer reused from event to event).
+    pub fn sign(body: UnsignedEvent, key: &SigningKey, encoding: &mut Vec<u8>) -> DecodedEvent {
+        let event = Event::sign_into(body, key, encoding);
+        DecodedEvent {
+            cid: Cid::of(encoding),
+            event,
+        }
+    }
+
+    /// Decodes untrusted bytes ([`Event::decode`]; the signature is not checked) and
+    /// hashes them.
+    pub fn decode(bytes: &[u8]) -> std::result::Result<DecodedEvent, EventError> {
+        Ok(DecodedEvent {
+            event: Event::decode(bytes)?,
+            cid: Cid::of(bytes),
+        })
+    }
+
+    /// The event's CID.
+    pub fn cid(&self) -> Cid {
+        self.cid
+    }
+
     /// The event.
-    pub event: &'a Event,
-    /// Its encoding.
-    pub bytes: &'a [u8],
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The event, given up.
+    pub fn into_event(self) -> Event {
+        self.event
+    }
 }
 
 /// An event read back from the store.
@@ -326,8 +359,8 @@ type Slices<'m> = Vec<(Cid, Cow<'m, Manifest>)>;
 pub struct Store {
     db: Database,
     path: PathBuf,
-    /// Where recently committed events are (`writer.rs`).
-    recent: std::sync::Mutex<Recent>,
+    /// What the writer keeps between batches (`writer.rs`); also the write lock.
+    write_state: std::sync::Mutex<WriteState>,
     /// Segments parsed by readers (`tables.rs`).
     parsed: Segments,
 }
@@ -442,7 +475,7 @@ impl Store {
             }
         }
         Ok(Store {
-            recent: std::sync::Mutex::default(),
+            write_state: std::sync::Mutex::default(),
             parsed: Segments::default(),
             db,
             path: path.into(),
@@ -572,19 +605,15 @@ impl Store {
         )
     }
 
-    /// [`Store::write`] for events the caller has decoded (or signed), with the slice
-    /// manifests they need: each event's bytes must be its encoding and hash to its
-    /// CID, which is checked.
+    /// [`Store::write`] for events the caller has signed or decoded, with the slice
+    /// manifests they need. Their CIDs are known to be their encodings', so they are
+    /// not hashed again.
     pub fn write_events(
         &self,
         program: Cid,
         slices: &[Manifest],
-        events: &[DecodedEvent<'_>],
+        events: &[DecodedEvent],
     ) -> Result<Written> {
-        let mut buffer = Vec::with_capacity(512);
-        for event in events {
-            writer::check_decoded(event.cid, event.event, event.bytes, &mut buffer)?;
-        }
         let slices = slices
             .iter()
             .map(|manifest| (manifest.cid(), Cow::Borrowed(manifest)))
@@ -595,7 +624,7 @@ impl Store {
             slices,
             events
                 .iter()
-                .map(|event| Incoming::Decoded(event.cid, event.event)),
+                .map(|event| Incoming::Decoded(event.cid, &event.event)),
         )
     }
 
@@ -626,14 +655,11 @@ impl Store {
         slices: Slices<'_>,
         events: impl Iterator<Item = Incoming<'e>>,
     ) -> Result<Written> {
-        let mut recent = self
-            .recent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self.lock_writer();
         let tx = self.begin_write()?;
         insert_blocks(&tx, others)?;
-        let (written, placed) = {
-            let mut writer = Writer::new(&tx, &recent)?;
+        let written = {
+            let mut writer = state.writer(&tx)?;
             let mut written = Written::default();
             if let Some(program) = program {
                 let program_no = writer.log_number(program)?;
@@ -648,28 +674,36 @@ impl Store {
             for (cid, manifest) in &slices {
                 writer.put_manifest(*cid, manifest)?;
             }
-            (written, writer.finish()?)
+            writer.finish()?;
+            written
         };
         tx.commit().map_err(db_error("committing a batch"))?;
-        recent.extend(placed);
+        state.committed();
         Ok(written)
     }
 
     /// Records `log` as a log of `program` (idempotent).
     pub fn register_log(&self, program: Cid, log: Cid) -> Result<()> {
-        let no_recent = Recent::default();
+        let mut state = self.lock_writer();
         let tx = self.begin_write()?;
         {
-            let mut writer = Writer::new(&tx, &no_recent)?;
+            let mut writer = state.writer(&tx)?;
             let program_no = writer.log_number(program)?;
             let log_no = writer.log_number(log)?;
-            writer
-                .program_logs
-                .insert((program_no, log_no), ())
-                .map_err(db_error("registering a log"))?;
+            writer.register(program_no, log_no)?;
             writer.finish()?;
         }
-        tx.commit().map_err(db_error("registering a log"))
+        tx.commit().map_err(db_error("registering a log"))?;
+        state.committed();
+        Ok(())
+    }
+
+    /// The writer's state, which is also the lock that makes this process's writes
+    /// one at a time.
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, WriteState> {
+        self.write_state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// An event by CID.
@@ -909,6 +943,27 @@ impl Iterator for LogEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoded_events_carry_their_encodings_cid() {
+        let key = SigningKey::from_seed(&[3; 32]);
+        let body = UnsignedEvent {
+            log: Cid::of(b"log"),
+            seq: 0,
+            op: crate::Op::new(amb_bytecode::Opcode::Create, amb_bytecode::Target::None)
+                .expect("an op"),
+            at: None,
+            refs: vec![],
+            payload: None,
+        };
+        let mut encoding = vec![1, 2, 3];
+        let signed = DecodedEvent::sign(body.clone(), &key, &mut encoding);
+        assert_eq!(encoding, Event::sign(body, &key).encode());
+        assert_eq!(signed.cid(), Cid::of(&encoding));
+        assert_eq!(DecodedEvent::decode(&encoding), Ok(signed.clone()));
+        assert_eq!(signed.into_event().encode(), encoding);
+        assert!(DecodedEvent::decode(&encoding[1..]).is_err());
+    }
 
     #[test]
     fn opening_refuses_what_is_not_a_store() {

@@ -8,7 +8,7 @@ pub(super) const CHUNK: u64 = 64;
 /// A row of `log_events`: the event numbers of seqs `chunk * CHUNK ..` of one log.
 /// Encoded as a 64-bit mask of the seqs present (little-endian), then each present
 /// event number as a zigzag varint of its difference from the one before (from 0).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(super) struct LogChunk {
     present: u64,
     numbers: [u64; CHUNK as usize],
@@ -76,7 +76,7 @@ impl LogChunk {
 /// A row of `children`: `(parent, child)` event number pairs for the parents
 /// `chunk * CHUNK ..`. Encoded, sorted, as the parent's offset in the chunk (a byte)
 /// then `child - parent - 1` as a varint (a child is always written after its parent).
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct ChildChunk {
     pub(super) pairs: Vec<(u64, u64)>,
 }

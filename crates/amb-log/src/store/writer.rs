@@ -9,7 +9,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::{
     CHILDREN, MANIFESTS, META, NEXT_EVENT_KEY, NEXT_LOG_KEY, NewEvent, PROGRAM_LOGS, Result,
-    SEGMENT_TARGET, StoreError, check_bytes, db_error, digest_index,
+    SEGMENT_TARGET, StoreError, db_error, digest_index,
     entry::{self, Compact, Dictionary, EventRef, FLAG_PREV, parse_segment},
     fast_hash::{FastMap, FastSet},
     manifests, meta_value,
@@ -18,60 +18,156 @@ use super::{
 };
 use crate::{Event, Manifest};
 
-/// Where an event landed.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Placed {
-    pub(super) number: u64,
-    pub(super) log: u64,
-    pub(super) seq: u64,
-}
-
-/// Where recently committed events are, so the refs of the next batches (mostly to
-/// recent events) need no index lookup: two generations of at most [`RECENT_EVENTS`]
-/// each, the older dropped when the newer fills. Only committed events.
+/// What the store keeps from one batch to the next (behind its write lock): what
+/// recent commits wrote, and the collections a batch fills, kept to be reused.
 #[derive(Debug, Default)]
-pub(super) struct Recent {
-    newer: FastMap<Cid, Placed>,
-    older: FastMap<Cid, Placed>,
+pub(super) struct WriteState {
+    recent: Recent,
+    scratch: Scratch,
 }
 
-/// Events one generation of [`Recent`] holds at most.
-const RECENT_EVENTS: usize = 1 << 17;
-
-impl Recent {
-    fn get(&self, cid: &Cid) -> Option<Placed> {
-        self.newer.get(cid).or_else(|| self.older.get(cid)).copied()
+impl WriteState {
+    /// A writer for a batch in `tx`.
+    pub(super) fn writer<'t>(&'t mut self, tx: &'t WriteTransaction) -> Result<Writer<'t>> {
+        Writer::new(tx, &self.recent, &mut self.scratch)
     }
 
-    /// Adds the events a batch committed.
-    pub(super) fn extend(&mut self, placed: FastMap<Cid, Placed>) {
-        if self.newer.len() + placed.len() > RECENT_EVENTS {
-            self.older = std::mem::take(&mut self.newer);
+    /// Once the batch of the last [`WriteState::writer`] has committed: what it wrote
+    /// and found joins the recent commits.
+    pub(super) fn committed(&mut self) {
+        let scratch = &mut self.scratch;
+        self.recent.events.extend(scratch.batch.drain());
+        self.recent.events.extend(scratch.found.drain());
+        self.recent.logs.extend(scratch.log_numbers.drain());
+        self.recent
+            .registered
+            .extend(scratch.registered.drain().map(|pair| (pair, ())));
+    }
+}
+
+/// What recently committed batches wrote, so the next batches (whose refs, logs and
+/// programs are mostly recent ones) need no index lookup: event numbers, log numbers,
+/// and the logs registered under their programs. Only what has committed.
+#[derive(Debug)]
+struct Recent {
+    events: Generations<Cid, u64>,
+    logs: Generations<Cid, u64>,
+    registered: Generations<(u64, u64), ()>,
+}
+
+impl Default for Recent {
+    fn default() -> Recent {
+        Recent {
+            events: Generations::new(RECENT_EVENTS),
+            logs: Generations::new(RECENT_LOGS),
+            registered: Generations::new(RECENT_LOGS),
         }
-        self.newer.extend(placed);
+    }
+}
+
+/// Events one generation of [`Recent`] holds at most (about 10 MB each). An event is
+/// named again long after it was written: the `deploy` that started a long-lived
+/// block instance, the heads of the logs nested in an ambient that moves or opens.
+const RECENT_EVENTS: usize = 1 << 18;
+
+/// Logs (and registrations) one generation of [`Recent`] holds at most.
+const RECENT_LOGS: usize = 1 << 16;
+
+/// A map of bounded size: two generations of at most `limit` entries each, the older
+/// dropped when the newer fills.
+#[derive(Debug)]
+struct Generations<K, V> {
+    newer: FastMap<K, V>,
+    older: FastMap<K, V>,
+    limit: usize,
+}
+
+impl<K: Eq + std::hash::Hash, V: Copy> Generations<K, V> {
+    fn new(limit: usize) -> Generations<K, V> {
+        Generations {
+            newer: FastMap::default(),
+            older: FastMap::default(),
+            limit,
+        }
+    }
+
+    fn get(&self, key: &K) -> Option<V> {
+        self.newer.get(key).or_else(|| self.older.get(key)).copied()
+    }
+
+    fn extend(&mut self, entries: impl ExactSizeIterator<Item = (K, V)>) {
+        if self.newer.len() + entries.len() > self.limit {
+            // The older generation's room is reused: the maps keep their capacity.
+            std::mem::swap(&mut self.newer, &mut self.older);
+            self.newer.clear();
+        }
+        self.newer.extend(entries);
+    }
+}
+
+/// The collections a batch fills (see [`Writer`]), emptied when a batch starts.
+#[derive(Debug, Default)]
+struct Scratch {
+    batch: FastMap<Cid, u64>,
+    batch_events: Vec<(Cid, u64, u64)>,
+    found: FastMap<Cid, u64>,
+    log_chunks: FastMap<(u64, u64), LogChunk>,
+    child_chunks: FastMap<u64, ChildChunk>,
+    log_numbers: FastMap<Cid, u64>,
+    registered: FastSet<(u64, u64)>,
+    digests: Vec<(u64, u64)>,
+    refs: Vec<EventRef>,
+    entry: Vec<u8>,
+    row: Vec<u8>,
+}
+
+impl Scratch {
+    fn clear(&mut self) {
+        self.batch.clear();
+        self.batch_events.clear();
+        self.found.clear();
+        self.log_chunks.clear();
+        self.child_chunks.clear();
+        self.log_numbers.clear();
+        self.registered.clear();
+        self.digests.clear();
     }
 }
 
 /// An event handed to [`Writer::add`].
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Incoming<'a> {
-    /// Decoded by the caller (its bytes were checked to be its encoding).
+    /// Decoded by the caller, with its CID (known to be its encoding's).
     Decoded(Cid, &'a Event),
     /// Bytes and what the caller says of them.
     Raw(NewEvent<'a>),
 }
 
+/// One batch being written in a write transaction. The collections it fills live in
+/// [`WriteState`]'s scratch:
+///
+/// - `batch`, `batch_events`: the batch's event numbers by CID, and by number (from
+///   the batch's first) their CIDs, log numbers and seqs;
+/// - `found`: stored events the batch found through the CID index;
+/// - `log_chunks`, `child_chunks`: index rows changed by the batch, written once at
+///   the end;
+/// - `log_numbers`: log numbers looked up or given by the batch;
+/// - `registered`: logs the batch registered under their program;
+/// - `digests`: the CID index entries of the batch's events (a new run,
+///   `digest_index.rs`).
 pub(super) struct Writer<'t> {
     recent: &'t Recent,
-    pub(super) tables: WriteTables<'t>,
+    scratch: &'t mut Scratch,
+    tables: WriteTables<'t>,
     meta: Table<'t, &'static str, u64>,
     children: Table<'t, u64, &'static [u8]>,
-    pub(super) program_logs: Table<'t, (u64, u64), ()>,
+    program_logs: Table<'t, (u64, u64), ()>,
     manifests: Table<'t, u64, &'static [u8]>,
     next_event: u64,
     next_log: u64,
-    /// The number of the batch's first event.
+    /// The number of the batch's first event, and of the first log it numbers.
     batch_first: u64,
+    first_log: u64,
     /// The first event number of the open segment, its bytes so far and the
     /// dictionary they built.
     segment_start: u64,
@@ -79,26 +175,15 @@ pub(super) struct Writer<'t> {
     dictionary: Dictionary,
     /// Whether `segment` holds entries not yet in the table.
     segment_dirty: bool,
-    /// Events of this batch by CID, and by place.
-    batch: FastMap<Cid, Placed>,
-    batch_at: FastMap<(u64, u64), Cid>,
-    /// Stored events this batch found through the CID index.
-    found: FastMap<Cid, Placed>,
-    /// Index rows changed by the batch, written once at the end.
-    log_chunks: FastMap<(u64, u64), LogChunk>,
-    child_chunks: FastMap<u64, ChildChunk>,
-    /// Log numbers looked up or given by this batch.
-    log_numbers: FastMap<Cid, u64>,
-    /// Logs this batch registered under their program.
-    registered: FastSet<(u64, u64)>,
-    /// The CID index entries of the batch's events: a new run (`digest_index.rs`).
-    digests: Vec<(u64, u64)>,
-    /// A buffer for one entry.
-    entry: Vec<u8>,
 }
 
 impl<'t> Writer<'t> {
-    pub(super) fn new(tx: &'t WriteTransaction, recent: &'t Recent) -> Result<Writer<'t>> {
+    fn new(
+        tx: &'t WriteTransaction,
+        recent: &'t Recent,
+        scratch: &'t mut Scratch,
+    ) -> Result<Writer<'t>> {
+        scratch.clear();
         let tables = WriteTables::open_write(tx)?;
         let meta = write_table(tx, META)?;
         let next_event = meta_value(&meta, NEXT_EVENT_KEY)?;
@@ -120,6 +205,7 @@ impl<'t> Writer<'t> {
         };
         Ok(Writer {
             recent,
+            scratch,
             tables,
             meta,
             children: write_table(tx, CHILDREN)?,
@@ -128,31 +214,32 @@ impl<'t> Writer<'t> {
             next_event,
             next_log,
             batch_first: next_event,
+            first_log: next_log,
             segment_start,
             segment,
             dictionary,
             segment_dirty: false,
-            batch: FastMap::default(),
-            batch_at: FastMap::default(),
-            found: FastMap::default(),
-            log_chunks: FastMap::default(),
-            child_chunks: FastMap::default(),
-            log_numbers: FastMap::default(),
-            registered: FastSet::default(),
-            digests: Vec::new(),
-            entry: Vec::with_capacity(512),
         })
     }
 
     /// A log's number, given one now if the log is new.
     pub(super) fn log_number(&mut self, log: Cid) -> Result<u64> {
-        if let Some(&number) = self.log_numbers.get(&log) {
+        if let Some(&number) = self.scratch.log_numbers.get(&log) {
             return Ok(number);
         }
-        if let Some(number) = self.tables.log_number(log)? {
-            self.log_numbers.insert(log, number);
-            return Ok(number);
-        }
+        let number = match self.recent.logs.get(&log) {
+            Some(number) => number,
+            None => match self.tables.log_number(log)? {
+                Some(number) => number,
+                None => self.new_log(log)?,
+            },
+        };
+        self.scratch.log_numbers.insert(log, number);
+        Ok(number)
+    }
+
+    /// Gives a new log its number.
+    fn new_log(&mut self, log: Cid) -> Result<u64> {
         let number = self.next_log;
         self.next_log += 1;
         self.tables
@@ -163,31 +250,44 @@ impl<'t> Writer<'t> {
             .log_ids
             .insert(number, log.digest())
             .map_err(db_error("writing a log id"))?;
-        self.log_numbers.insert(log, number);
         Ok(number)
+    }
+
+    /// Registers log number `log` under program number `program` (idempotent).
+    pub(super) fn register(&mut self, program: u64, log: u64) -> Result<()> {
+        let pair = (program, log);
+        if self.recent.registered.get(&pair).is_none() && self.scratch.registered.insert(pair) {
+            self.program_logs
+                .insert(pair, ())
+                .map_err(db_error("registering a log"))?;
+        }
+        Ok(())
     }
 
     /// Stores a slice manifest (whose CID is `cid`) under its log's number, unless it
     /// is stored.
     pub(super) fn put_manifest(&mut self, cid: Cid, manifest: &Manifest) -> Result<()> {
         let log = self.log_number(cid)?;
-        let stored = self
-            .manifests
-            .get(log)
-            .map_err(db_error("reading a manifest"))?
-            .is_some();
+        // A log numbered by this batch has no manifest stored.
+        let stored = log < self.first_log
+            && self
+                .manifests
+                .get(log)
+                .map_err(db_error("reading a manifest"))?
+                .is_some();
         if stored {
             return Ok(());
         }
         let parent = manifest.parent().expect("a slice manifest has a parent");
         let parent = match self.locate(parent)? {
-            Some(placed) => EventRef::Number(placed.number),
+            Some(number) => EventRef::Number(number),
             None => EventRef::Cid(parent),
         };
-        self.entry.clear();
-        manifests::put(&mut self.entry, manifest, parent);
+        let entry = &mut self.scratch.entry;
+        entry.clear();
+        manifests::put(entry, manifest, parent);
         self.manifests
-            .insert(log, &self.entry[..])
+            .insert(log, &entry[..])
             .map_err(db_error("writing a manifest"))?;
         Ok(())
     }
@@ -195,29 +295,35 @@ impl<'t> Writer<'t> {
     /// Where an event is: earlier in this batch, or stored. What the CID index finds
     /// joins the recent events when the batch commits (an old event named once, such
     /// as the `deploy` that started a long-lived block instance, is often named again).
-    fn locate(&mut self, cid: Cid) -> Result<Option<Placed>> {
-        if let Some(placed) = self
+    fn locate(&mut self, cid: Cid) -> Result<Option<u64>> {
+        if let Some(number) = self
+            .scratch
             .batch
             .get(&cid)
-            .or_else(|| self.found.get(&cid))
+            .or_else(|| self.scratch.found.get(&cid))
             .copied()
-            .or_else(|| self.recent.get(&cid))
+            .or_else(|| self.recent.events.get(&cid))
         {
-            return Ok(Some(placed));
+            return Ok(Some(number));
         }
         // Events of this batch are all in `batch`, and their segment may not be written yet.
-        let Some(number) = self.tables.find_below(cid, self.batch_first)? else {
-            return Ok(None);
-        };
-        let located = self.tables.locate(number)?;
-        let entry = located.entry();
-        let placed = Placed {
-            number,
-            log: entry.log,
-            seq: entry.seq,
-        };
-        self.found.insert(cid, placed);
-        Ok(Some(placed))
+        let found = self.tables.find_below(cid, self.batch_first)?;
+        if let Some(number) = found {
+            self.scratch.found.insert(cid, number);
+        }
+        Ok(found)
+    }
+
+    /// The CID, log number and seq of event `number`, of this batch or stored.
+    fn event_at(&self, number: u64) -> Result<(Cid, u64, u64)> {
+        match number.checked_sub(self.batch_first) {
+            Some(index) => Ok(self.scratch.batch_events[index as usize]),
+            None => {
+                let located = self.tables.locate(number)?;
+                let entry = located.entry();
+                Ok((self.tables.cid_of(number)?, entry.log, entry.seq))
+            }
+        }
     }
 
     /// Adds one event; `false` when it was already stored.
@@ -226,13 +332,14 @@ impl<'t> Writer<'t> {
             Incoming::Decoded(cid, event) => (cid, event.log(), event.seq(), event.refs()),
             Incoming::Raw(event) => {
                 // Bytes say nothing of their place: the CID index does.
-                if let Some(placed) = self.locate(event.cid)? {
-                    let stored_log = self.tables.log_id(placed.log)?;
-                    if stored_log != event.log || placed.seq != event.seq {
+                if let Some(number) = self.locate(event.cid)? {
+                    let (_, stored_log, stored_seq) = self.event_at(number)?;
+                    let stored_log = self.tables.log_id(stored_log)?;
+                    if stored_log != event.log || stored_seq != event.seq {
                         return Err(StoreError::Misplaced {
                             cid: event.cid,
                             stored_log,
-                            stored_seq: placed.seq,
+                            stored_seq,
                             log: event.log,
                             seq: event.seq,
                         });
@@ -245,12 +352,9 @@ impl<'t> Writer<'t> {
         let log = self.log_number(log_id)?;
         // A decoded event's CID fixes its place, so its place tells whether it is
         // stored; any other event there is a fork.
-        let existing = match self.batch_at.get(&(log, seq)) {
-            Some(cid) => Some(*cid),
-            None => match self.chunk(log, seq / CHUNK)?.get(seq) {
-                Some(number) => Some(self.tables.cid_of(number)?),
-                None => None,
-            },
+        let existing = match self.chunk(log, seq / CHUNK)?.get(seq) {
+            Some(number) => Some(self.event_at(number)?.0),
+            None => None,
         };
         match existing {
             Some(existing) if existing == cid => return Ok(false),
@@ -265,26 +369,9 @@ impl<'t> Writer<'t> {
             None => {}
         }
         let number = self.next_event;
-        let mut flags = 0;
-        let mut numbered = Vec::with_capacity(refs.len());
-        for &r in refs {
-            let parent = self.locate(r)?.ok_or(StoreError::MissingRef {
-                event: cid,
-                missing: r,
-            })?;
-            numbered.push(EventRef::Number(parent.number));
-            if parent.log == log && parent.seq.checked_add(1) == Some(seq) {
-                flags |= FLAG_PREV;
-            } else {
-                self.add_child(parent.number, number)?;
-            }
-        }
-        if self.registered.insert((program, log)) {
-            self.program_logs
-                .insert((program, log), ())
-                .map_err(db_error("registering a log"))?;
-        }
-        self.digests.push((prefix(cid), number));
+        let flags = self.number_refs(cid, (number, log, seq), refs)?;
+        self.register(program, log)?;
+        self.scratch.digests.push((prefix(cid), number));
         self.chunk(log, seq / CHUNK)?.set(seq, number);
         let head = (flags, log, seq);
         match incoming {
@@ -292,7 +379,7 @@ impl<'t> Writer<'t> {
                 let at = match event.at() {
                     Some((deploy, index)) => {
                         let deploy = match self.locate(deploy)? {
-                            Some(placed) => EventRef::Number(placed.number),
+                            Some(number) => EventRef::Number(number),
                             None => EventRef::Cid(deploy),
                         };
                         Some((deploy, index))
@@ -303,14 +390,17 @@ impl<'t> Writer<'t> {
                     cid,
                     op: event.op().clone(),
                     at,
-                    refs: numbered,
+                    // Lent by the scratch, and given back below.
+                    refs: std::mem::take(&mut self.scratch.refs),
                     payload: event.payload(),
                     creator: *event.creator(),
                     sig: *event.signature(),
                 };
-                self.push_entry(number, |out, dictionary| {
+                let pushed = self.push_entry(number, |out, dictionary| {
                     entry::put_compact(out, dictionary, number, head, &compact);
-                })?;
+                });
+                self.scratch.refs = compact.refs;
+                pushed?;
             }
             Incoming::Raw(event) => {
                 let cut = find_digest(event.bytes, log_id.digest());
@@ -322,9 +412,39 @@ impl<'t> Writer<'t> {
             }
         }
         self.next_event += 1;
-        self.batch.insert(cid, Placed { number, log, seq });
-        self.batch_at.insert((log, seq), cid);
+        self.scratch.batch.insert(cid, number);
+        self.scratch.batch_events.push((cid, log, seq));
         Ok(true)
+    }
+
+    /// Numbers the refs of event `cid` (to be event `number` at `(log, seq)`) into the
+    /// scratch `refs`, records it as a child of each but its predecessor in its log,
+    /// and returns its entry flags ([`FLAG_PREV`] when it refers to that predecessor).
+    fn number_refs(
+        &mut self,
+        cid: Cid,
+        (number, log, seq): (u64, u64, u64),
+        refs: &[Cid],
+    ) -> Result<u8> {
+        let previous = match seq.checked_sub(1) {
+            Some(seq) => self.chunk(log, seq / CHUNK)?.get(seq),
+            None => None,
+        };
+        let mut flags = 0;
+        self.scratch.refs.clear();
+        for &r in refs {
+            let parent = self.locate(r)?.ok_or(StoreError::MissingRef {
+                event: cid,
+                missing: r,
+            })?;
+            self.scratch.refs.push(EventRef::Number(parent));
+            if Some(parent) == previous {
+                flags |= FLAG_PREV;
+            } else {
+                self.add_child(parent, number)?;
+            }
+        }
+        Ok(flags)
     }
 
     /// Appends the entry of event `number` to the open segment, closing the segment
@@ -335,7 +455,7 @@ impl<'t> Writer<'t> {
         number: u64,
         write: impl Fn(&mut Vec<u8>, &mut Dictionary),
     ) -> Result<()> {
-        let mut entry = std::mem::take(&mut self.entry);
+        let mut entry = std::mem::take(&mut self.scratch.entry);
         entry.clear();
         write(&mut entry, &mut self.dictionary);
         if !self.segment.is_empty() && self.segment.len() + entry.len() > SEGMENT_TARGET {
@@ -347,7 +467,7 @@ impl<'t> Writer<'t> {
             self.segment_start = number;
         }
         self.segment.extend_from_slice(&entry);
-        self.entry = entry;
+        self.scratch.entry = entry;
         self.segment_dirty = true;
         if self.segment.len() >= SEGMENT_TARGET {
             self.flush_segment(true)?;
@@ -357,7 +477,7 @@ impl<'t> Writer<'t> {
 
     /// The index row of a log's seqs `chunk_no * CHUNK ..`, as this batch leaves it.
     fn chunk(&mut self, log: u64, chunk_no: u64) -> Result<&mut LogChunk> {
-        Ok(match self.log_chunks.entry((log, chunk_no)) {
+        Ok(match self.scratch.log_chunks.entry((log, chunk_no)) {
             hash_map::Entry::Occupied(chunk) => chunk.into_mut(),
             hash_map::Entry::Vacant(slot) => {
                 let chunk = self.tables.log_chunk(log, chunk_no)?.unwrap_or_default();
@@ -369,7 +489,7 @@ impl<'t> Writer<'t> {
     /// Records that event `child` refers to event `parent`.
     fn add_child(&mut self, parent: u64, child: u64) -> Result<()> {
         let chunk_no = parent / CHUNK;
-        let chunk = match self.child_chunks.entry(chunk_no) {
+        let chunk = match self.scratch.child_chunks.entry(chunk_no) {
             hash_map::Entry::Occupied(chunk) => chunk.into_mut(),
             hash_map::Entry::Vacant(slot) => {
                 let row = self
@@ -406,26 +526,27 @@ impl<'t> Writer<'t> {
     }
 
     /// Writes what is pending: the open segment, the index rows and the counters.
-    /// Returns where the batch's events landed, and the stored events it found.
-    pub(super) fn finish(mut self) -> Result<FastMap<Cid, Placed>> {
+    /// Once the transaction commits, [`WriteState::committed`] must follow.
+    pub(super) fn finish(mut self) -> Result<()> {
         self.flush_segment(false)?;
+        let scratch = &mut *self.scratch;
         digest_index::add_run(
             &mut self.tables.digest_runs,
             &mut self.tables.digest_rows,
-            std::mem::take(&mut self.digests),
+            &mut scratch.digests,
         )?;
-        let mut row = Vec::new();
-        for ((log, chunk_no), chunk) in &self.log_chunks {
+        let row = &mut scratch.row;
+        for ((log, chunk_no), chunk) in &scratch.log_chunks {
             row.clear();
-            chunk.encode(&mut row);
+            chunk.encode(row);
             self.tables
                 .log_events
                 .insert((*log, *chunk_no), &row[..])
                 .map_err(db_error("writing a log"))?;
         }
-        for (chunk_no, chunk) in &mut self.child_chunks {
+        for (chunk_no, chunk) in &mut scratch.child_chunks {
             row.clear();
-            chunk.encode(*chunk_no, &mut row);
+            chunk.encode(*chunk_no, row);
             self.children
                 .insert(*chunk_no, &row[..])
                 .map_err(db_error("writing children"))?;
@@ -436,25 +557,8 @@ impl<'t> Writer<'t> {
         self.meta
             .insert(NEXT_LOG_KEY, self.next_log)
             .map_err(db_error("writing meta"))?;
-        self.batch.extend(self.found);
-        Ok(self.batch)
+        Ok(())
     }
-}
-
-/// Checks that `bytes` are `event`'s encoding and hash to `cid`.
-pub(super) fn check_decoded(
-    cid: Cid,
-    event: &Event,
-    bytes: &[u8],
-    buffer: &mut Vec<u8>,
-) -> Result<()> {
-    check_bytes("event", cid, bytes)?;
-    buffer.clear();
-    event.encode_into(buffer);
-    if buffer[..] != *bytes {
-        return Err(StoreError::NotItsEncoding { cid });
-    }
-    Ok(())
 }
 
 /// Where a log's digest occurs in an event's bytes, if it does.
