@@ -5,7 +5,7 @@
 //! place from `../shared/corpus` or `AMB_CORPUS`) with `AMB_BENCH_STEPS` steps
 //! (default 210,000: about 1,000,000 events) into a fresh store, then:
 //!
-//! * loads a [`Timeline`] with the default snapshots (about 400) and one with a single
+//! * loads a [`Timeline`] with the default snapshots (about 800) and one with a single
 //!   snapshot (step 0 only), reporting load time and the memory each holds;
 //! * the raw baseline, a **full replay**: bringing the single-snapshot timeline to the
 //!   last step, which replays every event from the deployed program (in memory, events

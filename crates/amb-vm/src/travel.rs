@@ -31,7 +31,7 @@ use crate::{
 pub use crate::verify::is_second_half;
 
 /// How many snapshots a timeline keeps, about (fewer for short programs).
-pub const SNAPSHOTS: u64 = 400;
+pub const SNAPSHOTS: u64 = 800;
 
 /// Where to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

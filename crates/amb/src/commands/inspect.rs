@@ -42,7 +42,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let store = args.home.open_store()?;
     let progress = crate::progress::reporter();
     // One or two seeks: a single snapshot (the deployed program) costs far less
-    // memory than a timeline's ~400, and each seek replays at most once.
+    // memory than a timeline's ~800, and each seek replays at most once.
     let timeline =
         Timeline::load_with_interval(&store, program, Some(u64::MAX), progress.as_ref())?;
     if let Some(at) = &args.at {
