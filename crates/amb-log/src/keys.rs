@@ -267,11 +267,12 @@ impl BatchVerifier {
 }
 
 /// A signing key: the 32-byte secret seed of RFC 8032, its expansion (the secret
-/// scalar and nonce prefix, computed once) and its public key. Its `Debug` shows only
-/// the public key.
+/// scalar and nonce prefix) and its public key, both computed once. Its `Debug`
+/// shows only the public key.
 pub struct SigningKey {
     seed: ed25519_dalek::SigningKey,
     expanded: ExpandedSecretKey,
+    public: PublicKey,
 }
 
 impl SigningKey {
@@ -287,7 +288,13 @@ impl SigningKey {
 
     fn of(seed: ed25519_dalek::SigningKey) -> SigningKey {
         let expanded = ExpandedSecretKey::from(seed.as_bytes());
-        SigningKey { seed, expanded }
+        let public = PublicKey::from_bytes(seed.verifying_key().as_bytes())
+            .expect("a signing key's public key is a curve point");
+        SigningKey {
+            seed,
+            expanded,
+            public,
+        }
     }
 
     /// The 32-byte secret seed. Keep it secret.
@@ -297,8 +304,7 @@ impl SigningKey {
 
     /// The public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey::from_bytes(self.seed.verifying_key().as_bytes())
-            .expect("a signing key's public key is a curve point")
+        self.public
     }
 
     /// Signs [`signing_input`]`(domain, payload)` (deterministic, RFC 8032).

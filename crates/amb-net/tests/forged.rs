@@ -199,6 +199,17 @@ fn next_root_event(node: &TestNode, program: Cid, key: &SigningKey) -> Vec<u8> {
     Event::sign(body, key).encode()
 }
 
+/// The bytes of the first event of `program`'s root log, as `node` stores it.
+fn first_root_event(node: &TestNode, program: Cid) -> Vec<u8> {
+    node.store()
+        .log_events(program)
+        .unwrap()
+        .next()
+        .expect("the root log has events")
+        .unwrap()
+        .bytes
+}
+
 /// The rogue as A sees it, if it is connected.
 fn rogue_in(info: &NodeInfo, rogue: PeerId) -> Option<&amb_net::node::PeerInfo> {
     info.peers.iter().find(|p| p.peer_id == rogue.to_string())
@@ -263,14 +274,7 @@ async fn forged_gossip_is_refused_by_rule_and_its_sender_banned() {
     let topic = topic_name(program);
     let heads_before = heads(a.store(), program);
     let count_before = a.store().event_count().unwrap();
-    let (_, genuine) = a
-        .store()
-        .log_events(program)
-        .unwrap()
-        .next()
-        .expect("the root log has events")
-        .map(|s| (s.cid, s.bytes))
-        .unwrap();
+    let genuine = first_root_event(&a, program);
 
     // (i) A real event of P with one signature byte flipped (so its bytes and CID
     // are new): rule `signature`.
@@ -376,14 +380,7 @@ async fn an_old_event_replayed_by_another_peer_is_refused_by_the_author_rule() {
 async fn a_foreign_event_at_a_taken_place_is_refused_by_key_not_taken_for_a_fork() {
     let (a, deployed, rogue) = setup(8).await;
     let program = deployed.program;
-    let (_, first) = a
-        .store()
-        .log_events(program)
-        .unwrap()
-        .next()
-        .expect("the root log has events")
-        .map(|s| (s.cid, s.bytes))
-        .unwrap();
+    let first = first_root_event(&a, program);
     let first = Event::decode(&first).unwrap();
     let rival = Event::sign(first.body().clone(), &rogue.key).encode();
     let mut events = a.handle.subscribe_events();
