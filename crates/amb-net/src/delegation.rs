@@ -52,7 +52,7 @@ pub async fn deploy_delegated(
     let mut delegated = Vec::new();
     for (ambient, peer) in &delegates {
         if identity::public_key(peer).is_none() {
-            return Err(NetError::Other(format!(
+            return Err(NetError::Invalid(format!(
                 "{peer} is not the peer id of an Ed25519 key; it cannot host slices"
             )));
         }
@@ -74,9 +74,9 @@ pub async fn deploy_delegated(
     let host_keys = hosts.clone();
     let (deployment, walk, deployed) = tokio::task::spawn_blocking(move || {
         let ast = amb_syntax::parse(&source)
-            .map_err(|e| NetError::Other(format!("syntax error: {e}")))?;
-        let compiled =
-            amb_bytecode::compile(&ast).map_err(|e| NetError::Other(format!("compiling: {e}")))?;
+            .map_err(|e| NetError::Invalid(format!("syntax error: {e}")))?;
+        let compiled = amb_bytecode::compile(&ast)
+            .map_err(|e| NetError::Invalid(format!("compiling: {e}")))?;
         let time = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);

@@ -55,16 +55,13 @@ pub async fn publish_events(
     for cid in events {
         let stored = store
             .get_event(*cid)
-            .map_err(|e| NetError::Other(e.to_string()))?
+            .map_err(NetError::from)?
             .ok_or_else(|| NetError::Other(format!("event {cid} is not stored")))?;
         let event = Event::decode(&stored.bytes)
             .map_err(|e| NetError::Other(format!("stored event {cid}: {e}")))?;
         let mut extra = Vec::new();
         if event.seq() == 0 && event.log() != program {
-            if let Some(manifest) = store
-                .get_block(event.log())
-                .map_err(|e| NetError::Other(e.to_string()))?
-            {
+            if let Some(manifest) = store.get_block(event.log()).map_err(NetError::from)? {
                 extra.push(ByteBuf::from(manifest));
             }
         }

@@ -113,7 +113,7 @@ pub async fn find_holder(node: &NodeHandle, program: Cid) -> Result<(PeerId, Hea
             }
         }
     }
-    Err(NetError::Other(format!(
+    Err(NetError::NotFound(format!(
         "no reachable peer holds /amb/{program} (asked {} peers)",
         asked.len()
     )))
@@ -129,7 +129,7 @@ async fn fetch_program_blocks(
     let store = node.store();
     let manifest = store
         .get_block(program)
-        .map_err(|e| NetError::Other(e.to_string()))?
+        .map_err(NetError::from)?
         .and_then(|bytes| Manifest::decode(&bytes).ok())
         .filter(|m| m.is_root() && m.cid() == program)
         .ok_or_else(|| NetError::Other(format!("/amb/{program} is not a program manifest")))?;
@@ -141,7 +141,7 @@ async fn fetch_program_blocks(
         for cid in frontier {
             let bytes = store
                 .get_block(cid)
-                .map_err(|e| NetError::Other(e.to_string()))?
+                .map_err(NetError::from)?
                 .ok_or_else(|| NetError::Other(format!("block {cid} is missing")))?;
             let block = Block::decode(&bytes)
                 .map_err(|e| NetError::Other(format!("block {cid} is not bytecode: {e}")))?;
@@ -180,7 +180,7 @@ async fn fetch_blocks(node: &NodeHandle, peer: PeerId, wanted: &[Cid]) -> Result
         // One commit per answer.
         store
             .put_blocks(found.iter().copied())
-            .map_err(|e| NetError::Other(e.to_string()))?;
+            .map_err(NetError::from)?;
         let got: HashSet<Cid> = found.iter().map(|(cid, _)| *cid).collect();
         if got.is_empty() {
             return Err(NetError::Peer {
@@ -204,7 +204,7 @@ async fn fetch_events(
     for head in heads {
         let have = store
             .log_head(head.log)
-            .map_err(|e| NetError::Other(e.to_string()))?
+            .map_err(NetError::from)?
             .map_or(0, |(seq, _)| seq + 1);
         if have < head.len {
             ranges.insert(

@@ -44,7 +44,7 @@ pub async fn value(
             Ok(_) => break,
             Err(e @ NetError::Refused(_)) => return Err(e),
             Err(e) if Instant::now() >= deadline => {
-                return Err(NetError::Other(format!(
+                return Err(NetError::NotFound(format!(
                     "{address} could not be fetched within {} s: {e}",
                     wait.as_secs()
                 )));
@@ -63,7 +63,7 @@ pub async fn value(
             )));
         }
         if Instant::now() >= deadline {
-            return Err(NetError::Other(format!(
+            return Err(NetError::Timeout(format!(
                 "{address} is not complete after {} s ({} events so far): its run has not finished, or the peers writing it are gone",
                 wait.as_secs(),
                 status.events

@@ -339,6 +339,24 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the store failed because its disk is full (the node's own
+    /// failure, which passes once space returns; `spec/network.md` §7).
+    pub fn is_disk_full(&self) -> bool {
+        let StoreError::Database { source, .. } = self else {
+            return false;
+        };
+        let io = match source.as_ref() {
+            redb::Error::Io(io) => Some(io),
+            _ => std::error::Error::source(source.as_ref())
+                .and_then(|s| s.downcast_ref::<std::io::Error>()),
+        };
+        io.is_some_and(|e| {
+            e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
+        })
+    }
+}
+
 fn db_error<E: Into<redb::Error>>(context: &'static str) -> impl FnOnce(E) -> StoreError {
     move |e| StoreError::Database {
         context,

@@ -44,8 +44,14 @@ impl IntoResponse for ApiError {
 impl From<NetError> for ApiError {
     fn from(e: NetError) -> ApiError {
         let status = match e {
-            NetError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            NetError::Stopped | NetError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             NetError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            NetError::Invalid(_) => StatusCode::BAD_REQUEST,
+            NetError::Limit { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            NetError::NotFound(_) => StatusCode::NOT_FOUND,
+            NetError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            NetError::Storage { full: true, .. } => StatusCode::INSUFFICIENT_STORAGE,
+            NetError::Storage { full: false, .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         };
         ApiError(status, e.to_string())
