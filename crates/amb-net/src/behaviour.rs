@@ -87,7 +87,14 @@ impl Behaviour {
             )],
             request_response::Config::default().with_request_timeout(config.request_timeout),
         );
-        let mut kad = kad::Behaviour::new(peer_id, kad::store::MemoryStore::new(peer_id));
+        let records = kad::store::MemoryStoreConfig {
+            max_provided_keys: config.max_provider_records,
+            ..Default::default()
+        };
+        let mut kad = kad::Behaviour::new(
+            peer_id,
+            kad::store::MemoryStore::with_config(peer_id, records),
+        );
         kad.set_mode(Some(kad::Mode::Server));
         let mdns = if config.mdns {
             Some(
@@ -138,5 +145,39 @@ impl Behaviour {
             invalid_message_deliveries_decay: 0.9,
             ..Default::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn providing(max_provider_records: usize, programs: u32) -> Result<(), kad::store::Error> {
+        let key = identity::Keypair::generate_ed25519();
+        let config = NodeConfig {
+            mdns: false,
+            max_provider_records,
+            ..NodeConfig::default()
+        };
+        let mut behaviour = Behaviour::new(&key, &config).expect("the behaviours");
+        for i in 0..programs {
+            let program = amb_bytecode::Cid::of(&i.to_le_bytes());
+            behaviour
+                .kad
+                .start_providing(kad::RecordKey::new(&program.to_bytes()))?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_dht_provides_past_1024_programs_up_to_its_setting() {
+        // At libp2p's default bound (1,024) the 1,025th program is refused.
+        assert!(providing(1024, 1025).is_err());
+        // The node's default keeps 2,000 and more; its setting is the bound.
+        providing(NodeConfig::default().max_provider_records, 2_000).expect("2,000 programs");
+        assert!(matches!(
+            providing(1_500, 2_000),
+            Err(kad::store::Error::MaxProvidedKeys)
+        ));
     }
 }

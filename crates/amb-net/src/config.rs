@@ -35,6 +35,9 @@ pub struct NodeConfig {
     /// How long a delegated run waits for another host's next event before it
     /// gives up.
     pub peer_timeout: Duration,
+    /// Most programs whose provider records the DHT keeps (this node's own and
+    /// other peers'); past it, a program is not announced.
+    pub max_provider_records: usize,
     /// A seeded fault layer between the swarm and the node (tests, benchmarks).
     pub faults: Option<FaultConfig>,
 }
@@ -53,6 +56,7 @@ impl Default for NodeConfig {
             ingest: IngestLimits::default(),
             accept_delegations: true,
             peer_timeout: Duration::from_secs(60),
+            max_provider_records: 65_536,
             faults: None,
         }
     }
@@ -96,6 +100,8 @@ pub struct NodeTable {
     pub accept_delegations: Option<bool>,
     /// How long a delegated run waits for another host, seconds.
     pub peer_timeout_secs: Option<u64>,
+    /// Most programs with provider records on the DHT.
+    pub max_provider_records: Option<u64>,
 }
 
 impl NodeTable {
@@ -153,6 +159,9 @@ impl NodeTable {
         if let Some(v) = env("PEER_TIMEOUT_SECS") {
             node.peer_timeout_secs = Some(number("PEER_TIMEOUT_SECS", v)?);
         }
+        if let Some(v) = env("MAX_PROVIDER_RECORDS") {
+            node.max_provider_records = Some(number("MAX_PROVIDER_RECORDS", v)?);
+        }
         Ok(node)
     }
 
@@ -190,6 +199,9 @@ impl NodeTable {
         }
         if let Some(s) = self.peer_timeout_secs {
             config.peer_timeout = Duration::from_secs(s.max(1));
+        }
+        if let Some(n) = self.max_provider_records {
+            config.max_provider_records = usize::try_from(n).unwrap_or(usize::MAX).max(1);
         }
         Ok(config)
     }

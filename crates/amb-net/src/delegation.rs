@@ -130,8 +130,7 @@ pub async fn deploy_delegated(
             }
         }
     }
-    node.execute(walk, peers)?;
-    tokio::spawn(watch(node.clone(), deployment, true));
+    start_walk(node, deployment, walk, peers).await?;
     settle(node, program).await?;
     Ok(deployed)
 }
@@ -218,7 +217,7 @@ pub fn prepare(
 }
 
 /// The keys of a deployment's hosts, in order.
-fn host_keys(deployment: &Deployment) -> Result<Vec<PublicKey>, String> {
+pub(crate) fn host_keys(deployment: &Deployment) -> Result<Vec<PublicKey>, String> {
     deployment
         .hosts
         .iter()
@@ -295,8 +294,29 @@ async fn host(node: &NodeHandle, peer: PeerId, deployment: Deployment) -> Result
         .iter()
         .map(identity::peer_id)
         .collect();
-    node.execute(walk, peers).map_err(|e| e.to_string())?;
-    tokio::spawn(watch(node.clone(), deployment, false));
+    start_walk(node, deployment, walk, peers)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Starts this node's walk of `deployment` (`peers`: its hosts, in order) and its
+/// watchdog, once the deployment is kept in the store: a node that restarts
+/// resumes every walk whose run is not over (`restart.rs`).
+pub(crate) async fn start_walk(
+    node: &NodeHandle,
+    deployment: Deployment,
+    walk: Execution,
+    peers: Vec<PeerId>,
+) -> Result<(), NetError> {
+    let store = node.store().clone();
+    let (program, bytes) = (deployment.program, deployment.encode());
+    tokio::task::spawn_blocking(move || store.put_deployment(program, &bytes))
+        .await
+        .map_err(|e| NetError::Other(format!("keeping the deployment: {e}")))??;
+    let deployer = peers.first() == Some(&node.peer_id());
+    tracing::info!(%program, deployer, "walking /amb/{program}");
+    node.execute(walk, peers)?;
+    tokio::spawn(watch(node.clone(), deployment, deployer));
     Ok(())
 }
 

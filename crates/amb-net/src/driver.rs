@@ -58,6 +58,8 @@ pub(crate) struct Driver {
     pub(crate) ban_after: u32,
     pub(crate) faults: Option<Faults>,
     pub(crate) listen: Vec<String>,
+    /// Programs the DHT's record store refused to provide (warned about once).
+    pub(crate) provide_refused: u64,
 }
 
 impl Driver {
@@ -234,7 +236,16 @@ impl Driver {
                 let behaviour = self.swarm.behaviour_mut();
                 let key = kad::RecordKey::new(&program.to_bytes());
                 if let Err(e) = behaviour.kad.start_providing(key) {
-                    tracing::warn!(%program, "providing: {e}");
+                    self.provide_refused += 1;
+                    if self.provide_refused == 1 {
+                        tracing::warn!(
+                            %program,
+                            "not announced on the DHT: {e} (the setting max_provider_records \
+                             bounds them; this is said once)"
+                        );
+                    } else {
+                        tracing::debug!(%program, refused = self.provide_refused, "not announced: {e}");
+                    }
                 }
             }
             Command::FindProviders(program, reply) => {

@@ -81,6 +81,16 @@ fn needs_reservation(plan: &Plan, index: EventIx) -> bool {
         && second.writer != first.writer
 }
 
+/// Whether this host's event at plan `index` (its log announced already) is held:
+/// a walk resumed after a restart meets what it committed before.
+fn committed(run: &Running, ingest: &Ingest, program: Cid, index: EventIx) -> bool {
+    let planned = &run.walk.plan().events[index];
+    run.walk
+        .log_id(planned.log)
+        .and_then(|log| ingest.event_at(&program, log, planned.seq))
+        .is_some()
+}
+
 /// Every walk of this node.
 #[derive(Default)]
 pub(crate) struct Executions {
@@ -247,6 +257,12 @@ impl Executions {
                     if needs_reservation(run.walk.plan(), index)
                         && !run.granted.contains(&index) =>
                 {
+                    if committed(run, ingest, program, index) {
+                        // Signed and stored before a restart: signing it again is a
+                        // no-op, and the other host has taken its second half.
+                        run.granted.insert(index);
+                        continue;
+                    }
                     let second = index + 1;
                     let writer = run.walk.plan().events[second].writer;
                     run.waiting_for = Some(run.hosts[writer]);

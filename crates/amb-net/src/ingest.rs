@@ -239,6 +239,12 @@ impl Ingest {
             })?;
         let mut events = BTreeMap::new();
         let logs = self.store.program_logs(program).map_err(store_refusal)?;
+        if logs.is_empty() {
+            // Listed among the store's programs from now on, events or not.
+            self.store
+                .register_log(program, program)
+                .map_err(store_refusal)?;
+        }
         for log in logs {
             for stored in self.store.log_events(log).map_err(store_refusal)? {
                 let stored = stored.map_err(store_refusal)?;

@@ -95,6 +95,9 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
                 let _ = reply.send(ingest.hold(program));
             }
             Job::Status(program, reply) => {
+                // A stored program is held (replayed) when first asked for; one the
+                // store lacks stays not held.
+                let _ = ingest.hold(program);
                 let _ = reply.send(ProgramStatus {
                     address: format!("/amb/{program}"),
                     held: ingest.holds(&program),
@@ -142,9 +145,6 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
         if let Some(program) = touched {
             if executions.walks(&program) {
                 executions.drive(program, &mut ingest, &commands, &events);
-            }
-            if ingest.is_complete(&program) {
-                finished.insert(program);
             }
         }
         for program in executions.take_done() {

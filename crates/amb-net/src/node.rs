@@ -29,6 +29,8 @@ use crate::{
     wire::{DelegateRequest, DelegateResponse, SyncRequest, SyncResponse},
 };
 
+pub use crate::finished::Finished;
+
 /// Why a node could not start or do what it was asked.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -194,7 +196,7 @@ pub struct NodeInfo {
     pub refused: BTreeMap<String, u64>,
     /// Peers banned for refused messages.
     pub banned: Vec<String>,
-    /// Programs held.
+    /// Programs the store holds (replayed in memory or not).
     pub programs: usize,
     /// Events waiting for their predecessors.
     pub waiting: usize,
@@ -296,30 +298,6 @@ pub(crate) enum Job {
     Counters(oneshot::Sender<(BTreeMap<String, u64>, usize, usize)>),
 }
 
-/// Programs this node knows to be over: a complete run, a walk at its end, or a run
-/// recorded here whole. Shared by the intake (which learns it) and the sync server
-/// (which tells peers).
-#[derive(Clone, Debug, Default)]
-pub struct Finished(Arc<std::sync::Mutex<HashSet<Cid>>>);
-
-impl Finished {
-    /// Notes that `program` is over.
-    pub fn insert(&self, program: Cid) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(program);
-    }
-
-    /// Whether `program` is known to be over.
-    pub fn contains(&self, program: &Cid) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(program)
-    }
-}
-
 /// A handle on a running node; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct NodeHandle {
@@ -413,7 +391,7 @@ pub async fn start(
     let (events, _) = broadcast::channel(65_536);
     let handle = NodeHandle {
         inner: Arc::new(Inner {
-            finished: Finished::default(),
+            finished: Finished::new(Arc::clone(&store)),
             accept_delegations: config.accept_delegations,
             peer_timeout: config.peer_timeout,
             peer_id,
@@ -463,8 +441,10 @@ pub async fn start(
         ban_after: config.ban_after,
         faults: config.faults.map(Faults::new),
         listen: listen.clone(),
+        provide_refused: 0,
     };
     tokio::spawn(driver.run(command_rx));
+    crate::restart::spawn(handle.clone());
     let ready = Ready {
         peer_id: peer_id.to_string(),
         listen,
@@ -550,7 +530,12 @@ impl NodeHandle {
     /// The node's state.
     pub async fn info(&self) -> Result<NodeInfo, NetError> {
         let swarm = self.ask(Command::Info).await?;
-        let (refused, programs, waiting) = self.job(Job::Counters).await?;
+        let (refused, _, waiting) = self.job(Job::Counters).await?;
+        let store = Arc::clone(&self.inner.store);
+        let programs = tokio::task::spawn_blocking(move || store.program_count())
+            .await
+            .map_err(|e| NetError::Other(format!("counting the programs: {e}")))??
+            as usize;
         Ok(NodeInfo {
             peer_id: self.inner.peer_id.to_string(),
             listen: swarm.listen,

@@ -1,7 +1,8 @@
 //! Reading a program's value from the network (`spec/network.md` §5): fetch what
-//! this node lacks, follow the topic until the run is over (complete, or synced
-//! whole from a peer that knows it to be over; syncing again from a holder
-//! meanwhile, which also recovers what gossip lost), then verify every event
+//! this node lacks, follow the topic until the run is over (complete, synced
+//! whole from a peer that knows it to be over, or, for a run this node walks, its
+//! walk at its end: `finished.rs`; syncing again from a holder meanwhile, which
+//! also recovers what gossip lost), then verify every event
 //! exactly as `amb verify` does and evaluate the replayed term.
 
 use std::time::{Duration, Instant};
@@ -54,7 +55,7 @@ pub async fn value(
     }
     loop {
         let status = node.status(program).await?;
-        if status.complete || node.is_finished(&program) {
+        if node.is_finished(&program) {
             break;
         }
         if let Some(failed) = status.execution.as_ref().and_then(|e| e.failed.as_ref()) {

@@ -48,9 +48,7 @@ pub struct GossipBatch {
 impl GossipBatch {
     /// The batch's bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        ciborium::into_writer(self, &mut out).expect("writing to a vector cannot fail");
-        out
+        to_cbor(self)
     }
 
     /// Reads a batch, refusing anything malformed or above the bounds.
@@ -167,6 +165,19 @@ pub struct Deployment {
     pub max_steps: u64,
 }
 
+impl Deployment {
+    /// The deployment's bytes (CBOR; the same deployment always gives the same
+    /// bytes), as a node keeps it to resume its walk after a restart.
+    pub fn encode(&self) -> Vec<u8> {
+        to_cbor(self)
+    }
+
+    /// Reads a deployment kept by [`Deployment::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<Deployment, String> {
+        ciborium::from_reader(bytes).map_err(|e| format!("a deployment: {e}"))
+    }
+}
+
 /// A delegation request.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum DelegateRequest {
@@ -200,6 +211,13 @@ pub enum DelegateResponse {
         /// Why: `taken`, `reserved`, `unknown`, `not-host`, `not-allowed`, ...
         reason: String,
     },
+}
+
+/// A value's CBOR.
+fn to_cbor(value: &impl Serialize) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::into_writer(value, &mut out).expect("writing to a vector cannot fail");
+    out
 }
 
 /// Serde for one CID as its binary form.
@@ -265,5 +283,19 @@ mod tests {
         };
         let error = GossipBatch::decode(&big.encode()).unwrap_err();
         assert!(error.contains("more than"), "{error}");
+    }
+
+    #[test]
+    fn a_deployment_round_trips_and_garbage_is_refused() {
+        let deployment = Deployment {
+            program: Cid::of(b"p"),
+            hosts: vec![ByteBuf::from(vec![1; 32]), ByteBuf::from(vec![2; 32])],
+            delegated: vec![("string_concat".into(), 1)],
+            max_steps: 10_000,
+        };
+        let bytes = deployment.encode();
+        assert_eq!(bytes, deployment.clone().encode());
+        assert_eq!(Deployment::decode(&bytes), Ok(deployment));
+        assert!(Deployment::decode(&bytes[..bytes.len() - 1]).is_err());
     }
 }

@@ -1,8 +1,10 @@
 //! Delegated runs across real nodes on loopback (`spec/network.md` §8): the
 //! acceptance scenario of the string-concat monoid with `string_concat` on a second
-//! node and a late observer; a host killed mid-run and restarted; a host gone for
-//! good; two movers on two hosts racing for one co-capability on a third; and the
-//! scenario under a seeded fault layer with loss, duplicates and reordering.
+//! node and a late observer; a host killed mid-run and restarted; a deployer and
+//! its host both stopped mid-run and restarted, each resuming its walk; a host
+//! gone for good; two movers on two hosts racing for one co-capability on a third;
+//! and the scenario under a seeded fault layer with loss, duplicates and
+//! reordering.
 
 mod common;
 
@@ -44,24 +46,11 @@ fn reduced(home: &Home, file: &str) -> Value {
     json_of(&out)
 }
 
-/// With the node stopped: `amb verify` passes on its store, and `amb log --json`
-/// lists each (log, seq) once; returns the writers' keys.
+/// With the node stopped: `amb verify` passes on its store, which holds `events`
+/// events of the run, each (log, seq) once; returns the writers' keys.
 fn check_store(home: &Home, address: &str, events: u64) -> HashSet<String> {
-    let verified = success(&home.amb(&["verify", address]));
-    assert!(verified.contains(&format!("{events} events")), "{verified}");
-    let log = json_of(&home.amb(&["log", address, "--json"]));
-    let log = log.as_array().expect("a list of events");
+    let log = home.stored_run(address);
     assert_eq!(log.len() as u64, events);
-    let places: HashSet<(String, u64)> = log
-        .iter()
-        .map(|e| {
-            (
-                e["log"].as_str().unwrap().to_string(),
-                e["seq"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(places.len(), log.len(), "a (log, seq) twice: a fork");
     log.iter()
         .map(|e| e["writer"].as_str().unwrap().to_string())
         .collect()
@@ -136,6 +125,34 @@ fn a_host_killed_mid_run_resumes_at_restart_with_nothing_lost_or_forked() {
     let writers = check_store(&home_b, &address, 86);
     assert_eq!(writers.len(), 2);
     check_store(&home_a, &address, 86);
+}
+
+#[test]
+fn a_deployer_and_its_host_both_restarted_resume_their_walks() {
+    let file = common::corpus(MONOID);
+    let file = file.to_str().unwrap();
+    let (home_a, home_b) = (Home::new(), Home::new());
+    let mut a = Node::start(&home_a, &[], &[], &[]);
+    // B dies in the middle of its part (as by SIGKILL); A is stopped by SIGTERM
+    // while its walk waits for B.
+    let (address, _) = deploy_to_a_crashing_host(&a, &home_b, file);
+    assert!(a.terminate().success());
+    // Both restart: each resumes its own walk from its store.
+    let a = Node::start(&home_a, &[], &[], &[]);
+    let b = Node::start(&home_b, &[a.address()], &[], &[]);
+    for node in [&a, &b] {
+        let answer = value(node, &address);
+        assert_eq!(answer["address"], address.as_str());
+        assert_eq!(answer["value"], "helloworld");
+        let resumed = format!("resuming the walk of {address}");
+        common::node::wait_until("the walk resumed", || {
+            node.log().contains(&resumed).then_some(())
+        });
+        assert_eq!(node.info()["programs"], 1);
+    }
+    drop((a, b));
+    assert_eq!(check_store(&home_a, &address, 86).len(), 2);
+    assert_eq!(check_store(&home_b, &address, 86).len(), 2);
 }
 
 #[test]

@@ -2,12 +2,14 @@
 //! processes on loopback (`spec/network.md` §1, §5, §7): each node prints one JSON
 //! `ready` line; a program deployed through one node is read, verified, through
 //! another; errors are clear and exit non-zero; the live event stream reports each
-//! stored event once; SIGTERM stops a node cleanly with every event committed.
+//! stored event once; SIGTERM stops a node cleanly with every event committed; a
+//! node restarted after SIGKILL or SIGTERM serves, counts and syncs every program
+//! it stored, and finishes a deployment it was killed in the middle of.
 
 mod common;
 use common::{
     corpus, failure, json_of,
-    node::{Node, WAIT, amb_command, keys},
+    node::{Home, Node, WAIT, amb_command, keys, wait_until},
     text,
 };
 
@@ -259,4 +261,106 @@ fn sigterm_stops_a_node_with_exit_0_and_its_events_committed() {
             .unwrap(),
     );
     assert_eq!(verified["address"], address.as_str());
+}
+
+/// `amb value ADDRESS --node N --json`.
+fn value_on(node: &Node, address: &str) -> Value {
+    json_of(&node.client(&["value", address, "--json", "--wait", "60"]))
+}
+
+#[test]
+fn a_node_restarted_after_sigkill_or_sigterm_serves_every_program_it_stored() {
+    let home = Home::new();
+    let file = corpus(MONOID);
+    let file = file.to_str().unwrap();
+    let mut node = Node::start(&home, &[], &[], &[]);
+    // The same text three times: three programs (each manifest has its own nonce).
+    let addresses: Vec<String> = (0..3)
+        .map(|_| {
+            let deployed = json_of(&node.client(&["deploy", file, "--json"]));
+            deployed["address"]
+                .as_str()
+                .expect("an address")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(node.info()["programs"], 3);
+    for stop in ["SIGKILL", "SIGTERM"] {
+        let status = match stop {
+            "SIGKILL" => node.kill(),
+            _ => node.terminate(),
+        };
+        assert_eq!(status.success(), stop == "SIGTERM", "{stop}: {status:?}");
+        node = Node::start(&home, &[], &[], &[]);
+        assert_eq!(node.info()["programs"], 3, "after {stop}");
+        for address in &addresses {
+            let answer = value_on(&node, address);
+            assert_eq!(answer["address"], address.as_str(), "after {stop}");
+            assert_eq!(answer["value"], "helloworld", "after {stop}");
+            let status = get(&format!("{}/v1/programs{}", node.api, &address[4..]));
+            assert_eq!(status["complete"], true, "after {stop}: {status}");
+        }
+        // A new peer fetches every program through the restarted node.
+        let fresh = Node::fresh(&[node.address()]);
+        for address in &addresses {
+            assert_eq!(value_on(&fresh, address)["value"], "helloworld");
+        }
+        assert_eq!(fresh.info()["programs"], 3);
+    }
+}
+
+/// A program of `copies` renamed copies of the monoid, each in an index ambient of
+/// a tuple: 86 events a copy, and one more.
+fn long_program(copies: usize) -> String {
+    let monoid = std::fs::read_to_string(corpus(MONOID)).unwrap();
+    let parts: Vec<String> = (0..copies)
+        .map(|i| format!("{i}[{}]", amb_bench::confluent::renamed_monoid(&monoid, i)))
+        .collect();
+    format!("tuple[{}]", parts.join("|\n"))
+}
+
+#[test]
+fn a_deployer_killed_in_the_middle_of_a_run_finishes_it_at_restart() {
+    let home = Home::new();
+    let file = home.sandbox().join("long.amb");
+    // More events than one walk signs at a time (4,096): the crash comes between.
+    std::fs::write(&file, long_program(60)).unwrap();
+    let file = file.to_str().unwrap();
+    let expected = json_of(
+        &amb_command(home.sandbox())
+            .args(["reduce", file, "--json"])
+            .output()
+            .unwrap(),
+    );
+    // The fault layer aborts the node (as a SIGKILL would) once it has signed.
+    let mut node = Node::start(&home, &[], &["--faults", "seed=1,crash_after=1"], &[]);
+    let output = node.client(&["deploy", file, "--json"]);
+    assert!(!output.status.success(), "the deploy died with its node");
+    assert!(!node.wait_exit().success());
+    let log = node.log();
+    let address = log
+        .split_whitespace()
+        .find(|word| word.starts_with("/amb/"))
+        .unwrap_or_else(|| panic!("the node said what it walks:\n{log}"))
+        .to_string();
+    let partial = json_of(&home.amb(&["log", &address, "--json"]));
+    let partial = partial.as_array().expect("a list").len();
+    assert!(
+        partial > 0,
+        "the crash came after a first batch was committed"
+    );
+    // Restarted, the node resumes its deployment: same address, the whole run.
+    let node = Node::start(&home, &[], &[], &[]);
+    let answer = value_on(&node, &address);
+    assert_eq!(answer["address"], address.as_str());
+    assert_eq!(answer["normal_form"], expected["normal_form"]);
+    assert_eq!(answer["value"], expected["value"]);
+    wait_until("the resumed walk logged", || {
+        node.log()
+            .contains(&format!("resuming the walk of {address}"))
+            .then_some(())
+    });
+    drop(node);
+    let log = home.stored_run(&address);
+    assert!(log.len() > partial, "{} events", log.len());
 }

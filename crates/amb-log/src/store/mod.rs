@@ -37,6 +37,8 @@
 //! | `children` | event number / 64 → row | who refers to each of 64 events |
 //! | `program_logs` | (program's log number, log number) → () | the logs of a program |
 //! | `manifests` | log number → compact slice manifest | slice manifests (`manifests.rs`) |
+//! | `deployments` | program digest → bytes | the deployments a node walks, to resume them (`programs.rs`) |
+//! | `runs_over` | program digest → () | runs a node knows to be over (`programs.rs`) |
 //!
 //! Every event gets the next **event number**, in write order. A **segment** holds the
 //! entries of consecutive event numbers, up to [`SEGMENT_TARGET`] bytes (one page);
@@ -65,6 +67,7 @@ mod digest_index;
 mod entry;
 mod fast_hash;
 mod manifests;
+mod programs;
 mod rows;
 mod snapshot;
 mod tables;

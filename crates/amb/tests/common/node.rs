@@ -108,6 +108,32 @@ impl Home {
     }
 }
 
+impl Home {
+    /// With the node stopped: the stored events of a run (`amb log --json`), after
+    /// checking that each (log, seq) is there once (no fork) and that `amb verify`
+    /// passes on exactly these events.
+    pub(crate) fn stored_run(&self, address: &str) -> Vec<Value> {
+        let log = json_of(&self.amb(&["log", address, "--json"]));
+        let log = log.as_array().expect("a list of events").clone();
+        let places: std::collections::HashSet<(String, u64)> = log
+            .iter()
+            .map(|e| {
+                (
+                    e["log"].as_str().expect("a log").to_string(),
+                    e["seq"].as_u64().expect("a seq"),
+                )
+            })
+            .collect();
+        assert_eq!(places.len(), log.len(), "a (log, seq) twice: a fork");
+        let verified = success(&self.amb(&["verify", address]));
+        assert!(
+            verified.contains(&format!("{} events", log.len())),
+            "{verified}"
+        );
+        log
+    }
+}
+
 /// A running `amb node`; killed when dropped.
 #[derive(Debug)]
 pub(crate) struct Node {
@@ -268,6 +294,12 @@ impl Node {
     pub(crate) fn wait_exit(&mut self) -> ExitStatus {
         let child = &mut self.child;
         wait_until("the node to exit", || child.try_wait().expect("try_wait"))
+    }
+
+    /// Kills it with SIGKILL and waits for the exit status.
+    pub(crate) fn kill(&mut self) -> ExitStatus {
+        self.child.kill().expect("SIGKILL is sent");
+        self.wait_exit()
     }
 
     /// Sends SIGTERM and waits for the exit status.
