@@ -1,7 +1,8 @@
 //! Delegated runs across real nodes on loopback (`spec/network.md` §8): the
 //! acceptance scenario of the string-concat monoid with `string_concat` on a second
 //! node and a late observer; a host killed mid-run and restarted; a deployer and
-//! its host both stopped mid-run and restarted, each resuming its walk; a host
+//! its host both stopped mid-run and restarted, each resuming its walk; a deployer
+//! killed between the two halves of a cross-host step, resuming past it; a host
 //! gone for good; two movers on two hosts racing for one co-capability on a third;
 //! and the scenario under a seeded fault layer with loss, duplicates and
 //! reordering.
@@ -153,6 +154,48 @@ fn a_deployer_and_its_host_both_restarted_resume_their_walks() {
     drop((a, b));
     assert_eq!(check_store(&home_a, &address, 86).len(), 2);
     assert_eq!(check_store(&home_b, &address, 86).len(), 2);
+}
+
+#[test]
+fn a_deployer_killed_after_a_cross_host_step_resumes_past_it() {
+    let (home_a, home_b) = (Home::new(), Home::new());
+    let file = home_a.sandbox().join("move.amb");
+    std::fs::write(&file, "a[in c.x[]] | c[in_.open_] | open c").unwrap();
+    let file = file.to_str().unwrap();
+    // `c` runs on B. A signs six events, then its `in c` once B has reserved its
+    // `in_` for `a`, then, once B has signed `in_` and `open_`, its `open c`: the
+    // fault layer aborts A right after committing that eighth event.
+    let mut a = Node::start(&home_a, &[], &["--faults", "seed=1,crash_after=8"], &[]);
+    let b = Node::start(&home_b, &[a.address()], &[], &[]);
+    a.wait_peer(&b.peer_id);
+    let delegate = format!("c={}", b.peer_id);
+    let _ = a.client(&["deploy", file, "--delegate", &delegate, "--json"]);
+    assert!(!a.wait_exit().success());
+    let address = a.walked_address();
+    let stored = json_of(&home_a.amb(&["log", &address, "--json"]));
+    let stored = stored.as_array().expect("a list of events");
+    assert!(
+        stored
+            .iter()
+            .any(|e| e["op"] == "open" && e["target"] == "c"),
+        "A committed its `open c`: {stored:?}"
+    );
+    // Restarted, A signs its `in c` again (the same bytes) without asking B to
+    // reserve the `in_` that B has consumed since (B would refuse: `taken`).
+    let a = Node::start(&home_a, &[b.address()], &[], &[]);
+    for node in [&a, &b] {
+        assert_eq!(value(node, &address)["normal_form"], "a[x[]]");
+    }
+    // A's own walk reaches its end (the value alone could come from B's).
+    let status = format!("{}/v1/programs/{}", a.api, &address[5..]);
+    common::node::wait_until("A's walk at its end", || {
+        let status: Value = ureq::get(&status).call().ok()?.into_json().ok()?;
+        (status["execution"]["done"] == true).then_some(())
+    });
+    drop((a, b));
+    let events = events_of(&home_b, &address);
+    assert_eq!(check_store(&home_a, &address, events).len(), 2);
+    assert_eq!(check_store(&home_b, &address, events).len(), 2);
 }
 
 #[test]

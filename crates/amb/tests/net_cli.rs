@@ -337,12 +337,7 @@ fn a_deployer_killed_in_the_middle_of_a_run_finishes_it_at_restart() {
     let output = node.client(&["deploy", file, "--json"]);
     assert!(!output.status.success(), "the deploy died with its node");
     assert!(!node.wait_exit().success());
-    let log = node.log();
-    let address = log
-        .split_whitespace()
-        .find(|word| word.starts_with("/amb/"))
-        .unwrap_or_else(|| panic!("the node said what it walks:\n{log}"))
-        .to_string();
+    let address = node.walked_address();
     let partial = json_of(&home.amb(&["log", &address, "--json"]));
     let partial = partial.as_array().expect("a list").len();
     assert!(

@@ -278,6 +278,16 @@ impl Node {
         json_of(&self.client(&["info", "--json"]))
     }
 
+    /// The address of the first program its log says it walks (`walking
+    /// /amb/…`): for a node that died before it could answer a deploy.
+    pub(crate) fn walked_address(&self) -> String {
+        let log = self.log();
+        log.split_whitespace()
+            .find(|word| word.starts_with("/amb/"))
+            .unwrap_or_else(|| panic!("the node said what it walks:\n{log}"))
+            .to_string()
+    }
+
     /// Waits until its `amb info` lists `peer`.
     pub(crate) fn wait_peer(&self, peer: &str) {
         wait_until("a peer in amb info", || {
