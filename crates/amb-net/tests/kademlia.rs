@@ -1,11 +1,14 @@
 //! Discovery by Kademlia (`spec/network.md` §1, §3): a node that provides a
 //! program is found through the DHT by a node that was told only of another peer,
-//! and that node fetches, verifies and reads the program.
+//! and that node fetches, verifies and reads the program; a node started on a
+//! store that already holds a run announces it, counts it and serves it.
 
 mod common;
 
+use amb_bytecode::BlockLimits;
 use amb_engine::Limits;
-use common::{MONOID, TestNode, WAIT, corpus};
+use amb_log::{Manifest, SigningKey};
+use common::{MONOID, TestNode, WAIT, corpus, new_store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_is_found_through_the_dht_and_read_from() {
@@ -32,4 +35,45 @@ async fn a_provider_is_found_through_the_dht_and_read_from() {
     assert!(c.is_connected_to(a.peer_id()).await, "C reached A");
     let status = c.handle.status(program).await.unwrap();
     assert_eq!(status.events as u64, deployed.events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_on_a_store_announces_counts_and_serves_its_runs() {
+    // A run recorded into a store with no node running (as `amb run --home` does).
+    let (store, _dir) = new_store();
+    let key = SigningKey::generate();
+    let ast = amb_syntax::parse(&corpus(MONOID)).unwrap();
+    let (compiled, map) = amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).unwrap();
+    let plan = amb_vm::plan::plan(&ast, &compiled, &map, Limits::default()).unwrap();
+    let manifest = Manifest::new_root(
+        compiled.root,
+        None,
+        vec![key.public_key()],
+        &key,
+        [7; 16],
+        1,
+    );
+    amb_vm::record::record(&plan, &compiled, &manifest, &key, &store).unwrap();
+    let program = manifest.cid();
+
+    let a = TestNode::start_on(common::config(vec![]), key, store).await;
+    assert_eq!(a.handle.info().await.unwrap().programs, 1);
+    let own = amb_net::value(&a.handle, program, WAIT)
+        .await
+        .expect("A reads its own run");
+    assert_eq!(own.value, serde_json::json!("helloworld"));
+    // C, told only of B, finds A through the DHT: A announced what its store holds.
+    let b = TestNode::with_peers(&[&a]).await;
+    b.wait_connected(a.peer_id()).await;
+    let c = TestNode::with_peers(&[&b]).await;
+    c.wait_connected(b.peer_id()).await;
+    common::wait_until("A to be found as a provider", WAIT, || async {
+        let providers = c.handle.find_providers(program).await.unwrap_or_default();
+        providers.contains(&a.peer_id()).then_some(())
+    })
+    .await;
+    let value = amb_net::value(&c.handle, program, WAIT)
+        .await
+        .expect("found and read");
+    assert_eq!(value.normal_form, own.normal_form);
 }
