@@ -5,10 +5,23 @@
 
 mod common;
 
-use amb_bytecode::BlockLimits;
+use amb_bytecode::{BlockLimits, Cid};
 use amb_engine::Limits;
 use amb_log::{Manifest, SigningKey};
 use common::{MONOID, TestNode, WAIT, corpus, new_store};
+
+/// A new node told only of `b` that has found `provider` as a provider of
+/// `program` through the DHT.
+async fn found_through(b: &TestNode, provider: &TestNode, program: Cid) -> TestNode {
+    let c = TestNode::with_peers(&[b]).await;
+    c.wait_connected(b.peer_id()).await;
+    common::wait_until("a provider found through the DHT", WAIT, || async {
+        let providers = c.handle.find_providers(program).await.unwrap_or_default();
+        providers.contains(&provider.peer_id()).then_some(())
+    })
+    .await;
+    c
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_is_found_through_the_dht_and_read_from() {
@@ -21,13 +34,7 @@ async fn a_provider_is_found_through_the_dht_and_read_from() {
     let program = deployed.program;
     // C is told only of B, which does not hold the program: the DHT names A as its
     // provider (A announced it to the peers closest to the key, B among them).
-    let c = TestNode::with_peers(&[&b]).await;
-    c.wait_connected(b.peer_id()).await;
-    common::wait_until("A to be found as a provider", WAIT, || async {
-        let providers = c.handle.find_providers(program).await.unwrap_or_default();
-        providers.contains(&a.peer_id()).then_some(())
-    })
-    .await;
+    let c = found_through(&b, &a, program).await;
     let value = amb_net::value(&c.handle, program, WAIT)
         .await
         .expect("found and read");
@@ -42,7 +49,7 @@ async fn a_node_started_on_a_store_announces_counts_and_serves_its_runs() {
     // A run recorded into a store with no node running (as `amb run --home` does).
     let (store, _dir) = new_store();
     let key = SigningKey::generate();
-    let ast = amb_syntax::parse(&corpus(MONOID)).unwrap();
+    let ast = amb_syntax::parse(corpus(MONOID)).unwrap();
     let (compiled, map) = amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).unwrap();
     let plan = amb_vm::plan::plan(&ast, &compiled, &map, Limits::default()).unwrap();
     let manifest = Manifest::new_root(
@@ -65,13 +72,7 @@ async fn a_node_started_on_a_store_announces_counts_and_serves_its_runs() {
     // C, told only of B, finds A through the DHT: A announced what its store holds.
     let b = TestNode::with_peers(&[&a]).await;
     b.wait_connected(a.peer_id()).await;
-    let c = TestNode::with_peers(&[&b]).await;
-    c.wait_connected(b.peer_id()).await;
-    common::wait_until("A to be found as a provider", WAIT, || async {
-        let providers = c.handle.find_providers(program).await.unwrap_or_default();
-        providers.contains(&a.peer_id()).then_some(())
-    })
-    .await;
+    let c = found_through(&b, &a, program).await;
     let value = amb_net::value(&c.handle, program, WAIT)
         .await
         .expect("found and read");
