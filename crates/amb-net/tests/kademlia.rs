@@ -1,7 +1,8 @@
 //! Discovery by Kademlia (`spec/network.md` §1, §3): a node that provides a
 //! program is found through the DHT by a node that was told only of another peer,
 //! and that node fetches, verifies and reads the program; a node started on a
-//! store that already holds a run announces it, counts it and serves it.
+//! store that already holds runs announces, counts and serves them, and follows
+//! the one that is not over.
 
 mod common;
 
@@ -45,7 +46,7 @@ async fn a_provider_is_found_through_the_dht_and_read_from() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_started_on_a_store_announces_counts_and_serves_its_runs() {
+async fn a_node_started_on_a_store_announces_counts_serves_and_follows_its_runs() {
     // A run recorded into a store with no node running (as `amb run --home` does).
     let (store, _dir) = new_store();
     let key = SigningKey::generate();
@@ -62,9 +63,20 @@ async fn a_node_started_on_a_store_announces_counts_and_serves_its_runs() {
     );
     amb_vm::record::record(&plan, &compiled, &manifest, &key, &store).unwrap();
     let program = manifest.cid();
+    // A second deployment of it whose run has not started: not over.
+    let open = Manifest::new_root(
+        compiled.root,
+        None,
+        vec![key.public_key()],
+        &key,
+        [8; 16],
+        1,
+    );
+    amb_vm::record::store_program(&compiled, &open, &store).unwrap();
+    store.register_log(open.cid(), open.cid()).unwrap();
 
     let a = TestNode::start_on(common::config(vec![]), key, store).await;
-    assert_eq!(a.handle.info().await.unwrap().programs, 1);
+    assert_eq!(a.handle.info().await.unwrap().programs, 2);
     let own = amb_net::value(&a.handle, program, WAIT)
         .await
         .expect("A reads its own run");
@@ -72,6 +84,8 @@ async fn a_node_started_on_a_store_announces_counts_and_serves_its_runs() {
     // C, told only of B, finds A through the DHT: A announced what its store holds.
     let b = TestNode::with_peers(&[&a]).await;
     b.wait_connected(a.peer_id()).await;
+    // A follows the topic of the run that is not over.
+    b.wait_topic_peer(open.cid(), a.peer_id()).await;
     let c = found_through(&b, &a, program).await;
     let value = amb_net::value(&c.handle, program, WAIT)
         .await
