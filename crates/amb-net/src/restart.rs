@@ -31,7 +31,7 @@ pub(crate) fn spawn(node: NodeHandle) {
     });
 }
 
-/// Follows, resumes, then announces.
+/// Announces (in the background), follows, resumes.
 async fn resume(node: &NodeHandle) -> Result<(), NetError> {
     let handle = node.clone();
     let (programs, open, deployments) = tokio::task::spawn_blocking(move || {
@@ -59,6 +59,9 @@ async fn resume(node: &NodeHandle) -> Result<(), NetError> {
             "the store holds programs: serving them, resuming the runs not over"
         );
     }
+    // Announcing takes a while for a large store: it goes on beside the rest.
+    let announcer = node.clone();
+    tokio::spawn(async move { announce(&announcer, &programs).await });
     for program in &open {
         node.follow(*program)?;
     }
@@ -73,7 +76,7 @@ async fn resume(node: &NodeHandle) -> Result<(), NetError> {
             Err(e) => tracing::warn!(%program, "cannot resume the walk of /amb/{program}: {e}"),
         }
     }
-    announce(node, &programs).await
+    Ok(())
 }
 
 /// Walks a kept deployment again from its start: every event this node committed
@@ -97,15 +100,16 @@ async fn resume_walk(node: &NodeHandle, deployment: Deployment) -> Result<(), Ne
 }
 
 /// Announces `programs` on the DHT, [`ANNOUNCE_BATCH`] at a time (Kademlia then
-/// republishes them itself, every 12 hours).
-async fn announce(node: &NodeHandle, programs: &[Cid]) -> Result<(), NetError> {
+/// republishes them itself, every 12 hours); stops with the node.
+async fn announce(node: &NodeHandle, programs: &[Cid]) {
     for (i, batch) in programs.chunks(ANNOUNCE_BATCH).enumerate() {
         if i > 0 {
             tokio::time::sleep(ANNOUNCE_EVERY).await;
         }
         for program in batch {
-            node.provide(*program)?;
+            if node.provide(*program).is_err() {
+                return;
+            }
         }
     }
-    Ok(())
 }

@@ -53,25 +53,21 @@ async fn a_node_started_on_a_store_announces_counts_serves_and_follows_its_runs(
     let ast = amb_syntax::parse(corpus(MONOID)).unwrap();
     let (compiled, map) = amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).unwrap();
     let plan = amb_vm::plan::plan(&ast, &compiled, &map, Limits::default()).unwrap();
-    let manifest = Manifest::new_root(
-        compiled.root,
-        None,
-        vec![key.public_key()],
-        &key,
-        [7; 16],
-        1,
-    );
+    let deployment = |nonce| {
+        Manifest::new_root(
+            compiled.root,
+            None,
+            vec![key.public_key()],
+            &key,
+            [nonce; 16],
+            1,
+        )
+    };
+    let manifest = deployment(7);
     amb_vm::record::record(&plan, &compiled, &manifest, &key, &store).unwrap();
     let program = manifest.cid();
     // A second deployment of it whose run has not started: not over.
-    let open = Manifest::new_root(
-        compiled.root,
-        None,
-        vec![key.public_key()],
-        &key,
-        [8; 16],
-        1,
-    );
+    let open = deployment(8);
     amb_vm::record::store_program(&compiled, &open, &store).unwrap();
     store.register_log(open.cid(), open.cid()).unwrap();
 
