@@ -63,7 +63,11 @@ async fn resume(node: &NodeHandle) -> Result<(), NetError> {
     let announcer = node.clone();
     tokio::spawn(async move { announce(&announcer, &programs).await });
     for program in &open {
-        node.follow(*program)?;
+        match node.follow(*program) {
+            Err(NetError::Stopped) => return Err(NetError::Stopped),
+            Err(e) => tracing::warn!(%program, "not following /amb/{program}: {e}"),
+            Ok(()) => {}
+        }
     }
     for (program, bytes) in deployments {
         let resumed = match Deployment::decode(&bytes) {
@@ -107,8 +111,10 @@ async fn announce(node: &NodeHandle, programs: &[Cid]) {
             tokio::time::sleep(ANNOUNCE_EVERY).await;
         }
         for program in batch {
-            if node.provide(*program).is_err() {
-                return;
+            match node.provide(*program) {
+                Err(NetError::Stopped) => return,
+                Err(e) => tracing::debug!(%program, "not announced: {e}"),
+                Ok(()) => {}
             }
         }
     }
