@@ -12,6 +12,27 @@
 //!   (stored before, or earlier in the same batch), so the `children` index is complete.
 //! - **Atomic, durable batches.** [`Store::write_batch`] writes all its events in one
 //!   transaction and returns once it has committed durably (`spec/events.md` §8).
+//! - **A damaged file is an error, never a panic** ([`StoreError::Damaged`]). Every
+//!   public read and write, of the store and of its snapshots and iterators, runs
+//!   through one guard (`guard.rs`): a panic inside redb on a damaged page is caught
+//!   and reported, and from then on the store refuses everything until the process
+//!   ends and never writes to the file (redb's state may be half updated; the
+//!   database is not even closed). A truncated or empty file is refused on opening.
+//!   Reads check what they return (see the layout below), so a changed record is an
+//!   error, not other content; redb does not check page checksums on reads, so a
+//!   changed B-tree page can hide a key (a read says "not stored").
+//! - **A failed write is recovered.** After a write fails on I/O (a full disk), redb
+//!   refuses every write until its database is reopened. The store reopens it on the
+//!   same file (`disk.rs`: opened and locked once) at once, and before each later
+//!   write while that fails; redb recovers the file as after a crash, rolling back the
+//!   failed commit. Reads already running keep the old database, which no longer
+//!   writes. [`Store::health`] says whether the last write failed and why.
+//!
+//! **Injecting a full disk** (tests): [`Store::set_disk_full`] in the process; for an
+//! `amb node` process, start it with [`DISK_FULL_WHILE_ENV`]
+//! (`AMB_STORE_DISK_FULL_WHILE`) naming a file: while that file exists, every write,
+//! resize and sync of the store's file fails with `StorageFull` (errno 28's kind), as
+//! on a full disk; reads go on. Remove the file and the next write recovers.
 //!
 //! Events are handed over decoded ([`Store::write_events`], what a writer that signs
 //! them has) or as bytes with what the indexes need ([`NewEvent`]), which the store
@@ -44,7 +65,11 @@
 //! event's entry keeps its CID, its log as a log number, its refs and `at` as event
 //! numbers, and its keys and blocks once per segment: about 120 bytes for an event
 //! that encodes to 260. Reading rebuilds the canonical bytes and checks them against
-//! the CID (`entry.rs`, `tables.rs`).
+//! the CID (`entry.rs`, `tables.rs`). Reads also check blocks and manifests against
+//! their CIDs, the events of a log against their `(log, seq)`, children against their
+//! refs, a log's id against its number (`logs` and `log_ids` agree), and `meta`'s
+//! counters against the last segment and the last log number (before every write
+//! too: a write that trusted a damaged counter would overwrite events).
 //!
 //! The CID index keys only 8 bytes of the digest: a lookup compares the CID of each
 //! candidate with the one asked for, so a collision of prefixes costs a second look,
