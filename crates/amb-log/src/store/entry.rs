@@ -234,7 +234,7 @@ pub(super) fn put_raw(
 }
 
 /// A segment's entries, parsed, and the dictionary they built (to go on writing it).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct Parsed {
     pub(super) entries: Vec<Entry>,
     pub(super) dictionary: Dictionary,

@@ -1315,6 +1315,64 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_counter_is_refused_before_it_can_overwrite_events() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("s.redb");
+        let (log, program) = (Cid::of(b"log"), Cid::of(b"program"));
+        let bytes: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 40]).collect();
+        let event = |seq: usize| NewEvent {
+            cid: Cid::of(&bytes[seq]),
+            log,
+            seq: seq as u64,
+            refs: &[],
+            bytes: &bytes[seq],
+        };
+        let store = Store::create(&path).expect("create");
+        store
+            .write_batch(program, &[event(0), event(1)])
+            .expect("written");
+        drop(store);
+        {
+            let db = Database::open(&path).expect("open");
+            let tx = db.begin_write().expect("tx");
+            tx.open_table(META)
+                .expect("meta")
+                .insert(NEXT_EVENT_KEY, 1)
+                .expect("insert");
+            tx.commit().expect("commit");
+        }
+        let store = Store::open(&path).expect("open");
+        let err = store
+            .write_batch(program, &[event(2)])
+            .expect_err("the counter is damaged");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "the store at {} is damaged: meta counts 1 events",
+                path.display()
+            )),
+            "{err}"
+        );
+        assert!(matches!(
+            store.event_count(),
+            Err(StoreError::Damaged { .. })
+        ));
+        for seq in 0..2 {
+            let got = store
+                .get_event(event(seq).cid)
+                .expect("read")
+                .expect("kept");
+            assert_eq!(got.bytes, bytes[seq]);
+        }
+        assert!(matches!(
+            store.health(),
+            Health::WriteFailed {
+                disk_full: false,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn opening_refuses_what_is_not_a_store() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let missing = dir.path().join("missing.redb");
