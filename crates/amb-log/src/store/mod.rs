@@ -1314,6 +1314,17 @@ mod tests {
         assert!(DecodedEvent::decode(&encoding[1..]).is_err());
     }
 
+    /// Changes a value of `meta` under the store's back, with redb alone.
+    fn set_meta(path: &Path, key: &str, value: u64) {
+        let db = Database::open(path).expect("open");
+        let tx = db.begin_write().expect("tx");
+        tx.open_table(META)
+            .expect("meta")
+            .insert(key, value)
+            .expect("insert");
+        tx.commit().expect("commit");
+    }
+
     #[test]
     fn a_damaged_counter_is_refused_before_it_can_overwrite_events() {
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -1332,15 +1343,7 @@ mod tests {
             .write_batch(program, &[event(0), event(1)])
             .expect("written");
         drop(store);
-        {
-            let db = Database::open(&path).expect("open");
-            let tx = db.begin_write().expect("tx");
-            tx.open_table(META)
-                .expect("meta")
-                .insert(NEXT_EVENT_KEY, 1)
-                .expect("insert");
-            tx.commit().expect("commit");
-        }
+        set_meta(&path, NEXT_EVENT_KEY, 1);
         let store = Store::open(&path).expect("open");
         let err = store
             .write_batch(program, &[event(2)])
@@ -1356,12 +1359,12 @@ mod tests {
             store.event_count(),
             Err(StoreError::Damaged { .. })
         ));
-        for seq in 0..2 {
+        for (seq, want) in bytes.iter().enumerate().take(2) {
             let got = store
                 .get_event(event(seq).cid)
                 .expect("read")
                 .expect("kept");
-            assert_eq!(got.bytes, bytes[seq]);
+            assert_eq!(&got.bytes, want);
         }
         assert!(matches!(
             store.health(),
@@ -1405,15 +1408,7 @@ mod tests {
         // A store of a newer format.
         let newer = dir.path().join("newer.redb");
         drop(Store::create(&newer).expect("create"));
-        {
-            let db = Database::open(&newer).expect("open");
-            let tx = db.begin_write().expect("tx");
-            tx.open_table(META)
-                .expect("meta")
-                .insert(FORMAT_KEY, 99)
-                .expect("insert");
-            tx.commit().expect("commit");
-        }
+        set_meta(&newer, FORMAT_KEY, 99);
         let err = Store::open(&newer).expect_err("newer");
         assert!(
             matches!(err, StoreError::Version { found: 99, .. }),
