@@ -67,9 +67,10 @@
 //! that encodes to 260. Reading rebuilds the canonical bytes and checks them against
 //! the CID (`entry.rs`, `tables.rs`). Reads also check blocks and manifests against
 //! their CIDs, the events of a log against their `(log, seq)`, children against their
-//! refs, a log's id against its number (`logs` and `log_ids` agree), and `meta`'s
-//! counters against the last segment and the last log number (before every write
-//! too: a write that trusted a damaged counter would overwrite events).
+//! refs, a log's id against its number (`logs` and `log_ids` agree), the CID index
+//! (its rows sorted, each candidate's CID of the prefix looked up), and `meta`'s
+//! counters against the last segment and the last log number (before writing too: a
+//! write that trusted a damaged counter would overwrite events).
 //!
 //! The CID index keys only 8 bytes of the digest: a lookup compares the CID of each
 //! candidate with the one asked for, so a collision of prefixes costs a second look,

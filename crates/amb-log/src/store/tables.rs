@@ -349,9 +349,21 @@ where
     /// The number of the event with a given CID among the events numbered below
     /// `limit`: each candidate of the prefix index is checked against its CID.
     pub(super) fn find_below(&self, cid: Cid, limit: u64) -> Result<Option<u64>> {
-        for number in digest_index::candidates(&self.digest_runs, &self.digest_rows, prefix(cid))? {
-            if number < limit && self.cid_of(number)? == cid {
+        let wanted = prefix(cid);
+        for number in digest_index::candidates(&self.digest_runs, &self.digest_rows, wanted)? {
+            if number >= limit {
+                continue;
+            }
+            let found = self.cid_of(number)?;
+            if found == cid {
                 return Ok(Some(number));
+            }
+            // Another CID with the same prefix is a collision; another prefix is damage
+            // (an entry naming the wrong event, which would hide the right one).
+            if prefix(found) != wanted {
+                return Err(StoreError::corrupt(format!(
+                    "the event index names event number {number} for the prefix of {cid}"
+                )));
             }
         }
         Ok(None)
