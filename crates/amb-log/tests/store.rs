@@ -819,3 +819,59 @@ fn a_failed_write_recovers_once_the_disk_has_room() {
     }
     drop(dir);
 }
+
+/// A panic inside redb on a damaged page (here: the file's pages overwritten under an
+/// open store) is caught and reported as damage, and the store refuses everything
+/// after it, reads and writes, with the first message; dropping it writes nothing
+/// into the file, and closes it.
+#[test]
+fn a_panic_inside_redb_damages_the_store_for_good() {
+    use amb_log::Health;
+    use std::os::unix::fs::FileExt;
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("s.redb");
+    let real = Real::write(&path, 1);
+    let store = Store::open(&path).expect("open");
+    let first = real.events[0];
+    assert!(store.get_event(first).expect("read").is_some());
+    let len = std::fs::metadata(&path).expect("the file").len() as usize;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open the file")
+        .write_all_at(&vec![0xff; len - 4096], 4096)
+        .expect("overwrite");
+    let overwritten = std::fs::read(&path).expect("read the file");
+
+    let reads = real.read_all(&store);
+    let failed = reads
+        .iter()
+        .position(|(_, outcome)| outcome.is_err())
+        .expect("a read fails");
+    let outcome = &reads[failed].1;
+    let err = outcome.as_ref().expect_err("an error").to_string();
+    let damaged = format!("the store at {} is damaged: ", path.display());
+    assert!(err.starts_with(&damaged), "{err}");
+    assert!(err.contains("an internal check failed at redb-"), "{err}");
+    let detail = err[damaged.len()..].to_string();
+    assert_eq!(store.health(), Health::Damaged { detail });
+    // Everything after is refused with the same message, even a read that the cache
+    // could answer, and a write.
+    assert_eq!(
+        store.get_event(first).expect_err("refused").to_string(),
+        err
+    );
+    assert_eq!(
+        store
+            .put_block(Cid::of(b"b"), b"b")
+            .expect_err("refused")
+            .to_string(),
+        err
+    );
+    assert!(reads[failed..].iter().all(|(_, outcome)| outcome.is_err()));
+    drop(store);
+    assert_eq!(std::fs::read(&path).expect("read the file"), overwritten);
+    let again = Store::open(&path).map(|_| ()).expect_err("still damaged");
+    assert!(matches!(again, StoreError::Damaged { .. }), "{again}");
+}

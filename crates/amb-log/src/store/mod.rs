@@ -16,8 +16,9 @@
 //!   public read and write, of the store and of its snapshots and iterators, runs
 //!   through one guard (`guard.rs`): a panic inside redb on a damaged page is caught
 //!   and reported, and from then on the store refuses everything until the process
-//!   ends and never writes to the file (redb's state may be half updated; the
-//!   database is not even closed). A truncated or empty file is refused on opening.
+//!   ends and never writes to the file (redb's state may be half updated; when the
+//!   store is dropped, the writes that closing a database makes are refused under
+//!   redb, `disk.rs`). A truncated or empty file is refused on opening.
 //!   Reads check what they return (see the layout below), so a changed record is an
 //!   error, not other content; redb does not check page checksums on reads, so a
 //!   changed B-tree page can hide a key (a read says "not stored").
@@ -497,12 +498,11 @@ impl Drop for Store {
             .take();
         if self.guard.damage().is_some() {
             // Closing writes (redb saves its allocator state): never into a damaged
-            // file. The file stays open, and locked, until the process ends.
-            std::mem::forget(db);
-        } else {
-            // Closing reads the database: a panic there must not escape a drop.
-            let _ = guard::catch_quietly(|| drop(db));
+            // file. redb's attempts fail, and it closes the file.
+            self.disk.freeze();
         }
+        // Closing reads the database: a panic there must not escape a drop.
+        let _ = guard::catch_quietly(|| drop(db));
     }
 }
 
