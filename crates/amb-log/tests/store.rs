@@ -798,8 +798,18 @@ fn a_failed_write_recovers_once_the_disk_has_room() {
         .put_block(Cid::of(b"x"), b"y")
         .expect_err("a mismatch");
     assert!(matches!(err, StoreError::CidMismatch { .. }), "{err}");
+    assert!(matches!(
+        store.retry_failed_write(),
+        Health::WriteFailed {
+            disk_full: true,
+            ..
+        }
+    ));
 
     store.set_disk_full(false);
+    // Healthy again before any real write, when asked.
+    assert_eq!(store.retry_failed_write(), Health::Ok);
+    assert_eq!(store.retry_failed_write(), Health::Ok);
     let written = store
         .write_batch(program, &batches[1])
         .expect("the disk has room again");

@@ -27,7 +27,9 @@
 //!   same file (`disk.rs`: opened and locked once) at once, and before each later
 //!   write while that fails; redb recovers the file as after a crash, rolling back the
 //!   failed commit. Reads already running keep the old database, which no longer
-//!   writes. [`Store::health`] says whether the last write failed and why.
+//!   writes. [`Store::health`] says whether the last write failed and why;
+//!   [`Store::retry_failed_write`] tries an empty write to learn whether writes work
+//!   again.
 //!
 //! **Injecting a full disk** (tests): [`Store::set_disk_full`] in the process; for an
 //! `amb node` process, start it with [`DISK_FULL_WHILE_ENV`]
@@ -683,6 +685,18 @@ impl Store {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
         }
+    }
+
+    /// If the last write failed, tries an empty one (which first reopens the database,
+    /// as every write does), so that the health says whether writes work again
+    /// without waiting for a real write: for a node's health check. Returns the health.
+    pub fn retry_failed_write(&self) -> Health {
+        if matches!(self.health(), Health::WriteFailed { .. }) {
+            let _ = self.writing("checking that writes work again", |tx, state| {
+                state.writer(tx)?.finish()
+            });
+        }
+        self.health()
     }
 
     /// For tests of a full disk: while `full` is set, every write to the file fails
