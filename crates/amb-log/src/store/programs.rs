@@ -45,19 +45,19 @@ impl Store {
     /// The programs the store holds (every program with a registered log), in order
     /// of first sight.
     pub fn programs(&self) -> Result<Vec<Cid>> {
-        let read = self.read()?;
-        let tables = ReadTables::open_read(&read, &self.parsed)?;
-        let mut programs = Vec::new();
-        for number in program_numbers(&read)? {
-            programs.push(tables.log_id(number)?);
-        }
-        Ok(programs)
+        self.reading(|read| {
+            let tables = ReadTables::open_read(read, &self.parsed)?;
+            program_numbers(read)?
+                .into_iter()
+                .map(|number| tables.log_id(number))
+                .collect()
+        })
     }
 
     /// How many programs the store holds ([`Store::programs`]), without reading
     /// their ids.
     pub fn program_count(&self) -> Result<u64> {
-        Ok(program_numbers(&self.read()?)?.len() as u64)
+        self.reading(|read| Ok(program_numbers(read)?.len() as u64))
     }
 
     /// Keeps the encoding of the deployment of `program` that this node walks (a
@@ -73,16 +73,17 @@ impl Store {
 
     /// Every deployment kept, by program.
     pub fn deployments(&self) -> Result<Vec<(Cid, Vec<u8>)>> {
-        let read = self.read()?;
-        let Some(table) = optional_table(&read, DEPLOYMENTS)? else {
-            return Ok(Vec::new());
-        };
-        let mut deployments = Vec::with_capacity(table.len().unwrap_or(0) as usize);
-        for row in table.iter().map_err(db_error("reading deployments"))? {
-            let (program, bytes) = row.map_err(db_error("reading deployments"))?;
-            deployments.push((Cid::from_digest(program.value()), bytes.value().to_vec()));
-        }
-        Ok(deployments)
+        self.reading(|read| {
+            let Some(table) = optional_table(read, DEPLOYMENTS)? else {
+                return Ok(Vec::new());
+            };
+            let mut deployments = Vec::with_capacity(table.len().unwrap_or(0) as usize);
+            for row in table.iter().map_err(db_error("reading deployments"))? {
+                let (program, bytes) = row.map_err(db_error("reading deployments"))?;
+                deployments.push((Cid::from_digest(program.value()), bytes.value().to_vec()));
+            }
+            Ok(deployments)
+        })
     }
 
     /// Notes that the run of `program` is over (idempotent).
@@ -102,14 +103,15 @@ impl Store {
         program: Cid,
         read: impl FnOnce(V::SelfType<'_>) -> T,
     ) -> Result<Option<T>> {
-        let tx = self.read()?;
-        let Some(table) = optional_table(&tx, table)? else {
-            return Ok(None);
-        };
-        Ok(table
-            .get(program.digest())
-            .map_err(db_error("reading a program's row"))?
-            .map(|row| read(row.value())))
+        self.reading(|tx| {
+            let Some(table) = optional_table(tx, table)? else {
+                return Ok(None);
+            };
+            Ok(table
+                .get(program.digest())
+                .map_err(db_error("reading a program's row"))?
+                .map(|row| read(row.value())))
+        })
     }
 
     /// Writes one row keyed by a program, durably, in a transaction of its own.
@@ -119,15 +121,12 @@ impl Store {
         program: Cid,
         value: V::SelfType<'_>,
     ) -> Result<()> {
-        // The writer's lock: this process's writes stay one at a time.
-        let _writer = self.lock_writer();
-        let tx = self.begin_write()?;
-        write_table(&tx, table)?
-            .insert(program.digest(), value)
-            .map_err(db_error("writing a program's row"))?;
-        tx.commit()
-            .map_err(db_error("committing a program's row"))?;
-        Ok(())
+        self.writing("writing a program's row", |tx, _| {
+            write_table(tx, table)?
+                .insert(program.digest(), value)
+                .map_err(db_error("writing a program's row"))?;
+            Ok(())
+        })
     }
 }
 
