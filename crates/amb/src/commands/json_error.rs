@@ -7,7 +7,7 @@
 //! in the store), `refused` (an event breaks a rule of `spec/events.md` §7, named by
 //! `rule`, at the event `at`), `incomplete` (the run stops at the event `at`),
 //! `storage` (the store could not be opened or read: damaged, in use, unreadable),
-//! `other`.
+//! `error` (anything else, as the node commands' `--json` say it).
 
 use std::io::Write;
 
@@ -59,7 +59,7 @@ fn kind(error: &anyhow::Error) -> &'static str {
                 VerifyError::Program(..) => "not-found",
                 VerifyError::Incomplete(_) => "incomplete",
                 VerifyError::Store(_) => "storage",
-                _ => "other",
+                _ => "error",
             };
         }
         if cause.downcast_ref::<StoreError>().is_some() {
@@ -75,5 +75,5 @@ fn kind(error: &anyhow::Error) -> &'static str {
             return "invalid";
         }
     }
-    "other"
+    "error"
 }
