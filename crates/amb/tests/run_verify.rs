@@ -461,6 +461,15 @@ fn a_tampered_store_never_panics_and_verifies_only_when_whole() {
         };
         std::fs::write(trial.store(), &bytes).expect("the tampered store");
         let out = output_within(&mut trial.command(&["verify", &address, "--json"]), &what);
+        // Every tenth store is also listed unverified: never a panic, and said so.
+        if t % 10 == 0 {
+            let listed = output_within(&mut trial.command(&["log", &address, "--json"]), &what);
+            let err = text(&listed.stderr);
+            let said = listed.status.code() == Some(0) && err == "unverified (run amb verify)\n";
+            if !(said || listed.status.code() == Some(1) && !err.contains("panicked")) {
+                failures.push(format!("{what}: amb log: {}: {err}", listed.status));
+            }
+        }
         match judge(&out, &original) {
             Ok(outcome) => {
                 // `amb log --verify` fails as `amb verify` does (once is enough).
