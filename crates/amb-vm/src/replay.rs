@@ -1249,7 +1249,7 @@ impl Replay {
     /// no redex, else a prefix (an interrupted run) that stops where the replay did.
     pub fn finish(&self, source: &dyn Source) -> Result<Completeness, Violation> {
         // What is missing first: it explains the rest.
-        self.check_promises()?;
+        self.check_promises(source)?;
         if let Some((first, _)) = self.first_halves.iter().min_by_key(|(c, _)| **c) {
             return Err(Violation {
                 event: *first,
@@ -1344,14 +1344,14 @@ impl Replay {
     /// log (`missing-log`), and every announced primitive its `create`, every `create`
     /// its body `deploy`, every enabled `deploy` instruction its announcing event
     /// (`missing-event`). The first broken promise is named by the event that makes it.
-    fn check_promises(&self) -> Result<(), Violation> {
-        let mut announced: Vec<(Cid, usize)> = self
+    fn check_promises(&self, source: &dyn Source) -> Result<(), Violation> {
+        let mut announced: Vec<(Cid, usize, Cid)> = self
             .announced
             .iter()
-            .map(|(c, &(amb, _))| (*c, amb))
+            .map(|(c, &(amb, block))| (*c, amb, block))
             .collect();
         announced.sort_unstable();
-        if let Some(&(announce, amb)) = announced.first() {
+        if let Some(&(announce, amb, block)) = announced.first() {
             let (log, seq) = self.position(&announce);
             let name = self.ambs[amb].name.as_deref().unwrap_or_default();
             return Err(if is_primitive(name) {
@@ -1368,7 +1368,8 @@ impl Replay {
                     event: announce,
                     rule: MISSING_LOG,
                     detail: format!(
-                        "announces the slice {name} at seq {seq} of log {log}, but no event of a log whose manifest names this deploy is stored"
+                        "announces the slice {name} at seq {seq} of log {log}, but no event of its log is stored: {}",
+                        self.slice_log(announce, name, block, log, source)
                     ),
                 }
             });
@@ -1409,6 +1410,34 @@ impl Replay {
             });
         }
         Ok(())
+    }
+
+    /// The log id of the slice `name` (block `block`) that the `deploy` `announce` in
+    /// `log` announces, as far as it can be known: the recorders give a slice
+    /// manifest the keys of the announcing log and make it by one of them, so each is
+    /// tried, and the one `source` holds is named; else the possible ids.
+    fn slice_log(
+        &self,
+        announce: Cid,
+        name: &str,
+        block: Cid,
+        log: Cid,
+        source: &dyn Source,
+    ) -> String {
+        let keys = self.writers(&log).keys().to_vec();
+        let ids: Vec<Cid> = keys
+            .iter()
+            .map(|creator| {
+                Manifest::new_slice(block, name.to_string(), keys.clone(), *creator, announce).cid()
+            })
+            .collect();
+        match ids.iter().find(|id| source.manifest(id).is_some()) {
+            Some(id) => format!("its manifest, log id {id}, is stored"),
+            None => {
+                let ids: Vec<String> = ids.iter().map(Cid::to_string).collect();
+                format!("nor is its manifest (log id {})", ids.join(" or "))
+            }
+        }
     }
 
     /// The current term: live ambients, and live capabilities with their continuations

@@ -21,7 +21,7 @@ use amb_log::{BatchVerifier, Event, Manifest, ReadEvent, Snapshot, Store};
 use amb_syntax::Ast;
 
 use crate::{
-    completeness::{Completeness, MISSING_LOG, Stop, check_refs},
+    completeness::{Completeness, Stop, check_refs},
     replay::{Replay, Source, Violation},
 };
 
@@ -387,33 +387,7 @@ pub fn verify_prefix_with_progress(
         };
         checked.add(cid, event)
     })?;
-    checked
-        .replay(&source, program, manifest, progress)
-        .map_err(|e| name_missing_log(&snapshot, program, e))
-}
-
-/// A `missing-log` refusal with what the store holds of the log: the manifest that
-/// names the announcing deploy, if one is stored (its log then has no event).
-fn name_missing_log(snapshot: &Snapshot, program: Cid, error: VerifyError) -> VerifyError {
-    let VerifyError::Violation(mut violation) = error else {
-        return error;
-    };
-    if violation.rule == MISSING_LOG {
-        let manifest = snapshot.program_logs(program).ok().and_then(|logs| {
-            logs.into_iter().find(|log| {
-                snapshot
-                    .get_manifest(*log)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|m| m.parent() == Some(violation.event))
-            })
-        });
-        violation.detail.push_str(&match manifest {
-            Some(log) => format!(" (the slice's manifest, log id {log}, is stored)"),
-            None => " (nor is a manifest naming it)".to_string(),
-        });
-    }
-    VerifyError::Violation(violation)
+    checked.replay(&source, program, manifest, progress)
 }
 
 /// Reads every stored event of a program from `snapshot`, in the order they were

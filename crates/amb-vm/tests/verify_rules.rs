@@ -1015,14 +1015,28 @@ fn missing_log_an_announced_slice_without_its_log_is_refused() {
             let (set, _) = without_dependents(&run, |i| run.plan.events[i].log == log);
             let slice = run.plan.logs[log].name.clone().expect("a slice has a name");
             let case = format!("{name}: the log of {slice} ({log}) missing");
+            let id = run.logs[log];
             match run.outcome(&set) {
                 Ok(v)
                     if v.rule == "missing-log"
                         && v.event == run.cid(announce)
-                        && v.detail.contains(&format!("the slice {slice} ")) => {}
+                        && v.detail.contains(&format!("the slice {slice} "))
+                        && v.detail.contains(&format!("its manifest, log id {id}, is stored")) => {}
                 other => failures.push(format!(
-                    "{case}: expected `missing-log` at its announcing deploy, got {other:?}"
+                    "{case}: expected `missing-log` at its announcing deploy naming {id}, got {other:?}"
                 )),
+            }
+            // Its manifest gone too: the id it would have is named all the same.
+            let source = Without {
+                inner: run.source(),
+                hidden: id,
+            };
+            match verify_events(&source, run.program, &set) {
+                Err(VerifyError::Violation(v))
+                    if v.rule == "missing-log"
+                        && v.detail
+                            .contains(&format!("nor is its manifest (log id {id})")) => {}
+                other => failures.push(format!("{case}, its manifest too: got {other:?}")),
             }
         }
     }
@@ -1031,21 +1045,23 @@ fn missing_log_an_announced_slice_without_its_log_is_refused() {
 
 // ---------------------------------------------------------------- refs-resolve
 
-/// A source that has every block of the store but one.
+/// A source that has every block and manifest of the store but one.
 struct Without<'a> {
     inner: StoreSource<'a>,
-    block: Cid,
+    hidden: Cid,
 }
 
 impl Source for Without<'_> {
     fn block(&self, cid: &Cid) -> Option<std::sync::Arc<Block>> {
-        (*cid != self.block)
+        (*cid != self.hidden)
             .then(|| self.inner.block(cid))
             .flatten()
     }
 
     fn manifest(&self, cid: &Cid) -> Option<std::sync::Arc<Manifest>> {
-        self.inner.manifest(cid)
+        (*cid != self.hidden)
+            .then(|| self.inner.manifest(cid))
+            .flatten()
     }
 }
 
@@ -1059,7 +1075,7 @@ fn refs_resolve_a_block_that_is_not_available_is_refused() {
         for log in 1..run.logs.len() {
             let source = Without {
                 inner: run.source(),
-                block: run.plan.logs[log].block,
+                hidden: run.plan.logs[log].block,
             };
             let case = format!("{name}: the block of log {log} withheld");
             match verify_events(&source, run.program, &raw) {
