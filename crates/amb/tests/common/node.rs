@@ -111,7 +111,7 @@ impl Home {
 impl Home {
     /// With the node stopped: the stored events of a run (`amb log --json`), after
     /// checking that each (log, seq) is there once (no fork) and that `amb verify`
-    /// passes on exactly these events.
+    /// passes on exactly these events and says the run is complete.
     pub(crate) fn stored_run(&self, address: &str) -> Vec<Value> {
         let log = json_of(&self.amb(&["log", address, "--json"]));
         let log = log.as_array().expect("a list of events").clone();
@@ -130,6 +130,7 @@ impl Home {
             verified.contains(&format!("{} events", log.len())),
             "{verified}"
         );
+        assert!(verified.contains("\ncomplete\n"), "{verified}");
         log
     }
 }
