@@ -147,11 +147,11 @@ async fn settle(node: &NodeHandle, program: Cid) -> Result<(), NetError> {
             other => other?,
         };
         match status {
-            Some(status) if status.done || status.waiting_for.is_some() => return Ok(()),
             Some(ExecutionStatus {
                 failed: Some(reason),
                 ..
             }) => return Err(NetError::Other(format!("/amb/{program}: {reason}"))),
+            Some(status) if status.done || status.waiting_for.is_some() => return Ok(()),
             _ => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }

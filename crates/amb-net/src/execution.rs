@@ -146,20 +146,19 @@ impl Executions {
         Some(ExecutionStatus {
             position: run.walk.position(),
             total: run.walk.plan().events.len(),
-            done: run.walk.is_done(),
+            done: run.walk.is_done() && run.failed.is_none(),
             waiting_for: run.waiting_for.map(|p| p.to_string()),
             idle_ms: run.moved_at.elapsed().as_millis() as u64,
             failed: run.failed.clone(),
         })
     }
 
-    /// Gives up a walk.
+    /// Gives up a walk (one that is over is no longer here: a walk at its last
+    /// event fails when what it signed could not be stored).
     pub(crate) fn fail(&mut self, program: &Cid, reason: String) {
         if let Some(run) = self.running.get_mut(program) {
-            if !run.walk.is_done() {
-                tracing::warn!(%program, "{reason}");
-                run.failed = Some(reason);
-            }
+            tracing::warn!(%program, "{reason}");
+            run.failed = Some(reason);
             self.retire(*program);
         }
     }
