@@ -38,16 +38,16 @@ use std::{
 
 use serde_json::{Value, json};
 
+/// The path in the variable `name`, else `default`.
+fn path_from(name: &str, default: &str) -> PathBuf {
+    std::env::var_os(name).map_or_else(|| PathBuf::from(default), PathBuf::from)
+}
+
 /// The `amb` binary: `AMB_BIN`, else the workspace's release build.
 fn amb_binary() -> PathBuf {
-    let path = std::env::var_os("AMB_BIN").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../target/release/amb"
-            ))
-        },
-        PathBuf::from,
+    let path = path_from(
+        "AMB_BIN",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/release/amb"),
     );
     assert!(
         path.is_file(),
@@ -166,14 +166,9 @@ fn main() {
         .map(|v| v.parse().expect("AMB_BENCH_DEPLOYS is a number"))
         .unwrap_or(if bench { 5000 } else { 100 });
     let every = if bench { 1000 } else { 50 };
-    let corpus = std::env::var_os("AMB_CORPUS").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/corpus"
-            ))
-        },
-        PathBuf::from,
+    let corpus = path_from(
+        "AMB_CORPUS",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus"),
     );
     let monoid = std::fs::read_to_string(corpus.join(MONOID)).expect("the corpus's monoid");
     let node = NodeProcess::start(&amb_binary());

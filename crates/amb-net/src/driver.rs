@@ -476,15 +476,16 @@ impl Driver {
         {
             self.buffer_full += 1;
             tracing::debug!(%source, "gossip ignored: the intake's queue is full (buffer-full)");
-            self.swarm
-                .behaviour_mut()
-                .gossipsub
-                .report_message_validation_result(
-                    &id,
-                    &source,
-                    gossipsub::MessageAcceptance::Ignore,
-                );
+            self.ignore(&id, &source);
         }
+    }
+
+    /// Tells gossipsub a message is not forwarded, and nobody is penalised for it.
+    fn ignore(&mut self, id: &gossipsub::MessageId, source: &PeerId) {
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, source, gossipsub::MessageAcceptance::Ignore);
     }
 
     /// A gossip message goes to the intake, through the fault layer when there is one.
@@ -496,14 +497,7 @@ impl Driver {
         let fate = faults.fate();
         if fate.is_empty() {
             // Dropped: as if it never came; not forwarded, nobody penalised.
-            self.swarm
-                .behaviour_mut()
-                .gossipsub
-                .report_message_validation_result(
-                    &id,
-                    &source,
-                    gossipsub::MessageAcceptance::Ignore,
-                );
+            self.ignore(&id, &source);
             return;
         }
         for delay in fate {

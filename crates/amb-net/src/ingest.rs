@@ -750,6 +750,45 @@ mod tests {
 
     const NO_BLOCKS: &[&[u8]] = &[];
 
+    /// Offers every event of the fixture's run, then another event that the same
+    /// writer signs at a taken place of the root log: the event it forks, the
+    /// forged one, and the refusal of the forged one.
+    fn fork_the_root_log(f: &mut Fixture) -> (Event, Event, Refusal) {
+        let author = f.key.public_key();
+        let outcome = f
+            .ingest
+            .offer(f.program, NO_BLOCKS, &f.events, Some(&author));
+        assert_eq!(outcome.refused, None);
+        let last = Event::decode(&f.events[1]).unwrap();
+        let forged = Event::sign(
+            UnsignedEvent {
+                payload: Some(Cid::of(b"another value")),
+                ..last.body().clone()
+            },
+            &f.key,
+        );
+        let outcome = f
+            .ingest
+            .offer(f.program, NO_BLOCKS, &[forged.encode()], Some(&author));
+        (last, forged, outcome.refused.expect("the fork is refused"))
+    }
+
+    /// Offers a new event of `last`'s log, well placed after its head: the refusal.
+    fn offer_after(f: &mut Fixture, last: &Event) -> Refusal {
+        let next = Event::sign(
+            UnsignedEvent {
+                seq: 1_000,
+                ..last.body().clone()
+            },
+            &f.key,
+        );
+        let author = f.key.public_key();
+        let outcome = f
+            .ingest
+            .offer(f.program, NO_BLOCKS, &[next.encode()], Some(&author));
+        outcome.refused.expect("the event is refused")
+    }
+
     #[test]
     fn early_events_wait_for_their_parents_then_everything_verifies() {
         let mut f = fixture(IngestLimits::default());
@@ -802,23 +841,8 @@ mod tests {
             ..IngestLimits::default()
         });
         let author = f.key.public_key();
-        let outcome = f
-            .ingest
-            .offer(f.program, NO_BLOCKS, &f.events, Some(&author));
-        assert_eq!(outcome.refused, None);
-        // A fork freezes the root log.
-        let last = Event::decode(&f.events[1]).unwrap();
-        let forged = Event::sign(
-            UnsignedEvent {
-                payload: Some(Cid::of(b"another value")),
-                ..last.body().clone()
-            },
-            &f.key,
-        );
-        let outcome = f
-            .ingest
-            .offer(f.program, NO_BLOCKS, &[forged.encode()], Some(&author));
-        assert_eq!(outcome.refused.unwrap().rule, "fork");
+        let (last, _, refusal) = fork_the_root_log(&mut f);
+        assert_eq!(refusal.rule, "fork");
         std::thread::sleep(Duration::from_millis(5));
         // A program a walk writes is kept; an idle one is dropped.
         f.ingest.evict(|p| *p == f.program);
@@ -830,17 +854,7 @@ mod tests {
         f.ingest.hold(f.program).unwrap();
         assert!(f.ingest.is_complete(&f.program));
         assert_eq!(f.ingest.applied(&f.program), Some(f.events.len()));
-        let next = Event::sign(
-            UnsignedEvent {
-                seq: 1_000,
-                ..last.body().clone()
-            },
-            &f.key,
-        );
-        let outcome = f
-            .ingest
-            .offer(f.program, NO_BLOCKS, &[next.encode()], Some(&author));
-        assert_eq!(outcome.refused.unwrap().rule, RULE_FROZEN);
+        assert_eq!(offer_after(&mut f, &last).rule, RULE_FROZEN);
         let again = f
             .ingest
             .offer(f.program, NO_BLOCKS, &f.events, Some(&author));
@@ -896,24 +910,7 @@ mod tests {
     #[test]
     fn a_fork_is_refused_with_both_events_and_freezes_the_log() {
         let mut f = fixture(IngestLimits::default());
-        let author = f.key.public_key();
-        let outcome = f
-            .ingest
-            .offer(f.program, NO_BLOCKS, &f.events, Some(&author));
-        assert_eq!(outcome.refused, None);
-        // The same writer signs another event at a taken place of the root log.
-        let last = Event::decode(&f.events[1]).unwrap();
-        let forged = Event::sign(
-            UnsignedEvent {
-                payload: Some(Cid::of(b"another value")),
-                ..last.body().clone()
-            },
-            &f.key,
-        );
-        let outcome = f
-            .ingest
-            .offer(f.program, NO_BLOCKS, &[forged.encode()], Some(&author));
-        let refusal = outcome.refused.unwrap();
+        let (last, forged, refusal) = fork_the_root_log(&mut f);
         assert_eq!(refusal.rule, "fork");
         assert!(
             refusal.detail.contains(&last.cid().to_string()),
@@ -924,17 +921,7 @@ mod tests {
             "{refusal}"
         );
         // The log is frozen: even a new, well-placed event of it is refused.
-        let next = Event::sign(
-            UnsignedEvent {
-                seq: 1_000,
-                ..last.body().clone()
-            },
-            &f.key,
-        );
-        let outcome = f
-            .ingest
-            .offer(f.program, NO_BLOCKS, &[next.encode()], Some(&author));
-        assert_eq!(outcome.refused.unwrap().rule, RULE_FROZEN);
+        assert_eq!(offer_after(&mut f, &last).rule, RULE_FROZEN);
         // Nothing already stored was lost.
         assert_eq!(
             f.ingest.store().event_count().unwrap(),

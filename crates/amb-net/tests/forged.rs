@@ -201,6 +201,15 @@ fn next_root_event(node: &TestNode, program: Cid, key: &SigningKey) -> Vec<u8> {
     Event::sign(body, key).encode()
 }
 
+/// The bytes of every event of `program`'s root log, as `node` stores them.
+fn root_events(node: &TestNode, program: Cid) -> Vec<Vec<u8>> {
+    node.store()
+        .log_events(program)
+        .unwrap()
+        .map(|s| s.unwrap().bytes)
+        .collect()
+}
+
 /// The bytes of the first event of `program`'s root log, as `node` stores it.
 fn first_root_event(node: &TestNode, program: Cid) -> Vec<u8> {
     node.store()
@@ -359,12 +368,7 @@ async fn an_old_event_replayed_by_another_peer_is_refused_by_the_author_rule() {
     let program = deployed.program;
     let topic = topic_name(program);
     let count_before = a.store().event_count().unwrap();
-    let old: Vec<Vec<u8>> = a
-        .store()
-        .log_events(program)
-        .unwrap()
-        .map(|s| s.unwrap().bytes)
-        .collect();
+    let old = root_events(&a, program);
     let mut events = a.handle.subscribe_events();
     rogue.publish(&topic, batch(program, old)).await;
     // A marker behind it on the same connection: if the replay is let through,
@@ -446,12 +450,7 @@ async fn a_full_intake_answers_buffer_full_and_goes_on_serving() {
     let topic = topic_name(program);
     // P's own events, published by the rogue: slow to judge (every signature is
     // checked before the author rule refuses them), so the queue fills.
-    let old: Vec<Vec<u8>> = a
-        .store()
-        .log_events(program)
-        .unwrap()
-        .map(|s| s.unwrap().bytes)
-        .collect();
+    let old = root_events(&a, program);
     let heavy: Vec<Vec<u8>> = old.iter().cycle().take(512).cloned().collect();
     let mut published = 0u64;
     let deadline = std::time::Instant::now() + WAIT;
