@@ -66,7 +66,7 @@ impl Default for NodeConfig {
 }
 
 /// Most jobs waiting for the intake thread, by default.
-pub const DEFAULT_INTAKE_QUEUE: usize = 4096;
+pub const DEFAULT_INTAKE_QUEUE: usize = 256;
 
 /// TCP on every interface, and QUIC with the `quic` feature; ports chosen by the
 /// system.

@@ -11,7 +11,7 @@ use rand::Rng;
 use serde_bytes::ByteBuf;
 
 use crate::{
-    node::{NetError, NodeEvent, NodeHandle, StoredSummary},
+    node::{NetError, NodeHandle, StoredSummary},
     wire::{GossipBatch, MAX_BATCH_EVENTS, MAX_GOSSIP_BYTES},
 };
 
@@ -182,7 +182,7 @@ pub async fn publish_events(
     if !batch.events.is_empty() {
         send(node, program, batch).await?;
     }
-    node.emit(NodeEvent::Stored(summaries));
+    node.emit_stored(summaries);
     Ok(())
 }
 

@@ -392,7 +392,6 @@ fn announce(
             data: batch.encode(),
             reply: None,
         });
-        // One node event a batch: a listener that lags keeps bounded messages.
         let summaries = chunk
             .iter()
             .filter_map(|s| {
@@ -400,6 +399,6 @@ fn announce(
                 Some(StoredSummary::of(program, s.cid, &event))
             })
             .collect();
-        let _ = events.send(NodeEvent::Stored(summaries));
+        crate::node::emit_stored(events, summaries);
     }
 }

@@ -139,7 +139,7 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
             .zip(&outcome.stored_events)
             .map(|(cid, event)| StoredSummary::of(program, *cid, event))
             .collect();
-        let _ = events.send(NodeEvent::Stored(summaries));
+        crate::node::emit_stored(&events, summaries);
     };
     let mut state = State {
         ingest,

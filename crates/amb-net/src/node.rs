@@ -104,11 +104,12 @@ impl From<amb_log::StoreError> for NetError {
     }
 }
 
-/// Most node events kept for a listener that lags (each a batch of at most 256
-/// stored events); past it the listener is told how many it missed.
+/// Most node events kept for a listener that lags (each names at most
+/// [`STORED_PER_EVENT`] stored events); past it the listener is told how many it
+/// missed.
 pub const EVENT_BACKLOG: usize = 4096;
 /// Most commands waiting for the swarm task.
-pub const COMMAND_QUEUE: usize = 4096;
+pub const COMMAND_QUEUE: usize = 1024;
 /// Most requests to host a deployment waiting for the hosting service.
 pub const HOSTING_QUEUE: usize = 64;
 /// The exit status of a node process whose swarm task or intake thread panicked.
@@ -162,6 +163,17 @@ impl StoredSummary {
             target: event.op().target().name().map(str::to_string),
             creator: hex::encode(event.creator().as_bytes()),
         }
+    }
+}
+
+/// Most stored events one [`NodeEvent::Stored`] names.
+pub const STORED_PER_EVENT: usize = 256;
+
+/// Tells listeners of stored events, at most [`STORED_PER_EVENT`] a node event (a
+/// listener that lags keeps bounded messages).
+pub(crate) fn emit_stored(events: &broadcast::Sender<NodeEvent>, summaries: Vec<StoredSummary>) {
+    for chunk in summaries.chunks(STORED_PER_EVENT) {
+        let _ = events.send(NodeEvent::Stored(chunk.to_vec()));
     }
 }
 
@@ -542,8 +554,9 @@ impl NodeHandle {
         self.inner.events.subscribe()
     }
 
-    pub(crate) fn emit(&self, event: NodeEvent) {
-        let _ = self.inner.events.send(event);
+    /// Tells listeners of stored events.
+    pub(crate) fn emit_stored(&self, summaries: Vec<StoredSummary>) {
+        emit_stored(&self.inner.events, summaries);
     }
 
     /// Whether this node knows `program`'s run to be over.
