@@ -19,7 +19,7 @@
 
 use redb::{ReadableTable, Table};
 
-use super::{Result, db_error};
+use super::{Result, StoreError, db_error};
 
 /// Entries in a row, at most (unless one prefix has more).
 const ROW_ENTRIES: usize = 250;
@@ -45,6 +45,13 @@ pub(super) fn candidates(
         if let Some((_, row)) = row {
             let row = row.value();
             let entries = row.len() / ENTRY;
+            // A row out of order (a changed prefix) would hide entries from the search.
+            let sorted = (1..entries).all(|i| entry(row, i - 1).0 <= entry(row, i).0);
+            if row.len() % ENTRY != 0 || !sorted {
+                return Err(StoreError::corrupt(format!(
+                    "the event index: a row of run {id} is not sorted entries"
+                )));
+            }
             let at = |i: usize| entry(row, i);
             // The first entry with this prefix, then every one that has it.
             let mut i = partition(entries, |i| at(i).0 < prefix);
@@ -73,7 +80,12 @@ pub(super) fn add_run(
         let (id, size) = run.map_err(db_error("reading the event index"))?;
         sizes.push((id.value(), size.value()));
     }
-    let mut id = sizes.last().map_or(0, |(id, _)| id + 1);
+    let mut id = match sizes.last() {
+        Some((last, _)) => last.checked_add(1).ok_or_else(|| {
+            StoreError::corrupt("the event index: its last run's id is the largest".into())
+        })?,
+        None => 0,
+    };
     // The batch's entries merged with the runs taken so far, once one is.
     let mut merged: Option<Vec<(u64, u64)>> = None;
     while let Some(&(older, size)) = sizes.last() {

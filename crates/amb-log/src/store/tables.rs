@@ -15,7 +15,7 @@ use redb::{
 use super::{
     DIGEST_ROWS, DIGEST_RUNS, LOG_EVENTS, LOG_IDS, LOGS, ReadEvent, Result, SEGMENTS, StoreError,
     StoredEvent, db_error, digest_index,
-    entry::{Body, Entry, EventRef, parse_segment},
+    entry::{Body, Entry, EventRef, Parsed, parse_segment},
     rows::{CHUNK, LogChunk},
 };
 use crate::Event;
@@ -175,10 +175,67 @@ where
             .log_ids
             .get(number)
             .map_err(db_error("reading a log id"))?
-            .ok_or_else(|| StoreError::Corrupt(format!("log number {number} has no id")))?;
+            .ok_or_else(|| StoreError::corrupt(format!("log number {number} has no id")))?;
         let cid = Cid::from_digest(digest.value());
+        // The two tables must agree: a damaged id would name another log.
+        if self.log_number(cid)? != Some(number) {
+            return Err(StoreError::corrupt(format!(
+                "log number {number} has the id {cid}, whose number is another"
+            )));
+        }
         read().insert(number, cid);
         Ok(cid)
+    }
+
+    /// The last segment, parsed (its first event number, bytes and entries), after
+    /// checking the counters of `meta` against the tables: `next_event` must follow
+    /// the last segment's last entry, `next_log` the last log number. A write that
+    /// trusted a damaged counter would write over stored events.
+    pub(super) fn check_counters(
+        &self,
+        next_event: u64,
+        next_log: u64,
+    ) -> Result<Option<(u64, Vec<u8>, Parsed)>> {
+        let last = self.last_segment(usize::MAX)?;
+        let events = match &last {
+            Some((start, _, parsed)) => start.checked_add(parsed.entries.len() as u64),
+            None => Some(0),
+        };
+        let logs = match self.log_ids.last().map_err(db_error("reading a log id"))? {
+            Some((number, _)) => number.value().checked_add(1),
+            None => Some(0),
+        };
+        if events != Some(next_event) || logs != Some(next_log) {
+            let show = |n: Option<u64>| n.map_or("too many".into(), |n| n.to_string());
+            return Err(StoreError::corrupt(format!(
+                "meta counts {next_event} events and {next_log} logs; the tables hold {} and {}",
+                show(events),
+                show(logs)
+            )));
+        }
+        Ok(last)
+    }
+
+    /// The last segment (its first event number and bytes), parsed if it is shorter
+    /// than `parse_below` bytes (else with no bytes or entries).
+    pub(super) fn last_segment(
+        &self,
+        parse_below: usize,
+    ) -> Result<Option<(u64, Vec<u8>, Parsed)>> {
+        let Some((start, bytes)) = self
+            .segments
+            .last()
+            .map_err(db_error("reading a segment"))?
+        else {
+            return Ok(None);
+        };
+        let (start, bytes) = (start.value(), bytes.value());
+        if bytes.len() >= parse_below {
+            return Ok(Some((start, Vec::new(), Parsed::default())));
+        }
+        let parsed = parse_segment(start, bytes)
+            .ok_or_else(|| StoreError::corrupt(format!("the segment of event number {start}")))?;
+        Ok(Some((start, bytes.to_vec(), parsed)))
     }
 
     /// The event with a given number.
@@ -195,7 +252,7 @@ where
 
     /// Reads and parses the segment that holds event `number`, and keeps it.
     fn load_segment(&self, number: u64) -> Result<(u64, Arc<Vec<Entry>>)> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("event number {number}: {what}"));
+        let corrupt = |what: &str| StoreError::corrupt(format!("event number {number}: {what}"));
         let (start, segment) = self
             .segments
             .range(..=number)
@@ -247,7 +304,7 @@ where
                 let bytes = event.encode();
                 let actual = Cid::of(&bytes);
                 if actual != compact.cid {
-                    return Err(StoreError::Corrupt(format!(
+                    return Err(StoreError::corrupt(format!(
                         "event number {number} is stored as {} but its bytes hash to {actual}",
                         compact.cid
                     )));
@@ -292,9 +349,21 @@ where
     /// The number of the event with a given CID among the events numbered below
     /// `limit`: each candidate of the prefix index is checked against its CID.
     pub(super) fn find_below(&self, cid: Cid, limit: u64) -> Result<Option<u64>> {
-        for number in digest_index::candidates(&self.digest_runs, &self.digest_rows, prefix(cid))? {
-            if number < limit && self.cid_of(number)? == cid {
+        let wanted = prefix(cid);
+        for number in digest_index::candidates(&self.digest_runs, &self.digest_rows, wanted)? {
+            if number >= limit {
+                continue;
+            }
+            let found = self.cid_of(number)?;
+            if found == cid {
                 return Ok(Some(number));
+            }
+            // Another CID with the same prefix is a collision; another prefix is damage
+            // (an entry naming the wrong event, which would hide the right one).
+            if prefix(found) != wanted {
+                return Err(StoreError::corrupt(format!(
+                    "the event index names event number {number} for the prefix of {cid}"
+                )));
             }
         }
         Ok(None)
@@ -309,7 +378,7 @@ where
         {
             Some(row) => LogChunk::decode(row.value())
                 .map(Some)
-                .ok_or_else(|| StoreError::Corrupt(format!("log number {log}: bad index row"))),
+                .ok_or_else(|| StoreError::corrupt(format!("log number {log}: bad index row"))),
             None => Ok(None),
         }
     }
