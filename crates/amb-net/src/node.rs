@@ -744,7 +744,11 @@ impl NodeHandle {
     pub async fn hold(&self, program: Cid) -> Result<(), NetError> {
         self.job(|tx| Job::Hold(program, tx))
             .await?
-            .map_err(NetError::Refused)
+            .map_err(|refusal| match refusal.rule {
+                // The node's own failure (a caught panic), not the caller's.
+                crate::ingest::RULE_INTERNAL => NetError::Other(refusal.to_string()),
+                _ => NetError::Refused(refusal),
+            })
     }
 
     /// Hands synced events to the intake.
