@@ -80,6 +80,9 @@ pub struct NodeTable {
     pub listen: Option<Vec<String>>,
     /// The HTTP API's `HOST:PORT` (used by the binary).
     pub api: Option<String>,
+    /// Whether a loopback API requires the bearer token of the home's `api_token`
+    /// file (used by the binary; beyond loopback it is always required).
+    pub api_token: Option<bool>,
     /// Static peers.
     pub peers: Option<Vec<String>>,
     /// mDNS discovery.
@@ -128,6 +131,9 @@ impl NodeTable {
         }
         if let Some(v) = env("API") {
             node.api = Some(v);
+        }
+        if let Some(v) = env("API_TOKEN") {
+            node.api_token = Some(boolean("API_TOKEN", &v)?);
         }
         if let Some(v) = env("PEERS") {
             node.peers = Some(list(v));
