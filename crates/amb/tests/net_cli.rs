@@ -637,3 +637,90 @@ fn the_token_guards_the_api_where_it_is_on() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A tmpfs of `size` mounted on a temporary directory (the tests run as root, as
+/// CI does); unmounted when dropped.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let output = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("mount runs");
+        assert!(
+            output.status.success(),
+            "mounting a tmpfs (this test needs root, as CI has): {}",
+            text(&output.stderr)
+        );
+        Tmpfs(dir)
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// Writes zeros to `path` until the file system is full.
+fn fill(path: &std::path::Path) {
+    let mut file = std::fs::File::create(path).unwrap();
+    for size in [1 << 20, 4096, 1] {
+        let chunk = vec![0u8; size];
+        loop {
+            match file.write_all(&chunk).and_then(|()| file.sync_all()) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(28) => break,
+                Err(e) => panic!("filling the disk: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_is_the_nodes_failure_and_it_recovers_when_space_returns() {
+    let disk = Tmpfs::mount("48m");
+    let home = Home::new_in(disk.path());
+    let node = Node::start(&home, &[], &[], &[]);
+    let api = node.api.as_str();
+    let source = std::fs::read_to_string(corpus(MONOID)).unwrap();
+    let deploy = |name: &str| {
+        let body = json!({ "source": source, "name": name }).to_string();
+        let json = ("Content-Type", "application/json");
+        exchange(api, "POST", "/v1/deploy", &[json], body.as_bytes())
+    };
+    let health = || exchange(api, "GET", "/v1/info", &[], b"").1["health"].clone();
+    assert_eq!(deploy("before").0, 200);
+    assert_eq!(health(), json!({"ok": true}));
+
+    let filler = disk.path().join("filler");
+    fill(&filler);
+    // The store may have room left inside its file: deploy until a write fails.
+    let failed = (0..50)
+        .map(|n| deploy(&format!("full-{n}")))
+        .find(|answer| answer.0 != 200)
+        .expect("a deploy fails once the disk is full");
+    assert!(matches!(failed.0, 503 | 507), "{failed:?}");
+    let error = api_error(&failed, failed.0, "storage");
+    let unhealthy = health();
+    assert_eq!(unhealthy["ok"], false, "{unhealthy}");
+    assert!(unhealthy["store"].is_string(), "{unhealthy}");
+    eprintln!("full: {error}\nhealth: {unhealthy}");
+
+    // Space returns: the next deploy succeeds, without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    let again = deploy("after");
+    assert_eq!(again.0, 200, "{again:?}");
+    assert_eq!(health(), json!({"ok": true}));
+    drop(node);
+}
