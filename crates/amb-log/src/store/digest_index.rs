@@ -19,7 +19,7 @@
 
 use redb::{ReadableTable, Table};
 
-use super::{Result, db_error};
+use super::{Result, StoreError, db_error};
 
 /// Entries in a row, at most (unless one prefix has more).
 const ROW_ENTRIES: usize = 250;
@@ -73,7 +73,12 @@ pub(super) fn add_run(
         let (id, size) = run.map_err(db_error("reading the event index"))?;
         sizes.push((id.value(), size.value()));
     }
-    let mut id = sizes.last().map_or(0, |(id, _)| id + 1);
+    let mut id = match sizes.last() {
+        Some((last, _)) => last.checked_add(1).ok_or_else(|| {
+            StoreError::corrupt("the event index: its last run's id is the largest".into())
+        })?,
+        None => 0,
+    };
     // The batch's entries merged with the runs taken so far, once one is.
     let mut merged: Option<Vec<(u64, u64)>> = None;
     while let Some(&(older, size)) = sizes.last() {

@@ -62,8 +62,10 @@
 //! flag is set.
 
 mod digest_index;
+mod disk;
 mod entry;
 mod fast_hash;
+mod guard;
 mod manifests;
 mod rows;
 mod snapshot;
@@ -75,10 +77,16 @@ use std::{
     fmt,
     fs::OpenOptions,
     path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use amb_bytecode::Cid;
+use disk::Disk;
 use entry::FLAG_PREV;
+use guard::Guard;
 use redb::{
     Database, ReadTransaction, ReadableTable, TableDefinition, TableError, TableHandle,
     WriteTransaction,
@@ -87,6 +95,7 @@ use rows::{CHUNK, ChildChunk, LogChunk};
 use tables::{ReadTables, Segments, WriteTables, read_table, write_table};
 use writer::{Incoming, WriteState};
 
+pub use disk::DISK_FULL_WHILE_ENV;
 pub use snapshot::{ProgramEvents, Snapshot};
 
 use crate::{Event, EventError, Manifest, SigningKey, UnsignedEvent};
@@ -246,7 +255,8 @@ pub enum StoreError {
         /// The version this code reads.
         supported: u64,
     },
-    /// The database failed (I/O, a corrupt file).
+    /// The database failed: I/O (a full disk: [`StoreError::is_disk_full`]), or
+    /// another error of redb's that is not damage.
     #[error("store: {context}: {source}")]
     Database {
         /// What the store was doing.
@@ -255,9 +265,17 @@ pub enum StoreError {
         #[source]
         source: Box<redb::Error>,
     },
-    /// The store's own records are inconsistent.
-    #[error("the store is corrupt: {0}")]
-    Corrupt(String),
+    /// The file is damaged: truncated, or changed so that redb or the store finds a
+    /// page or record that cannot be what was written, or an internal check of redb
+    /// failed on it (after which the store refuses everything; see the module
+    /// documentation). Nothing is written to a damaged store.
+    #[error("the store at {} is damaged: {detail}", path.display())]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        detail: String,
+    },
     /// Bytes handed over under a CID they do not hash to.
     #[error("bytes given as {cid} hash to {actual}")]
     CidMismatch {
@@ -357,6 +375,27 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Damage found inside the store's records (the boundary, `guard.rs`, gives it the
+    /// store's path).
+    pub(super) fn corrupt(detail: String) -> StoreError {
+        StoreError::Damaged {
+            path: PathBuf::new(),
+            detail,
+        }
+    }
+
+    /// Whether the error is an I/O failure after which redb refuses to write until
+    /// its database is reopened.
+    fn needs_reopen(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database { source, .. }
+                if matches!(**source, redb::Error::Io(_) | redb::Error::PreviousIo)
+        )
+    }
+}
+
 fn db_error<E: Into<redb::Error>>(context: &'static str) -> impl FnOnce(E) -> StoreError {
     move |e| StoreError::Database {
         context,
@@ -375,17 +414,69 @@ type Slices<'m> = Vec<(Cid, Cow<'m, Manifest>)>;
 /// The store: one redb file. Many readers and one writer at a time; `&self` methods
 /// are safe to call from several threads.
 pub struct Store {
-    db: Database,
+    /// The database; reopened after a failed write (see the module documentation).
+    /// `None` only while the store is dropped.
+    db: RwLock<Option<Database>>,
+    /// The file under every database the store opens, and its lock.
+    disk: Disk,
     path: PathBuf,
+    /// Panics caught and damage found (`guard.rs`), shared with the store's views.
+    guard: Arc<Guard>,
     /// What the writer keeps between batches (`writer.rs`); also the write lock.
-    write_state: std::sync::Mutex<WriteState>,
+    write_state: Mutex<WriteState>,
     /// Segments parsed by readers (`tables.rs`).
     parsed: Segments,
+    /// How the last write went.
+    health: Mutex<Health>,
+    /// Whether the database must be reopened before the next write.
+    reopen: AtomicBool,
+}
+
+/// Whether the store can write: see [`Store::health`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Health {
+    /// The last write committed, or was refused for what it held (a fork, a missing
+    /// ref: the caller's error), or none was tried since the store was opened.
+    Ok,
+    /// The last write failed for a reason of the store's own: I/O, most often a full
+    /// disk. Every later write first reopens the database, so writes succeed again
+    /// once the cause is gone.
+    WriteFailed {
+        /// The error's message.
+        message: String,
+        /// Whether the disk is full ([`StoreError::is_disk_full`]).
+        disk_full: bool,
+    },
+    /// The file is damaged (an internal check of redb failed on it): every read and
+    /// write is refused until the process ends ([`StoreError::Damaged`]).
+    Damaged {
+        /// What is wrong, and where.
+        detail: String,
+    },
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let db = self
+            .db
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if self.guard.damage().is_some() {
+            // Closing writes (redb saves its allocator state): never into a damaged
+            // file. The file stays open, and locked, until the process ends.
+            std::mem::forget(db);
+        } else {
+            // Closing reads the database: a panic there must not escape a drop.
+            let _ = guard::catch_quietly(|| drop(db));
+        }
     }
 }
 
@@ -400,15 +491,14 @@ impl Store {
             .open(path)
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::AlreadyExists => StoreError::Exists { path: path.into() },
-                _ => StoreError::Database {
-                    context: "creating the file",
-                    source: Box::new(redb::Error::Io(e)),
-                },
+                _ => io_error("creating the file", e),
             })?;
-        let created = Database::builder()
-            .create_file(file)
-            .map_err(|e| open_error(path, e))
-            .and_then(|db| Store::init(db, path));
+        let guard = Arc::new(Guard::new(path));
+        let created = guard.run(|| {
+            let disk = Disk::new(file).map_err(|e| open_error(path, e))?;
+            let db = open_database(&disk).map_err(|e| open_error(path, e))?;
+            Store::init(db, disk, Arc::clone(&guard))
+        });
         if created.is_err() {
             // The file is new and ours: leave nothing half made.
             let _ = std::fs::remove_file(path);
@@ -416,14 +506,37 @@ impl Store {
         created
     }
 
-    /// Opens an existing store.
+    /// Opens an existing store. A damaged file (truncated, changed) is refused with
+    /// [`StoreError::Damaged`]; a store left open by a process that died is
+    /// recovered by redb (an unfinished last commit, which never returned, is rolled
+    /// back).
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref();
         if !path.exists() {
             return Err(StoreError::NotFound { path: path.into() });
         }
-        let db = Database::open(path).map_err(|e| open_error(path, e))?;
-        Store::init(db, path)
+        let guard = Arc::new(Guard::new(path));
+        guard.run(|| {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(|e| io_error("opening the file", e))?;
+            let mut head = [0; REDB_MAGIC.len()];
+            let read = read_head(&file, &mut head).map_err(|e| io_error("opening the file", e))?;
+            if read == 0 {
+                return Err(StoreError::corrupt("the file is empty".into()));
+            }
+            if head[..read] != REDB_MAGIC[..read] {
+                return Err(StoreError::NotAStore {
+                    path: path.into(),
+                    reason: "not a redb database file".into(),
+                });
+            }
+            let disk = Disk::new(file).map_err(|e| open_error(path, e))?;
+            let db = open_database(&disk).map_err(|e| open_error(path, e))?;
+            Store::init(db, disk, Arc::clone(&guard))
+        })
     }
 
     /// Opens the store at `path`, creating it if there is no file.
@@ -436,7 +549,8 @@ impl Store {
     }
 
     /// Checks the format of an opened database, writing it (and every table) into a new one.
-    fn init(db: Database, path: &Path) -> Result<Store> {
+    fn init(db: Database, disk: Disk, guard: Arc<Guard>) -> Result<Store> {
+        let path = guard.path();
         let not_a_store = |reason: String| StoreError::NotAStore {
             path: path.into(),
             reason,
@@ -493,10 +607,14 @@ impl Store {
             }
         }
         Ok(Store {
-            write_state: std::sync::Mutex::default(),
+            write_state: Mutex::default(),
             parsed: Segments::default(),
-            db,
+            db: RwLock::new(Some(db)),
+            disk,
             path: path.into(),
+            guard,
+            health: Mutex::new(Health::Ok),
+            reopen: AtomicBool::new(false),
         })
     }
 
@@ -526,20 +644,109 @@ impl Store {
         Ok(std::fs::metadata(&self.path)?.len())
     }
 
-    fn read(&self) -> Result<ReadTransaction> {
-        self.db
-            .begin_read()
-            .map_err(db_error("starting a read transaction"))
+    /// Whether the store can write: whether the last write failed, and why, or the
+    /// file is damaged.
+    pub fn health(&self) -> Health {
+        match self.guard.damage() {
+            Some(detail) => Health::Damaged {
+                detail: detail.into(),
+            },
+            None => self
+                .health
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
     }
 
-    fn begin_write(&self) -> Result<WriteTransaction> {
-        // redb's defaults: `Durability::Immediate` (commit returns after fsync) and no
-        // quick-repair, which would save the allocator state at every commit (about 20
-        // bytes more per event on disk) to make reopening after a crash instant instead
-        // of a checksum walk over the file (0.5 s for a 300 MB store here).
-        self.db
-            .begin_write()
-            .map_err(db_error("starting a write transaction"))
+    /// For tests of a full disk: while `full` is set, every write to the file fails
+    /// with `StorageFull` as on a full disk; reads go on. See the module documentation.
+    #[doc(hidden)]
+    pub fn set_disk_full(&self, full: bool) {
+        self.disk.set_full(full);
+    }
+
+    /// `f` on the database (which the lock keeps from being reopened meanwhile).
+    fn with_db<T>(&self, f: impl FnOnce(&Database) -> T) -> Result<T> {
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        // `None` only while the store is dropped, when no thread can use it.
+        Ok(f(db.as_ref().ok_or_else(closed)?))
+    }
+
+    /// Runs a read on a new read transaction, through the guard.
+    fn reading<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T>) -> Result<T> {
+        self.guard.run(|| {
+            let read = self
+                .with_db(Database::begin_read)?
+                .map_err(db_error("starting a read transaction"))?;
+            f(&read)
+        })
+    }
+
+    /// Runs `write` in a write transaction and commits it, through the guard: one
+    /// writer at a time, the database reopened first if a write failed on I/O, and
+    /// the store's health set from the outcome.
+    fn writing<T>(
+        &self,
+        context: &'static str,
+        write: impl FnOnce(&WriteTransaction, &mut WriteState) -> Result<T>,
+    ) -> Result<T> {
+        self.guard.run(|| {
+            let mut state = self.lock_writer();
+            let result = self.reopen_if_needed(&mut state).and_then(|()| {
+                // redb's defaults: `Durability::Immediate` (commit returns after
+                // fsync) and no quick-repair, which would save the allocator state at
+                // every commit (about 20 bytes more per event on disk) to make
+                // reopening after a crash instant instead of a checksum walk over the
+                // file (0.5 s for a 300 MB store here).
+                let tx = self
+                    .with_db(Database::begin_write)?
+                    .map_err(db_error("starting a write transaction"))?;
+                let done = write(&tx, &mut state)?;
+                tx.commit().map_err(db_error(context))?;
+                state.committed();
+                Ok(done)
+            });
+            let result = result.map_err(|e| self.guard.classify(e));
+            let health = match &result {
+                Err(e @ (StoreError::Database { .. } | StoreError::Damaged { .. })) => {
+                    if e.needs_reopen() {
+                        self.reopen.store(true, Ordering::Release);
+                        // At once, so that reads (which the failed database refuses
+                        // where its cache misses) work again; if this fails too, the
+                        // next write tries again.
+                        let _ = self.reopen_if_needed(&mut state);
+                    }
+                    Health::WriteFailed {
+                        message: e.to_string(),
+                        disk_full: e.is_disk_full(),
+                    }
+                }
+                _ => Health::Ok,
+            };
+            *self.health.lock().unwrap_or_else(PoisonError::into_inner) = health;
+            result
+        })
+    }
+
+    /// Reopens the database if a write failed on I/O: redb refuses every write after
+    /// one (`PreviousIo`) until then. Reopening recovers the file as after a crash
+    /// (the failed commit is rolled back). Reads already running keep the old
+    /// database, which has stopped writing.
+    fn reopen_if_needed(&self, state: &mut WriteState) -> Result<()> {
+        if !self.reopen.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let db = open_database(&self.disk).map_err(db_error("reopening after a failed write"))?;
+        let old = self
+            .db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(db);
+        drop(old);
+        *state = WriteState::default();
+        self.reopen.store(false, Ordering::Release);
+        Ok(())
     }
 
     // ----- blocks -----
@@ -570,7 +777,7 @@ impl Store {
     /// A consistent view of the store for many reads (one read transaction; events
     /// written after this call are not seen).
     pub fn snapshot(&self) -> Result<Snapshot> {
-        Snapshot::open(&self.read()?, &self.parsed)
+        self.reading(|read| Snapshot::open(read, &self.parsed, &self.guard))
     }
 
     // ----- events -----
@@ -632,13 +839,23 @@ impl Store {
         slices: &[Manifest],
         events: &[DecodedEvent],
     ) -> Result<Written> {
+        // A root manifest given with the slices is kept as a block, as it is.
+        let roots: Vec<(Cid, Vec<u8>)> = slices
+            .iter()
+            .filter(|manifest| manifest.is_root())
+            .map(|manifest| (manifest.cid(), manifest.encode()))
+            .collect();
         let slices = slices
             .iter()
+            .filter(|manifest| !manifest.is_root())
             .map(|manifest| (manifest.cid(), Cow::Borrowed(manifest)))
             .collect();
         self.write_incoming(
             Some(program),
-            Vec::new(),
+            roots
+                .iter()
+                .map(|(cid, bytes)| (*cid, &bytes[..]))
+                .collect(),
             slices,
             events
                 .iter()
@@ -673,11 +890,9 @@ impl Store {
         slices: Slices<'_>,
         events: impl Iterator<Item = Incoming<'e>>,
     ) -> Result<Written> {
-        let mut state = self.lock_writer();
-        let tx = self.begin_write()?;
-        insert_blocks(&tx, others)?;
-        let written = {
-            let mut writer = state.writer(&tx)?;
+        self.writing("committing a batch", |tx, state| {
+            insert_blocks(tx, others)?;
+            let mut writer = state.writer(tx)?;
             let mut written = Written::default();
             if let Some(program) = program {
                 let program_no = writer.log_number(program)?;
@@ -690,54 +905,53 @@ impl Store {
                 }
             }
             for (cid, manifest) in &slices {
-                writer.put_manifest(*cid, manifest)?;
+                // Slices are never roots (`sort_blocks`, `write_events`).
+                if let Some(parent) = manifest.parent() {
+                    writer.put_manifest(*cid, manifest, parent)?;
+                }
             }
             writer.finish()?;
-            written
-        };
-        tx.commit().map_err(db_error("committing a batch"))?;
-        state.committed();
-        Ok(written)
+            Ok(written)
+        })
     }
 
     /// Records `log` as a log of `program` (idempotent).
     pub fn register_log(&self, program: Cid, log: Cid) -> Result<()> {
-        let mut state = self.lock_writer();
-        let tx = self.begin_write()?;
-        {
-            let mut writer = state.writer(&tx)?;
+        self.writing("registering a log", |tx, state| {
+            let mut writer = state.writer(tx)?;
             let program_no = writer.log_number(program)?;
             let log_no = writer.log_number(log)?;
             writer.register(program_no, log_no)?;
-            writer.finish()?;
-        }
-        tx.commit().map_err(db_error("registering a log"))?;
-        state.committed();
-        Ok(())
+            writer.finish()
+        })
     }
 
     /// The writer's state, which is also the lock that makes this process's writes
     /// one at a time.
-    fn lock_writer(&self) -> std::sync::MutexGuard<'_, WriteState> {
+    fn lock_writer(&self) -> MutexGuard<'_, WriteState> {
         self.write_state
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// An event by CID.
     pub fn get_event(&self, cid: Cid) -> Result<Option<StoredEvent>> {
-        let tables = ReadTables::open_read(&self.read()?, &self.parsed)?;
-        tables
-            .find_below(cid, u64::MAX)?
-            .map(|number| tables.stored_event(number))
-            .transpose()
+        self.reading(|read| {
+            let tables = ReadTables::open_read(read, &self.parsed)?;
+            tables
+                .find_below(cid, u64::MAX)?
+                .map(|number| tables.stored_event(number))
+                .transpose()
+        })
     }
 
     /// Whether an event is stored.
     pub fn has_event(&self, cid: Cid) -> Result<bool> {
-        Ok(ReadTables::open_read(&self.read()?, &self.parsed)?
-            .find_below(cid, u64::MAX)?
-            .is_some())
+        self.reading(|read| {
+            Ok(ReadTables::open_read(read, &self.parsed)?
+                .find_below(cid, u64::MAX)?
+                .is_some())
+        })
     }
 
     /// The events of a log in seq order (a snapshot: events written after this call
@@ -748,67 +962,88 @@ impl Store {
 
     /// The seq and CID of the highest event of a log.
     pub fn log_head(&self, log: Cid) -> Result<Option<(u64, Cid)>> {
-        let tables = ReadTables::open_read(&self.read()?, &self.parsed)?;
-        let Some(log_no) = tables.log_number(log)? else {
-            return Ok(None);
-        };
-        let last = tables
-            .log_events
-            .range((log_no, 0)..=(log_no, u64::MAX))
-            .map_err(db_error("reading a log"))?
-            .next_back()
-            .transpose()
-            .map_err(db_error("reading a log"))?;
-        let Some((key, chunk)) = last else {
-            return Ok(None);
-        };
-        let chunk_no = key.value().1;
-        let chunk = LogChunk::decode(chunk.value())
-            .ok_or_else(|| StoreError::Corrupt(format!("log number {log_no}: bad index row")))?;
-        match chunk.seqs(chunk_no).last() {
-            Some((seq, number)) => Ok(Some((seq, tables.read(number)?.cid))),
-            None => Ok(None),
-        }
+        self.reading(|read| {
+            let tables = ReadTables::open_read(read, &self.parsed)?;
+            let Some(log_no) = tables.log_number(log)? else {
+                return Ok(None);
+            };
+            let last = tables
+                .log_events
+                .range((log_no, 0)..=(log_no, u64::MAX))
+                .map_err(db_error("reading a log"))?
+                .next_back()
+                .transpose()
+                .map_err(db_error("reading a log"))?;
+            let Some((key, chunk)) = last else {
+                return Ok(None);
+            };
+            let chunk = LogChunk::decode(chunk.value()).ok_or_else(|| bad_log_row(log_no))?;
+            let seqs = chunk
+                .seqs(key.value().1)
+                .ok_or_else(|| bad_log_row(log_no))?;
+            let Some((seq, number)) = seqs.last() else {
+                return Ok(None);
+            };
+            let stored = tables.stored_event(number)?;
+            check_place(&stored, log, seq)?;
+            Ok(Some((seq, stored.cid)))
+        })
     }
 
     /// The events that refer to an event, in the order they were written.
     pub fn children(&self, cid: Cid) -> Result<Vec<Cid>> {
-        let read = self.read()?;
-        let tables = ReadTables::open_read(&read, &self.parsed)?;
-        let Some(parent) = tables.find_below(cid, u64::MAX)? else {
-            return Ok(Vec::new());
-        };
-        let children = read_table(&read, CHILDREN)?;
-        let mut numbers: Vec<u64> = match children
-            .get(parent / CHUNK)
-            .map_err(db_error("reading children"))?
-        {
-            Some(row) => ChildChunk::decode(parent / CHUNK, row.value())
-                .ok_or_else(|| StoreError::Corrupt(format!("children of event number {parent}")))?
-                .of(parent)
-                .collect(),
-            None => Vec::new(),
-        };
-        let (log, seq) = {
-            let located = tables.locate(parent)?;
-            (located.entry().log, located.entry().seq)
-        };
-        if let Some(next) = seq
-            .checked_add(1)
-            .map(|seq| tables.at(log, seq))
-            .transpose()?
-            .flatten()
-        {
-            if next != parent && tables.locate(next)?.entry().flags & FLAG_PREV != 0 {
-                numbers.push(next);
+        self.reading(|read| {
+            let tables = ReadTables::open_read(read, &self.parsed)?;
+            let Some(parent) = tables.find_below(cid, u64::MAX)? else {
+                return Ok(Vec::new());
+            };
+            let children = read_table(read, CHILDREN)?;
+            let mut numbers: Vec<u64> = match children
+                .get(parent / CHUNK)
+                .map_err(db_error("reading children"))?
+            {
+                Some(row) => ChildChunk::decode(parent / CHUNK, row.value())
+                    .ok_or_else(|| {
+                        StoreError::corrupt(format!("children of event number {parent}"))
+                    })?
+                    .of(parent)
+                    .collect(),
+                None => Vec::new(),
+            };
+            let (log, seq) = {
+                let located = tables.locate(parent)?;
+                (located.entry().log, located.entry().seq)
+            };
+            if let Some(next) = seq
+                .checked_add(1)
+                .map(|seq| tables.at(log, seq))
+                .transpose()?
+                .flatten()
+            {
+                if next != parent && tables.locate(next)?.entry().flags & FLAG_PREV != 0 {
+                    numbers.push(next);
+                }
             }
-        }
-        numbers.sort_unstable();
-        numbers.dedup();
-        numbers
-            .into_iter()
-            .map(|n| tables.read(n).map(|r| r.cid))
-            .collect()
+            numbers.sort_unstable();
+            numbers.dedup();
+            // Each child is checked to refer to the parent (a damaged row could name
+            // another event), where the store holds its fields.
+            numbers
+                .into_iter()
+                .map(|n| {
+                    let child = tables.read(n)?;
+                    match &child.event {
+                        Some(event) if !event.refs().contains(&cid) => {
+                            Err(StoreError::corrupt(format!(
+                                "event {} is indexed as a child of {cid}, but does not refer to it",
+                                child.cid
+                            )))
+                        }
+                        _ => Ok(child.cid),
+                    }
+                })
+                .collect()
+        })
     }
 
     /// The logs registered under a program, in order of first sight.
@@ -818,33 +1053,82 @@ impl Store {
 
     /// How many events are stored.
     pub fn event_count(&self) -> Result<u64> {
-        let read = self.read()?;
-        let meta = read_table(&read, META)?;
-        meta_value(&meta, NEXT_EVENT_KEY)
+        self.reading(|read| {
+            let meta = read_table(read, META)?;
+            let count = meta_value(&meta, NEXT_EVENT_KEY)?;
+            ReadTables::open_read(read, &self.parsed)?
+                .check_counters(count, meta_value(&meta, NEXT_LOG_KEY)?)?;
+            Ok(count)
+        })
     }
 }
 
+/// The first bytes of every redb file (`redb` 2's `MAGICNUMBER`): a file that starts
+/// with them, or with a part of them, is a redb file, damaged if redb refuses it.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// Reads the start of a file into `head`; how many bytes it has there.
+fn read_head(mut file: &std::fs::File, head: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut read = 0;
+    while read < head.len() {
+        match file.read(&mut head[read..])? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    Ok(read)
+}
+
+/// Opens the database on the store's file: a new one in an empty file, else the one
+/// there, which redb recovers if it was not closed (a crash, a failed write).
+fn open_database(disk: &Disk) -> std::result::Result<Database, redb::DatabaseError> {
+    Database::builder().create_with_backend(disk.clone())
+}
+
+fn io_error(context: &'static str, error: std::io::Error) -> StoreError {
+    StoreError::Database {
+        context,
+        source: Box::new(redb::Error::Io(error)),
+    }
+}
+
+/// The error of a store that is being dropped (no thread can still use it).
+fn closed() -> StoreError {
+    StoreError::corrupt("the store is closed".into())
+}
+
+/// Checks that an event read for `(log, seq)` is there: a damaged index row could
+/// name another, well-formed event.
+fn check_place(stored: &StoredEvent, log: Cid, seq: u64) -> Result<()> {
+    if (stored.log, stored.seq) != (log, seq) {
+        return Err(StoreError::corrupt(format!(
+            "the index of log {log} names event {} at seq {seq}, which is at log {} seq {}",
+            stored.cid, stored.log, stored.seq
+        )));
+    }
+    Ok(())
+}
+
+/// A bad `log_events` row.
+fn bad_log_row(log_no: u64) -> StoreError {
+    StoreError::corrupt(format!("log number {log_no}: bad index row"))
+}
+
+/// What an error of redb's opening a file that starts as a redb file does says of it.
 fn open_error(path: &Path, error: redb::DatabaseError) -> StoreError {
+    use redb::{DatabaseError, StorageError};
     match error {
-        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path: path.into() },
-        redb::DatabaseError::Storage(redb::StorageError::Corrupted(reason)) => {
-            StoreError::NotAStore {
-                path: path.into(),
-                reason,
-            }
-        }
-        redb::DatabaseError::Storage(redb::StorageError::Io(e))
-            if e.kind() == std::io::ErrorKind::InvalidData =>
+        DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path: path.into() },
+        DatabaseError::Storage(StorageError::Io(e))
+            if e.kind() != std::io::ErrorKind::UnexpectedEof =>
         {
-            StoreError::NotAStore {
-                path: path.into(),
-                reason: "not a redb database file".into(),
-            }
+            io_error("opening", e)
         }
-        other => StoreError::Database {
-            context: "opening",
-            source: Box::new(other.into()),
-        },
+        DatabaseError::Storage(StorageError::Io(_)) => {
+            StoreError::corrupt("the file ends before its last page (truncated?)".into())
+        }
+        other => StoreError::corrupt(format!("redb refuses to open it: {other}")),
     }
 }
 
@@ -885,15 +1169,20 @@ fn meta_value(meta: &impl ReadableTable<&'static str, u64>, key: &str) -> Result
     meta.get(key)
         .map_err(db_error("reading meta"))?
         .map(|v| v.value())
-        .ok_or_else(|| StoreError::Corrupt(format!("meta has no `{key}`")))
+        .ok_or_else(|| StoreError::corrupt(format!("meta has no `{key}`")))
 }
 
 /// The events of one log, in seq order: see [`Store::log_events`].
 pub struct LogEvents {
-    tables: std::sync::Arc<ReadTables>,
+    /// The log.
+    log: Cid,
+    tables: Arc<ReadTables>,
     range: Option<redb::Range<'static, (u64, u64), &'static [u8]>>,
     /// The rest of the current index row, highest seq first.
     chunk: Vec<(u64, u64)>,
+    guard: Arc<Guard>,
+    /// Set once the store is found damaged: the iterator ends.
+    done: bool,
 }
 
 impl fmt::Debug for LogEvents {
@@ -915,22 +1204,36 @@ pub struct ReadEvent {
 impl LogEvents {
     /// The next event number of the log.
     pub(super) fn next_number(&mut self) -> Option<Result<u64>> {
+        Some(self.next_entry()?.map(|(_, number)| number))
+    }
+
+    /// The next event of the log, read, checked to be at its place.
+    fn next_event(&mut self) -> Option<Result<ReadEvent>> {
+        Some(self.next_entry()?.and_then(|(seq, number)| {
+            let read = self.tables.read_event(number)?;
+            check_place(&read.stored, self.log, seq)?;
+            Ok(read)
+        }))
+    }
+
+    /// The seq and number of the next event of the log.
+    fn next_entry(&mut self) -> Option<Result<(u64, u64)>> {
         while self.chunk.is_empty() {
             let row = match self.range.as_mut()?.next()? {
                 Ok(row) => row,
                 Err(e) => return Some(Err(db_error("reading a log")(e))),
             };
             let (log, chunk_no) = row.0.value();
-            let Some(chunk) = LogChunk::decode(row.1.value()) else {
+            let Some(seqs) = LogChunk::decode(row.1.value())
+                .and_then(|chunk| Some(chunk.seqs(chunk_no)?.collect::<Vec<_>>()))
+            else {
                 self.range = None;
-                return Some(Err(StoreError::Corrupt(format!(
-                    "log number {log}: bad index row"
-                ))));
+                return Some(Err(bad_log_row(log)));
             };
-            self.chunk = chunk.seqs(chunk_no).collect();
+            self.chunk = seqs;
             self.chunk.reverse();
         }
-        self.chunk.pop().map(|(_, number)| Ok(number))
+        self.chunk.pop().map(Ok)
     }
 
     /// The same events with their fields, as the store holds them: no CBOR to parse
@@ -938,11 +1241,11 @@ impl LogEvents {
     pub fn decoded(self) -> impl Iterator<Item = Result<ReadEvent>> {
         let mut events = self;
         std::iter::from_fn(move || {
-            let number = match events.next_number()? {
-                Ok(number) => number,
-                Err(e) => return Some(Err(e)),
-            };
-            Some(events.tables.read_event(number))
+            let guard = Arc::clone(&events.guard);
+            let mut done = events.done;
+            let item = guard.step(&mut done, || events.next_event());
+            events.done = done;
+            item
         })
     }
 }
@@ -951,10 +1254,13 @@ impl Iterator for LogEvents {
     type Item = Result<StoredEvent>;
 
     fn next(&mut self) -> Option<Result<StoredEvent>> {
-        Some(
-            self.next_number()?
-                .and_then(|number| self.tables.stored_event(number)),
-        )
+        let guard = Arc::clone(&self.guard);
+        let mut done = self.done;
+        let item = guard.step(&mut done, || {
+            Some(self.next_event()?.map(|read| read.stored))
+        });
+        self.done = done;
+        item
     }
 }
 

@@ -35,17 +35,25 @@ impl LogChunk {
         self.numbers[bit as usize] = number;
     }
 
-    /// `(seq, event number)` in seq order.
-    pub(super) fn seqs(&self, chunk_no: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
-        (0..CHUNK)
-            .filter(|bit| self.present >> bit & 1 == 1)
-            .map(move |bit| (chunk_no * CHUNK + bit, self.numbers[bit as usize]))
+    /// `(seq, event number)` in seq order; `None` if the row's number is too large
+    /// for its seqs (a damaged key).
+    pub(super) fn seqs(&self, chunk_no: u64) -> Option<impl Iterator<Item = (u64, u64)> + '_> {
+        let base = chunk_no.checked_mul(CHUNK)?;
+        Some(
+            self.present()
+                .map(move |bit| (base + bit, self.numbers[bit as usize])),
+        )
+    }
+
+    /// The bits of the seqs present, in order.
+    fn present(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..CHUNK).filter(|bit| self.present >> bit & 1 == 1)
     }
 
     pub(super) fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.present.to_le_bytes());
         let mut previous = 0u64;
-        for (_, number) in self.seqs(0) {
+        for number in self.present().map(|bit| self.numbers[bit as usize]) {
             let delta = number.wrapping_sub(previous) as i64;
             put_varint(out, ((delta << 1) ^ (delta >> 63)) as u64);
             previous = number;
@@ -161,7 +169,8 @@ mod tests {
         let mut row = Vec::new();
         chunk.encode(&mut row);
         let back = LogChunk::decode(&row).expect("decodes");
-        let seqs: Vec<_> = back.seqs(2).collect();
+        let seqs: Vec<_> = back.seqs(2).expect("in range").collect();
+        assert!(back.seqs(u64::MAX / CHUNK + 1).is_none());
         assert_eq!(
             seqs,
             [(128, 5), (130, 9_000_000), (160, u64::MAX), (191, 6)]

@@ -10,6 +10,7 @@ use redb::{ReadOnlyTable, ReadTransaction};
 use super::{
     BLOCKS, LogEvents, MANIFESTS, PROGRAM_LOGS, ReadEvent, Result, StoreError, db_error,
     entry::EventRef,
+    guard::Guard,
     manifests,
     tables::{ReadTables, Segments, read_table},
 };
@@ -22,6 +23,7 @@ pub struct Snapshot(Arc<Opened>);
 
 /// The tables of a snapshot.
 struct Opened {
+    guard: Arc<Guard>,
     tables: Arc<ReadTables>,
     blocks: ReadOnlyTable<[u8; 32], &'static [u8]>,
     manifests: ReadOnlyTable<u64, &'static [u8]>,
@@ -35,8 +37,13 @@ impl fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
-    pub(super) fn open(read: &ReadTransaction, parsed: &Segments) -> Result<Snapshot> {
+    pub(super) fn open(
+        read: &ReadTransaction,
+        parsed: &Segments,
+        guard: &Arc<Guard>,
+    ) -> Result<Snapshot> {
         Ok(Snapshot(Arc::new(Opened {
+            guard: Arc::clone(guard),
             tables: Arc::new(ReadTables::open_read(read, parsed)?),
             blocks: read_table(read, BLOCKS)?,
             manifests: read_table(read, MANIFESTS)?,
@@ -44,42 +51,57 @@ impl Snapshot {
         })))
     }
 
-    /// A block's bytes (a slice manifest's rebuilt from its compact form).
+    /// A block's bytes (a slice manifest's rebuilt from its compact form), checked
+    /// against its CID.
     pub fn get_block(&self, cid: Cid) -> Result<Option<Vec<u8>>> {
-        let value = self
-            .0
-            .blocks
-            .get(cid.digest())
-            .map_err(db_error("reading a block"))?;
-        if let Some(value) = value {
-            return Ok(Some(value.value().to_vec()));
-        }
-        Ok(self.slice_manifest(cid)?.map(|manifest| manifest.encode()))
+        self.0.guard.run(|| {
+            if let Some(bytes) = self.stored_block(cid)? {
+                return Ok(Some(bytes));
+            }
+            Ok(self.slice_manifest(cid)?.map(|manifest| manifest.encode()))
+        })
     }
 
     /// Whether a block is stored.
     pub fn has_block(&self, cid: Cid) -> Result<bool> {
-        let value = self
-            .0
-            .blocks
-            .get(cid.digest())
-            .map_err(db_error("reading a block"))?;
-        Ok(value.is_some() || self.stored_manifest(cid)?.is_some())
+        self.0.guard.run(|| {
+            let value = self
+                .0
+                .blocks
+                .get(cid.digest())
+                .map_err(db_error("reading a block"))?;
+            Ok(value.is_some() || self.stored_manifest(cid)?.is_some())
+        })
     }
 
-    /// A manifest, decoded: a slice manifest from its compact form (its CID checked),
-    /// any other from its bytes (`None` if they are not a manifest). Signatures are
-    /// not checked.
+    /// A manifest, decoded: a slice manifest from its compact form, any other from its
+    /// bytes (`None` if they are not a manifest), both checked against the CID.
+    /// Signatures are not checked.
     pub fn get_manifest(&self, cid: Cid) -> Result<Option<Manifest>> {
+        self.0.guard.run(|| match self.stored_block(cid)? {
+            Some(bytes) => Ok(Manifest::decode(&bytes).ok()),
+            None => self.slice_manifest(cid),
+        })
+    }
+
+    /// The bytes stored in `blocks` under `cid`, checked against it.
+    fn stored_block(&self, cid: Cid) -> Result<Option<Vec<u8>>> {
         let value = self
             .0
             .blocks
             .get(cid.digest())
             .map_err(db_error("reading a block"))?;
-        match value {
-            Some(bytes) => Ok(Manifest::decode(bytes.value()).ok()),
-            None => self.slice_manifest(cid),
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let bytes = value.value();
+        let actual = Cid::of(bytes);
+        if actual != cid {
+            return Err(StoreError::corrupt(format!(
+                "the block stored as {cid} hashes to {actual}"
+            )));
         }
+        Ok(Some(bytes.to_vec()))
     }
 
     /// The slice manifest stored compact for log `cid`, its CID checked.
@@ -94,7 +116,7 @@ impl Snapshot {
         let manifest = stored.manifest(parent);
         let actual = manifest.cid();
         if actual != cid {
-            return Err(StoreError::Corrupt(format!(
+            return Err(StoreError::corrupt(format!(
                 "the manifest stored for log {cid} hashes to {actual}"
             )));
         }
@@ -116,11 +138,15 @@ impl Snapshot {
         };
         manifests::parse(row.value())
             .map(Some)
-            .ok_or_else(|| StoreError::Corrupt(format!("the manifest of log number {log}")))
+            .ok_or_else(|| StoreError::corrupt(format!("the manifest of log number {log}")))
     }
 
     /// The events of a log in seq order.
     pub fn log_events(&self, log: Cid) -> Result<LogEvents> {
+        self.0.guard.run(|| self.open_log_events(log))
+    }
+
+    fn open_log_events(&self, log: Cid) -> Result<LogEvents> {
         let range = match self.0.tables.log_number(log)? {
             Some(log_no) => Some(
                 self.0
@@ -132,14 +158,21 @@ impl Snapshot {
             None => None,
         };
         Ok(LogEvents {
+            log,
             tables: Arc::clone(&self.0.tables),
             range,
             chunk: Vec::new(),
+            guard: Arc::clone(&self.0.guard),
+            done: false,
         })
     }
 
     /// The logs registered under a program, in order of first sight.
     pub fn program_logs(&self, program: Cid) -> Result<Vec<Cid>> {
+        self.0.guard.run(|| self.read_program_logs(program))
+    }
+
+    fn read_program_logs(&self, program: Cid) -> Result<Vec<Cid>> {
         let Some(program_no) = self.0.tables.log_number(program)? else {
             return Ok(Vec::new());
         };
@@ -162,6 +195,9 @@ impl Snapshot {
 pub struct ProgramEvents {
     tables: Arc<ReadTables>,
     numbers: std::vec::IntoIter<u64>,
+    guard: Arc<Guard>,
+    /// Set once the store is found damaged: the iterator ends.
+    done: bool,
 }
 
 impl fmt::Debug for ProgramEvents {
@@ -181,8 +217,14 @@ impl Iterator for ProgramEvents {
     type Item = Result<ReadEvent>;
 
     fn next(&mut self) -> Option<Result<ReadEvent>> {
-        let number = self.numbers.next()?;
-        Some(self.tables.read_event(number))
+        let guard = Arc::clone(&self.guard);
+        let mut done = self.done;
+        let item = guard.step(&mut done, || {
+            let number = self.numbers.next()?;
+            Some(self.tables.read_event(number))
+        });
+        self.done = done;
+        item
     }
 }
 
@@ -191,18 +233,22 @@ impl Snapshot {
     /// [`LogEvents::decoded`]), in the order they were written: each segment is read
     /// once, and the events an event names are mostly in the segments just read.
     pub fn program_events(&self, program: Cid) -> Result<ProgramEvents> {
-        let mut numbers = Vec::new();
-        for log in self.program_logs(program)? {
-            let mut events = self.log_events(log)?;
-            while let Some(number) = events.next_number() {
-                numbers.push(number?);
+        self.0.guard.run(|| {
+            let mut numbers = Vec::new();
+            for log in self.read_program_logs(program)? {
+                let mut events = self.open_log_events(log)?;
+                while let Some(number) = events.next_number() {
+                    numbers.push(number?);
+                }
             }
-        }
-        numbers.sort_unstable();
-        numbers.dedup();
-        Ok(ProgramEvents {
-            tables: Arc::clone(&self.0.tables),
-            numbers: numbers.into_iter(),
+            numbers.sort_unstable();
+            numbers.dedup();
+            Ok(ProgramEvents {
+                tables: Arc::clone(&self.0.tables),
+                numbers: numbers.into_iter(),
+                guard: Arc::clone(&self.0.guard),
+                done: false,
+            })
         })
     }
 }

@@ -15,7 +15,7 @@ use redb::{
 use super::{
     DIGEST_ROWS, DIGEST_RUNS, LOG_EVENTS, LOG_IDS, LOGS, ReadEvent, Result, SEGMENTS, StoreError,
     StoredEvent, db_error, digest_index,
-    entry::{Body, Entry, EventRef, parse_segment},
+    entry::{Body, Entry, EventRef, Parsed, parse_segment},
     rows::{CHUNK, LogChunk},
 };
 use crate::Event;
@@ -175,10 +175,55 @@ where
             .log_ids
             .get(number)
             .map_err(db_error("reading a log id"))?
-            .ok_or_else(|| StoreError::Corrupt(format!("log number {number} has no id")))?;
+            .ok_or_else(|| StoreError::corrupt(format!("log number {number} has no id")))?;
         let cid = Cid::from_digest(digest.value());
+        // The two tables must agree: a damaged id would name another log.
+        if self.log_number(cid)? != Some(number) {
+            return Err(StoreError::corrupt(format!(
+                "log number {number} has the id {cid}, whose number is another"
+            )));
+        }
         read().insert(number, cid);
         Ok(cid)
+    }
+
+    /// The last segment, parsed (its first event number, bytes and entries), after
+    /// checking the counters of `meta` against the tables: `next_event` must follow
+    /// the last segment's last entry, `next_log` the last log number. A write that
+    /// trusted a damaged counter would write over stored events.
+    pub(super) fn check_counters(
+        &self,
+        next_event: u64,
+        next_log: u64,
+    ) -> Result<Option<(u64, Vec<u8>, Parsed)>> {
+        let last = self
+            .segments
+            .last()
+            .map_err(db_error("reading a segment"))?;
+        let (events, last) = match last {
+            Some((start, bytes)) => {
+                let (start, bytes) = (start.value(), bytes.value().to_vec());
+                let parsed = parse_segment(start, &bytes).ok_or_else(|| {
+                    StoreError::corrupt(format!("the segment of event number {start}"))
+                })?;
+                let end = start.checked_add(parsed.entries.len() as u64);
+                (end, Some((start, bytes, parsed)))
+            }
+            None => (Some(0), None),
+        };
+        let logs = match self.log_ids.last().map_err(db_error("reading a log id"))? {
+            Some((number, _)) => number.value().checked_add(1),
+            None => Some(0),
+        };
+        if events != Some(next_event) || logs != Some(next_log) {
+            let show = |n: Option<u64>| n.map_or("too many".into(), |n| n.to_string());
+            return Err(StoreError::corrupt(format!(
+                "meta counts {next_event} events and {next_log} logs; the tables hold {} and {}",
+                show(events),
+                show(logs)
+            )));
+        }
+        Ok(last)
     }
 
     /// The event with a given number.
@@ -195,7 +240,7 @@ where
 
     /// Reads and parses the segment that holds event `number`, and keeps it.
     fn load_segment(&self, number: u64) -> Result<(u64, Arc<Vec<Entry>>)> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("event number {number}: {what}"));
+        let corrupt = |what: &str| StoreError::corrupt(format!("event number {number}: {what}"));
         let (start, segment) = self
             .segments
             .range(..=number)
@@ -247,7 +292,7 @@ where
                 let bytes = event.encode();
                 let actual = Cid::of(&bytes);
                 if actual != compact.cid {
-                    return Err(StoreError::Corrupt(format!(
+                    return Err(StoreError::corrupt(format!(
                         "event number {number} is stored as {} but its bytes hash to {actual}",
                         compact.cid
                     )));
@@ -309,7 +354,7 @@ where
         {
             Some(row) => LogChunk::decode(row.value())
                 .map(Some)
-                .ok_or_else(|| StoreError::Corrupt(format!("log number {log}: bad index row"))),
+                .ok_or_else(|| StoreError::corrupt(format!("log number {log}: bad index row"))),
             None => Ok(None),
         }
     }

@@ -10,7 +10,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use super::{
     CHILDREN, MANIFESTS, META, NEXT_EVENT_KEY, NEXT_LOG_KEY, NewEvent, PROGRAM_LOGS, Result,
     SEGMENT_TARGET, StoreError, db_error, digest_index,
-    entry::{self, Compact, Dictionary, EventRef, FLAG_PREV, parse_segment},
+    entry::{self, Compact, Dictionary, EventRef, FLAG_PREV},
     fast_hash::{FastMap, FastSet},
     manifests, meta_value,
     rows::{CHUNK, ChildChunk, LogChunk},
@@ -189,20 +189,13 @@ impl<'t> Writer<'t> {
         let next_event = meta_value(&meta, NEXT_EVENT_KEY)?;
         let next_log = meta_value(&meta, NEXT_LOG_KEY)?;
         // Reopen the last segment while it has room.
-        let (segment_start, segment, dictionary) = match tables
-            .segments
-            .last()
-            .map_err(db_error("reading a segment"))?
-        {
-            Some((start, bytes)) if bytes.value().len() < SEGMENT_TARGET => {
-                let (start, bytes) = (start.value(), bytes.value().to_vec());
-                let parsed = parse_segment(start, &bytes).ok_or_else(|| {
-                    StoreError::Corrupt(format!("the segment of event number {start}"))
-                })?;
-                (start, bytes, parsed.dictionary)
-            }
-            _ => (next_event, Vec::new(), Dictionary::default()),
-        };
+        let (segment_start, segment, dictionary) =
+            match tables.check_counters(next_event, next_log)? {
+                Some((start, bytes, parsed)) if bytes.len() < SEGMENT_TARGET => {
+                    (start, bytes, parsed.dictionary)
+                }
+                _ => (next_event, Vec::new(), Dictionary::default()),
+            };
         Ok(Writer {
             recent,
             scratch,
@@ -241,7 +234,9 @@ impl<'t> Writer<'t> {
     /// Gives a new log its number.
     fn new_log(&mut self, log: Cid) -> Result<u64> {
         let number = self.next_log;
-        self.next_log += 1;
+        self.next_log = number
+            .checked_add(1)
+            .ok_or_else(|| StoreError::corrupt("meta: `next_log` is at its maximum".into()))?;
         self.tables
             .logs
             .insert(log.digest(), number)
@@ -264,9 +259,14 @@ impl<'t> Writer<'t> {
         Ok(())
     }
 
-    /// Stores a slice manifest (whose CID is `cid`) under its log's number, unless it
-    /// is stored.
-    pub(super) fn put_manifest(&mut self, cid: Cid, manifest: &Manifest) -> Result<()> {
+    /// Stores a slice manifest (whose CID is `cid`, whose parent is `parent`) under
+    /// its log's number, unless it is stored.
+    pub(super) fn put_manifest(
+        &mut self,
+        cid: Cid,
+        manifest: &Manifest,
+        parent: Cid,
+    ) -> Result<()> {
         let log = self.log_number(cid)?;
         // A log numbered by this batch has no manifest stored.
         let stored = log < self.first_log
@@ -278,7 +278,6 @@ impl<'t> Writer<'t> {
         if stored {
             return Ok(());
         }
-        let parent = manifest.parent().expect("a slice manifest has a parent");
         let parent = match self.locate(parent)? {
             Some(number) => EventRef::Number(number),
             None => EventRef::Cid(parent),
@@ -317,7 +316,16 @@ impl<'t> Writer<'t> {
     /// The CID, log number and seq of event `number`, of this batch or stored.
     fn event_at(&self, number: u64) -> Result<(Cid, u64, u64)> {
         match number.checked_sub(self.batch_first) {
-            Some(index) => Ok(self.scratch.batch_events[index as usize]),
+            Some(index) => usize::try_from(index)
+                .ok()
+                .and_then(|index| self.scratch.batch_events.get(index))
+                .copied()
+                .ok_or_else(|| {
+                    StoreError::corrupt(format!(
+                        "event number {number} is indexed but not written (`next_event` is {})",
+                        self.batch_first
+                    ))
+                }),
             None => {
                 let located = self.tables.locate(number)?;
                 let entry = located.entry();
@@ -379,7 +387,7 @@ impl<'t> Writer<'t> {
                 let at = match event.at() {
                     Some((deploy, index)) => {
                         let deploy = match self.locate(deploy)? {
-                            Some(number) => EventRef::Number(number),
+                            Some(found) => EventRef::Number(earlier(found, number)?),
                             None => EventRef::Cid(deploy),
                         };
                         Some((deploy, index))
@@ -411,7 +419,9 @@ impl<'t> Writer<'t> {
                 self.push_entry(number, |out, _| entry::put_raw(out, head, cut, &body))?;
             }
         }
-        self.next_event += 1;
+        self.next_event = number
+            .checked_add(1)
+            .ok_or_else(|| StoreError::corrupt("meta: `next_event` is at its maximum".into()))?;
         self.scratch.batch.insert(cid, number);
         self.scratch.batch_events.push((cid, log, seq));
         Ok(true)
@@ -437,6 +447,7 @@ impl<'t> Writer<'t> {
                 event: cid,
                 missing: r,
             })?;
+            let parent = earlier(parent, number)?;
             self.scratch.refs.push(EventRef::Number(parent));
             if Some(parent) == previous {
                 flags |= FLAG_PREV;
@@ -498,7 +509,7 @@ impl<'t> Writer<'t> {
                     .map_err(db_error("reading children"))?;
                 let chunk = match row {
                     Some(row) => ChildChunk::decode(chunk_no, row.value()).ok_or_else(|| {
-                        StoreError::Corrupt(format!("children of event number {parent}"))
+                        StoreError::corrupt(format!("children of event number {parent}"))
                     })?,
                     None => ChildChunk::default(),
                 };
@@ -558,6 +569,18 @@ impl<'t> Writer<'t> {
             .insert(NEXT_LOG_KEY, self.next_log)
             .map_err(db_error("writing meta"))?;
         Ok(())
+    }
+}
+
+/// `found`, the number of an event that event `number` names, which must be earlier
+/// (a damaged index or `next_event` could say otherwise).
+fn earlier(found: u64, number: u64) -> Result<u64> {
+    if found < number {
+        Ok(found)
+    } else {
+        Err(StoreError::corrupt(format!(
+            "event number {found} is found for a ref of event number {number}, which is not later"
+        )))
     }
 }
 
