@@ -8,7 +8,7 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use amb_bytecode::Cid;
 use amb_engine::Limits;
-use amb_net::{NodeEvent, NodeHandle};
+use amb_net::{NetError, NodeEvent, NodeHandle};
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State},
@@ -26,7 +26,7 @@ use super::{
     bounds::{self, BodyBounds, Concurrency},
     error::{self, ApiError},
     guard::{self, Guard},
-    health::Health,
+    health,
     settings::ApiSettings,
 };
 
@@ -34,11 +34,18 @@ use super::{
 #[derive(Clone, Debug)]
 pub(crate) struct ApiState {
     pub(crate) node: NodeHandle,
-    pub(crate) health: Arc<Health>,
     /// The cap on `wait_ms` (`api_max_wait_ms`).
     pub(crate) max_wait: Duration,
     /// Turns true when the node stops: event streams end.
     pub(crate) stopping: watch::Receiver<bool>,
+}
+
+impl ApiState {
+    /// The API error of a failed node call: the store's failure where the node
+    /// could not say better.
+    fn failed(&self, e: NetError) -> ApiError {
+        health::blame_store(e.into(), self.node.store())
+    }
 }
 
 /// The API's routes, fallbacks and layers (outermost first: panics caught, the
@@ -103,10 +110,10 @@ fn program_cid(text: &str) -> Result<Cid, ApiError> {
 
 /// The node's info, with `"health"`.
 async fn info(State(api): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let info = api.node.info().await?;
+    let info = api.node.info().await.map_err(|e| api.failed(e))?;
     let mut json = serde_json::to_value(info)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    json["health"] = api.health.to_json();
+    json["health"] = health::to_json(api.node.store());
     Ok(Json(json))
 }
 
@@ -172,8 +179,7 @@ async fn deploy(
         amb_net::delegation::deploy_delegated(&api.node, source, request.name, limits, delegates)
             .await
     };
-    api.health.note(&deployed, true);
-    let deployed = deployed?;
+    let deployed = deployed.map_err(|e| api.failed(e))?;
     Ok(Json(serde_json::json!({
         "address": format!("/amb/{}", deployed.program),
         "normal_form": deployed.normal_form,
@@ -188,8 +194,7 @@ async fn status(
     Checked(Path(cid)): Checked<Path<String>>,
 ) -> Result<Json<amb_net::ProgramStatus>, ApiError> {
     let status = api.node.status(program_cid(&cid)?).await;
-    api.health.note(&status, false);
-    Ok(Json(status?))
+    Ok(Json(status.map_err(|e| api.failed(e))?))
 }
 
 #[derive(Deserialize)]
@@ -218,8 +223,7 @@ async fn value(
         .rule("api_max_wait_ms"));
     }
     let value = amb_net::value(&api.node, program, wait).await;
-    api.health.note(&value, false);
-    Ok(Json(value?))
+    Ok(Json(value.map_err(|e| api.failed(e))?))
 }
 
 #[derive(Deserialize)]

@@ -21,7 +21,7 @@
 //! | `peer` | 502 | a peer failed to answer (`NetError::Peer`) |
 //! | `busy` | 503 | over `api_max_requests`, or a full intake (`NetError::Busy`, `rule` `buffer-full`) |
 //! | `stopped` | 503 | the node is stopping (`NetError::Stopped`) |
-//! | `storage` | 507 / 503 | the store failed: 507 when its disk is full (`rule` `disk-full`), else 503 |
+//! | `storage` | 507 / 503 | the store failed: 507 when its disk is full (`rule` `disk-full`), else 503 (`write-failed`, `damaged`); a failure inside the node while the store fails is this one (`health::blame_store`) |
 //! | `timeout` | 504 | a wait ran out (`NetError::Timeout`) |
 
 use amb_net::{NetError, ingest};
@@ -88,6 +88,14 @@ impl ApiError {
     #[cfg(test)]
     pub(crate) fn status(&self) -> StatusCode {
         self.status
+    }
+
+    pub(crate) fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        &self.message
     }
 
     /// An axum rejection (or a router fallback) with its own status and text.

@@ -1,69 +1,73 @@
-//! The node's health as `/v1/info` reports it (`spec/network.md` §7): the last
-//! store failure the API's own calls met, until a later write succeeds (the store
-//! recovers by itself once, say, its disk has space again).
+//! The node's health (`spec/network.md` §7): its store's, as `Store::health`
+//! says (whether its last write failed, and why, or its file is damaged). A write
+//! that failed on I/O, a full disk most often, passes by itself: the store reopens
+//! its database before the next write, which succeeds once there is room.
 
-use std::sync::Mutex;
-
-use amb_net::NetError;
+use amb_log::{Health, Store};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-/// What the API has seen of the store.
-#[derive(Debug, Default)]
-pub(crate) struct Health {
-    /// The last store failure, for people, while it lasts.
-    store: Mutex<Option<String>>,
+use super::error::ApiError;
+
+/// `{"ok": true}`, or `{"ok": false, "store": "…"}`.
+pub(crate) fn to_json(store: &Store) -> Value {
+    match failure(store) {
+        None => json!({ "ok": true }),
+        Some((_, _, what, _)) => json!({ "ok": false, "store": what }),
+    }
 }
 
-impl Health {
-    /// Notes the outcome of a call: a store failure makes the node unhealthy; a
-    /// successful write (`wrote`) makes it healthy again.
-    pub(crate) fn note<T>(&self, outcome: &Result<T, NetError>, wrote: bool) {
-        let failure = match outcome {
-            Ok(_) if wrote => None,
-            Ok(_) => return,
-            Err(NetError::Storage { full: true, detail }) => Some(format!("disk full: {detail}")),
-            Err(NetError::Storage {
-                full: false,
-                detail,
-            }) => Some(detail.clone()),
-            Err(NetError::Refused(r)) if r.rule == amb_net::ingest::RULE_STORE => {
-                Some(r.detail.clone())
-            }
-            Err(_) => return,
-        };
-        *self.store.lock().unwrap_or_else(|e| e.into_inner()) = failure;
+/// An error the node could not name better (500 `internal`) met while its store
+/// fails is that failure: 507 `storage` when the disk is full, else 503.
+pub(crate) fn blame_store(error: ApiError, store: &Store) -> ApiError {
+    if error.kind() != "internal" {
+        return error;
     }
-
-    /// `{"ok": true}`, or `{"ok": false, "store": "…"}`.
-    pub(crate) fn to_json(&self) -> Value {
-        match &*self.store.lock().unwrap_or_else(|e| e.into_inner()) {
-            None => json!({ "ok": true }),
-            Some(failure) => json!({ "ok": false, "store": failure }),
+    match failure(store) {
+        None => error,
+        Some((status, rule, what, detail)) => {
+            let message = if error.message().contains(&detail) {
+                format!("{} ({rule})", error.message())
+            } else {
+                format!("{}: the store: {what}", error.message())
+            };
+            ApiError::new(status, "storage", message).rule(rule)
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_store_failure_lasts_until_a_write_succeeds() {
-        let health = Health::default();
-        assert_eq!(health.to_json(), json!({"ok": true}));
-        let full: Result<(), NetError> = Err(NetError::Storage {
-            full: true,
-            detail: "no space".into(),
-        });
-        health.note(&full, true);
-        assert_eq!(
-            health.to_json(),
-            json!({"ok": false, "store": "disk full: no space"})
-        );
-        health.note(&Ok::<(), NetError>(()), false);
-        health.note(&Err::<(), _>(NetError::Invalid("x".into())), true);
-        assert_eq!(health.to_json()["ok"], false);
-        health.note(&Ok::<(), NetError>(()), true);
-        assert_eq!(health.to_json(), json!({"ok": true}));
-    }
+/// The store's failure: the status it gives, its rule, what it is, and the
+/// store's own words.
+fn failure(store: &Store) -> Option<(StatusCode, &'static str, String, String)> {
+    let (status, rule, what, detail) = match store.health() {
+        Health::Ok => return None,
+        Health::WriteFailed {
+            message,
+            disk_full: true,
+        } => (
+            StatusCode::INSUFFICIENT_STORAGE,
+            "disk-full",
+            "disk full",
+            message,
+        ),
+        Health::WriteFailed { message, .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "write-failed",
+            "a write failed",
+            message,
+        ),
+        Health::Damaged { detail } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "damaged",
+            "damaged",
+            detail,
+        ),
+        other => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unhealthy",
+            "unhealthy",
+            format!("{other:?}"),
+        ),
+    };
+    Some((status, rule, format!("{what}: {detail}"), detail))
 }

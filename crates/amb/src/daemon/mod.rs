@@ -167,7 +167,6 @@ async fn serve(
     let (stopping, stopping_rx) = watch::channel(false);
     let state = api::ApiState {
         node: node.clone(),
-        health: Arc::default(),
         max_wait: api.settings.max_wait,
         stopping: stopping_rx,
     };
