@@ -4,25 +4,10 @@
 //! `NetError` kind, every extractor rejection and the router's fallbacks come out
 //! through [`ApiError`].
 //!
-//! | kind | status | when |
-//! |---|---|---|
-//! | `malformed` | 400 | the body is not JSON; a query string or path cannot be read; the body broke off |
-//! | `invalid` | 400 | a request that cannot be done as asked (`NetError::Invalid`): a bad address or peer id, a syntax error (`rule` `syntax`, `at` line:column), an empty program (`rule` `empty`) |
-//! | `unauthorized` | 401 | no or a wrong bearer token where the token is on |
-//! | `forbidden` | 403 | a foreign `Host` (`rule` `host`) or a cross-origin `Origin` (`rule` `origin`) |
-//! | `not-found` | 404 | no such route; a program no peer gave (`NetError::NotFound`) |
-//! | `method` | 405 | a route asked with the wrong method |
-//! | `timeout` | 408 | the body was not sent within `api_body_timeout_secs` |
-//! | `limit` | 413 | over a named limit (`rule`): the body size `api_max_body_bytes`, a deploy limit (`NetError::Limit`); 400 for `api_max_wait_ms` |
-//! | `content-type` | 415 | a body that is not `application/json` |
-//! | `schema` | 422 | JSON without the request's fields or with the wrong types |
-//! | `refused` | 422 | events refused by a rule of the intake (`rule`, `at` the event) |
-//! | `internal` | 500 | a failure inside the node (`NetError::Other`, `Start`, a caught panic) |
-//! | `peer` | 502 | a peer failed to answer (`NetError::Peer`) |
-//! | `busy` | 503 | over `api_max_requests`, or a full intake (`NetError::Busy`, `rule` `buffer-full`) |
-//! | `stopped` | 503 | the node is stopping (`NetError::Stopped`) |
-//! | `storage` | 507 / 503 | the store failed: 507 when its disk is full (`rule` `disk-full`), else 503 (`write-failed`, `damaged`); a failure inside the node while the store fails is this one (`health::blame_store`) |
-//! | `timeout` | 504 | a wait ran out (`NetError::Timeout`) |
+//! The kinds, their statuses and when each is given are listed in
+//! `spec/network.md` §7: `malformed`, `invalid`, `unauthorized`, `forbidden`,
+//! `not-found`, `method`, `timeout`, `limit`, `content-type`, `schema`,
+//! `refused`, `internal`, `peer`, `busy`, `stopped`, `storage`.
 
 use amb_net::{NetError, ingest};
 use axum::{
