@@ -223,3 +223,76 @@ async fn collect(body: Body, max: u64) -> Result<Collected, axum::Error> {
         Collected::Whole(bytes)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::{
+        Router,
+        middleware::{from_fn, from_fn_with_state},
+        routing::{get, post},
+    };
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn call(router: &Router, request: Request) -> (u16, Value) {
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    fn request(method: &str, path: &str, body: Body) -> Request {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .body(body)
+            .unwrap()
+    }
+
+    async fn boom() -> &'static str {
+        panic!("boom at the handler")
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_answered_500_and_the_server_goes_on() {
+        let router = Router::new()
+            .route("/boom", get(boom))
+            .route("/ok", get(|| async { "{}" }))
+            .layer(from_fn(catch_panic));
+        let (status, json) = call(&router, request("GET", "/boom", Body::empty())).await;
+        assert_eq!(status, 500);
+        assert_eq!(json["error"]["kind"], "internal");
+        let message = json["error"]["message"].as_str().unwrap();
+        assert!(message.contains("boom at the handler"), "{message}");
+        assert_eq!(
+            call(&router, request("GET", "/ok", Body::empty())).await.0,
+            200
+        );
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_or_too_slow_are_refused() {
+        let bounds = BodyBounds {
+            max_bytes: 10,
+            timeout: Duration::from_millis(200),
+        };
+        let router = Router::new()
+            .route("/echo", post(|body: Bytes| async move { body }))
+            .layer(from_fn_with_state(bounds, read_body));
+        let (status, _) = call(&router, request("POST", "/echo", Body::from("0123456789"))).await;
+        assert_eq!(status, 200);
+        let (status, json) =
+            call(&router, request("POST", "/echo", Body::from("0123456789A"))).await;
+        assert_eq!(
+            (status, &json["error"]["rule"]),
+            (413, &"api_max_body_bytes".into())
+        );
+        let never = Body::from_stream(futures::stream::pending::<Result<Bytes, std::io::Error>>());
+        let (status, json) = call(&router, request("POST", "/echo", never)).await;
+        assert_eq!((status, &json["error"]["kind"]), (408, &"timeout".into()));
+    }
+}
