@@ -524,20 +524,31 @@ fn a_slow_client_is_cut_off_and_requests_over_the_bound_are_busy() {
     }
 
     // Two requests held open (values of a program nobody has, with a long wait)
-    // fill `api_max_requests`; the next is answered 503 at once.
+    // fill `api_max_requests`; the next is answered 503 at once. A held request
+    // that raced a probe for a place, and was answered, is sent again.
     let unknown = Cid::of(b"nobody has this program");
-    let held: Vec<TcpStream> = (0..2)
-        .map(|_| {
-            let mut stream = TcpStream::connect(authority(api)).unwrap();
-            let head = format!(
-                "GET /v1/programs/{unknown}/value?wait_ms=30000 HTTP/1.1\r\nHost: {}\r\n\r\n",
-                authority(api)
-            );
-            stream.write_all(head.as_bytes()).unwrap();
-            stream
-        })
-        .collect();
+    let hold = || {
+        let mut stream = TcpStream::connect(authority(api)).unwrap();
+        let head = format!(
+            "GET /v1/programs/{unknown}/value?wait_ms=30000 HTTP/1.1\r\nHost: {}\r\n\r\n",
+            authority(api)
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream
+    };
+    let answered = |stream: &TcpStream| {
+        stream.set_nonblocking(true).unwrap();
+        let peeked = stream.peek(&mut [0u8; 1]);
+        stream.set_nonblocking(false).unwrap();
+        !matches!(peeked, Err(e) if e.kind() == ErrorKind::WouldBlock)
+    };
+    let mut held: Vec<TcpStream> = (0..2).map(|_| hold()).collect();
     let busy = wait_until("a request over api_max_requests", || {
+        for stream in &mut held {
+            if answered(stream) {
+                *stream = hold();
+            }
+        }
         let answer = exchange(api, "GET", "/v1/info", &[], b"");
         (answer.0 == 503).then_some(answer)
     });

@@ -26,7 +26,7 @@ use super::{
     bounds::{self, BodyBounds, Concurrency},
     error::{self, ApiError},
     guard::{self, Guard},
-    health,
+    health, program,
     settings::ApiSettings,
 };
 
@@ -127,23 +127,6 @@ struct DeployRequest {
     delegate: std::collections::BTreeMap<String, String>,
 }
 
-/// Refuses a program that does not parse, or that is empty (only spaces and
-/// comments), before anything is stored.
-fn check_source(source: &str) -> Result<(), ApiError> {
-    match amb_syntax::parse(source) {
-        Err(e) => Err(
-            ApiError::invalid(format!("syntax error at {}: {}", e.position, e.kind))
-                .rule("syntax")
-                .at(e.position.to_string()),
-        ),
-        Ok(ast) if ast.is_empty() => Err(ApiError::invalid(
-            "the program is empty (only spaces and comments): there is nothing to deploy",
-        )
-        .rule("empty")),
-        Ok(_) => Ok(()),
-    }
-}
-
 async fn deploy(
     State(api): State<ApiState>,
     JsonBody(request): JsonBody<DeployRequest>,
@@ -159,27 +142,27 @@ async fn deploy(
         })?;
         delegates.push((name, peer));
     }
-    let source = request.source;
-    let (source, checked) = tokio::task::spawn_blocking(move || {
-        let checked = check_source(&source);
-        (source, checked)
-    })
-    .await
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("checking the program failed: {e}"),
-        )
-    })?;
-    checked?;
+    program::refuse_empty(&request.source)?;
+    // Kept to name the place of a syntax error the node refuses.
+    let source = request.source.clone();
     let deployed = if delegates.is_empty() {
-        amb_net::deploy(&api.node, source, request.name, limits).await
+        amb_net::deploy(&api.node, request.source, request.name, limits).await
     } else {
-        amb_net::delegation::deploy_delegated(&api.node, source, request.name, limits, delegates)
-            .await
+        amb_net::delegation::deploy_delegated(
+            &api.node,
+            request.source,
+            request.name,
+            limits,
+            delegates,
+        )
+        .await
     };
-    let deployed = deployed.map_err(|e| api.failed(e))?;
+    let deployed = deployed.map_err(|e| match e {
+        NetError::Invalid(ref message) if message.starts_with("syntax error") => {
+            program::syntax_error(e.into(), &source)
+        }
+        e => api.failed(e),
+    })?;
     Ok(Json(serde_json::json!({
         "address": format!("/amb/{}", deployed.program),
         "normal_form": deployed.normal_form,

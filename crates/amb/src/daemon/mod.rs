@@ -5,13 +5,15 @@
 //! The API (`spec/network.md` §7) is split by job: the routes (`api`), the error
 //! shape and status classes (`error`), who may call (`guard`), the per-request
 //! bounds (`bounds`), the server loop with its header timeout (`server`), the
-//! server's settings (`settings`) and the health `/v1/info` reports (`health`).
+//! server's settings (`settings`), the health `/v1/info` reports (`health`) and
+//! the checks of a deployed program's text (`program`).
 
 pub(crate) mod api;
 mod bounds;
 pub(crate) mod error;
 mod guard;
 mod health;
+mod program;
 mod server;
 mod settings;
 
