@@ -12,7 +12,7 @@ use crate::{client::NodeArgs, source::LimitArgs};
 pub(crate) struct Args {
     /// Program file (`-` for standard input).
     file: PathBuf,
-    /// Print `{"address"}` as JSON (and an error as `{"error"}` on stderr).
+    /// Print `{"address"}` as JSON (and an error as `{"error"}`).
     #[arg(long)]
     pub(crate) json: bool,
     /// Most reduction steps; reaching it is an error.

@@ -8,7 +8,7 @@ use crate::client::NodeArgs;
 /// Arguments of `amb info`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Print the node's answer as JSON (and an error as `{"error"}` on stderr).
+    /// Print the node's answer as JSON (and an error as `{"error"}`).
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]

@@ -18,7 +18,7 @@ pub(crate) struct Args {
     #[command(flatten)]
     home: HomeArgs,
     /// Print exactly `{"home", "public_key", "created"}` as JSON (and an error as
-    /// `{"error"}` on stderr).
+    /// `{"error"}`).
     #[arg(long)]
     pub(crate) json: bool,
 }

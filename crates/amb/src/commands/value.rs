@@ -12,7 +12,7 @@ pub(crate) struct Args {
     /// The program's address, `/amb/<cid>`.
     address: String,
     /// Print `{"address", "normal_form", "value"}` as JSON (and an error as
-    /// `{"error"}` on stderr).
+    /// `{"error"}`).
     #[arg(long)]
     pub(crate) json: bool,
     /// How long the node may take to fetch the program and see its run complete, in
