@@ -255,3 +255,43 @@ fn log_lists_every_event_and_inspect_travels_from_the_deployed_program_to_the_no
     let err = failure(&node.amb(&["inspect", address, "--at", &other]));
     assert!(err.contains("is not an event of this program"), "{err}");
 }
+
+/// A store truncated to half its size: every command that opens it exits 1 saying the
+/// store is damaged, names the file, never panics, and leaves the file as it was.
+#[test]
+fn a_truncated_store_is_damaged_for_every_command_that_opens_it() {
+    let node = Node::init();
+    let run = json(&node.amb(&["run", s(&corpus(MONOID)), "--json"]));
+    let address = run["address"].as_str().expect("an address").to_string();
+    let store = node.home.join(amb_log::DEFAULT_STORE_FILE);
+    let len = std::fs::metadata(&store).expect("the store").len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&store)
+        .expect("open the store")
+        .set_len(len / 2)
+        .expect("truncate");
+    let left = std::fs::read(&store).expect("read the store");
+    let damaged = format!("the store at {} is damaged", s(&store));
+    for args in [
+        &["verify", &address][..],
+        &["log", &address],
+        &["inspect", &address, "--at", "0"],
+        &["run", "--resume", &address],
+    ] {
+        let err = failure(&node.amb(args));
+        assert!(err.contains(&damaged), "{args:?}: {err}");
+    }
+    // The node refuses to start.
+    let mut child = common::node::amb_command(node.tmp.path())
+        .args(["node", "--api", "127.0.0.1:0", "--no-mdns"])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--home", s(&node.home)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("amb node starts");
+    common::node::wait_until("the node to exit", || child.try_wait().expect("try_wait"));
+    let err = failure(&child.wait_with_output().expect("its output"));
+    assert!(err.contains(&damaged), "node: {err}");
+    assert_eq!(std::fs::read(&store).expect("read the store"), left);
+}

@@ -45,6 +45,13 @@ pub(super) fn candidates(
         if let Some((_, row)) = row {
             let row = row.value();
             let entries = row.len() / ENTRY;
+            // A row out of order (a changed prefix) would hide entries from the search.
+            let sorted = (1..entries).all(|i| entry(row, i - 1).0 <= entry(row, i).0);
+            if row.len() % ENTRY != 0 || !sorted {
+                return Err(StoreError::corrupt(format!(
+                    "the event index: a row of run {id} is not sorted entries"
+                )));
+            }
             let at = |i: usize| entry(row, i);
             // The first entry with this prefix, then every one that has it.
             let mut i = partition(entries, |i| at(i).0 < prefix);

@@ -1,7 +1,9 @@
 //! The file under the store's database: redb's own file backend, shared by the
 //! databases a store opens in turn (it reopens its database after a failed write,
 //! `mod.rs`), so the file is opened and locked once, from the store's opening to its
-//! drop; and the switch that makes the disk look full, for tests of that failure.
+//! drop; the switch that stops every write to a damaged store (`Drop for Store`:
+//! closing a database writes to it); and the switch that makes the disk look full,
+//! for tests of that failure.
 //!
 //! While the disk looks full, every write, resize and sync of the file fails with
 //! `ErrorKind::StorageFull`, as a full disk fails them; reads go on. Two ways to turn
@@ -32,14 +34,18 @@ pub const DISK_FULL_WHILE_ENV: &str = "AMB_STORE_DISK_FULL_WHILE";
 #[derive(Clone, Debug)]
 pub(super) struct Disk {
     file: Arc<FileBackend>,
-    full: Arc<Full>,
+    switches: Arc<Switches>,
 }
 
-/// When the disk looks full.
+/// When writes fail.
 #[derive(Debug)]
-struct Full {
-    on: AtomicBool,
-    while_exists: Option<PathBuf>,
+struct Switches {
+    /// The disk looks full.
+    full: AtomicBool,
+    /// The disk looks full while this file exists.
+    full_while: Option<PathBuf>,
+    /// The store is damaged: nothing is written to it any more.
+    frozen: AtomicBool,
 }
 
 impl Disk {
@@ -47,22 +53,34 @@ impl Disk {
     pub(super) fn new(file: File) -> Result<Disk, redb::DatabaseError> {
         Ok(Disk {
             file: Arc::new(FileBackend::new(file)?),
-            full: Arc::new(Full {
-                on: AtomicBool::new(false),
-                while_exists: std::env::var_os(DISK_FULL_WHILE_ENV).map(PathBuf::from),
+            switches: Arc::new(Switches {
+                full: AtomicBool::new(false),
+                full_while: std::env::var_os(DISK_FULL_WHILE_ENV).map(PathBuf::from),
+                frozen: AtomicBool::new(false),
             }),
         })
     }
 
     /// Makes the disk look full, or not.
     pub(super) fn set_full(&self, on: bool) {
-        self.full.on.store(on, Ordering::Relaxed);
+        self.switches.full.store(on, Ordering::Relaxed);
+    }
+
+    /// Refuses every later write, resize and sync of the file, for good.
+    pub(super) fn freeze(&self) {
+        self.switches.frozen.store(true, Ordering::Release);
     }
 
     fn check_room(&self) -> io::Result<()> {
-        let full = &self.full;
-        if full.on.load(Ordering::Relaxed)
-            || full.while_exists.as_ref().is_some_and(|path| path.exists())
+        let switches = &self.switches;
+        if switches.frozen.load(Ordering::Acquire) {
+            return Err(io::Error::other("the store is damaged: it is not written"));
+        }
+        if switches.full.load(Ordering::Relaxed)
+            || switches
+                .full_while
+                .as_ref()
+                .is_some_and(|path| path.exists())
         {
             return Err(io::Error::new(
                 io::ErrorKind::StorageFull,

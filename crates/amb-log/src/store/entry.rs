@@ -29,7 +29,10 @@ use std::{collections::HashMap, sync::Arc};
 
 use amb_bytecode::{Cid, Opcode, Primitive, Target};
 
-use super::rows::{get_varint, put_varint};
+use super::{
+    StoreError,
+    rows::{get_varint, put_varint},
+};
 use crate::{Event, Op, PublicKey, Signature, UnsignedEvent};
 
 /// Entry flag: the event refers to its predecessor in its log.
@@ -66,13 +69,13 @@ pub(super) struct Compact {
 
 impl Compact {
     /// The event, its refs and `at` resolved by `cid_of` (refs keep their order, which
-    /// is the event's).
-    pub(super) fn event<E>(
+    /// is the event's: strictly increasing, or the entry is damaged).
+    pub(super) fn event(
         &self,
         log: Cid,
         seq: u64,
-        mut cid_of: impl FnMut(EventRef) -> Result<Cid, E>,
-    ) -> Result<Event, E> {
+        mut cid_of: impl FnMut(EventRef) -> Result<Cid, StoreError>,
+    ) -> Result<Event, StoreError> {
         let at = match self.at {
             Some((deploy, index)) => Some((cid_of(deploy)?, index)),
             None => None,
@@ -81,7 +84,13 @@ impl Compact {
             .refs
             .iter()
             .map(|r| cid_of(*r))
-            .collect::<Result<Vec<Cid>, E>>()?;
+            .collect::<Result<Vec<Cid>, StoreError>>()?;
+        if !refs.windows(2).all(|pair| pair[0] < pair[1]) {
+            return Err(StoreError::corrupt(format!(
+                "event {}: its refs are not in order",
+                self.cid
+            )));
+        }
         let body = UnsignedEvent {
             log,
             seq,
@@ -225,7 +234,7 @@ pub(super) fn put_raw(
 }
 
 /// A segment's entries, parsed, and the dictionary they built (to go on writing it).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct Parsed {
     pub(super) entries: Vec<Entry>,
     pub(super) dictionary: Dictionary,
@@ -491,6 +500,51 @@ mod tests {
         let bytes = Entry::raw_bytes(*cut, body, &log);
         assert_eq!(&bytes[2..34], log.digest());
         assert_eq!(parsed.dictionary.values, dictionary.values);
+    }
+
+    proptest::proptest! {
+        /// Any bytes, read as any of the store's own records, are refused or read,
+        /// never a panic: segments (and the events and raw bytes of their entries),
+        /// index rows, compact slice manifests.
+        #[test]
+        fn any_stored_bytes_are_read_or_refused_never_a_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            start in proptest::prelude::any::<u64>(),
+        ) {
+            use super::super::{manifests, rows::{ChildChunk, LogChunk}};
+            if let Some(parsed) = parse_segment(start, &bytes) {
+                for (i, entry) in parsed.entries.iter().enumerate() {
+                    let log = Cid::of(&entry.log.to_be_bytes());
+                    match &entry.body {
+                        Body::Raw { cut, body } => {
+                            let _ = Entry::raw_bytes(*cut, body, &log);
+                        }
+                        Body::Compact(compact) => {
+                            let _ = compact.event(log, entry.seq, |r| match r {
+                                EventRef::Number(n)
+                                    if start.checked_add(i as u64).is_some_and(|at| n < at) =>
+                                {
+                                    Ok(Cid::of(&n.to_be_bytes()))
+                                }
+                                EventRef::Number(n) => Err(StoreError::corrupt(format!("{n}"))),
+                                EventRef::Cid(cid) => Ok(cid),
+                            }).map(|event| event.encode());
+                        }
+                    }
+                }
+            }
+            if let Some(chunk) = LogChunk::decode(&bytes) {
+                let _ = chunk.seqs(start).map(Iterator::count);
+                let _ = chunk.get(start);
+            }
+            if let Some(mut children) = ChildChunk::decode(start, &bytes) {
+                let _ = children.of(start).count();
+                children.encode(start, &mut Vec::new());
+            }
+            if let Some(stored) = manifests::parse(&bytes) {
+                let _ = stored.manifest(Cid::of(b"parent")).encode();
+            }
+        }
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! After a caught panic the store is **damaged for the rest of the process**: redb may
 //! have been stopped halfway through an update of its in-memory state (a cache, a lock
 //! it then poisons), so every later operation through the same guard is refused with
-//! the first panic's message, and the store never writes to the file again (its
-//! database is not even closed, which would write: see `Drop for Store`).
+//! the first panic's message, and the store never writes to the file again (not even
+//! to close it: see `Drop for Store`).
 //!
 //! A caught panic does not print: a panic hook, installed once per process, stays
 //! silent while the panicking thread is inside a guard and keeps the message and its

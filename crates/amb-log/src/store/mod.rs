@@ -12,6 +12,30 @@
 //!   (stored before, or earlier in the same batch), so the `children` index is complete.
 //! - **Atomic, durable batches.** [`Store::write_batch`] writes all its events in one
 //!   transaction and returns once it has committed durably (`spec/events.md` §8).
+//! - **A damaged file is an error, never a panic** ([`StoreError::Damaged`]). Every
+//!   public read and write, of the store and of its snapshots and iterators, runs
+//!   through one guard (`guard.rs`): a panic inside redb on a damaged page is caught
+//!   and reported, and from then on the store refuses everything until the process
+//!   ends and never writes to the file (redb's state may be half updated; when the
+//!   store is dropped, the writes that closing a database makes are refused under
+//!   redb, `disk.rs`). A truncated or empty file is refused on opening.
+//!   Reads check what they return (see the layout below), so a changed record is an
+//!   error, not other content; redb does not check page checksums on reads, so a
+//!   changed B-tree page can hide a key (a read says "not stored").
+//! - **A failed write is recovered.** After a write fails on I/O (a full disk), redb
+//!   refuses every write until its database is reopened. The store reopens it on the
+//!   same file (`disk.rs`: opened and locked once) at once, and before each later
+//!   write while that fails; redb recovers the file as after a crash, rolling back the
+//!   failed commit. Reads already running keep the old database, which no longer
+//!   writes. [`Store::health`] says whether the last write failed and why;
+//!   [`Store::retry_failed_write`] tries an empty write to learn whether writes work
+//!   again.
+//!
+//! **Injecting a full disk** (tests): [`Store::set_disk_full`] in the process; for an
+//! `amb node` process, start it with [`DISK_FULL_WHILE_ENV`]
+//! (`AMB_STORE_DISK_FULL_WHILE`) naming a file: while that file exists, every write,
+//! resize and sync of the store's file fails with `StorageFull` (errno 28's kind), as
+//! on a full disk; reads go on. Remove the file and the next write recovers.
 //!
 //! Events are handed over decoded ([`Store::write_events`], what a writer that signs
 //! them has) or as bytes with what the indexes need ([`NewEvent`]), which the store
@@ -44,7 +68,12 @@
 //! event's entry keeps its CID, its log as a log number, its refs and `at` as event
 //! numbers, and its keys and blocks once per segment: about 120 bytes for an event
 //! that encodes to 260. Reading rebuilds the canonical bytes and checks them against
-//! the CID (`entry.rs`, `tables.rs`).
+//! the CID (`entry.rs`, `tables.rs`). Reads also check blocks and manifests against
+//! their CIDs, the events of a log against their `(log, seq)`, children against their
+//! refs, a log's id against its number (`logs` and `log_ids` agree), the CID index
+//! (its rows sorted, each candidate's CID of the prefix looked up), and `meta`'s
+//! counters against the last segment and the last log number (before writing too: a
+//! write that trusted a damaged counter would overwrite events).
 //!
 //! The CID index keys only 8 bytes of the digest: a lookup compares the CID of each
 //! candidate with the one asked for, so a collision of prefixes costs a second look,
@@ -471,12 +500,11 @@ impl Drop for Store {
             .take();
         if self.guard.damage().is_some() {
             // Closing writes (redb saves its allocator state): never into a damaged
-            // file. The file stays open, and locked, until the process ends.
-            std::mem::forget(db);
-        } else {
-            // Closing reads the database: a panic there must not escape a drop.
-            let _ = guard::catch_quietly(|| drop(db));
+            // file. redb's attempts fail, and it closes the file.
+            self.disk.freeze();
         }
+        // Closing reads the database: a panic there must not escape a drop.
+        let _ = guard::catch_quietly(|| drop(db));
     }
 }
 
@@ -657,6 +685,18 @@ impl Store {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
         }
+    }
+
+    /// If the last write failed, tries an empty one (which first reopens the database,
+    /// as every write does), so that the health says whether writes work again
+    /// without waiting for a real write: for a node's health check. Returns the health.
+    pub fn retry_failed_write(&self) -> Health {
+        if matches!(self.health(), Health::WriteFailed { .. }) {
+            let _ = self.writing("checking that writes work again", |tx, state| {
+                state.writer(tx)?.finish()
+            });
+        }
+        self.health()
     }
 
     /// For tests of a full disk: while `full` is set, every write to the file fails
@@ -1289,6 +1329,67 @@ mod tests {
         assert!(DecodedEvent::decode(&encoding[1..]).is_err());
     }
 
+    /// Changes a value of `meta` under the store's back, with redb alone.
+    fn set_meta(path: &Path, key: &str, value: u64) {
+        let db = Database::open(path).expect("open");
+        let tx = db.begin_write().expect("tx");
+        tx.open_table(META)
+            .expect("meta")
+            .insert(key, value)
+            .expect("insert");
+        tx.commit().expect("commit");
+    }
+
+    #[test]
+    fn a_damaged_counter_is_refused_before_it_can_overwrite_events() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("s.redb");
+        let (log, program) = (Cid::of(b"log"), Cid::of(b"program"));
+        let bytes: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 40]).collect();
+        let event = |seq: usize| NewEvent {
+            cid: Cid::of(&bytes[seq]),
+            log,
+            seq: seq as u64,
+            refs: &[],
+            bytes: &bytes[seq],
+        };
+        let store = Store::create(&path).expect("create");
+        store
+            .write_batch(program, &[event(0), event(1)])
+            .expect("written");
+        drop(store);
+        set_meta(&path, NEXT_EVENT_KEY, 1);
+        let store = Store::open(&path).expect("open");
+        let err = store
+            .write_batch(program, &[event(2)])
+            .expect_err("the counter is damaged");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "the store at {} is damaged: meta counts 1 events",
+                path.display()
+            )),
+            "{err}"
+        );
+        assert!(matches!(
+            store.event_count(),
+            Err(StoreError::Damaged { .. })
+        ));
+        for (seq, want) in bytes.iter().enumerate().take(2) {
+            let got = store
+                .get_event(event(seq).cid)
+                .expect("read")
+                .expect("kept");
+            assert_eq!(&got.bytes, want);
+        }
+        assert!(matches!(
+            store.health(),
+            Health::WriteFailed {
+                disk_full: false,
+                ..
+            }
+        ));
+    }
+
     #[test]
     fn opening_refuses_what_is_not_a_store() {
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -1322,15 +1423,7 @@ mod tests {
         // A store of a newer format.
         let newer = dir.path().join("newer.redb");
         drop(Store::create(&newer).expect("create"));
-        {
-            let db = Database::open(&newer).expect("open");
-            let tx = db.begin_write().expect("tx");
-            tx.open_table(META)
-                .expect("meta")
-                .insert(FORMAT_KEY, 99)
-                .expect("insert");
-            tx.commit().expect("commit");
-        }
+        set_meta(&newer, FORMAT_KEY, 99);
         let err = Store::open(&newer).expect_err("newer");
         assert!(
             matches!(err, StoreError::Version { found: 99, .. }),

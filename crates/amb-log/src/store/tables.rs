@@ -196,20 +196,10 @@ where
         next_event: u64,
         next_log: u64,
     ) -> Result<Option<(u64, Vec<u8>, Parsed)>> {
-        let last = self
-            .segments
-            .last()
-            .map_err(db_error("reading a segment"))?;
-        let (events, last) = match last {
-            Some((start, bytes)) => {
-                let (start, bytes) = (start.value(), bytes.value().to_vec());
-                let parsed = parse_segment(start, &bytes).ok_or_else(|| {
-                    StoreError::corrupt(format!("the segment of event number {start}"))
-                })?;
-                let end = start.checked_add(parsed.entries.len() as u64);
-                (end, Some((start, bytes, parsed)))
-            }
-            None => (Some(0), None),
+        let last = self.last_segment(usize::MAX)?;
+        let events = match &last {
+            Some((start, _, parsed)) => start.checked_add(parsed.entries.len() as u64),
+            None => Some(0),
         };
         let logs = match self.log_ids.last().map_err(db_error("reading a log id"))? {
             Some((number, _)) => number.value().checked_add(1),
@@ -224,6 +214,28 @@ where
             )));
         }
         Ok(last)
+    }
+
+    /// The last segment (its first event number and bytes), parsed if it is shorter
+    /// than `parse_below` bytes (else with no bytes or entries).
+    pub(super) fn last_segment(
+        &self,
+        parse_below: usize,
+    ) -> Result<Option<(u64, Vec<u8>, Parsed)>> {
+        let Some((start, bytes)) = self
+            .segments
+            .last()
+            .map_err(db_error("reading a segment"))?
+        else {
+            return Ok(None);
+        };
+        let (start, bytes) = (start.value(), bytes.value());
+        if bytes.len() >= parse_below {
+            return Ok(Some((start, Vec::new(), Parsed::default())));
+        }
+        let parsed = parse_segment(start, bytes)
+            .ok_or_else(|| StoreError::corrupt(format!("the segment of event number {start}")))?;
+        Ok(Some((start, bytes.to_vec(), parsed)))
     }
 
     /// The event with a given number.
@@ -337,9 +349,21 @@ where
     /// The number of the event with a given CID among the events numbered below
     /// `limit`: each candidate of the prefix index is checked against its CID.
     pub(super) fn find_below(&self, cid: Cid, limit: u64) -> Result<Option<u64>> {
-        for number in digest_index::candidates(&self.digest_runs, &self.digest_rows, prefix(cid))? {
-            if number < limit && self.cid_of(number)? == cid {
+        let wanted = prefix(cid);
+        for number in digest_index::candidates(&self.digest_runs, &self.digest_rows, wanted)? {
+            if number >= limit {
+                continue;
+            }
+            let found = self.cid_of(number)?;
+            if found == cid {
                 return Ok(Some(number));
+            }
+            // Another CID with the same prefix is a collision; another prefix is damage
+            // (an entry naming the wrong event, which would hide the right one).
+            if prefix(found) != wanted {
+                return Err(StoreError::corrupt(format!(
+                    "the event index names event number {number} for the prefix of {cid}"
+                )));
             }
         }
         Ok(None)

@@ -42,6 +42,7 @@ impl WriteState {
         self.recent
             .registered
             .extend(scratch.registered.drain().map(|pair| (pair, ())));
+        self.recent.counters = scratch.counters.take();
     }
 }
 
@@ -53,6 +54,9 @@ struct Recent {
     events: Generations<Cid, u64>,
     logs: Generations<Cid, u64>,
     registered: Generations<(u64, u64), ()>,
+    /// `meta`'s counters as the last commit left them: while they are still there,
+    /// they were checked against the tables (`Tables::check_counters`).
+    counters: Option<(u64, u64)>,
 }
 
 impl Default for Recent {
@@ -61,6 +65,7 @@ impl Default for Recent {
             events: Generations::new(RECENT_EVENTS),
             logs: Generations::new(RECENT_LOGS),
             registered: Generations::new(RECENT_LOGS),
+            counters: None,
         }
     }
 }
@@ -119,6 +124,8 @@ struct Scratch {
     refs: Vec<EventRef>,
     entry: Vec<u8>,
     row: Vec<u8>,
+    /// The counters the batch wrote to `meta`.
+    counters: Option<(u64, u64)>,
 }
 
 impl Scratch {
@@ -131,6 +138,7 @@ impl Scratch {
         self.log_numbers.clear();
         self.registered.clear();
         self.digests.clear();
+        self.counters = None;
     }
 }
 
@@ -188,14 +196,19 @@ impl<'t> Writer<'t> {
         let meta = write_table(tx, META)?;
         let next_event = meta_value(&meta, NEXT_EVENT_KEY)?;
         let next_log = meta_value(&meta, NEXT_LOG_KEY)?;
-        // Reopen the last segment while it has room.
-        let (segment_start, segment, dictionary) =
-            match tables.check_counters(next_event, next_log)? {
-                Some((start, bytes, parsed)) if bytes.len() < SEGMENT_TARGET => {
-                    (start, bytes, parsed.dictionary)
-                }
-                _ => (next_event, Vec::new(), Dictionary::default()),
-            };
+        // Reopen the last segment while it has room. The counters are checked once
+        // in a process, and again whenever another process could have written.
+        let last = if recent.counters == Some((next_event, next_log)) {
+            tables.last_segment(SEGMENT_TARGET)?
+        } else {
+            tables.check_counters(next_event, next_log)?
+        };
+        let (segment_start, segment, dictionary) = match last {
+            Some((start, bytes, parsed)) if bytes.len() < SEGMENT_TARGET => {
+                (start, bytes, parsed.dictionary)
+            }
+            _ => (next_event, Vec::new(), Dictionary::default()),
+        };
         Ok(Writer {
             recent,
             scratch,
@@ -568,6 +581,7 @@ impl<'t> Writer<'t> {
         self.meta
             .insert(NEXT_LOG_KEY, self.next_log)
             .map_err(db_error("writing meta"))?;
+        scratch.counters = Some((self.next_event, self.next_log));
         Ok(())
     }
 }
