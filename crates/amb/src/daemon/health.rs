@@ -1,7 +1,11 @@
 //! The node's health (`spec/network.md` §7): its store's, as `Store::health`
 //! says (whether its last write failed, and why, or its file is damaged). A write
 //! that failed on I/O, a full disk most often, passes by itself: the store reopens
-//! its database before the next write, which succeeds once there is room.
+//! its database before the next write, which succeeds once there is room, and the
+//! health with it. The health check does not try an empty write
+//! (`Store::retry_failed_write`): on a full tmpfs an empty commit, which does not
+//! grow the file, succeeded where every deploy still failed, so a full disk would
+//! have looked healthy.
 
 use amb_log::{Health, Store};
 use axum::http::StatusCode;
