@@ -9,13 +9,16 @@
 //! - [`record`]: signing and storing a plan on one host; [`execute`]: walking a plan
 //!   on several hosts, each signing its part;
 //! - [`replay`] and [`verify`]: the state machine that rebuilds a program from its
-//!   events and checks every rule; [`travel`]: time travel over past states;
+//!   events and checks every rule; [`completeness`]: whether a stored run is whole,
+//!   an interrupted prefix, or missing what its events promise; [`travel`]: time
+//!   travel over past states;
 //! - [`value`]: typed values of programs (`spec/values.md`).
 //!
 //! Every algorithm here is iterative (no recursion over the program tree), so terms
 //! nested 100,000 levels deep evaluate without exhausting the call stack.
 
 mod chunked;
+pub mod completeness;
 pub mod execute;
 mod hash;
 mod journal;

@@ -23,7 +23,13 @@ use amb_bytecode::{Block, Cid, Opcode, Target};
 use amb_log::{Event, Manifest, PublicKey};
 use amb_syntax::{Ast, CapKind, NodeId, Span};
 
-use crate::{chunked::Chunked, journal::Journal, overlay::Overlay, plan::is_primitive};
+use crate::{
+    chunked::Chunked,
+    completeness::{Completeness, MISSING_EVENT, MISSING_LOG, Stop},
+    journal::Journal,
+    overlay::Overlay,
+    plan::is_primitive,
+};
 
 /// A broken rule, with the event that breaks it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -196,6 +202,8 @@ pub struct Replay {
     applied: Journal<Cid, Position>,
     /// Events applied so far: the ordinal of the next.
     count: u64,
+    /// The last event applied, and where it is.
+    last_applied: Option<(Cid, Position)>,
     steps: u64,
     scratch: Scratch,
 }
@@ -332,6 +340,7 @@ impl Replay {
             consumed: Journal::default(),
             applied: Journal::default(),
             count: 0,
+            last_applied: None,
             steps: 0,
             scratch: Scratch::default(),
         }
@@ -526,6 +535,7 @@ impl Replay {
         state.last_payload = event.payload();
         self.applied.insert(cid, (log, seq), self.count);
         self.count += 1;
+        self.last_applied = Some((cid, (log, seq)));
         for (primitive, _) in paid {
             self.amb_mut(primitive).owed = None;
         }
@@ -1231,10 +1241,15 @@ impl Replay {
         nested
     }
 
-    /// Checks the end of a replay: every step has both halves, and the last event of
-    /// every log carries a payload exactly when its slice is fully executed, with the
-    /// CID of its value (`spec/events.md` §6).
-    pub fn finish(&self, source: &dyn Source) -> Result<(), Violation> {
+    /// Checks the end of a replay and says how far the run goes: nothing the applied
+    /// events promise is missing (rules `missing-log`, `missing-event`: see
+    /// `check_promises`); every step has both halves; and the last event of every
+    /// log carries a payload exactly when its slice is fully executed, with the CID of
+    /// its value (`spec/events.md` §6). The run is complete when its replayed term has
+    /// no redex, else a prefix (an interrupted run) that stops where the replay did.
+    pub fn finish(&self, source: &dyn Source) -> Result<Completeness, Violation> {
+        // What is missing first: it explains the rest.
+        self.check_promises(source)?;
         if let Some((first, _)) = self.first_halves.iter().min_by_key(|(c, _)| **c) {
             return Err(Violation {
                 event: *first,
@@ -1242,12 +1257,41 @@ impl Replay {
                 detail: "a capability event that no co-capability event completes".into(),
             });
         }
+        let Some((last, (log, seq))) = self.last_applied else {
+            return Err(Violation {
+                event: self.program,
+                rule: MISSING_EVENT,
+                detail: format!(
+                    "the program's create (seq 0 of log {}) is not stored",
+                    self.program
+                ),
+            });
+        };
         let (mut term, nodes) = self.to_ast_with_map(source);
         term.canonicalize();
+        // An interrupted run (a committed prefix: the term still has a redex) may not
+        // have written the last event of a live slice that still holds capabilities,
+        // or may have (its payload then announces the value it will have); only
+        // capability-free and dissolved slices, which cannot change, are judged.
+        let interrupted = amb_engine::Engine::new(&term, amb_engine::Limits::default())
+            .ok()
+            .and_then(|mut engine| engine.step().ok().flatten())
+            .is_some();
+        let completeness = if interrupted {
+            Completeness::Incomplete(Stop {
+                steps: self.steps,
+                events: self.count,
+                event: last,
+                log,
+                seq,
+            })
+        } else {
+            Completeness::Complete
+        };
         let Ok((compiled, map)) =
             amb_bytecode::compile_with_map(&term, &amb_bytecode::BlockLimits::default())
         else {
-            return Ok(());
+            return Ok(completeness);
         };
         let mut has_caps = vec![false; term.len()];
         for index in (0..term.len()).rev() {
@@ -1267,14 +1311,6 @@ impl Replay {
                 expected.insert(log, value);
             }
         }
-        // An interrupted run (a committed prefix: the term still has a redex) may not
-        // have written the last event of a live slice that still holds capabilities,
-        // or may have (its payload then announces the value it will have); only
-        // capability-free and dissolved slices, which cannot change, are judged.
-        let interrupted = amb_engine::Engine::new(&term, amb_engine::Limits::default())
-            .ok()
-            .and_then(|mut engine| engine.step().ok().flatten())
-            .is_some();
         let mut logs: Vec<(&Cid, &Arc<LogState>)> = self.logs.iter().collect();
         logs.sort_by_key(|(c, _)| **c);
         for (log, state) in logs {
@@ -1299,7 +1335,109 @@ impl Replay {
                 });
             }
         }
+        Ok(completeness)
+    }
+
+    /// Checks that nothing the applied events promise is missing: a recorded run
+    /// commits whole steps with the `deploy`s they release and the logs those start
+    /// (`spec/events.md` §8), so in whatever it stores every announced slice has its
+    /// log (`missing-log`), and every announced primitive its `create`, every `create`
+    /// its body `deploy`, every enabled `deploy` instruction its announcing event
+    /// (`missing-event`). The first broken promise is named by the event that makes it.
+    fn check_promises(&self, source: &dyn Source) -> Result<(), Violation> {
+        let mut announced: Vec<(Cid, usize, Cid)> = self
+            .announced
+            .iter()
+            .map(|(c, &(amb, block))| (*c, amb, block))
+            .collect();
+        announced.sort_unstable();
+        if let Some(&(announce, amb, block)) = announced.first() {
+            let (log, seq) = self.position(&announce);
+            let name = self.ambs[amb].name.as_deref().unwrap_or_default();
+            return Err(if is_primitive(name) {
+                Violation {
+                    event: announce,
+                    rule: MISSING_EVENT,
+                    detail: format!(
+                        "announces the primitive {name} at seq {seq} of log {log}, whose create (due at seq {} of that log) is not stored",
+                        seq + 1
+                    ),
+                }
+            } else {
+                Violation {
+                    event: announce,
+                    rule: MISSING_LOG,
+                    detail: format!(
+                        "announces the slice {name} at seq {seq} of log {log}, but no event of its log is stored: {}",
+                        self.slice_log(announce, name, block, log, source)
+                    ),
+                }
+            });
+        }
+        let mut bodies: Vec<(Cid, Cid, u64, usize)> = self
+            .logs
+            .iter()
+            .filter_map(|(log, state)| {
+                let (create, amb, _) = state.body_pending?;
+                Some((create, *log, state.next_seq, amb))
+            })
+            .collect();
+        bodies.sort_unstable();
+        if let Some(&(create, log, seq, amb)) = bodies.first() {
+            let name = self.ambs[amb].name.as_deref().unwrap_or("the program");
+            return Err(Violation {
+                event: create,
+                rule: MISSING_EVENT,
+                detail: format!(
+                    "creates {name}, whose body deploy (due at seq {seq} of log {log}) is not stored"
+                ),
+            });
+        }
+        let mut enabled: Vec<((Cid, u32), usize)> = self
+            .enabled_deploys
+            .iter()
+            .map(|(at, deploy)| (*at, deploy.parent))
+            .collect();
+        enabled.sort_unstable();
+        if let Some(&((anchor, index), parent)) = enabled.first() {
+            return Err(Violation {
+                event: anchor,
+                rule: MISSING_EVENT,
+                detail: format!(
+                    "instruction {index} of the block instance this event starts is an enabled deploy, but its announcing deploy (due in log {}) is not stored",
+                    self.log_owner(parent)
+                ),
+            });
+        }
         Ok(())
+    }
+
+    /// The log id of the slice `name` (block `block`) that the `deploy` `announce` in
+    /// `log` announces, as far as it can be known: the recorders give a slice
+    /// manifest the keys of the announcing log and make it by one of them, so each is
+    /// tried, and the one `source` holds is named; else the possible ids.
+    fn slice_log(
+        &self,
+        announce: Cid,
+        name: &str,
+        block: Cid,
+        log: Cid,
+        source: &dyn Source,
+    ) -> String {
+        let keys = self.writers(&log).keys().to_vec();
+        let ids: Vec<Cid> = keys
+            .iter()
+            .map(|creator| {
+                Manifest::new_slice(block, name.to_string(), keys.clone(), *creator, announce).cid()
+            })
+            .collect();
+        match ids.iter().find(|id| source.manifest(id).is_some()) {
+            Some(id) => format!("its manifest, log id {id}, is stored"),
+            None => {
+                let ids: Vec<String> = ids.iter().map(Cid::to_string).collect();
+                format!("nor is its manifest (log id {})", ids.join(" or "))
+            }
+        }
     }
 
     /// The current term: live ambients, and live capabilities with their continuations

@@ -1,6 +1,13 @@
 //! Verifying a stored program: every event of every log, checked for encoding, CID,
-//! signature and key, then replayed in a stable topological order through the state
-//! machine, which checks the rules that need the replayed state.
+//! signature and key; every ref checked to name a stored event; then replayed in a
+//! stable topological order through the state machine, which checks the rules that
+//! need the replayed state and says whether the run is complete
+//! ([`crate::completeness`]).
+//!
+//! [`verify`] and [`verify_events`] accept only a complete run (an incomplete one is
+//! [`VerifyError::Incomplete`]); [`verify_prefix_with_progress`] and
+//! [`verify_events_prefix`] also accept a prefix that an interrupted run left, and say
+//! where it stops.
 
 use std::{
     cell::RefCell,
@@ -13,7 +20,10 @@ use amb_bytecode::{Block, Cid, Opcode};
 use amb_log::{BatchVerifier, Event, Manifest, ReadEvent, Snapshot, Store};
 use amb_syntax::Ast;
 
-use crate::replay::{Replay, Source, Violation};
+use crate::{
+    completeness::{Completeness, Stop, check_refs},
+    replay::{Replay, Source, Violation},
+};
 
 /// A verified program.
 #[derive(Debug)]
@@ -28,6 +38,18 @@ pub struct Verified {
     pub term: Ast,
     /// The events in the order they were replayed.
     pub order: Vec<Cid>,
+    /// Whether the run is over, or where it stops.
+    pub completeness: Completeness,
+}
+
+impl Verified {
+    /// The verified run if it is complete; else [`VerifyError::Incomplete`].
+    pub fn require_complete(self) -> Result<Verified, VerifyError> {
+        match self.completeness {
+            Completeness::Complete => Ok(self),
+            Completeness::Incomplete(stop) => Err(VerifyError::Incomplete(stop)),
+        }
+    }
 }
 
 /// Why a program could not be verified.
@@ -43,6 +65,30 @@ pub enum VerifyError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] amb_log::StoreError),
+    /// Every rule holds, but the run is a prefix (an interrupted run): it has not
+    /// reached its normal form.
+    #[error("the run is incomplete: it {0} (an interrupted run: `amb run --resume` finishes it)")]
+    Incomplete(Stop),
+}
+
+impl VerifyError {
+    /// The rule of `spec/events.md` §7 an event breaks, if that is the error.
+    pub fn rule(&self) -> Option<&'static str> {
+        match self {
+            VerifyError::Violation(v) => Some(v.rule),
+            _ => None,
+        }
+    }
+
+    /// The event the error names: the one that breaks a rule, or the last one an
+    /// incomplete run replayed.
+    pub fn event(&self) -> Option<Cid> {
+        match self {
+            VerifyError::Violation(v) => Some(v.event),
+            VerifyError::Incomplete(stop) => Some(stop.event),
+            _ => None,
+        }
+    }
 }
 
 /// Blocks and manifests read from a store.
@@ -303,13 +349,24 @@ pub fn is_second_half(op: Opcode) -> bool {
     matches!(op, Opcode::InCo | Opcode::OutCo | Opcode::Open)
 }
 
-/// Verifies every event of the program whose manifest is `program`.
+/// Verifies every event of the program whose manifest is `program`, which must be
+/// complete.
 pub fn verify(store: &Store, program: Cid) -> Result<Verified, VerifyError> {
     verify_with_progress(store, program, &())
 }
 
 /// [`verify`], reporting progress.
 pub fn verify_with_progress(
+    store: &Store,
+    program: Cid,
+    progress: &dyn Progress,
+) -> Result<Verified, VerifyError> {
+    verify_prefix_with_progress(store, program, progress)?.require_complete()
+}
+
+/// [`verify_with_progress`] of a run that may be a prefix (an interrupted run): it is
+/// accepted when every rule holds, and [`Verified::completeness`] says where it stops.
+pub fn verify_prefix_with_progress(
     store: &Store,
     program: Cid,
     progress: &dyn Progress,
@@ -385,7 +442,8 @@ pub fn for_each_decoded_event(
 }
 
 /// Verifies a set of events of one program, whatever their origin (a store, the
-/// network, a test): each event's bytes, forks, then the replay of all of them.
+/// network, a test): each event's bytes, forks, then the replay of all of them. The
+/// run must be complete.
 pub fn verify_events(
     source: &dyn Source,
     program: Cid,
@@ -396,6 +454,26 @@ pub fn verify_events(
 
 /// [`verify_events`], reporting progress.
 pub fn verify_events_with_progress(
+    source: &dyn Source,
+    program: Cid,
+    raw: &[(Cid, Vec<u8>)],
+    progress: &dyn Progress,
+) -> Result<Verified, VerifyError> {
+    verify_events_prefix_with_progress(source, program, raw, progress)?.require_complete()
+}
+
+/// [`verify_events`] of a set that may be a prefix of the run (an interrupted run):
+/// [`Verified::completeness`] says where it stops.
+pub fn verify_events_prefix(
+    source: &dyn Source,
+    program: Cid,
+    raw: &[(Cid, Vec<u8>)],
+) -> Result<Verified, VerifyError> {
+    verify_events_prefix_with_progress(source, program, raw, &())
+}
+
+/// [`verify_events_prefix`], reporting progress.
+fn verify_events_prefix_with_progress(
     source: &dyn Source,
     program: Cid,
     raw: &[(Cid, Vec<u8>)],
@@ -498,7 +576,8 @@ impl Checked {
         Ok(())
     }
 
-    /// Replays the events in the stable order, with every rule, and the final checks.
+    /// Checks every ref, replays the events in the stable order with every rule, and
+    /// makes the final checks.
     fn replay(
         mut self,
         source: &dyn Source,
@@ -523,6 +602,7 @@ impl Checked {
         let cids: Vec<Cid> = by_cid.iter().map(|&i| checked[i as usize].0).collect();
         let event = |i: usize| &checked[by_cid[i] as usize].1;
         let logs: HashSet<Cid> = (0..cids.len()).map(|i| event(i).log()).collect();
+        check_refs(&cids, event)?;
         let order = stable_order_indices(&cids, event);
         let mut replay = Replay::new(program, manifest);
         progress.start("replaying", order.len() as u64);
@@ -533,7 +613,7 @@ impl Checked {
             }
         }
         progress.finish();
-        replay.finish(source)?;
+        let completeness = replay.finish(source)?;
         let mut term = replay.to_ast(source);
         term.canonicalize();
         Ok(Verified {
@@ -542,6 +622,7 @@ impl Checked {
             steps: replay.steps(),
             term,
             order: order.into_iter().map(|i| cids[i as usize]).collect(),
+            completeness,
         })
     }
 }

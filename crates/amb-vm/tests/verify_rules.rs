@@ -15,9 +15,10 @@ use std::collections::{BTreeSet, HashMap};
 use amb_bytecode::{Block, Cid, Opcode, Target, cbor};
 use amb_log::{Event, Manifest, Op, SigningKey, Store, UnsignedEvent};
 use amb_vm::{
+    completeness::Completeness,
     plan::Plan,
-    replay::Violation,
-    verify::{StoreSource, VerifyError, stable_order, verify_events},
+    replay::{Source, Violation},
+    verify::{StoreSource, VerifyError, stable_order, verify_events, verify_events_prefix},
 };
 
 /// The small program of the tests: an `in` step, then an `open` step.
@@ -819,10 +820,13 @@ fn log_id_a_slice_manifest_naming_another_ambient_or_block_is_refused() {
     assert_all(failures);
 }
 
-// ---------------------------------------------------------------- refs-resolve
+// ---------------------------------------------------------------- missing-event
 
 #[test]
-fn refs_resolve_a_missing_event_is_refused() {
+fn missing_event_an_event_referred_to_is_refused() {
+    // Any one event that another refers to, left out: the first referrer (by CID) is
+    // refused, naming the missing event and, when that one was its log's previous
+    // event, the seq its log lacks.
     let mut failures = Vec::new();
     for (name, run) in runs() {
         let raw = run.raw();
@@ -833,56 +837,299 @@ fn refs_resolve_a_missing_event_is_refused() {
                 .filter(|(j, _)| *j != dropped)
                 .map(|(_, e)| e.clone())
                 .collect();
-            failures.extend(
-                run.check(
-                    &format!("{name}: event {dropped} missing"),
-                    &set,
-                    "refs-resolve",
-                    None,
-                )
-                .err(),
-            );
+            let case = format!("{name}: event {dropped} missing");
+            let missing = run.cid(dropped);
+            let (log, seq) = (run.event(dropped).log(), run.event(dropped).seq());
+            match run.outcome(&set) {
+                Ok(v) if v.rule == "missing-event" && v.detail.contains(&missing.to_string()) => {
+                    let referrer = run.event(run.index_of(v.event));
+                    let gap = format!("{log} has no event at seq {seq}");
+                    if referrer.log() == log && !v.detail.contains(&gap) {
+                        failures.push(format!("{case}: the detail does not say `{gap}`: {v}"));
+                    }
+                    if !referrer.refs().contains(&missing) {
+                        failures.push(format!("{case}: {} does not refer to it", v.event));
+                    }
+                }
+                other => failures.push(format!(
+                    "{case}: expected `missing-event` naming {missing}, got {other:?}"
+                )),
+            }
         }
     }
     assert_all(failures);
 }
 
 #[test]
-fn refs_resolve_a_ref_to_an_unknown_event_is_refused() {
+fn missing_event_a_ref_to_an_unknown_event_is_refused() {
     let run = Run::record(SMALL);
+    let unknown = Cid::of(b"an event nobody has");
     let mut failures = Vec::new();
     for i in 1..run.events.len() {
         let tampered = run.rebuild(|j, body| {
             if j == i {
-                body.refs.push(Cid::of(b"an event nobody has"));
+                body.refs.push(unknown);
             }
             Edit::Keep
         });
-        // The event named is the tampered one or one that depends on it.
-        match run.outcome(&tampered.raw) {
-            Ok(v) if v.rule == "refs-resolve" => {}
+        failures.extend(
+            run.check(
+                &format!("event {i} refers to an unknown event"),
+                &tampered.raw,
+                "missing-event",
+                Some(tampered.cid(i)),
+            )
+            .err(),
+        );
+    }
+    assert_all(failures);
+}
+
+/// The run without the events `dropped` picks (by plan index) and every event that
+/// depends on one of them (refers to it, or names it as the body `deploy` of its
+/// instruction): a set closed under refs, as a crash or a lost log leaves it.
+fn without_dependents(run: &Run, dropped: impl Fn(usize) -> bool) -> (Raw, Vec<usize>) {
+    let raw = run.raw();
+    let mut gone: Vec<usize> = Vec::new();
+    let mut is_gone = vec![false; run.events.len()];
+    for i in 0..run.events.len() {
+        let event = run.event(i);
+        let depends = event
+            .refs()
+            .iter()
+            .chain(event.at().map(|(anchor, _)| anchor).as_ref())
+            .any(|r| is_gone[run.index_of(*r)]);
+        if dropped(i) || depends {
+            is_gone[i] = true;
+            gone.push(i);
+        }
+    }
+    let kept = raw
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !is_gone[*i])
+        .map(|(_, e)| e)
+        .collect();
+    (kept, gone)
+}
+
+#[test]
+fn missing_event_a_body_deploy_after_its_create_is_refused() {
+    // A slice's body `deploy` (and what depends on it) missing: its `create` is
+    // refused; for the root, the program's `create`.
+    let mut failures = Vec::new();
+    for (name, run) in runs() {
+        for log in 0..run.logs.len() {
+            let (create, body) = (run.at(log, 0), run.at(log, 1));
+            let (set, _) = without_dependents(&run, |i| i == body);
+            let case = format!("{name}: the body deploy of log {log} missing");
+            match run.outcome(&set) {
+                Ok(v)
+                    if v.rule == "missing-event"
+                        && v.event == run.cid(create)
+                        && v.detail
+                            .contains(&format!("seq 1 of log {}", run.logs[log])) => {}
+                other => failures.push(format!(
+                    "{case}: expected `missing-event` at its create, got {other:?}"
+                )),
+            }
+        }
+    }
+    assert_all(failures);
+}
+
+#[test]
+fn missing_event_the_announcing_deploy_of_an_enabled_instruction_is_refused() {
+    // An announcing `deploy` missing (with what follows it in its log and the slice
+    // it starts): the instruction is enabled, so the body `deploy` that started its
+    // block instance (the one of a dropped announcement) is refused.
+    let mut failures = Vec::new();
+    for (name, run) in runs() {
+        let announcing: Vec<usize> = (0..run.events.len())
+            .filter(|&i| {
+                run.event(i).op().opcode() == Opcode::Deploy && run.event(i).at().is_some()
+            })
+            .collect();
+        for &announce in &announcing {
+            let (set, gone) = without_dependents(&run, |i| i == announce);
+            let anchors: Vec<Cid> = gone
+                .iter()
+                .filter(|i| announcing.contains(i))
+                .filter_map(|&i| run.event(i).at().map(|(anchor, _)| anchor))
+                .collect();
+            let case = format!("{name}: announcing deploy {announce} missing");
+            match run.outcome(&set) {
+                Ok(v) if v.rule == "missing-event" && anchors.contains(&v.event) => {}
+                other => failures.push(format!(
+                    "{case}: expected `missing-event` at one of {anchors:?}, got {other:?}"
+                )),
+            }
+        }
+    }
+    assert_all(failures);
+}
+
+#[test]
+fn missing_event_the_create_of_an_announced_primitive_is_refused() {
+    // A primitive's `create` (in its holder's log, after the announcing `deploy`)
+    // missing: the announcing deploy is refused, naming the seq.
+    let run = Run::record(&corpus_file(MONOID));
+    let creates: Vec<usize> = (0..run.events.len())
+        .filter(|&i| run.event(i).op().opcode() == Opcode::Create && run.event(i).seq() > 0)
+        .collect();
+    assert!(!creates.is_empty(), "the monoid has primitives");
+    let mut failures = Vec::new();
+    for create in creates {
+        let (set, _) = without_dependents(&run, |i| i == create);
+        let announce = run
+            .event(create)
+            .refs()
+            .iter()
+            .copied()
+            .find(|r| run.event(run.index_of(*r)).op().opcode() == Opcode::Deploy);
+        let seq = run.event(create).seq();
+        match run.outcome(&set) {
+            Ok(v)
+                if v.rule == "missing-event"
+                    && Some(v.event) == announce
+                    && v.detail.contains(&format!("due at seq {seq}")) => {}
             other => failures.push(format!(
-                "event {i} refers to an unknown event: expected `refs-resolve`, got {other:?}"
+                "the primitive create {create} missing: expected `missing-event` at its announcing deploy, got {other:?}"
             )),
         }
     }
-    // On an event nothing refers to, it is that event.
-    let last = run.last_of(0);
-    let tampered = run.rebuild(|j, body| {
-        if j == last {
-            body.refs.push(Cid::of(b"an event nobody has"));
+    assert_all(failures);
+}
+
+// ---------------------------------------------------------------- missing-log
+
+#[test]
+fn missing_log_an_announced_slice_without_its_log_is_refused() {
+    // A slice's whole log missing (with what depends on it): its announcing deploy is
+    // refused, naming the slice. This is what one flipped byte of a store did to a
+    // run that `amb verify` then passed with the same normal form (issue 11).
+    let mut failures = Vec::new();
+    for (name, run) in runs() {
+        for log in 1..run.logs.len() {
+            let announce = run.plan.logs[log].parent.expect("a slice");
+            let (set, _) = without_dependents(&run, |i| run.plan.events[i].log == log);
+            let slice = run.plan.logs[log].name.clone().expect("a slice has a name");
+            let case = format!("{name}: the log of {slice} ({log}) missing");
+            let id = run.logs[log];
+            match run.outcome(&set) {
+                Ok(v)
+                    if v.rule == "missing-log"
+                        && v.event == run.cid(announce)
+                        && v.detail.contains(&format!("the slice {slice} "))
+                        && v.detail.contains(&format!("its manifest, log id {id}, is stored")) => {}
+                other => failures.push(format!(
+                    "{case}: expected `missing-log` at its announcing deploy naming {id}, got {other:?}"
+                )),
+            }
+            // Its manifest gone too: the id it would have is named all the same.
+            let source = Without {
+                inner: run.source(),
+                hidden: id,
+            };
+            match verify_events(&source, run.program, &set) {
+                Err(VerifyError::Violation(v))
+                    if v.rule == "missing-log"
+                        && v.detail
+                            .contains(&format!("nor is its manifest (log id {id})")) => {}
+                other => failures.push(format!("{case}, its manifest too: got {other:?}")),
+            }
         }
-        Edit::Keep
-    });
-    failures.extend(
-        run.check(
-            "the root log's last event refers to an unknown event",
-            &tampered.raw,
-            "refs-resolve",
-            Some(tampered.cid(last)),
-        )
-        .err(),
-    );
+    }
+    assert_all(failures);
+}
+
+// ---------------------------------------------------------------- refs-resolve
+
+/// A source that has every block and manifest of the store but one.
+struct Without<'a> {
+    inner: StoreSource<'a>,
+    hidden: Cid,
+}
+
+impl Source for Without<'_> {
+    fn block(&self, cid: &Cid) -> Option<std::sync::Arc<Block>> {
+        (*cid != self.hidden)
+            .then(|| self.inner.block(cid))
+            .flatten()
+    }
+
+    fn manifest(&self, cid: &Cid) -> Option<std::sync::Arc<Manifest>> {
+        (*cid != self.hidden)
+            .then(|| self.inner.manifest(cid))
+            .flatten()
+    }
+}
+
+#[test]
+fn refs_resolve_a_block_that_is_not_available_is_refused() {
+    // Every slice's block withheld in turn: the first event that needs it (the
+    // announcing deploy) is refused.
+    let mut failures = Vec::new();
+    for (name, run) in runs() {
+        let raw = run.raw();
+        for log in 1..run.logs.len() {
+            let source = Without {
+                inner: run.source(),
+                hidden: run.plan.logs[log].block,
+            };
+            let case = format!("{name}: the block of log {log} withheld");
+            match verify_events(&source, run.program, &raw) {
+                Err(VerifyError::Violation(v))
+                    if v.rule == "refs-resolve" && v.detail.contains("is not available") => {}
+                other => failures.push(format!("{case}: expected `refs-resolve`, got {other:?}")),
+            }
+        }
+    }
+    assert_all(failures);
+}
+
+// ---------------------------------------------------------------- completeness
+
+#[test]
+fn a_prefix_of_whole_steps_is_incomplete_and_says_where_it_stops() {
+    // What a crash leaves: the events before a step's first half. Each such prefix
+    // verifies as incomplete (and `verify_events` refuses it as such), stopping
+    // after the steps it holds; the whole run is complete.
+    let mut failures = Vec::new();
+    for (name, run) in runs() {
+        let raw = run.raw();
+        let firsts = (0..run.events.len()).filter(|&i| {
+            matches!(
+                run.event(i).op().opcode(),
+                Opcode::In | Opcode::Out | Opcode::OpenCo
+            )
+        });
+        for cut in firsts {
+            let steps = (0..cut)
+                .filter(|&i| amb_vm::verify::is_second_half(run.event(i).op().opcode()))
+                .count() as u64;
+            let case = format!("{name}: the first {cut} events ({steps} steps)");
+            match verify_events_prefix(&run.source(), run.program, &raw[..cut]) {
+                Ok(verified) => match verified.completeness {
+                    Completeness::Incomplete(stop)
+                        if stop.steps == steps
+                            && stop.events == cut as u64
+                            && raw[..cut].iter().any(|(c, _)| *c == stop.event) => {}
+                    other => failures.push(format!("{case}: {other:?}")),
+                },
+                Err(e) => failures.push(format!("{case}: refused: {e}")),
+            }
+            match verify_events(&run.source(), run.program, &raw[..cut]) {
+                Err(VerifyError::Incomplete(stop)) if stop.steps == steps => {}
+                other => failures.push(format!(
+                    "{case}: verify_events: expected Incomplete, got {:?}",
+                    other.map(|v| v.completeness)
+                )),
+            }
+        }
+        let whole = verify_events_prefix(&run.source(), run.program, &raw).unwrap();
+        assert_eq!(whole.completeness, Completeness::Complete, "{name}");
+    }
     assert_all(failures);
 }
 

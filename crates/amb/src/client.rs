@@ -150,18 +150,3 @@ fn answer(node: &str, result: Result<ureq::Response, ureq::Error>) -> anyhow::Re
         }
     }
 }
-
-/// An error of a command as `{"error": {"kind", "message", …}}` (the API's shape,
-/// `spec/network.md` §7), for `--json`: the node's own object when it answered.
-pub(crate) fn error_json(error: &anyhow::Error) -> Value {
-    let inner = if let Some(node) = error.downcast_ref::<NodeError>() {
-        node.error.clone()
-    } else if let Some(reported) = error.downcast_ref::<crate::source::Reported>() {
-        json!({ "kind": "invalid", "message": reported.0.trim_end() })
-    } else if let Some(unreachable) = error.downcast_ref::<Unreachable>() {
-        json!({ "kind": "unreachable", "message": unreachable.0 })
-    } else {
-        json!({ "kind": "error", "message": format!("{error:#}") })
-    };
-    json!({ "error": inner })
-}

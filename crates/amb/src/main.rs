@@ -100,8 +100,7 @@ fn main() -> ExitCode {
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             if json_errors {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{}", client::error_json(&error)).and_then(|()| out.flush());
+                commands::json_error::print_json_error(&error);
             }
             // A closed stderr is no reason to panic.
             let mut err = std::io::stderr().lock();

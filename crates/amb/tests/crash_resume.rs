@@ -1,7 +1,7 @@
 //! Crash safety of `amb run` end to end (spec/events.md §8): a process recording a long
 //! program is killed with SIGKILL at random points, 20 times; after every kill the
-//! store opens, `amb verify` passes on what was committed (or says exactly that nothing
-//! was), and `amb run --resume ADDRESS` finishes the same program at the same address
+//! store opens, `amb verify` passes on what was committed, saying incomplete (exit 3)
+//! unless every event was (or says exactly that nothing was), and `amb run --resume ADDRESS` finishes the same program at the same address
 //! to the same normal form, value, steps and events as an uninterrupted run, with no
 //! fork: each `(log, seq)` once, and resuming a finished run changes nothing.
 //!
@@ -278,8 +278,10 @@ fn json_of(output: &Output, what: &str) -> Value {
 
 /// The events committed for `address` after a kill, as `amb verify` sees them: it
 /// must pass on whatever is committed (whole batches of whole steps, each of at least
-/// `BATCH_EVENTS` events but the last), or, when nothing is, say exactly that (not that
-/// the program is unknown: the address is announced only once its manifest is stored).
+/// `BATCH_EVENTS` events but the last), saying complete (exit 0) exactly when every
+/// event is, else incomplete (exit 3) and where it stops; or, when nothing is, say
+/// exactly that (not that the program is unknown: the address is announced only once
+/// its manifest is stored).
 fn committed(node: &Node, address: &str, total: u64, what: &str) -> u64 {
     let out = node.amb(&["verify", address, "--json"]);
     let err = text(&out.stderr);
@@ -288,13 +290,36 @@ fn committed(node: &Node, address: &str, total: u64, what: &str) -> u64 {
         assert_eq!(stored_events(node, address, what), 0, "{what}: {err}");
         return 0;
     }
-    let verified = json_of(&out, &format!("{what}: amb verify"));
+    let verified: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what}: amb verify: not JSON ({e}), {}: {}{err}",
+            out.status,
+            text(&out.stdout)
+        )
+    });
     assert_eq!(verified["address"], address, "{what}");
     let events = verified["events"].as_u64().expect("an event count");
     assert!(
         events == total || events >= BATCH_EVENTS as u64,
         "{what}: {events} events committed: less than a batch ({BATCH_EVENTS}), not all {total}"
     );
+    let complete = events == total;
+    assert_eq!(verified["complete"], complete, "{what}: {verified}");
+    assert_eq!(
+        out.status.code(),
+        Some(if complete { 0 } else { 3 }),
+        "{what}: the exit status of a run {}complete",
+        if complete { "" } else { "in" }
+    );
+    if !complete {
+        assert_eq!(verified["stops_at"]["events"], events, "{what}: {verified}");
+        // `--allow-incomplete`: the same answer, exit 0.
+        let allowed = node.amb(&["verify", address, "--json", "--allow-incomplete"]);
+        assert_eq!(
+            json_of(&allowed, &format!("{what}: --allow-incomplete")),
+            verified
+        );
+    }
     events
 }
 

@@ -1,12 +1,22 @@
 //! `amb inspect ADDRESS --at K|CID [--json]` and `--diff K1 K2`: the ambient tree of a
-//! stored program after any step (time travel).
+//! stored program after any step (time travel). Unverified (said on standard error)
+//! unless `--verify`, which verifies the program first.
 
-use std::process::ExitCode;
+use std::{
+    io::{BufWriter, Write},
+    process::ExitCode,
+};
 
 use amb_vm::travel::{Moment, Timeline};
 use anyhow::Context;
 
-use crate::{commands::verify::parse_address, home::HomeArgs};
+use crate::{
+    commands::{
+        json_error::print_json_error,
+        verify::{VerifyFirst, parse_address},
+    },
+    home::HomeArgs,
+};
 
 /// Arguments of `amb inspect`.
 #[derive(Debug, clap::Args)]
@@ -20,9 +30,11 @@ pub(crate) struct Args {
     /// Show what changed between two steps.
     #[arg(long, num_args = 2, value_names = ["K1", "K2"])]
     diff: Option<Vec<String>>,
-    /// Print `{"term", "step"}` as JSON (with --at).
+    /// Print `{"term", "step"}` as JSON (with --at; a failure as `{"error": {…}}`).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    verify: VerifyFirst,
     #[command(flatten)]
     home: HomeArgs,
 }
@@ -38,8 +50,18 @@ fn moment(text: &str) -> anyhow::Result<Moment> {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let shown = show(args);
+    if let (Err(error), true) = (&shown, args.json) {
+        print_json_error(error);
+    }
+    shown
+}
+
+fn show(args: &Args) -> anyhow::Result<ExitCode> {
     let program = parse_address(&args.address)?;
     let store = args.home.open_store()?;
+    let status = args.verify.check(&store, program)?;
+    let mut stdout = BufWriter::new(std::io::stdout().lock());
     let progress = crate::progress::reporter();
     // One or two seeks: a single snapshot (the deployed program) costs far less
     // memory than a timeline's ~800, and each seek replays at most once.
@@ -49,15 +71,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let snapshot = timeline.seek(moment(at)?)?;
         let term = amb_syntax::to_compact_string(&snapshot.term);
         if args.json {
-            println!(
-                "{}",
-                serde_json::json!({ "term": term, "step": snapshot.step })
-            );
+            let json = serde_json::json!({ "term": term, "step": snapshot.step });
+            writeln!(stdout, "{json}")?;
         } else {
-            println!("step {} of {}", snapshot.step, snapshot.total_steps);
-            print!("{}", amb_syntax::to_pretty_string(&snapshot.term));
+            writeln!(stdout, "step {} of {}", snapshot.step, snapshot.total_steps)?;
+            write!(stdout, "{}", amb_syntax::to_pretty_string(&snapshot.term))?;
         }
-        return Ok(ExitCode::SUCCESS);
+        stdout.flush()?;
+        return Ok(status);
     }
     let Some([from, to]) = args.diff.as_deref() else {
         anyhow::bail!("--diff takes two steps");
@@ -66,11 +87,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let after = timeline.seek(moment(to)?)?;
     let old = amb_syntax::to_pretty_string(&before.term);
     let new = amb_syntax::to_pretty_string(&after.term);
-    println!("--- step {}\n+++ step {}", before.step, after.step);
+    writeln!(stdout, "--- step {}\n+++ step {}", before.step, after.step)?;
     for line in diff_lines(&old, &new) {
-        println!("{line}");
+        writeln!(stdout, "{line}")?;
     }
-    Ok(ExitCode::SUCCESS)
+    stdout.flush()?;
+    Ok(status)
 }
 
 /// A line diff (longest common subsequence): ` ` kept, `-` removed, `+` added.

@@ -1,5 +1,6 @@
-//! `amb log ADDRESS [--json | --dot]`: the events of a stored program, in the stable
-//! topological order that `amb verify` replays them in.
+//! `amb log ADDRESS [--json | --dot] [--verify]`: the events of a stored program, in
+//! the stable topological order that `amb verify` replays them in. Unverified (said on
+//! standard error) unless `--verify`, which verifies the program first.
 
 use std::{
     collections::BTreeMap,
@@ -11,7 +12,13 @@ use std::{
 use amb_bytecode::{Cid, Target};
 use amb_log::Manifest;
 
-use crate::{commands::verify::parse_address, home::HomeArgs};
+use crate::{
+    commands::{
+        json_error::{NotFound, print_json_error},
+        verify::{VerifyFirst, parse_address},
+    },
+    home::HomeArgs,
+};
 
 /// Arguments of `amb log`.
 #[derive(Debug, clap::Args)]
@@ -25,6 +32,8 @@ pub(crate) struct Args {
     #[arg(long)]
     dot: bool,
     #[command(flatten)]
+    verify: VerifyFirst,
+    #[command(flatten)]
     home: HomeArgs,
 }
 
@@ -36,10 +45,21 @@ fn target_text(target: &Target) -> String {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let listed = list(args);
+    if let (Err(error), true) = (&listed, args.json) {
+        print_json_error(error);
+    }
+    listed
+}
+
+fn list(args: &Args) -> anyhow::Result<ExitCode> {
     let program = parse_address(&args.address)?;
     let store = args.home.open_store()?;
     let logs = store.program_logs(program)?;
-    anyhow::ensure!(!logs.is_empty(), "no program /amb/{program} in this store");
+    if logs.is_empty() {
+        return Err(NotFound(format!("no program /amb/{program} in this store")).into());
+    }
+    let status = args.verify.check(&store, program)?;
     let mut names: BTreeMap<Cid, String> = BTreeMap::new();
     let mut events = BTreeMap::new();
     for log in &logs {
@@ -109,11 +129,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         out.push_str("}\n");
         write!(stdout, "{out}")?;
     } else {
-        println!(
+        writeln!(
+            stdout,
             "program /amb/{program}: {} events in {} logs",
             events.len(),
             logs.len()
-        );
+        )?;
         for (i, cid) in order.iter().enumerate() {
             let e = &events[cid];
             let refs: Vec<String> = e
@@ -137,5 +158,5 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
     stdout.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(status)
 }

@@ -1,4 +1,5 @@
-//! One module per `amb` subcommand.
+//! One module per `amb` subcommand, and the `--json` form of their failures
+//! (`json_error`).
 
 pub(crate) mod compile;
 pub(crate) mod deploy;
@@ -7,6 +8,7 @@ pub(crate) mod fmt;
 pub(crate) mod info;
 pub(crate) mod init;
 pub(crate) mod inspect;
+pub(crate) mod json_error;
 pub(crate) mod log;
 pub(crate) mod node;
 pub(crate) mod reduce;

@@ -1,20 +1,46 @@
-//! `amb verify ADDRESS`: re-check every event of every log of a stored program.
+//! `amb verify ADDRESS`: re-check every event of every log of a stored program, and
+//! say whether its run is complete.
+//!
+//! Exit status: 0 when every rule holds and the run is complete; [`EXIT_INCOMPLETE`]
+//! (3) when every rule holds but the run is a prefix, as an interrupted `amb run`
+//! leaves (0 with `--allow-incomplete`; the output says `incomplete` either way); 1
+//! when an event breaks a rule (missing logs and events included) or the program
+//! cannot be read. With `--json`, a failure is printed on standard output as
+//! `{"error": {"kind", "message", "rule"?, "at"?}}` ([`super::json_error`]).
+//!
+//! `amb log` and `amb inspect` verify first with `--verify` ([`VerifyFirst`]).
 
-use std::process::ExitCode;
+use std::{
+    io::{BufWriter, Write},
+    process::ExitCode,
+};
 
 use amb_bytecode::Cid;
+use amb_log::Store;
+use amb_vm::{
+    completeness::Completeness,
+    verify::{Verified, verify_prefix_with_progress},
+};
 use anyhow::Context;
+use serde_json::json;
 
-use crate::home::HomeArgs;
+use crate::{commands::json_error::print_json_error, home::HomeArgs};
+
+/// The exit status of a run that verifies but is incomplete.
+pub(crate) const EXIT_INCOMPLETE: u8 = 3;
 
 /// Arguments of `amb verify`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The program's address, `/amb/<cid>` (or the bare CID).
     address: String,
-    /// Print `{"address", "events", "logs", "steps", "normal_form"}` as JSON.
+    /// Print `{"address", "events", "logs", "steps", "normal_form", "complete",
+    /// "stops_at"?}` as JSON (a failure as `{"error": {…}}`).
     #[arg(long)]
     json: bool,
+    /// Exit 0 for an incomplete run too (it is still reported as incomplete).
+    #[arg(long)]
+    allow_incomplete: bool,
     #[command(flatten)]
     home: HomeArgs,
 }
@@ -27,27 +53,107 @@ pub(crate) fn parse_address(address: &str) -> anyhow::Result<Cid> {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let program = parse_address(&args.address)?;
-    let store = args.home.open_store()?;
-    let progress = crate::progress::reporter();
-    let verified = amb_vm::verify::verify_with_progress(&store, program, progress.as_ref())
-        .with_context(|| format!("verifying /amb/{program}"))?;
+    let verified = parse_address(&args.address).and_then(|program| {
+        let store = args.home.open_store()?;
+        Ok((program, verified(&store, program)?))
+    });
+    let (program, verified) = match verified {
+        Ok(verified) => verified,
+        Err(error) => {
+            if args.json {
+                print_json_error(&error);
+            }
+            return Err(error);
+        }
+    };
     let normal_form = amb_syntax::to_compact_string(&verified.term);
+    let mut stdout = BufWriter::new(std::io::stdout().lock());
     if args.json {
-        let json = serde_json::json!({
+        let mut json = json!({
             "address": format!("/amb/{program}"),
             "events": verified.events,
             "logs": verified.logs,
             "steps": verified.steps,
             "normal_form": normal_form,
+            "complete": verified.completeness.is_complete(),
         });
-        println!("{json}");
+        if let Some(stop) = verified.completeness.stop() {
+            json["stops_at"] = json!({
+                "step": stop.steps,
+                "events": stop.events,
+                "event": stop.event.to_string(),
+                "log": stop.log.to_string(),
+                "seq": stop.seq,
+            });
+        }
+        writeln!(stdout, "{json}")?;
     } else {
-        println!(
+        writeln!(
+            stdout,
             "verified /amb/{program}: {} events in {} logs, {} steps replayed",
             verified.events, verified.logs, verified.steps
-        );
-        println!("normal form: {normal_form}");
+        )?;
+        match verified.completeness {
+            Completeness::Complete => {
+                writeln!(stdout, "complete")?;
+                writeln!(stdout, "normal form: {normal_form}")?;
+            }
+            Completeness::Incomplete(stop) => {
+                writeln!(stdout, "incomplete: {stop}")?;
+                writeln!(stdout, "term so far: {normal_form}")?;
+            }
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    stdout.flush()?;
+    Ok(exit_status(&verified.completeness, args.allow_incomplete))
+}
+
+/// Verifies a stored program, which may be a prefix of its run, with a progress bar
+/// on a terminal.
+fn verified(store: &Store, program: Cid) -> anyhow::Result<Verified> {
+    let progress = crate::progress::reporter();
+    verify_prefix_with_progress(store, program, progress.as_ref())
+        .with_context(|| format!("verifying /amb/{program}"))
+}
+
+/// 0 for a complete run (or any, when incomplete runs are allowed), else
+/// [`EXIT_INCOMPLETE`].
+fn exit_status(completeness: &Completeness, allow_incomplete: bool) -> ExitCode {
+    if completeness.is_complete() || allow_incomplete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INCOMPLETE)
+    }
+}
+
+/// `--verify` of the commands that show a stored program (`amb log`, `amb inspect`):
+/// without it they say on standard error that what they show is unverified.
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyFirst {
+    /// Verify the program first, as `amb verify` does, and fail as it does (exit 1 on
+    /// a broken rule, 3 when the run is incomplete).
+    #[arg(long)]
+    verify: bool,
+    /// With --verify: exit 0 for an incomplete run too (still said on standard error).
+    #[arg(long, requires = "verify")]
+    allow_incomplete: bool,
+}
+
+impl VerifyFirst {
+    /// Verifies `program` if asked (an error if a rule is broken), else says on
+    /// standard error that it is not verified; returns the exit status the command
+    /// ends with once it has shown the program: [`EXIT_INCOMPLETE`] for an incomplete
+    /// run (said on standard error) unless allowed.
+    pub(crate) fn check(&self, store: &Store, program: Cid) -> anyhow::Result<ExitCode> {
+        let mut stderr = std::io::stderr().lock();
+        if !self.verify {
+            let _ = writeln!(stderr, "unverified (run amb verify)");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let verified = verified(store, program)?;
+        if let Some(stop) = verified.completeness.stop() {
+            let _ = writeln!(stderr, "verified, incomplete: {stop}");
+        }
+        Ok(exit_status(&verified.completeness, self.allow_incomplete))
+    }
 }

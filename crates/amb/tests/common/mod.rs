@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 pub(crate) mod node;
 mod output;
-pub(crate) use output::{failure, json_of, success, text};
+pub(crate) use output::{failure, json_of, output_within, success, text};
 
 /// A file of the shared corpus (`../shared/corpus` beside the repository); panics,
 /// never skips, when it is missing.
