@@ -25,7 +25,7 @@ pub use keys::{
 };
 pub use manifest::{MANIFEST_VERSION, MAX_MANIFEST_BYTES, Manifest, ManifestError};
 pub use store::{
-    DISK_FULL_WHILE_ENV, DecodedEvent, Health, LogEvents, MAX_STORED_BYTES, NewEvent,
-    ProgramEvents, ReadEvent, SEGMENT_TARGET, STORE_FORMAT, Snapshot, Store, StoreError,
+    DEFAULT_CACHE_BYTES, DISK_FULL_WHILE_ENV, DecodedEvent, Health, LogEvents, MAX_STORED_BYTES,
+    NewEvent, ProgramEvents, ReadEvent, SEGMENT_TARGET, STORE_FORMAT, Snapshot, Store, StoreError,
     StoredEvent, Written,
 };

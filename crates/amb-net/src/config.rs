@@ -7,7 +7,7 @@ use std::time::Duration;
 use libp2p::Multiaddr;
 use serde::Deserialize;
 
-use crate::{faults::FaultConfig, ingest::IngestLimits};
+use crate::{deploy::DeployLimits, faults::FaultConfig, ingest::IngestLimits};
 
 /// Everything a node is started with.
 #[derive(Clone, Debug)]
@@ -28,8 +28,13 @@ pub struct NodeConfig {
     pub request_timeout: Duration,
     /// Refused messages after which a peer is banned (blocked, disconnected).
     pub ban_after: u32,
-    /// The intake's bounds.
+    /// The intake's bounds (early events, programs whose replay state is kept).
     pub ingest: IngestLimits,
+    /// Most jobs waiting for the intake thread; past it gossip is ignored
+    /// (`buffer-full`) and callers are told the node is busy.
+    pub intake_queue: usize,
+    /// Every deployment's limits (a request may lower them, never raise them).
+    pub deploy: DeployLimits,
     /// Whether this node hosts slices that other peers delegate to it.
     pub accept_delegations: bool,
     /// How long a delegated run waits for another host's next event before it
@@ -51,12 +56,17 @@ impl Default for NodeConfig {
             request_timeout: Duration::from_secs(30),
             ban_after: 4,
             ingest: IngestLimits::default(),
+            intake_queue: DEFAULT_INTAKE_QUEUE,
+            deploy: DeployLimits::default(),
             accept_delegations: true,
             peer_timeout: Duration::from_secs(60),
             faults: None,
         }
     }
 }
+
+/// Most jobs waiting for the intake thread, by default.
+pub const DEFAULT_INTAKE_QUEUE: usize = 256;
 
 /// TCP on every interface, and QUIC with the `quic` feature; ports chosen by the
 /// system.
@@ -99,6 +109,22 @@ pub struct NodeTable {
     pub accept_delegations: Option<bool>,
     /// How long a delegated run waits for another host, seconds.
     pub peer_timeout_secs: Option<u64>,
+    /// Largest program text a deployment may send, bytes.
+    pub max_deploy_bytes: Option<u64>,
+    /// Deepest nesting of a deployed program.
+    pub max_deploy_depth: Option<u64>,
+    /// Most reduction steps of a deployed program's run.
+    pub max_deploy_steps: Option<u64>,
+    /// Most events of a deployed program's run.
+    pub max_deploy_events: Option<u64>,
+    /// Most programs whose replay state the intake keeps.
+    pub max_held_programs: Option<u64>,
+    /// Seconds after which an idle program's replay state is dropped.
+    pub held_idle_secs: Option<u64>,
+    /// Most events applied over the programs whose replay state is kept.
+    pub max_held_events: Option<u64>,
+    /// Most jobs waiting for the intake thread.
+    pub intake_queue: Option<u64>,
 }
 
 impl NodeTable {
@@ -159,6 +185,20 @@ impl NodeTable {
         if let Some(v) = env("PEER_TIMEOUT_SECS") {
             node.peer_timeout_secs = Some(number("PEER_TIMEOUT_SECS", v)?);
         }
+        for (key, field) in [
+            ("MAX_DEPLOY_BYTES", &mut node.max_deploy_bytes),
+            ("MAX_DEPLOY_DEPTH", &mut node.max_deploy_depth),
+            ("MAX_DEPLOY_STEPS", &mut node.max_deploy_steps),
+            ("MAX_DEPLOY_EVENTS", &mut node.max_deploy_events),
+            ("MAX_HELD_PROGRAMS", &mut node.max_held_programs),
+            ("HELD_IDLE_SECS", &mut node.held_idle_secs),
+            ("MAX_HELD_EVENTS", &mut node.max_held_events),
+            ("INTAKE_QUEUE", &mut node.intake_queue),
+        ] {
+            if let Some(v) = env(key) {
+                *field = Some(number(key, v)?);
+            }
+        }
         Ok(node)
     }
 
@@ -196,6 +236,32 @@ impl NodeTable {
         }
         if let Some(s) = self.peer_timeout_secs {
             config.peer_timeout = Duration::from_secs(s.max(1));
+        }
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        let deploy = &mut config.deploy;
+        if let Some(n) = self.max_deploy_bytes {
+            deploy.max_bytes = size(n);
+        }
+        if let Some(n) = self.max_deploy_depth {
+            deploy.max_depth = size(n.max(1));
+        }
+        if let Some(n) = self.max_deploy_steps {
+            deploy.max_steps = n;
+        }
+        if let Some(n) = self.max_deploy_events {
+            deploy.max_events = n;
+        }
+        if let Some(n) = self.max_held_programs {
+            config.ingest.max_held = size(n.max(1));
+        }
+        if let Some(s) = self.held_idle_secs {
+            config.ingest.held_idle = Duration::from_secs(s.max(1));
+        }
+        if let Some(n) = self.max_held_events {
+            config.ingest.max_held_events = size(n);
+        }
+        if let Some(n) = self.intake_queue {
+            config.intake_queue = size(n.max(1));
         }
         Ok(config)
     }
@@ -237,5 +303,25 @@ mod tests {
             ..NodeTable::default()
         };
         assert!(address.to_config().unwrap_err().contains("peer address"));
+    }
+
+    #[test]
+    fn the_bounds_are_settings_with_defaults() {
+        let config = NodeTable::default().to_config().unwrap();
+        assert_eq!(config.deploy, DeployLimits::default());
+        assert_eq!(config.intake_queue, DEFAULT_INTAKE_QUEUE);
+        let table: toml::Table =
+            toml::from_str("max_deploy_depth = 50\nmax_held_programs = 3").unwrap();
+        let node = NodeTable::load(Some(&table), |k| {
+            (k == "INTAKE_QUEUE").then(|| "7".to_string())
+        })
+        .unwrap();
+        let config = node.to_config().unwrap();
+        assert_eq!(config.deploy.max_depth, 50);
+        assert_eq!(config.ingest.max_held, 3);
+        assert_eq!(config.intake_queue, 7);
+        let bad = NodeTable::load(None, |k| (k == "MAX_DEPLOY_STEPS").then(|| "many".into()))
+            .unwrap_err();
+        assert!(bad.contains("AMB_NODE_MAX_DEPLOY_STEPS"), "{bad}");
     }
 }

@@ -15,7 +15,7 @@ use amb_engine::Limits;
 use amb_log::{Manifest, PublicKey, Store};
 use amb_vm::{
     execute::Execution,
-    plan::{Hosting, plan_hosted},
+    plan::{Hosting, PlanError, plan_hosted},
 };
 use libp2p::PeerId;
 use serde_bytes::ByteBuf;
@@ -72,9 +72,10 @@ pub async fn deploy_delegated(
     let key = node.key().clone();
     let store = node.store().clone();
     let host_keys = hosts.clone();
+    let bounds = node.deploy_limits();
+    let limits = bounds.engine(limits);
     let (deployment, walk, deployed) = tokio::task::spawn_blocking(move || {
-        let ast = amb_syntax::parse(&source)
-            .map_err(|e| NetError::Invalid(format!("syntax error: {e}")))?;
+        let ast = bounds.parse(&source)?;
         let compiled = amb_bytecode::compile(&ast)
             .map_err(|e| NetError::Invalid(format!("compiling: {e}")))?;
         let time = SystemTime::now()
@@ -101,6 +102,7 @@ pub async fn deploy_delegated(
         };
         let walk = prepare(&store, &deployment, &key.public_key())?;
         let plan = walk.plan();
+        bounds.check_events(plan.events.len())?;
         let deployed = Deployed {
             program: manifest.cid(),
             steps: plan.steps,
@@ -140,12 +142,16 @@ pub async fn deploy_delegated(
 /// waits for another host.
 async fn settle(node: &NodeHandle, program: Cid) -> Result<(), NetError> {
     loop {
-        match node.execution(program).await? {
-            Some(status) if status.done || status.waiting_for.is_some() => return Ok(()),
+        let status = match node.execution(program).await {
+            Err(NetError::Busy(_)) => None,
+            other => other?,
+        };
+        match status {
             Some(ExecutionStatus {
                 failed: Some(reason),
                 ..
             }) => return Err(NetError::Other(format!("/amb/{program}: {reason}"))),
+            Some(status) if status.done || status.waiting_for.is_some() => return Ok(()),
             _ => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
@@ -209,8 +215,15 @@ pub fn prepare(
         max_steps: deployment.max_steps,
         ..Limits::default()
     };
-    let plan = plan_hosted(&ast, &compiled, &map, limits, &Hosting { delegated })
-        .map_err(|e| failed("reducing", &e))?;
+    let plan =
+        plan_hosted(&ast, &compiled, &map, limits, &Hosting { delegated }).map_err(
+            |e| match &e {
+                PlanError::Engine(engine) => {
+                    crate::deploy::engine_limit(engine).unwrap_or_else(|| failed("reducing", &e))
+                }
+                _ => failed("reducing", &e),
+            },
+        )?;
     store
         .put_blocks(plan.value_blocks.iter().map(|(c, b)| (*c, b.as_slice())))
         .map_err(|e| failed("storing value blocks", &e))?;
@@ -232,10 +245,7 @@ fn host_keys(deployment: &Deployment) -> Result<Vec<PublicKey>, String> {
 }
 
 /// Answers requests to host slices: each in its own task.
-pub(crate) async fn serve_hosting(
-    node: NodeHandle,
-    mut requests: mpsc::UnboundedReceiver<HostRequest>,
-) {
+pub(crate) async fn serve_hosting(node: NodeHandle, mut requests: mpsc::Receiver<HostRequest>) {
     while let Some(request) = requests.recv().await {
         let node = node.clone();
         tokio::spawn(async move {
@@ -251,7 +261,8 @@ pub(crate) async fn serve_hosting(
                     DelegateResponse::Refused { reason }
                 }
             };
-            node.command(Command::RespondDelegate { channel, response });
+            node.command(Command::RespondDelegate { channel, response })
+                .await;
         });
     }
 }
@@ -273,6 +284,13 @@ async fn host(node: &NodeHandle, peer: PeerId, deployment: Deployment) -> Result
     {
         return Err("not-allowed: only the deployer asks to host its slices".into());
     }
+    let bounds = node.deploy_limits();
+    if deployment.max_steps > bounds.max_steps {
+        return Err(format!(
+            "over the limit max_deploy_steps: the deployment asks for {} steps, this node allows {}",
+            deployment.max_steps, bounds.max_steps
+        ));
+    }
     let program = deployment.program;
     if node
         .execution(program)
@@ -287,10 +305,14 @@ async fn host(node: &NodeHandle, peer: PeerId, deployment: Deployment) -> Result
         .map_err(|e| format!("fetching /amb/{program}: {e}"))?;
     let store: Arc<Store> = node.store().clone();
     let task_deployment = deployment.clone();
-    let walk = tokio::task::spawn_blocking(move || prepare(&store, &task_deployment, &me))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    let walk = tokio::task::spawn_blocking(move || {
+        let walk = prepare(&store, &task_deployment, &me)?;
+        bounds.check_events(walk.plan().events.len())?;
+        Ok::<_, NetError>(walk)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
     let peers = host_keys(&deployment)?
         .iter()
         .map(identity::peer_id)
@@ -306,8 +328,11 @@ async fn watch(node: NodeHandle, deployment: Deployment, deployer: bool) {
     let mut asked_again = Instant::now();
     loop {
         tokio::time::sleep(WATCH).await;
-        let Ok(Some(status)) = node.execution(program).await else {
-            return;
+        let status = match node.execution(program).await {
+            Ok(Some(status)) => status,
+            // A full intake: look again at the next tick.
+            Err(NetError::Busy(_)) => continue,
+            _ => return,
         };
         if status.done || status.failed.is_some() {
             return;
@@ -330,7 +355,9 @@ async fn watch(node: NodeHandle, deployment: Deployment, deployer: bool) {
                     status.total
                 ),
             );
-            return;
+            // Looked at again: the failure shows in its status (or, if the intake
+            // was too busy to take it, it is asked again).
+            continue;
         }
         if idle < NUDGE_AFTER {
             continue;

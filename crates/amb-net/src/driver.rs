@@ -1,7 +1,9 @@
 //! The swarm task: it owns the libp2p swarm, carries out commands, answers sync
 //! requests (from the store, off the task), hands gossip to the intake (through
 //! the fault layer when there is one), reports verdicts to gossipsub, and
-//! penalises and bans peers whose messages are refused.
+//! penalises and bans peers whose messages are refused. It never waits to send:
+//! what does not fit in the intake's or the hosting service's queue is refused
+//! (gossip ignored as `buffer-full`, a peer's request answered `busy`).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -25,6 +27,8 @@ use crate::{
 
 /// How long a refused or unanswered reservation waits before it is asked again.
 const RESERVE_RETRY: Duration = Duration::from_millis(200);
+/// How long an answer the intake must get waits for room in its queue.
+const BUSY_RETRY: Duration = Duration::from_millis(10);
 
 /// A peer asks this node to host its slices of a deployment.
 pub(crate) struct HostRequest {
@@ -38,11 +42,11 @@ pub(crate) struct Driver {
     /// Programs known to be over (told to peers in heads).
     pub(crate) finished: Finished,
     /// Requests to host a deployment, for the delegation service.
-    pub(crate) hosting: mpsc::UnboundedSender<HostRequest>,
+    pub(crate) hosting: mpsc::Sender<HostRequest>,
     pub(crate) swarm: Swarm<Behaviour>,
     pub(crate) store: Arc<Store>,
-    pub(crate) jobs: std::sync::mpsc::Sender<Job>,
-    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) jobs: std::sync::mpsc::SyncSender<Job>,
+    pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) requests: HashMap<
         request_response::OutboundRequestId,
@@ -58,10 +62,12 @@ pub(crate) struct Driver {
     pub(crate) ban_after: u32,
     pub(crate) faults: Option<Faults>,
     pub(crate) listen: Vec<String>,
+    /// Gossip messages ignored because the intake's queue was full.
+    pub(crate) buffer_full: u64,
 }
 
 impl Driver {
-    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let mut bootstrap = tokio::time::interval(Duration::from_secs(30));
         loop {
             tokio::select! {
@@ -91,6 +97,7 @@ impl Driver {
                     })
                     .collect();
                 let _ = reply.send(SwarmInfo {
+                    buffer_full: self.buffer_full,
                     listen: self.listen.clone(),
                     peers,
                     banned: self.banned.iter().map(|p| p.to_string()).collect(),
@@ -164,11 +171,22 @@ impl Driver {
                         // Refused or unanswered: ask again a little later.
                         tokio::time::sleep(RESERVE_RETRY).await;
                     }
-                    let _ = jobs.send(Job::Reserved {
+                    // The walk waits for this answer: it is not dropped when the
+                    // intake is busy, only sent later.
+                    let mut job = Job::Reserved {
                         program,
                         first,
                         granted,
-                    });
+                    };
+                    loop {
+                        match jobs.try_send(job) {
+                            Err(std::sync::mpsc::TrySendError::Full(back)) => {
+                                job = back;
+                                tokio::time::sleep(BUSY_RETRY).await;
+                            }
+                            _ => return,
+                        }
+                    }
                 });
             }
             Command::RespondDelegate { channel, response } => {
@@ -223,13 +241,7 @@ impl Driver {
                 id,
                 source,
                 message,
-            } => {
-                let _ = self.jobs.send(Job::Gossip {
-                    id,
-                    source,
-                    message,
-                });
-            }
+            } => self.judge(id, source, message),
             Command::Provide(program) => {
                 let behaviour = self.swarm.behaviour_mut();
                 let key = kad::RecordKey::new(&program.to_bytes());
@@ -308,7 +320,7 @@ impl Driver {
                     let commands = self.commands.clone();
                     tokio::task::spawn_blocking(move || {
                         let response = serve::answer(&store, &finished, request);
-                        let _ = commands.send(Command::Respond { channel, response });
+                        let _ = commands.blocking_send(Command::Respond { channel, response });
                     });
                 }
                 request_response::Message::Response {
@@ -340,19 +352,36 @@ impl Driver {
                     request, channel, ..
                 } => match request {
                     DelegateRequest::Host { deployment } => {
-                        let _ = self.hosting.send(HostRequest {
+                        let request = HostRequest {
                             peer,
                             deployment,
                             channel,
-                        });
+                        };
+                        if let Err(e) = self.hosting.try_send(request) {
+                            let channel = match e {
+                                mpsc::error::TrySendError::Full(r)
+                                | mpsc::error::TrySendError::Closed(r) => r.channel,
+                            };
+                            self.busy(channel);
+                        }
                     }
                     DelegateRequest::Reserve { program, second } => {
-                        let _ = self.jobs.send(Job::Reserve {
+                        let job = Job::Reserve {
                             program,
                             second: second as usize,
                             peer,
                             channel,
-                        });
+                        };
+                        if let Err(
+                            std::sync::mpsc::TrySendError::Full(Job::Reserve { channel, .. })
+                            | std::sync::mpsc::TrySendError::Disconnected(Job::Reserve {
+                                channel,
+                                ..
+                            }),
+                        ) = self.jobs.try_send(job)
+                        {
+                            self.busy(channel);
+                        }
                     }
                 },
                 request_response::Message::Response {
@@ -421,27 +450,54 @@ impl Driver {
         }
     }
 
+    /// Answers a peer's delegation request `busy`: the queue it goes to is full (it
+    /// asks again).
+    fn busy(&mut self, channel: request_response::ResponseChannel<DelegateResponse>) {
+        let response = DelegateResponse::Refused {
+            reason: "busy: this node's queue is full".into(),
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .delegate
+            .send_response(channel, response);
+    }
+
+    /// Hands a gossip message to the intake, or ignores it (`buffer-full`, nobody
+    /// penalised) when the intake's queue is full.
+    fn judge(&mut self, id: gossipsub::MessageId, source: PeerId, message: gossipsub::Message) {
+        let job = Job::Gossip {
+            id,
+            source,
+            message,
+        };
+        if let Err(std::sync::mpsc::TrySendError::Full(Job::Gossip { id, source, .. })) =
+            self.jobs.try_send(job)
+        {
+            self.buffer_full += 1;
+            tracing::debug!(%source, "gossip ignored: the intake's queue is full (buffer-full)");
+            self.ignore(&id, &source);
+        }
+    }
+
+    /// Tells gossipsub a message is not forwarded, and nobody is penalised for it.
+    fn ignore(&mut self, id: &gossipsub::MessageId, source: &PeerId) {
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, source, gossipsub::MessageAcceptance::Ignore);
+    }
+
     /// A gossip message goes to the intake, through the fault layer when there is one.
     fn receive(&mut self, id: gossipsub::MessageId, source: PeerId, message: gossipsub::Message) {
         let Some(faults) = &mut self.faults else {
-            let _ = self.jobs.send(Job::Gossip {
-                id,
-                source,
-                message,
-            });
+            self.judge(id, source, message);
             return;
         };
         let fate = faults.fate();
         if fate.is_empty() {
             // Dropped: as if it never came; not forwarded, nobody penalised.
-            self.swarm
-                .behaviour_mut()
-                .gossipsub
-                .report_message_validation_result(
-                    &id,
-                    &source,
-                    gossipsub::MessageAcceptance::Ignore,
-                );
+            self.ignore(&id, &source);
             return;
         }
         for delay in fate {
@@ -449,11 +505,13 @@ impl Driver {
             let (id, message) = (id.clone(), message.clone());
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                let _ = commands.send(Command::Deliver {
-                    id,
-                    source,
-                    message,
-                });
+                let _ = commands
+                    .send(Command::Deliver {
+                        id,
+                        source,
+                        message,
+                    })
+                    .await;
             });
         }
     }

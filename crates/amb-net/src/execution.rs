@@ -4,7 +4,8 @@
 //! and publishes what it signs. A step whose second half another host writes waits
 //! for that host to reserve its co-capability first; this host, in turn, reserves
 //! its co-capabilities for one mover at a time, for a bounded time, and never for a
-//! step it has already applied.
+//! step it has already applied. A walk that is over (done or failed) is dropped,
+//! plan and all; only its last status is kept, among the [`RECENT_WALKS`] latest.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -27,8 +28,13 @@ use tokio::sync::{broadcast, mpsc};
 use crate::{
     ingest::Ingest,
     node::{Command, NodeEvent, StoredSummary},
+    recent::Recent,
     wire::{DelegateResponse, GossipBatch, MAX_BATCH_EVENTS},
 };
+
+/// How many walks that are over keep their last status (for `amb value`, the
+/// deployer's answer and a host asked again).
+pub const RECENT_WALKS: usize = 4096;
 
 /// How long a reservation this host grants is held.
 pub const RESERVATION: Duration = Duration::from_secs(30);
@@ -82,9 +88,10 @@ fn needs_reservation(plan: &Plan, index: EventIx) -> bool {
 }
 
 /// Every walk of this node.
-#[derive(Default)]
 pub(crate) struct Executions {
     running: HashMap<Cid, Running>,
+    /// The last status of walks that are over (their plans are dropped).
+    over: Recent<Cid, ExecutionStatus>,
     /// Events signed by the walks so far.
     signed: u64,
     /// The fault layer's crash point (events signed).
@@ -97,8 +104,11 @@ impl Executions {
     /// Walks that crash the process once they have signed `crash_after` events.
     pub(crate) fn new(crash_after: Option<u64>) -> Executions {
         Executions {
+            running: HashMap::new(),
+            over: Recent::new(RECENT_WALKS),
+            signed: 0,
             crash_after,
-            ..Executions::default()
+            done: Vec::new(),
         }
     }
 
@@ -111,6 +121,9 @@ impl Executions {
         hosts: Vec<PeerId>,
     ) {
         let program = walk.program();
+        if self.over.get(&program).is_some_and(|s| s.done) {
+            return;
+        }
         self.running.entry(program).or_insert(Running {
             walk,
             key,
@@ -125,26 +138,36 @@ impl Executions {
         });
     }
 
-    /// Where the walk of `program` is.
+    /// Where the walk of `program` is (or how it ended, if it ended lately).
     pub(crate) fn status(&self, program: &Cid) -> Option<ExecutionStatus> {
-        let run = self.running.get(program)?;
+        let Some(run) = self.running.get(program) else {
+            return self.over.get(program).cloned();
+        };
         Some(ExecutionStatus {
             position: run.walk.position(),
             total: run.walk.plan().events.len(),
-            done: run.walk.is_done(),
+            done: run.walk.is_done() && run.failed.is_none(),
             waiting_for: run.waiting_for.map(|p| p.to_string()),
             idle_ms: run.moved_at.elapsed().as_millis() as u64,
             failed: run.failed.clone(),
         })
     }
 
-    /// Gives up a walk.
+    /// Gives up a walk (one that is over is no longer here: a walk at its last
+    /// event fails when what it signed could not be stored).
     pub(crate) fn fail(&mut self, program: &Cid, reason: String) {
         if let Some(run) = self.running.get_mut(program) {
-            if !run.walk.is_done() {
-                tracing::warn!(%program, "{reason}");
-                run.failed = Some(reason);
-            }
+            tracing::warn!(%program, "{reason}");
+            run.failed = Some(reason);
+            self.retire(*program);
+        }
+    }
+
+    /// Drops a walk that is over, keeping its last status.
+    fn retire(&mut self, program: Cid) {
+        if let Some(status) = self.status(&program) {
+            self.running.remove(&program);
+            self.over.insert(program, status);
         }
     }
 
@@ -164,7 +187,22 @@ impl Executions {
         &mut self,
         program: Cid,
         ingest: &mut Ingest,
-        commands: &mpsc::UnboundedSender<Command>,
+        commands: &mpsc::Sender<Command>,
+        events: &broadcast::Sender<NodeEvent>,
+    ) {
+        self.walk_on(program, ingest, commands, events);
+        if let Some(run) = self.running.get(&program) {
+            if run.failed.is_some() || run.walk.is_done() {
+                self.retire(program);
+            }
+        }
+    }
+
+    fn walk_on(
+        &mut self,
+        program: Cid,
+        ingest: &mut Ingest,
+        commands: &mpsc::Sender<Command>,
         events: &broadcast::Sender<NodeEvent>,
     ) {
         let Some(run) = self.running.get_mut(&program) else {
@@ -252,7 +290,7 @@ impl Executions {
                     run.waiting_for = Some(run.hosts[writer]);
                     if run.asking != Some(index) {
                         run.asking = Some(index);
-                        let _ = commands.send(Command::Reserve {
+                        let _ = commands.blocking_send(Command::Reserve {
                             program,
                             first: index,
                             peer: run.hosts[writer],
@@ -289,7 +327,9 @@ impl Executions {
             reason: reason.into(),
         };
         let Some(run) = self.running.get_mut(program) else {
-            return refuse("unknown");
+            // A walk at its end has applied every step.
+            let over = self.over.get(program).is_some_and(|s| s.done);
+            return refuse(if over { "taken" } else { "unknown" });
         };
         let events = &run.walk.plan().events;
         let Some(event) = events.get(second) else {
@@ -326,10 +366,9 @@ fn announce(
     program: Cid,
     manifests: &[(Cid, Vec<u8>)],
     signed: &[amb_vm::execute::Signed],
-    commands: &mpsc::UnboundedSender<Command>,
+    commands: &mpsc::Sender<Command>,
     events: &broadcast::Sender<NodeEvent>,
 ) {
-    let mut summaries = Vec::with_capacity(signed.len());
     for (index, chunk) in signed.chunks(MAX_BATCH_EVENTS / 2).enumerate() {
         let batch = GossipBatch {
             program,
@@ -347,16 +386,19 @@ fn announce(
                 .map(|s| ByteBuf::from(s.bytes.clone()))
                 .collect(),
         };
-        let _ = commands.send(Command::Publish {
+        // The intake thread may wait for room: the swarm task never waits for it.
+        let _ = commands.blocking_send(Command::Publish {
             program,
             data: batch.encode(),
             reply: None,
         });
-        for s in chunk {
-            if let Ok(event) = Event::decode(&s.bytes) {
-                summaries.push(StoredSummary::of(program, s.cid, &event));
-            }
-        }
+        let summaries = chunk
+            .iter()
+            .filter_map(|s| {
+                let event = Event::decode(&s.bytes).ok()?;
+                Some(StoredSummary::of(program, s.cid, &event))
+            })
+            .collect();
+        crate::node::emit_stored(events, summaries);
     }
-    let _ = events.send(NodeEvent::Stored(summaries));
 }

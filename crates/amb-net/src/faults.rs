@@ -3,7 +3,9 @@
 //! pseudo-random draw from a fixed seed, so a failing run can be repeated. Delays
 //! are drawn per copy, which reorders messages. Sync answers are not faulted: they
 //! are how a node recovers what gossip lost. The layer can also crash the node in
-//! the middle of a delegated run (`crash_after`).
+//! the middle of a delegated run (`crash_after`), or make the intake panic while it
+//! checks an event of one program (`panic_name`), to show that a panic fails that
+//! program only.
 
 use std::time::Duration;
 
@@ -23,11 +25,15 @@ pub struct FaultConfig {
     /// Crash (abort the process, as a SIGKILL would) once this node has signed
     /// this many events of delegated runs: a host dying in the middle of a run.
     pub crash_after: Option<u64>,
+    /// Panic while checking an event of a program whose manifest name is this (the
+    /// intake's panic guard fails that program and serves the others). Leaked once
+    /// at parse time, so the settings stay `Copy`.
+    pub panic_name: Option<&'static str>,
 }
 
 impl FaultConfig {
-    /// Reads `seed=S,drop=P,duplicate=P,delay_ms=N,crash_after=N` (every key optional
-    /// but `seed`).
+    /// Reads `seed=S,drop=P,duplicate=P,delay_ms=N,crash_after=N,panic_name=NAME`
+    /// (every key optional but `seed`).
     pub fn parse(text: &str) -> Result<FaultConfig, String> {
         let mut config = FaultConfig {
             seed: 0,
@@ -35,6 +41,7 @@ impl FaultConfig {
             duplicate: 0.0,
             max_delay: Duration::ZERO,
             crash_after: None,
+            panic_name: None,
         };
         let mut seeded = false;
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -54,6 +61,10 @@ impl FaultConfig {
                 "drop" => config.drop = probability(value)?,
                 "duplicate" => config.duplicate = probability(value)?,
                 "crash_after" => config.crash_after = Some(value.parse().map_err(|_| bad())?),
+                "panic_name" if value.is_empty() => return Err(bad()),
+                "panic_name" => {
+                    config.panic_name = Some(Box::leak(value.to_string().into_boxed_str()));
+                }
                 "delay_ms" => {
                     config.max_delay = Duration::from_millis(value.parse().map_err(|_| bad())?)
                 }
@@ -141,5 +152,8 @@ mod tests {
         assert!(FaultConfig::parse("drop=0.1").is_err());
         assert!(FaultConfig::parse("seed=1,drop=2").is_err());
         assert!(FaultConfig::parse("seed=1,lose=0.1").is_err());
+        let boom = FaultConfig::parse("seed=1,panic_name=boom").unwrap();
+        assert_eq!(boom.panic_name, Some("boom"));
+        assert!(FaultConfig::parse("seed=1,panic_name=").is_err());
     }
 }

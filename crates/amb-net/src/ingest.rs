@@ -7,6 +7,12 @@
 //! duality). Events whose predecessors have not arrived wait in a bounded buffer.
 //! A second event at a taken place of a log is a fork: it is refused with both
 //! events as proof, and the log is frozen.
+//!
+//! The replay state of a program is kept while the program is in use: at most
+//! [`IngestLimits::max_held`] programs, each dropped once idle for
+//! [`IngestLimits::held_idle`] ([`Ingest::evict`]), and rebuilt from the store on
+//! its next use by [`Ingest::hold`], the one path that (re)builds it. What the
+//! store does not hold (the logs frozen by forks) is kept apart, for every program.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet, VecDeque},
@@ -47,7 +53,10 @@ impl Refusal {
     /// Whether the sender is to blame (and penalised): everything but the node's
     /// own limits.
     pub fn blames_sender(&self) -> bool {
-        !matches!(self.rule, RULE_BUFFER_FULL | RULE_NOT_HELD | RULE_STORE)
+        !matches!(
+            self.rule,
+            RULE_BUFFER_FULL | RULE_NOT_HELD | RULE_STORE | RULE_INTERNAL
+        )
     }
 }
 
@@ -80,6 +89,8 @@ pub const RULE_NOT_HELD: &str = "not-held";
 pub const RULE_BUFFER_FULL: &str = "buffer-full";
 /// The store failed (not the sender's fault).
 pub const RULE_STORE: &str = "store";
+/// The node failed while checking (a panic, caught: not the sender's fault).
+pub const RULE_INTERNAL: &str = "internal";
 
 /// What became of an offer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -103,6 +114,14 @@ pub struct IngestLimits {
     pub max_waiting: usize,
     /// How long an event may wait before it is dropped (sync fetches it again).
     pub max_wait: Duration,
+    /// Most programs whose replay state is kept (`max_held_programs`).
+    pub max_held: usize,
+    /// How long a program's replay state is kept unused (`held_idle_secs`).
+    pub held_idle: Duration,
+    /// Most events applied over all programs whose replay state is kept
+    /// (`max_held_events`; the most recently used program is kept whatever its
+    /// size, so that a large program is not rebuilt at every use).
+    pub max_held_events: usize,
 }
 
 impl Default for IngestLimits {
@@ -110,6 +129,9 @@ impl Default for IngestLimits {
         IngestLimits {
             max_waiting: 65_536,
             max_wait: Duration::from_secs(120),
+            max_held: 64,
+            held_idle: Duration::from_secs(60),
+            max_held_events: 1_000_000,
         }
     }
 }
@@ -119,9 +141,12 @@ struct Held {
     replay: Replay,
     /// Positions of the applied events, for fork proofs.
     places: HashMap<(Cid, u64), Cid>,
-    frozen: HashSet<Cid>,
     /// Whether the root log's last event carries a payload (the run is complete).
     complete: bool,
+    /// When it was last used (for eviction).
+    used: Instant,
+    /// The fault layer panics while checking its events (`panic_name`).
+    panics: bool,
 }
 
 /// What an early event waits for.
@@ -135,6 +160,8 @@ struct Early {
     program: Cid,
     event: Event,
     bytes: Vec<u8>,
+    /// What it waits for; `unmet` of them are not applied yet.
+    deps: Vec<Dep>,
     unmet: usize,
     since: Instant,
 }
@@ -149,6 +176,10 @@ pub struct Ingest {
     waiters: HashMap<Dep, Vec<Cid>>,
     arrival: VecDeque<(Instant, Cid)>,
     refused: BTreeMap<&'static str, u64>,
+    /// Logs frozen by a fork (kept when their program's replay state is dropped).
+    frozen: HashSet<Cid>,
+    /// The fault layer's `panic_name`.
+    panic_name: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -173,7 +204,61 @@ impl Ingest {
             waiters: HashMap::new(),
             arrival: VecDeque::new(),
             refused: BTreeMap::new(),
+            frozen: HashSet::new(),
+            panic_name: None,
         }
+    }
+
+    /// Makes checking an event of a program named `name` panic (the fault layer's
+    /// `panic_name`, for the tests of the intake's panic guard).
+    pub fn panic_on(&mut self, name: Option<&'static str>) {
+        self.panic_name = name;
+    }
+
+    /// Drops the replay state of programs unused for longer than
+    /// [`IngestLimits::held_idle`], then of the least recently used ones while more
+    /// than [`IngestLimits::max_held`] programs or [`IngestLimits::max_held_events`]
+    /// events are held; never of the most recently used program, nor of one `keep`
+    /// names (one a walk of this node is writing). The next use rebuilds it
+    /// ([`Ingest::hold`]).
+    pub fn evict(&mut self, keep: impl Fn(&Cid) -> bool) {
+        let idle = self.limits.held_idle;
+        self.held
+            .retain(|program, held| keep(program) || held.used.elapsed() < idle);
+        let mut events: usize = self.held.values().map(|h| h.places.len()).sum();
+        let over = |count: usize, events: usize| {
+            count > self.limits.max_held || events > self.limits.max_held_events
+        };
+        if !over(self.held.len(), events) {
+            return;
+        }
+        let mut by_use: Vec<(Instant, Cid, usize)> = self
+            .held
+            .iter()
+            .filter(|(program, _)| !keep(program))
+            .map(|(program, held)| (held.used, *program, held.places.len()))
+            .collect();
+        by_use.sort_unstable();
+        by_use.pop();
+        let mut count = self.held.len();
+        let mut dropped = Vec::new();
+        for (_, program, applied) in by_use {
+            if !over(count, events) {
+                break;
+            }
+            dropped.push(program);
+            count -= 1;
+            events -= applied;
+        }
+        for program in dropped {
+            self.held.remove(&program);
+        }
+    }
+
+    /// Drops a program's replay state (after a failure while checking it); the
+    /// next use rebuilds it from the store.
+    pub fn forget(&mut self, program: &Cid) {
+        self.held.remove(program);
     }
 
     /// The store.
@@ -224,7 +309,8 @@ impl Ingest {
     /// Starts holding a program whose manifest (and blocks) are stored: replays the
     /// events stored so far, so that new ones can be judged. Idempotent.
     pub fn hold(&mut self, program: Cid) -> Result<(), Refusal> {
-        if self.held.contains_key(&program) {
+        if let Some(held) = self.held.get_mut(&program) {
+            held.used = Instant::now();
             return Ok(());
         }
         let manifest = StoreSource { store: &self.store }
@@ -246,11 +332,13 @@ impl Ingest {
                 events.insert(stored.cid, event);
             }
         }
+        let panics = self.panic_name.is_some() && manifest.name() == self.panic_name;
         let mut held = Held {
             replay: Replay::new(program, manifest),
             places: HashMap::with_capacity(events.len()),
-            frozen: HashSet::new(),
             complete: false,
+            used: Instant::now(),
+            panics,
         };
         for cid in stable_order(&events) {
             let event = &events[&cid];
@@ -333,6 +421,7 @@ impl Ingest {
                     event,
                     bytes: bytes.to_vec(),
                     unmet: unmet.len(),
+                    deps: unmet,
                     since: Instant::now(),
                 },
             );
@@ -447,6 +536,9 @@ impl Ingest {
                 break;
             }
             let held = self.held.get_mut(&program).expect("held");
+            if held.panics {
+                panic!("the fault layer's panic_name: checking event {cid} of /amb/{program}");
+            }
             if let Err(v) = held.replay.apply(cid, &event, &self.source) {
                 failure = Some(v.into());
                 break;
@@ -515,7 +607,7 @@ impl Ingest {
     /// the `key` rule and freezes nothing).
     fn place_taken(&mut self, program: Cid, cid: Cid, event: &Event) -> Option<Refusal> {
         let held = &self.held[&program];
-        if held.frozen.contains(&event.log()) {
+        if self.frozen.contains(&event.log()) {
             let detail = format!("log {} is frozen by a fork", event.log());
             return Some(Refusal::new(RULE_FROZEN, Some(cid), detail));
         }
@@ -528,14 +620,12 @@ impl Ingest {
             let detail = "the creator is not listed in the log's manifest";
             return Some(Refusal::new("key", Some(cid), detail));
         }
-        Some(self.fork(program, existing, cid, event))
+        Some(self.fork(existing, cid, event))
     }
 
     /// A fork: freezes the log and names both events.
-    fn fork(&mut self, program: Cid, existing: Cid, new: Cid, event: &Event) -> Refusal {
-        if let Some(held) = self.held.get_mut(&program) {
-            held.frozen.insert(event.log());
-        }
+    fn fork(&mut self, existing: Cid, new: Cid, event: &Event) -> Refusal {
+        self.frozen.insert(event.log());
         Refusal::new(
             "fork",
             Some(new),
@@ -556,7 +646,16 @@ impl Ingest {
             }
             self.arrival.pop_front();
             if self.early.get(&cid).is_some_and(|e| e.since == since) {
-                self.early.remove(&cid);
+                let early = self.early.remove(&cid).expect("present");
+                // Nothing waits for its parents on its behalf any more.
+                for dep in early.deps {
+                    if let Some(waiting) = self.waiters.get_mut(&dep) {
+                        waiting.retain(|w| *w != cid);
+                        if waiting.is_empty() {
+                            self.waiters.remove(&dep);
+                        }
+                    }
+                }
             }
         }
     }
@@ -651,6 +750,45 @@ mod tests {
 
     const NO_BLOCKS: &[&[u8]] = &[];
 
+    /// Offers every event of the fixture's run, then another event that the same
+    /// writer signs at a taken place of the root log: the event it forks, the
+    /// forged one, and the refusal of the forged one.
+    fn fork_the_root_log(f: &mut Fixture) -> (Event, Event, Refusal) {
+        let author = f.key.public_key();
+        let outcome = f
+            .ingest
+            .offer(f.program, NO_BLOCKS, &f.events, Some(&author));
+        assert_eq!(outcome.refused, None);
+        let last = Event::decode(&f.events[1]).unwrap();
+        let forged = Event::sign(
+            UnsignedEvent {
+                payload: Some(Cid::of(b"another value")),
+                ..last.body().clone()
+            },
+            &f.key,
+        );
+        let outcome = f
+            .ingest
+            .offer(f.program, NO_BLOCKS, &[forged.encode()], Some(&author));
+        (last, forged, outcome.refused.expect("the fork is refused"))
+    }
+
+    /// Offers a new event of `last`'s log, well placed after its head: the refusal.
+    fn offer_after(f: &mut Fixture, last: &Event) -> Refusal {
+        let next = Event::sign(
+            UnsignedEvent {
+                seq: 1_000,
+                ..last.body().clone()
+            },
+            &f.key,
+        );
+        let author = f.key.public_key();
+        let outcome = f
+            .ingest
+            .offer(f.program, NO_BLOCKS, &[next.encode()], Some(&author));
+        outcome.refused.expect("the event is refused")
+    }
+
     #[test]
     fn early_events_wait_for_their_parents_then_everything_verifies() {
         let mut f = fixture(IngestLimits::default());
@@ -685,6 +823,7 @@ mod tests {
         let mut f = fixture(IngestLimits {
             max_waiting: 2,
             max_wait: Duration::from_secs(60),
+            ..IngestLimits::default()
         });
         let author = f.key.public_key();
         let late: Vec<Vec<u8>> = f.events.iter().rev().take(3).cloned().collect();
@@ -693,6 +832,66 @@ mod tests {
         assert_eq!(refusal.rule, RULE_BUFFER_FULL);
         assert!(!refusal.blames_sender());
         assert_eq!(f.ingest.waiting(), 2);
+    }
+
+    #[test]
+    fn idle_programs_are_dropped_and_rebuilt_on_use_with_their_frozen_logs() {
+        let mut f = fixture(IngestLimits {
+            held_idle: Duration::from_millis(1),
+            ..IngestLimits::default()
+        });
+        let author = f.key.public_key();
+        let (last, _, refusal) = fork_the_root_log(&mut f);
+        assert_eq!(refusal.rule, "fork");
+        std::thread::sleep(Duration::from_millis(5));
+        // A program a walk writes is kept; an idle one is dropped.
+        f.ingest.evict(|p| *p == f.program);
+        assert!(f.ingest.holds(&f.program));
+        f.ingest.evict(|_| false);
+        assert!(!f.ingest.holds(&f.program));
+        assert_eq!(f.ingest.held_count(), 0);
+        // Rebuilt from the store on its next use, exactly as it was.
+        f.ingest.hold(f.program).unwrap();
+        assert!(f.ingest.is_complete(&f.program));
+        assert_eq!(f.ingest.applied(&f.program), Some(f.events.len()));
+        assert_eq!(offer_after(&mut f, &last).rule, RULE_FROZEN);
+        let again = f
+            .ingest
+            .offer(f.program, NO_BLOCKS, &f.events, Some(&author));
+        assert_eq!((again.stored.len(), again.duplicates), (0, f.events.len()));
+    }
+
+    #[test]
+    fn past_the_bound_the_least_recently_used_program_is_dropped() {
+        let mut f = fixture(IngestLimits {
+            max_held: 1,
+            ..IngestLimits::default()
+        });
+        f.ingest.hold(f.program).unwrap();
+        f.ingest.evict(|_| false);
+        assert!(
+            f.ingest.holds(&f.program),
+            "one program is within the bound"
+        );
+        // A second program, stored in the same store.
+        let other = f.ingest.store().clone();
+        let ast = amb_syntax::parse("x[]").unwrap();
+        let compiled = amb_bytecode::compile(&ast).unwrap();
+        let manifest = Manifest::new_root(
+            compiled.root,
+            None,
+            vec![f.key.public_key()],
+            &f.key,
+            [6; 16],
+            2,
+        );
+        amb_vm::record::store_program(&compiled, &manifest, &other).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        f.ingest.hold(manifest.cid()).unwrap();
+        f.ingest.evict(|_| false);
+        assert!(!f.ingest.holds(&f.program), "the older one is dropped");
+        assert!(f.ingest.holds(&manifest.cid()));
+        assert_eq!(f.ingest.held_count(), 1);
     }
 
     #[test]
@@ -711,24 +910,7 @@ mod tests {
     #[test]
     fn a_fork_is_refused_with_both_events_and_freezes_the_log() {
         let mut f = fixture(IngestLimits::default());
-        let author = f.key.public_key();
-        let outcome = f
-            .ingest
-            .offer(f.program, NO_BLOCKS, &f.events, Some(&author));
-        assert_eq!(outcome.refused, None);
-        // The same writer signs another event at a taken place of the root log.
-        let last = Event::decode(&f.events[1]).unwrap();
-        let forged = Event::sign(
-            UnsignedEvent {
-                payload: Some(Cid::of(b"another value")),
-                ..last.body().clone()
-            },
-            &f.key,
-        );
-        let outcome = f
-            .ingest
-            .offer(f.program, NO_BLOCKS, &[forged.encode()], Some(&author));
-        let refusal = outcome.refused.unwrap();
+        let (last, forged, refusal) = fork_the_root_log(&mut f);
         assert_eq!(refusal.rule, "fork");
         assert!(
             refusal.detail.contains(&last.cid().to_string()),
@@ -739,17 +921,7 @@ mod tests {
             "{refusal}"
         );
         // The log is frozen: even a new, well-placed event of it is refused.
-        let next = Event::sign(
-            UnsignedEvent {
-                seq: 1_000,
-                ..last.body().clone()
-            },
-            &f.key,
-        );
-        let outcome = f
-            .ingest
-            .offer(f.program, NO_BLOCKS, &[next.encode()], Some(&author));
-        assert_eq!(outcome.refused.unwrap().rule, RULE_FROZEN);
+        assert_eq!(offer_after(&mut f, &last).rule, RULE_FROZEN);
         // Nothing already stored was lost.
         assert_eq!(
             f.ingest.store().event_count().unwrap(),

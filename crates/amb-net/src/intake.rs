@@ -1,6 +1,20 @@
-//! The intake thread: it owns the [`Ingest`] and takes jobs one at a time (gossip
-//! to judge, synced events, holds, status and counter queries), reporting each
-//! gossip verdict back to the swarm task and each stored event to listeners.
+//! The intake thread: it owns the [`Ingest`] and this node's walks, and takes jobs
+//! one at a time (gossip to judge, synced events, holds, status and counter
+//! queries, walks to drive), reporting each gossip verdict back to the swarm task
+//! and each stored event to listeners. Between jobs (and once a second when none
+//! come) it drops the replay state of idle programs ([`Ingest::evict`]).
+//!
+//! Its queue is bounded (`intake_queue`): senders never wait for it (see `node`).
+//! Whatever it does for one program runs under a panic guard: a panic while
+//! checking, replaying or walking a program fails that job with an `internal`
+//! error, fails the program's walk, drops its replay state (rebuilt on next use)
+//! and is told in the program's status; the thread goes on with the other jobs.
+
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::mpsc::RecvTimeoutError,
+    time::Duration,
+};
 
 use amb_bytecode::Cid;
 use amb_log::SigningKey;
@@ -10,16 +24,22 @@ use tokio::sync::{broadcast, mpsc};
 use crate::{
     execution::Executions,
     identity,
-    ingest::{Ingest, Outcome, RULE_MALFORMED, RULE_PROGRAM, Refusal},
+    ingest::{Ingest, Outcome, RULE_INTERNAL, RULE_MALFORMED, RULE_PROGRAM, Refusal},
     node::{Command, Finished, Job, NodeEvent, ProgramStatus, StoredSummary},
+    recent::Recent,
     wire::{GossipBatch, topic_name},
 };
+
+/// How often an idle intake looks for idle programs to drop.
+const EVICT_EVERY: Duration = Duration::from_secs(1);
+/// How many programs' latest failures are kept for their status.
+const RECENT_FAILURES: usize = 1024;
 
 /// What the intake thread owns and talks to.
 pub(crate) struct Intake {
     pub(crate) ingest: Ingest,
     /// Commands to the swarm task (verdicts, publications, reservations).
-    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) commands: mpsc::Sender<Command>,
     /// Node events for listeners.
     pub(crate) events: broadcast::Sender<NodeEvent>,
     /// The key this node's walks sign with, and its peer id.
@@ -31,10 +51,77 @@ pub(crate) struct Intake {
     pub(crate) finished: Finished,
 }
 
+/// The text of a caught panic.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}
+
+/// The intake's state while it runs.
+struct State {
+    ingest: Ingest,
+    executions: Executions,
+    /// The latest failure of each program that failed lately.
+    failures: Recent<Cid, String>,
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<NodeEvent>,
+}
+
+impl State {
+    /// Runs `f` for `program`: a panic in it fails that program only (see the
+    /// module's documentation) and is returned as the error's text.
+    fn guarded<T>(&mut self, program: Cid, f: impl FnOnce(&mut State) -> T) -> Result<T, String> {
+        let result = catch_unwind(AssertUnwindSafe(|| f(&mut *self)));
+        result.map_err(|panic| {
+            let message = format!(
+                "the node failed while checking /amb/{program}: {}",
+                panic_message(&*panic)
+            );
+            tracing::error!("{message}; its replay state is dropped");
+            self.ingest.forget(&program);
+            self.ingest.count_refusal(RULE_INTERNAL);
+            self.executions.fail(&program, message.clone());
+            self.failures.insert(program, message.clone());
+            message
+        })
+    }
+
+    /// Walks this node's plan of `program` on, under the guard.
+    fn drive(&mut self, program: Cid) {
+        let _ = self.guarded(program, |s| {
+            s.executions
+                .drive(program, &mut s.ingest, &s.commands, &s.events)
+        });
+    }
+
+    fn status(&self, program: Cid) -> ProgramStatus {
+        ProgramStatus {
+            address: format!("/amb/{program}"),
+            held: self.ingest.holds(&program),
+            events: self.ingest.applied(&program).unwrap_or(0),
+            complete: self.ingest.is_complete(&program),
+            execution: self.executions.status(&program),
+            failed: self.failures.get(&program).cloned(),
+        }
+    }
+}
+
+/// The refusal of a job that failed with a caught panic.
+fn internal(detail: String) -> Refusal {
+    Refusal {
+        rule: RULE_INTERNAL,
+        event: None,
+        detail,
+    }
+}
+
 /// The intake thread: takes jobs one at a time.
 pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
     let Intake {
-        mut ingest,
+        ingest,
         commands,
         events,
         key,
@@ -52,10 +139,24 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
             .zip(&outcome.stored_events)
             .map(|(cid, event)| StoredSummary::of(program, *cid, event))
             .collect();
-        let _ = events.send(NodeEvent::Stored(summaries));
+        crate::node::emit_stored(&events, summaries);
     };
-    let mut executions = Executions::new(crash_after);
-    while let Ok(job) = jobs.recv() {
+    let mut state = State {
+        ingest,
+        executions: Executions::new(crash_after),
+        failures: Recent::new(RECENT_FAILURES),
+        commands: commands.clone(),
+        events: events.clone(),
+    };
+    loop {
+        let job = match jobs.recv_timeout(EVICT_EVERY) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                evict(&mut state);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         // A program that received events: its walk may go on.
         let mut touched = None;
         match job {
@@ -64,7 +165,7 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
                 source,
                 message,
             } => {
-                let refusal = match judge_gossip(&mut ingest, &message) {
+                let refusal = match judge_gossip(&mut state, &message) {
                     Ok((program, outcome)) => {
                         publish(program, &outcome);
                         touched = Some(program);
@@ -75,7 +176,7 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
                 if let Some(refusal) = &refusal {
                     tracing::warn!(%source, %refusal, "gossip refused");
                 }
-                let _ = commands.send(Command::Validated {
+                let _ = commands.blocking_send(Command::Validated {
                     id,
                     source,
                     refusal,
@@ -86,79 +187,95 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
                 events: synced,
                 reply,
             } => {
-                let outcome = ingest.offer_synced(program, &synced);
+                let outcome = state
+                    .guarded(program, |s| s.ingest.offer_synced(program, &synced))
+                    .unwrap_or_else(|e| Outcome {
+                        refused: Some(internal(e)),
+                        ..Outcome::default()
+                    });
                 publish(program, &outcome);
                 touched = Some(program);
                 let _ = reply.send(outcome);
             }
             Job::Hold(program, reply) => {
-                let _ = reply.send(ingest.hold(program));
+                let held = state
+                    .guarded(program, |s| s.ingest.hold(program))
+                    .unwrap_or_else(|e| Err(internal(e)));
+                let _ = reply.send(held);
             }
             Job::Status(program, reply) => {
-                let _ = reply.send(ProgramStatus {
-                    address: format!("/amb/{program}"),
-                    held: ingest.holds(&program),
-                    events: ingest.applied(&program).unwrap_or(0),
-                    complete: ingest.is_complete(&program),
-                    execution: executions.status(&program),
-                });
+                // A stored program whose replay state was dropped is held again.
+                let _ = state.guarded(program, |s| s.ingest.hold(program));
+                let _ = reply.send(state.status(program));
             }
             Job::Counters(reply) => {
-                let refused = ingest
+                let refused = state
+                    .ingest
                     .refused()
                     .iter()
                     .map(|(k, v)| (k.to_string(), *v))
                     .collect();
-                let _ = reply.send((refused, ingest.held_count(), ingest.waiting()));
+                let _ = reply.send((refused, state.ingest.held_count(), state.ingest.waiting()));
             }
             Job::Execute(walk, hosts) => {
                 let program = walk.program();
-                executions.start(*walk, key.clone(), me, hosts);
-                executions.drive(program, &mut ingest, &commands, &events);
+                state.executions.start(*walk, key.clone(), me, hosts);
+                state.drive(program);
             }
-            Job::Drive(program) => executions.drive(program, &mut ingest, &commands, &events),
+            Job::Drive(program) => state.drive(program),
             Job::Reserve {
                 program,
                 second,
                 peer,
                 channel,
             } => {
-                let response = executions.reserve(&program, second, peer);
-                let _ = commands.send(Command::RespondDelegate { channel, response });
+                let response = state.executions.reserve(&program, second, peer);
+                let _ = commands.blocking_send(Command::RespondDelegate { channel, response });
             }
             Job::Reserved {
                 program,
                 first,
                 granted,
             } => {
-                executions.reserved(&program, first, granted);
-                executions.drive(program, &mut ingest, &commands, &events);
+                state.executions.reserved(&program, first, granted);
+                state.drive(program);
             }
-            Job::Fail(program, reason) => executions.fail(&program, reason),
+            Job::Fail(program, reason) => state.executions.fail(&program, reason),
             Job::Execution(program, reply) => {
-                let _ = reply.send(executions.status(&program));
+                let _ = reply.send(state.executions.status(&program));
             }
         }
         if let Some(program) = touched {
-            if executions.walks(&program) {
-                executions.drive(program, &mut ingest, &commands, &events);
+            if state.executions.walks(&program) {
+                state.drive(program);
             }
-            if ingest.is_complete(&program) {
+            if state.ingest.is_complete(&program) {
                 finished.insert(program);
             }
         }
-        for program in executions.take_done() {
+        for program in state.executions.take_done() {
             finished.insert(program);
         }
+        evict(&mut state);
     }
+}
+
+/// Drops the replay state of idle programs, except those a walk of this node is
+/// writing.
+fn evict(state: &mut State) {
+    let State {
+        ingest, executions, ..
+    } = state;
+    ingest.evict(|program| executions.walks(program));
 }
 
 /// Checks one gossip message: a well-formed batch, on its program's topic, each
 /// event created by the message's (signed) source.
 fn judge_gossip(
-    ingest: &mut Ingest,
+    state: &mut State,
     message: &gossipsub::Message,
 ) -> Result<(Cid, Outcome), Refusal> {
+    let ingest = &mut state.ingest;
     let refuse = |ingest: &mut Ingest, rule, detail: String| {
         ingest.count_refusal(rule);
         Refusal {
@@ -186,6 +303,12 @@ fn judge_gossip(
                 "the message's source is not an Ed25519 peer".into(),
             )
         })?;
-    let outcome = ingest.offer(batch.program, &batch.blocks, &batch.events, Some(&author));
-    Ok((batch.program, outcome))
+    let program = batch.program;
+    let outcome = state
+        .guarded(program, |s| {
+            s.ingest
+                .offer(program, &batch.blocks, &batch.events, Some(&author))
+        })
+        .map_err(internal)?;
+    Ok((program, outcome))
 }

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod ingest;
 mod intake;
 pub mod node;
+mod recent;
 mod serve;
 mod source;
 pub mod sync;
@@ -21,7 +22,7 @@ pub mod value;
 pub mod wire;
 
 pub use config::{NodeConfig, NodeTable};
-pub use deploy::{Deployed, deploy};
+pub use deploy::{DeployLimits, Deployed, deploy};
 pub use faults::FaultConfig;
 pub use ingest::{Ingest, IngestLimits, Outcome, Refusal};
 pub use node::{NetError, NodeEvent, NodeHandle, NodeInfo, ProgramStatus, Ready, start};

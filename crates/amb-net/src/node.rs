@@ -2,6 +2,16 @@
 //! everything else talks to it through a command channel with one-shot replies; one
 //! thread owns the intake of events (checks, replay, store writes); node events
 //! (events stored, peers, subscriptions) go out on a broadcast channel.
+//!
+//! Every channel between them is bounded, and no cycle of waits can form: the
+//! swarm task never waits to send (it `try_send`s jobs to the intake and requests
+//! to the hosting service, and refuses what does not fit: gossip is ignored as
+//! `buffer-full`, a peer's request is refused `busy`); the intake thread may wait
+//! for room in the command channel, which the swarm task empties without waiting
+//! for anything; callers are told [`NetError::Busy`] when the intake's queue is
+//! full. A panic in the swarm task or outside the intake's per-program guard
+//! cannot be recovered from: the node reports it and the process exits with
+//! [`FATAL_EXIT`], never leaving a node that only answers [`NetError::Stopped`].
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -22,6 +32,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::{
     behaviour::Behaviour,
     config::NodeConfig,
+    deploy::DeployLimits,
     execution::ExecutionStatus,
     faults::{FaultCounts, Faults},
     identity,
@@ -93,6 +104,25 @@ impl From<amb_log::StoreError> for NetError {
     }
 }
 
+/// Most node events kept for a listener that lags (each names at most
+/// [`STORED_PER_EVENT`] stored events); past it the listener is told how many it
+/// missed.
+pub const EVENT_BACKLOG: usize = 4096;
+/// Most commands waiting for the swarm task.
+pub const COMMAND_QUEUE: usize = 1024;
+/// Most requests to host a deployment waiting for the hosting service.
+pub const HOSTING_QUEUE: usize = 64;
+/// The exit status of a node process whose swarm task or intake thread panicked.
+pub const FATAL_EXIT: i32 = 70;
+
+/// Reports a panic that the node cannot recover from, and exits the process.
+pub(crate) fn fatal(what: &str, panic: &(dyn std::any::Any + Send)) -> ! {
+    let message = crate::intake::panic_message(panic);
+    tracing::error!("{what} panicked: {message}; the node stops");
+    eprintln!("amb node: {what} panicked: {message}; the node stops");
+    std::process::exit(FATAL_EXIT)
+}
+
 /// What the node says once it listens.
 #[derive(Clone, Debug, Serialize)]
 pub struct Ready {
@@ -136,6 +166,17 @@ impl StoredSummary {
     }
 }
 
+/// Most stored events one [`NodeEvent::Stored`] names.
+pub const STORED_PER_EVENT: usize = 256;
+
+/// Tells listeners of stored events, at most [`STORED_PER_EVENT`] a node event (a
+/// listener that lags keeps bounded messages).
+pub(crate) fn emit_stored(events: &broadcast::Sender<NodeEvent>, summaries: Vec<StoredSummary>) {
+    for chunk in summaries.chunks(STORED_PER_EVENT) {
+        let _ = events.send(NodeEvent::Stored(chunk.to_vec()));
+    }
+}
+
 /// What happens in the node, for whoever listens.
 #[derive(Clone, Debug)]
 pub enum NodeEvent {
@@ -175,6 +216,8 @@ pub struct PeerInfo {
 /// What the swarm task knows of the node.
 #[derive(Debug)]
 pub(crate) struct SwarmInfo {
+    /// Gossip messages ignored because the intake's queue was full.
+    pub(crate) buffer_full: u64,
     pub(crate) listen: Vec<String>,
     pub(crate) peers: Vec<PeerInfo>,
     pub(crate) banned: Vec<String>,
@@ -215,6 +258,10 @@ pub struct ProgramStatus {
     pub complete: bool,
     /// This node's walk of its plan, if it is a host of a delegated run.
     pub execution: Option<ExecutionStatus>,
+    /// Why checking the program failed here lately (a panic caught by the intake;
+    /// its replay state was dropped and is rebuilt on next use), if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 pub(crate) enum Command {
@@ -334,8 +381,10 @@ struct Inner {
     peer_id: PeerId,
     key: SigningKey,
     store: Arc<Store>,
-    commands: mpsc::UnboundedSender<Command>,
-    jobs: std::sync::mpsc::Sender<Job>,
+    deploy: DeployLimits,
+    intake_queue: usize,
+    commands: mpsc::Sender<Command>,
+    jobs: std::sync::mpsc::SyncSender<Job>,
     events: broadcast::Sender<NodeEvent>,
 }
 
@@ -408,9 +457,9 @@ pub async fn start(
             .dial(peer.clone())
             .map_err(|e| NetError::Start(format!("dialing {peer}: {e}")))?;
     }
-    let (commands, command_rx) = mpsc::unbounded_channel();
-    let (jobs, job_rx) = std::sync::mpsc::channel();
-    let (events, _) = broadcast::channel(65_536);
+    let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (jobs, job_rx) = std::sync::mpsc::sync_channel(config.intake_queue);
+    let (events, _) = broadcast::channel(EVENT_BACKLOG);
     let handle = NodeHandle {
         inner: Arc::new(Inner {
             finished: Finished::default(),
@@ -419,12 +468,15 @@ pub async fn start(
             peer_id,
             key,
             store: Arc::clone(&store),
+            deploy: config.deploy,
+            intake_queue: config.intake_queue,
             commands: commands.clone(),
             jobs,
             events: events.clone(),
         }),
     };
-    let ingest = Ingest::new(Arc::clone(&store), config.ingest);
+    let mut ingest = Ingest::new(Arc::clone(&store), config.ingest);
+    ingest.panic_on(config.faults.and_then(|f| f.panic_name));
     let intake_events = events.clone();
     let intake_commands = commands.clone();
     let intake_key = handle.inner.key.clone();
@@ -442,10 +494,13 @@ pub async fn start(
                 crash_after,
                 finished: intake_finished,
             };
-            crate::intake::run_intake(intake, job_rx)
+            let run = std::panic::AssertUnwindSafe(|| crate::intake::run_intake(intake, job_rx));
+            if let Err(panic) = std::panic::catch_unwind(run) {
+                fatal("the intake thread", &*panic);
+            }
         })
         .map_err(|e| NetError::Start(format!("starting the intake thread: {e}")))?;
-    let (hosting, hosting_rx) = mpsc::unbounded_channel();
+    let (hosting, hosting_rx) = mpsc::channel(HOSTING_QUEUE);
     tokio::spawn(crate::delegation::serve_hosting(handle.clone(), hosting_rx));
     let driver = crate::driver::Driver {
         finished: handle.inner.finished.clone(),
@@ -463,8 +518,14 @@ pub async fn start(
         ban_after: config.ban_after,
         faults: config.faults.map(Faults::new),
         listen: listen.clone(),
+        buffer_full: 0,
     };
-    tokio::spawn(driver.run(command_rx));
+    tokio::spawn(async move {
+        let run = std::panic::AssertUnwindSafe(driver.run(command_rx));
+        if let Err(panic) = futures::FutureExt::catch_unwind(run).await {
+            fatal("the swarm task", &*panic);
+        }
+    });
     let ready = Ready {
         peer_id: peer_id.to_string(),
         listen,
@@ -493,8 +554,9 @@ impl NodeHandle {
         self.inner.events.subscribe()
     }
 
-    pub(crate) fn emit(&self, event: NodeEvent) {
-        let _ = self.inner.events.send(event);
+    /// Tells listeners of stored events.
+    pub(crate) fn emit_stored(&self, summaries: Vec<StoredSummary>) {
+        emit_stored(&self.inner.events, summaries);
     }
 
     /// Whether this node knows `program`'s run to be over.
@@ -518,15 +580,25 @@ impl NodeHandle {
         self.inner.peer_timeout
     }
 
-    pub(crate) fn command(&self, command: Command) {
-        let _ = self.inner.commands.send(command);
+    /// The limits of every deployment on this node.
+    pub fn deploy_limits(&self) -> DeployLimits {
+        self.inner.deploy
     }
 
+    /// Sends a command, waiting for room (the swarm task empties its queue without
+    /// waiting for anyone).
+    pub(crate) async fn command(&self, command: Command) {
+        let _ = self.inner.commands.send(command).await;
+    }
+
+    /// Sends a command from code that cannot wait: a full queue is [`NetError::Busy`].
     fn send(&self, command: Command) -> Result<(), NetError> {
-        self.inner
-            .commands
-            .send(command)
-            .map_err(|_| NetError::Stopped)
+        self.inner.commands.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => NetError::Busy(format!(
+                "the swarm task's queue is full ({COMMAND_QUEUE} commands wait)"
+            )),
+            mpsc::error::TrySendError::Closed(_) => NetError::Stopped,
+        })
     }
 
     async fn ask<T>(
@@ -534,23 +606,40 @@ impl NodeHandle {
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, NetError> {
         let (tx, rx) = oneshot::channel();
-        self.send(make(tx))?;
+        self.inner
+            .commands
+            .send(make(tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
         rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Hands the intake a job, never waiting: a full queue is [`NetError::Busy`].
+    fn put_job(&self, job: Job) -> Result<(), NetError> {
+        self.inner.jobs.try_send(job).map_err(|e| match e {
+            std::sync::mpsc::TrySendError::Full(_) => NetError::Busy(format!(
+                "buffer-full: the intake's queue is full ({} jobs wait: intake_queue)",
+                self.inner.intake_queue
+            )),
+            std::sync::mpsc::TrySendError::Disconnected(_) => NetError::Stopped,
+        })
     }
 
     async fn job<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Job) -> Result<T, NetError> {
         let (tx, rx) = oneshot::channel();
-        self.inner
-            .jobs
-            .send(make(tx))
-            .map_err(|_| NetError::Stopped)?;
+        self.put_job(make(tx))?;
         rx.await.map_err(|_| NetError::Stopped)
     }
 
     /// The node's state.
     pub async fn info(&self) -> Result<NodeInfo, NetError> {
         let swarm = self.ask(Command::Info).await?;
-        let (refused, programs, waiting) = self.job(Job::Counters).await?;
+        let (mut refused, programs, waiting) = self.job(Job::Counters).await?;
+        if swarm.buffer_full > 0 {
+            *refused
+                .entry(crate::ingest::RULE_BUFFER_FULL.to_string())
+                .or_default() += swarm.buffer_full;
+        }
         Ok(NodeInfo {
             peer_id: self.inner.peer_id.to_string(),
             listen: swarm.listen,
@@ -630,10 +719,7 @@ impl NodeHandle {
     /// Starts walking a plan: this node signs its part, takes the others' from what
     /// it receives. `hosts` are the peers of the plan's hosts, in order.
     pub fn execute(&self, walk: Execution, hosts: Vec<PeerId>) -> Result<(), NetError> {
-        self.inner
-            .jobs
-            .send(Job::Execute(Box::new(walk), hosts))
-            .map_err(|_| NetError::Stopped)
+        self.put_job(Job::Execute(Box::new(walk), hosts))
     }
 
     /// Where this node's walk of a program's plan is.
@@ -642,20 +728,27 @@ impl NodeHandle {
     }
 
     /// Gives up a walk, saying why.
+    /// Gives up a walk, saying why (dropped if the intake is busy: the watchdog
+    /// asks again).
     pub fn fail_execution(&self, program: Cid, reason: String) {
-        let _ = self.inner.jobs.send(Job::Fail(program, reason));
+        let _ = self.put_job(Job::Fail(program, reason));
     }
 
-    /// Asks the intake to walk a program's plan on (after a sync brought events).
+    /// Asks the intake to walk a program's plan on (after a sync brought events;
+    /// dropped if the intake is busy: the watchdog asks again).
     pub fn drive(&self, program: Cid) {
-        let _ = self.inner.jobs.send(Job::Drive(program));
+        let _ = self.put_job(Job::Drive(program));
     }
 
     /// Starts holding a stored program (replays its stored events).
     pub async fn hold(&self, program: Cid) -> Result<(), NetError> {
         self.job(|tx| Job::Hold(program, tx))
             .await?
-            .map_err(NetError::Refused)
+            .map_err(|refusal| match refusal.rule {
+                // The node's own failure (a caught panic), not the caller's.
+                crate::ingest::RULE_INTERNAL => NetError::Other(refusal.to_string()),
+                _ => NetError::Refused(refusal),
+            })
     }
 
     /// Hands synced events to the intake.
@@ -679,6 +772,12 @@ impl NodeHandle {
 
     /// Stops the node.
     pub fn shutdown(&self) {
-        let _ = self.send(Command::Shutdown);
+        if let Err(NetError::Busy(_)) = self.send(Command::Shutdown) {
+            // A full queue: the command waits for room.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let node = self.clone();
+                runtime.spawn(async move { node.command(Command::Shutdown).await });
+            }
+        }
     }
 }

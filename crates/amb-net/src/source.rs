@@ -1,12 +1,17 @@
 //! Blocks and manifests for a live node's replay: read from the store through
 //! `amb-vm`'s own checks, and kept once found. Unlike a verification's cache, a
-//! miss is not remembered: the block may arrive from a peer a moment later.
+//! miss is not remembered: the block may arrive from a peer a moment later. The
+//! cache is bounded: past [`MAX_CACHED`] entries it starts again empty (what a held
+//! program needs, its replay state keeps itself).
 
 use std::{cell::RefCell, collections::HashMap, sync::Arc};
 
 use amb_bytecode::{Block, Cid};
 use amb_log::{Manifest, Store};
 use amb_vm::{replay::Source, verify::StoreSource};
+
+/// Most blocks, and most manifests, kept.
+pub(crate) const MAX_CACHED: usize = 4096;
 
 /// A store-backed [`Source`] that caches hits only.
 pub(crate) struct LiveSource {
@@ -31,7 +36,7 @@ impl Source for LiveSource {
             return Some(block.clone());
         }
         let block = StoreSource { store: &self.store }.block(cid)?;
-        self.blocks.borrow_mut().insert(*cid, block.clone());
+        bounded_insert(&mut self.blocks.borrow_mut(), *cid, block.clone());
         Some(block)
     }
 
@@ -40,7 +45,14 @@ impl Source for LiveSource {
             return Some(manifest.clone());
         }
         let manifest = StoreSource { store: &self.store }.manifest(cid)?;
-        self.manifests.borrow_mut().insert(*cid, manifest.clone());
+        bounded_insert(&mut self.manifests.borrow_mut(), *cid, manifest.clone());
         Some(manifest)
     }
+}
+
+fn bounded_insert<V>(cache: &mut HashMap<Cid, V>, cid: Cid, value: V) {
+    if cache.len() >= MAX_CACHED {
+        *cache = HashMap::new();
+    }
+    cache.insert(cid, value);
 }

@@ -57,7 +57,8 @@ pub async fn value(
         if status.complete || node.is_finished(&program) {
             break;
         }
-        if let Some(failed) = status.execution.as_ref().and_then(|e| e.failed.as_ref()) {
+        let failed = status.execution.as_ref().and_then(|e| e.failed.as_ref());
+        if let Some(failed) = failed.or(status.failed.as_ref()) {
             return Err(NetError::Other(format!(
                 "{address}: the run failed here: {failed}"
             )));

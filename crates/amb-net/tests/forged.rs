@@ -4,7 +4,9 @@
 //! signed by a key the program's log does not allow, an event of A's key published
 //! by another peer, and bytes that are no batch. A refuses each under its rule,
 //! counts them against the rogue, penalises it in gossipsub, bans it after
-//! `ban_after` refusals, and stores nothing of it.
+//! `ban_after` refusals, and stores nothing of it. A flood that fills A's intake
+//! is ignored as `buffer-full` (nobody penalised), callers are told A is busy, and
+//! A goes on serving.
 
 mod common;
 
@@ -13,7 +15,7 @@ use std::time::Duration;
 use amb_bytecode::Cid;
 use amb_engine::Limits;
 use amb_log::{Event, Op, SigningKey, UnsignedEvent};
-use amb_net::{NodeEvent, NodeInfo, wire::GossipBatch, wire::topic_name};
+use amb_net::{NetError, NodeEvent, NodeInfo, wire::GossipBatch, wire::topic_name};
 use common::{MONOID, TestNode, WAIT, corpus, events_of, heads, next_event, wait_until};
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId, gossipsub, noise, swarm::SwarmEvent, tcp, yamux};
@@ -199,6 +201,15 @@ fn next_root_event(node: &TestNode, program: Cid, key: &SigningKey) -> Vec<u8> {
     Event::sign(body, key).encode()
 }
 
+/// The bytes of every event of `program`'s root log, as `node` stores them.
+fn root_events(node: &TestNode, program: Cid) -> Vec<Vec<u8>> {
+    node.store()
+        .log_events(program)
+        .unwrap()
+        .map(|s| s.unwrap().bytes)
+        .collect()
+}
+
 /// The bytes of the first event of `program`'s root log, as `node` stores it.
 fn first_root_event(node: &TestNode, program: Cid) -> Vec<u8> {
     node.store()
@@ -220,11 +231,16 @@ fn rogue_in(info: &NodeInfo, rogue: PeerId) -> Option<&amb_net::node::PeerInfo> 
 /// subscribers all the same), so it stays out of A's mesh: its score is then the
 /// invalid-message penalty alone (see the last test for a rogue in the mesh).
 async fn setup(ban_after: u32) -> (TestNode, amb_net::Deployed, Rogue) {
-    let a = TestNode::start(amb_net::NodeConfig {
+    setup_on(amb_net::NodeConfig {
         ban_after,
         ..common::config(vec![])
     })
-    .await;
+    .await
+}
+
+/// [`setup`] with A started on `config`.
+async fn setup_on(config: amb_net::NodeConfig) -> (TestNode, amb_net::Deployed, Rogue) {
+    let a = TestNode::start(config).await;
     let deployed = amb_net::deploy(
         &a.handle,
         corpus(MONOID),
@@ -352,12 +368,7 @@ async fn an_old_event_replayed_by_another_peer_is_refused_by_the_author_rule() {
     let program = deployed.program;
     let topic = topic_name(program);
     let count_before = a.store().event_count().unwrap();
-    let old: Vec<Vec<u8>> = a
-        .store()
-        .log_events(program)
-        .unwrap()
-        .map(|s| s.unwrap().bytes)
-        .collect();
+    let old = root_events(&a, program);
     let mut events = a.handle.subscribe_events();
     rogue.publish(&topic, batch(program, old)).await;
     // A marker behind it on the same connection: if the replay is let through,
@@ -422,4 +433,71 @@ async fn a_mesh_peer_that_sends_an_invalid_message_scores_below_zero() {
          in the mesh (gossipsub's default quantum of 1 ms: a point per ms, up to 3600) \
          outweighs the -100 of an invalid message (Behaviour::topic_score)"
     );
+}
+
+/// A full intake (a queue of one job here) refuses what does not fit instead of
+/// growing: gossip is ignored as `buffer-full` (counted, its sender not blamed),
+/// callers are told the node is busy; the node goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_intake_answers_buffer_full_and_goes_on_serving() {
+    let (a, deployed, rogue) = setup_on(amb_net::NodeConfig {
+        ban_after: 1_000_000,
+        intake_queue: 1,
+        ..common::config(vec![])
+    })
+    .await;
+    let program = deployed.program;
+    let topic = topic_name(program);
+    // P's own events, published by the rogue: slow to judge (every signature is
+    // checked before the author rule refuses them), so the queue fills.
+    let old = root_events(&a, program);
+    let heavy: Vec<Vec<u8>> = old.iter().cycle().take(512).cloned().collect();
+    let mut published = 0u64;
+    let deadline = std::time::Instant::now() + WAIT;
+    let busy = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the intake never refused a job"
+        );
+        for _ in 0..8 {
+            rogue.publish(&topic, batch(program, heavy.clone())).await;
+            published += 1;
+        }
+        let asks = (0..8).map(|_| a.handle.status(program));
+        let busy =
+            futures::future::join_all(asks)
+                .await
+                .into_iter()
+                .find_map(|answer| match answer {
+                    Err(NetError::Busy(message)) => Some(message),
+                    other => {
+                        other.expect("a status, or busy");
+                        None
+                    }
+                });
+        if let Some(busy) = busy {
+            break busy;
+        }
+    };
+    assert!(busy.contains("buffer-full"), "{busy}");
+    let info = wait_until("gossip ignored as buffer-full", WAIT, || async {
+        let info = a.handle.info().await.ok()?;
+        let ignored = info.refused.get("buffer-full").copied().unwrap_or(0);
+        (ignored > 0).then_some(info)
+    })
+    .await;
+    // What was ignored is not counted against the rogue.
+    let blamed = rogue_in(&info, rogue.peer_id).map_or(0, |p| p.refused) as u64;
+    assert!(
+        blamed + info.refused["buffer-full"] <= published,
+        "{published} published, {blamed} blamed, {:?}",
+        info.refused
+    );
+    assert!(info.banned.is_empty(), "{:?}", info.banned);
+    // A still serves P.
+    let value = wait_until("P's value from A", WAIT, || async {
+        amb_net::value(&a.handle, program, WAIT).await.ok()
+    })
+    .await;
+    assert_eq!(value.value, "helloworld");
 }

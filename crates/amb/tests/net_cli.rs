@@ -2,7 +2,10 @@
 //! processes on loopback (`spec/network.md` §1, §5, §7): each node prints one JSON
 //! `ready` line; a program deployed through one node is read, verified, through
 //! another; errors are clear and exit non-zero; the live event stream reports each
-//! stored event once; SIGTERM stops a node cleanly with every event committed.
+//! stored event once; SIGTERM stops a node cleanly with every event committed. A
+//! node's memory is bounded by its settings over a thousand deployments; a program
+//! over the default deploy limits is refused naming the limit; a panic in one
+//! program's check fails that program alone.
 
 mod common;
 use common::{
@@ -96,6 +99,38 @@ fn post(url: &str, body: &Value) -> Value {
         .expect("the API answers")
         .into_json()
         .expect("a JSON answer")
+}
+
+/// POSTs JSON to the node's API; the status and the body's text, whatever the status.
+fn post_status(url: &str, body: &Value) -> (u16, String) {
+    let answer = ureq::AgentBuilder::new()
+        .timeout(WAIT)
+        .build()
+        .post(url)
+        .send_json(body);
+    match answer {
+        Ok(response) => (response.status(), response.into_string().expect("a body")),
+        Err(ureq::Error::Status(status, response)) => {
+            (status, response.into_string().expect("a body"))
+        }
+        Err(e) => panic!("the API does not answer: {e}"),
+    }
+}
+
+/// GETs from the node's API; the status and the body's text, whatever the status.
+fn get_status(url: &str) -> (u16, String) {
+    match ureq::AgentBuilder::new()
+        .timeout(WAIT)
+        .build()
+        .get(url)
+        .call()
+    {
+        Ok(response) => (response.status(), response.into_string().expect("a body")),
+        Err(ureq::Error::Status(status, response)) => {
+            (status, response.into_string().expect("a body"))
+        }
+        Err(e) => panic!("the API does not answer: {e}"),
+    }
 }
 
 fn get(url: &str) -> Value {
@@ -735,4 +770,111 @@ fn a_full_disk_is_the_nodes_failure_and_it_recovers_when_space_returns() {
     assert_eq!(again.0, 200, "{again:?}");
     assert_eq!(health(), json!({"ok": true}));
     drop(node);
+}
+
+/// A node's memory is bounded by its settings, not by how many programs it ran
+/// (`spec/network.md` §1, "Bounds"): over 1,000 small deployments to one node
+/// process, its resident memory grows by less than 20 MB between deployment 200
+/// and deployment 1,000, and ends under 300 MB; every 50th value is read back.
+#[test]
+fn a_thousand_deploys_keep_the_nodes_memory_bounded() {
+    let home = Home::new();
+    // The allocator returns freed memory at once: resident memory is then memory in
+    // use, not also what was freed and is not yet given back (which varies by tens
+    // of MB from one moment to the next).
+    let node = Node::start(&home, &[], &[], &[("MIMALLOC_PURGE_DELAY", "0")]);
+    let source = std::fs::read_to_string(corpus(MONOID)).unwrap();
+    let deploy = format!("{}/v1/deploy", node.api);
+    let mut at_200 = 0;
+    for i in 1..=1000 {
+        let deployed = post(
+            &deploy,
+            &json!({ "source": source, "name": format!("p{i}") }),
+        );
+        if i % 50 == 0 {
+            let cid = &deployed["address"].as_str().expect("an address")[5..];
+            let value = get(&format!("{}/v1/programs/{cid}/value", node.api));
+            assert_eq!(value["value"], "helloworld", "deployment {i}: {value}");
+        }
+        if i == 200 {
+            at_200 = node.rss_kib();
+        }
+    }
+    let at_1000 = node.rss_kib();
+    eprintln!("resident memory: {at_200} KiB at deployment 200, {at_1000} KiB at 1,000");
+    assert!(
+        at_1000 < at_200 + 20 * 1024,
+        "grew from {at_200} KiB to {at_1000} KiB"
+    );
+    assert!(at_1000 < 300 * 1024, "{at_1000} KiB");
+    assert_eq!(node.info()["peer_id"], node.peer_id.as_str());
+}
+
+/// A program over the node's default deploy limits is refused before it is
+/// compiled, with a 4xx naming the limit: too deep (`max_deploy_depth`), too big
+/// (`max_deploy_bytes`, the 1.5 MB program nested 500,000 deep); a request may
+/// lower the step limit (`max_steps`), and a run past it is refused the same way.
+#[test]
+fn deployments_over_the_default_limits_are_refused_naming_the_limit() {
+    let node = Node::fresh(&[]);
+    let deploy = format!("{}/v1/deploy", node.api);
+    let nested = |depth: usize| format!("{}{}", "a[".repeat(depth), "]".repeat(depth));
+    for (source, limit) in [
+        (nested(20_000), "max_deploy_depth"),
+        (nested(500_000), "max_deploy_bytes"),
+    ] {
+        let (status, body) = post_status(&deploy, &json!({ "source": source }));
+        assert!((400..500).contains(&status), "{status}: {body}");
+        assert!(body.contains(limit), "{limit} not named: {body}");
+    }
+    let monoid = std::fs::read_to_string(corpus(MONOID)).unwrap();
+    let (status, body) = post_status(&deploy, &json!({ "source": monoid, "max_steps": 1 }));
+    assert!((400..500).contains(&status), "{status}: {body}");
+    assert!(body.contains("max_deploy_steps"), "{body}");
+    // Under the limits, the same node deploys.
+    let deployed = post(&deploy, &json!({ "source": monoid }));
+    assert_eq!(deployed["value"], "helloworld", "{deployed}");
+    assert_eq!(node.info()["programs"], 1);
+}
+
+/// A panic while checking one program's events (the fault layer's `panic_name`)
+/// fails that program alone: its deployment and its value report the failure, its
+/// status shows it, and the node goes on serving the other programs.
+#[test]
+fn a_panic_in_one_programs_check_fails_that_program_alone() {
+    let home = Home::new();
+    let mut node = Node::start(&home, &[], &["--faults", "seed=1,panic_name=boom"], &[]);
+    let monoid = std::fs::read_to_string(corpus(MONOID)).unwrap();
+    let deploy = format!("{}/v1/deploy", node.api);
+    let before = post(&deploy, &json!({ "source": monoid, "name": "before" }));
+    let (status, body) = post_status(&deploy, &json!({ "source": monoid, "name": "boom" }));
+    assert!(status >= 400, "{status}: {body}");
+    assert!(body.contains("failed while checking"), "{body}");
+    let start = body.find("/amb/").expect("the error names the program") + 5;
+    let boom: String = body[start..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    let after = post(&deploy, &json!({ "source": monoid, "name": "after" }));
+
+    let program = get(&format!("{}/v1/programs/{boom}", node.api));
+    let failed = program["execution"]["failed"].as_str().unwrap_or_default();
+    assert!(failed.contains("panic_name"), "{program}");
+    assert_eq!(program["failed"], failed, "{program}");
+    let (status, body) = get_status(&format!(
+        "{}/v1/programs/{boom}/value?wait_ms=2000",
+        node.api
+    ));
+    assert!(status >= 400, "{status}: {body}");
+    assert!(body.contains("failed while checking"), "{body}");
+
+    for deployed in [before, after] {
+        let cid = &deployed["address"].as_str().expect("an address")[5..];
+        let value = get(&format!("{}/v1/programs/{cid}/value", node.api));
+        assert_eq!(value["value"], "helloworld", "{value}");
+    }
+    let info = node.info();
+    assert_eq!(info["peer_id"], node.peer_id.as_str());
+    assert_eq!(info["refused"]["internal"], 1, "{info}");
+    assert!(node.is_running(), "log:\n{}", node.log());
 }

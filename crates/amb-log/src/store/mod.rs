@@ -459,6 +459,8 @@ pub struct Store {
     health: Mutex<Health>,
     /// Whether the database must be reopened before the next write.
     reopen: AtomicBool,
+    /// The most bytes of pages the database caches in memory.
+    cache_bytes: usize,
 }
 
 /// Whether the store can write: see [`Store::health`].
@@ -508,10 +510,19 @@ impl Drop for Store {
     }
 }
 
+/// The page cache of a store opened by [`Store::open`] or [`Store::create`]: redb's
+/// own default, which suits a one-off command reading a large run. A long-running
+/// node sets its own ([`Store::open_or_create_with_cache`]), so its memory is bounded
+/// by its settings (`spec/network.md` §1, `store_cache_mib`).
+pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
+
 impl Store {
     /// Creates a new, empty store; refuses if a file exists at `path`.
     pub fn create(path: impl AsRef<Path>) -> Result<Store> {
-        let path = path.as_ref();
+        Store::create_with_cache(path.as_ref(), DEFAULT_CACHE_BYTES)
+    }
+
+    fn create_with_cache(path: &Path, cache_bytes: usize) -> Result<Store> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -524,8 +535,8 @@ impl Store {
         let guard = Arc::new(Guard::new(path));
         let created = guard.run(|| {
             let disk = Disk::new(file).map_err(|e| open_error(path, e))?;
-            let db = open_database(&disk).map_err(|e| open_error(path, e))?;
-            Store::init(db, disk, Arc::clone(&guard))
+            let db = open_database(&disk, cache_bytes).map_err(|e| open_error(path, e))?;
+            Store::init(db, disk, Arc::clone(&guard), cache_bytes)
         });
         if created.is_err() {
             // The file is new and ours: leave nothing half made.
@@ -539,7 +550,10 @@ impl Store {
     /// recovered by redb (an unfinished last commit, which never returned, is rolled
     /// back).
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
-        let path = path.as_ref();
+        Store::open_with_cache(path.as_ref(), DEFAULT_CACHE_BYTES)
+    }
+
+    fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Store> {
         if !path.exists() {
             return Err(StoreError::NotFound { path: path.into() });
         }
@@ -562,22 +576,27 @@ impl Store {
                 });
             }
             let disk = Disk::new(file).map_err(|e| open_error(path, e))?;
-            let db = open_database(&disk).map_err(|e| open_error(path, e))?;
-            Store::init(db, disk, Arc::clone(&guard))
+            let db = open_database(&disk, cache_bytes).map_err(|e| open_error(path, e))?;
+            Store::init(db, disk, Arc::clone(&guard), cache_bytes)
         })
     }
 
     /// Opens the store at `path`, creating it if there is no file.
     pub fn open_or_create(path: impl AsRef<Path>) -> Result<Store> {
+        Store::open_or_create_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::open_or_create`] with a page cache of at most `cache_bytes`.
+    pub fn open_or_create_with_cache(path: impl AsRef<Path>, cache_bytes: usize) -> Result<Store> {
         let path = path.as_ref();
-        match Store::create(path) {
-            Err(StoreError::Exists { .. }) => Store::open(path),
+        match Store::create_with_cache(path, cache_bytes) {
+            Err(StoreError::Exists { .. }) => Store::open_with_cache(path, cache_bytes),
             other => other,
         }
     }
 
     /// Checks the format of an opened database, writing it (and every table) into a new one.
-    fn init(db: Database, disk: Disk, guard: Arc<Guard>) -> Result<Store> {
+    fn init(db: Database, disk: Disk, guard: Arc<Guard>, cache_bytes: usize) -> Result<Store> {
         let path = guard.path();
         let not_a_store = |reason: String| StoreError::NotAStore {
             path: path.into(),
@@ -643,6 +662,7 @@ impl Store {
             guard,
             health: Mutex::new(Health::Ok),
             reopen: AtomicBool::new(false),
+            cache_bytes,
         })
     }
 
@@ -777,7 +797,8 @@ impl Store {
         if !self.reopen.load(Ordering::Acquire) {
             return Ok(());
         }
-        let db = open_database(&self.disk).map_err(db_error("reopening after a failed write"))?;
+        let db = open_database(&self.disk, self.cache_bytes)
+            .map_err(db_error("reopening after a failed write"))?;
         let old = self
             .db
             .write()
@@ -1122,8 +1143,13 @@ fn read_head(mut file: &std::fs::File, head: &mut [u8]) -> std::io::Result<usize
 
 /// Opens the database on the store's file: a new one in an empty file, else the one
 /// there, which redb recovers if it was not closed (a crash, a failed write).
-fn open_database(disk: &Disk) -> std::result::Result<Database, redb::DatabaseError> {
-    Database::builder().create_with_backend(disk.clone())
+fn open_database(
+    disk: &Disk,
+    cache_bytes: usize,
+) -> std::result::Result<Database, redb::DatabaseError> {
+    Database::builder()
+        .set_cache_size(cache_bytes)
+        .create_with_backend(disk.clone())
 }
 
 fn io_error(context: &'static str, error: std::io::Error) -> StoreError {

@@ -273,6 +273,22 @@ impl Node {
         });
     }
 
+    /// Its resident memory now, in KiB (`VmRSS` of `/proc/<pid>/status`).
+    pub(crate) fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the node's /proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in the node's status:\n{status}"))
+    }
+
+    /// Whether the process still runs.
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
     /// Waits until the process exits by itself.
     pub(crate) fn wait_exit(&mut self) -> ExitStatus {
         let child = &mut self.child;
