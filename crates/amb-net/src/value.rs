@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use amb_bytecode::Cid;
+use amb_vm::verify::VerifyError;
 use serde::Serialize;
 
 use crate::{
@@ -52,10 +53,50 @@ pub async fn value(
             Err(_) => tokio::time::sleep(RESYNC).await,
         }
     }
+    let verified = loop {
+        wait_until_over(node, program, &address, wait, deadline).await?;
+        let store = node.store().clone();
+        let verified = tokio::task::spawn_blocking(move || amb_vm::verify::verify(&store, program))
+            .await
+            .map_err(|e| NetError::Other(format!("the verification task failed: {e}")))?;
+        match verified {
+            Ok(verified) => break verified,
+            // Over by what a peer said, but not all of it synced yet: sync again.
+            Err(e) if e.wants_more_events() && Instant::now() < deadline => {
+                resync(node, program).await?;
+                tokio::time::sleep(RESYNC).await;
+            }
+            Err(e) if e.wants_more_events() => {
+                return Err(NetError::Timeout(format!(
+                    "{address} is not whole after {} s: {e}",
+                    wait.as_secs()
+                )));
+            }
+            Err(VerifyError::Violation(v)) => return Err(NetError::Refused(v.into())),
+            Err(VerifyError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(NetError::Other(format!("verifying {address}: {e}"))),
+        }
+    };
+    Ok(ProgramValue {
+        address,
+        normal_form: amb_syntax::to_compact_string(&verified.term),
+        value: amb_vm::value_of(&verified.term).map_or(serde_json::Value::Null, |v| v.to_json()),
+    })
+}
+
+/// Waits until `program`'s run is over here (complete, or known to be over),
+/// syncing again from a holder meanwhile.
+async fn wait_until_over(
+    node: &NodeHandle,
+    program: Cid,
+    address: &str,
+    wait: Duration,
+    deadline: Instant,
+) -> Result<(), NetError> {
     loop {
         let status = node.status(program).await?;
         if status.complete || node.is_finished(&program) {
-            break;
+            return Ok(());
         }
         let failed = status.execution.as_ref().and_then(|e| e.failed.as_ref());
         if let Some(failed) = failed.or(status.failed.as_ref()) {
@@ -70,21 +111,17 @@ pub async fn value(
                 status.events
             )));
         }
-        if let Ok((peer, heads)) = find_holder(node, program).await {
-            if let Err(e @ NetError::Refused(_)) = sync_from(node, peer, program, &heads).await {
-                return Err(e);
-            }
-        }
+        resync(node, program).await?;
         tokio::time::sleep(RESYNC).await;
     }
-    let store = node.store().clone();
-    let verified = tokio::task::spawn_blocking(move || amb_vm::verify::verify(&store, program))
-        .await
-        .map_err(|e| NetError::Other(format!("the verification task failed: {e}")))?
-        .map_err(|e| NetError::Other(format!("verifying {address}: {e}")))?;
-    Ok(ProgramValue {
-        address,
-        normal_form: amb_syntax::to_compact_string(&verified.term),
-        value: amb_vm::value_of(&verified.term).map_or(serde_json::Value::Null, |v| v.to_json()),
-    })
+}
+
+/// Syncs `program` from a holder, if one is found; only a refusal is an error.
+async fn resync(node: &NodeHandle, program: Cid) -> Result<(), NetError> {
+    if let Ok((peer, heads)) = find_holder(node, program).await {
+        if let Err(e @ NetError::Refused(_)) = sync_from(node, peer, program, &heads).await {
+            return Err(e);
+        }
+    }
+    Ok(())
 }

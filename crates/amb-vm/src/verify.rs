@@ -80,6 +80,15 @@ impl VerifyError {
         }
     }
 
+    /// Whether more events could make the run verify: it is incomplete, or an event
+    /// or a log that the stored ones prove must exist is missing, as a node still
+    /// receiving a run sees until it has synced it whole.
+    pub fn wants_more_events(&self) -> bool {
+        use crate::completeness::{MISSING_EVENT, MISSING_LOG};
+        matches!(self, VerifyError::Incomplete(_))
+            || matches!(self.rule(), Some(MISSING_LOG | MISSING_EVENT))
+    }
+
     /// The event the error names: the one that breaks a rule, or the last one an
     /// incomplete run replayed.
     pub fn event(&self) -> Option<Cid> {
