@@ -35,6 +35,9 @@ pub struct NodeConfig {
     pub intake_queue: usize,
     /// Every deployment's limits (a request may lower them, never raise them).
     pub deploy: DeployLimits,
+    /// The most bytes of store pages the node caches in memory (the binary opens
+    /// the store with it).
+    pub store_cache_bytes: usize,
     /// Whether this node hosts slices that other peers delegate to it.
     pub accept_delegations: bool,
     /// How long a delegated run waits for another host's next event before it
@@ -58,12 +61,16 @@ impl Default for NodeConfig {
             ingest: IngestLimits::default(),
             intake_queue: DEFAULT_INTAKE_QUEUE,
             deploy: DeployLimits::default(),
+            store_cache_bytes: DEFAULT_STORE_CACHE_MIB << 20,
             accept_delegations: true,
             peer_timeout: Duration::from_secs(60),
             faults: None,
         }
     }
 }
+
+/// The store's page cache of a node, MiB, by default.
+pub const DEFAULT_STORE_CACHE_MIB: usize = 32;
 
 /// Most jobs waiting for the intake thread, by default.
 pub const DEFAULT_INTAKE_QUEUE: usize = 256;
@@ -125,6 +132,8 @@ pub struct NodeTable {
     pub max_held_events: Option<u64>,
     /// Most jobs waiting for the intake thread.
     pub intake_queue: Option<u64>,
+    /// The store's page cache, MiB.
+    pub store_cache_mib: Option<u64>,
 }
 
 impl NodeTable {
@@ -194,6 +203,7 @@ impl NodeTable {
             ("HELD_IDLE_SECS", &mut node.held_idle_secs),
             ("MAX_HELD_EVENTS", &mut node.max_held_events),
             ("INTAKE_QUEUE", &mut node.intake_queue),
+            ("STORE_CACHE_MIB", &mut node.store_cache_mib),
         ] {
             if let Some(v) = env(key) {
                 *field = Some(number(key, v)?);
@@ -262,6 +272,9 @@ impl NodeTable {
         }
         if let Some(n) = self.intake_queue {
             config.intake_queue = size(n.max(1));
+        }
+        if let Some(n) = self.store_cache_mib {
+            config.store_cache_bytes = size(n.max(1)).saturating_mul(1 << 20);
         }
         Ok(config)
     }

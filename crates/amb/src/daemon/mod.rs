@@ -92,7 +92,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         );
     }
     let store = Arc::new(
-        Store::open_or_create(&loaded.store_path)
+        Store::open_or_create_with_cache(&loaded.store_path, config.store_cache_bytes)
             .with_context(|| format!("opening the store {}", loaded.store_path.display()))?,
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
