@@ -2,14 +2,17 @@
 //!
 //! ```text
 //! <home>/key          the Ed25519 secret seed: 32 raw bytes, mode 0600
+//! <home>/api_token    the HTTP API's bearer token: 64 hex digits, mode 0600
 //! <home>/config.toml  the configuration (below)
 //! <home>/store.redb   the store (the `store` setting can move it)
 //! ```
 //!
 //! The home is, in order: the `--home DIR` flag, the `AMB_HOME` variable, or `amb`
 //! in the platform's data directory (`$XDG_DATA_HOME/amb`, else
-//! `~/.local/share/amb` on Linux). [`Home::init`] creates the key once; nothing here
-//! ever writes over a key that exists.
+//! `~/.local/share/amb` on Linux). [`Home::init`] creates the key and the API token
+//! once; nothing here ever writes over a key or a token that exists. The token
+//! guards a node's API (`spec/network.md` §7): always beyond loopback, on loopback
+//! when the `api_token` setting asks for it; the CLI sends it with `--node`.
 //!
 //! `config.toml` holds the store's place and the peer node's settings (the `[node]`
 //! table, read by `amb-net`, documented in `spec/network.md`); unknown keys are
@@ -39,6 +42,8 @@ pub const HOME_ENV: &str = "AMB_HOME";
 
 /// The key file's name in the home directory.
 pub const KEY_FILE: &str = "key";
+/// The API token file's name in the home directory.
+pub const API_TOKEN_FILE: &str = "api_token";
 /// The configuration file's name in the home directory.
 pub const CONFIG_FILE: &str = "config.toml";
 /// The store's default file name in the home directory.
@@ -59,6 +64,7 @@ store = \"store.redb\"
 # peers = []
 # mdns = true
 # max_connections = 64
+# api_token = false  (on loopback; beyond loopback the token is always required)
 ";
 
 /// Where a home directory was chosen from.
@@ -205,6 +211,14 @@ pub enum HomeError {
         /// What is wrong.
         message: String,
     },
+    /// The API token file is unusable (empty, not text, or readable by others).
+    #[error("API token file {}: {problem}", path.display())]
+    ApiToken {
+        /// The token file.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
     /// The store could not be created.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -275,6 +289,48 @@ impl Home {
         self.dir.join(CONFIG_FILE)
     }
 
+    /// The API token file.
+    pub fn api_token_path(&self) -> PathBuf {
+        self.dir.join(API_TOKEN_FILE)
+    }
+
+    /// The API's bearer token, or `None` when the home has no token file (a home
+    /// initialized before tokens existed: `amb init` adds one). A token file that is
+    /// empty, not UTF-8 or accessible by other users is an error.
+    pub fn api_token(&self) -> Result<Option<String>> {
+        let path = self.api_token_path();
+        let problem = |problem: String| HomeError::ApiToken {
+            path: path.clone(),
+            problem,
+        };
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("reading", &path)(e)),
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = fs::metadata(&path).map_err(io("reading", &path))?;
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o077 != 0 {
+                return Err(problem(format!(
+                    "accessible by other users (mode {mode:04o}); run `chmod 600` on it"
+                )));
+            }
+        }
+        let token = String::from_utf8(bytes)
+            .map_err(|_| problem("not UTF-8 text".into()))?
+            .trim()
+            .to_string();
+        if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(problem(
+                "not one word (delete it and run `amb init` to make a new one)".into(),
+            ));
+        }
+        Ok(Some(token))
+    }
+
     /// Creates the home: the directory, `config.toml` and the store where missing, and
     /// the key unless one exists. An existing key is never replaced: it is loaded (and
     /// a corrupt one is an error).
@@ -291,6 +347,9 @@ impl Home {
             let key = SigningKey::generate();
             write_new(&self.dir, KEY_FILE, &key.to_seed(), 0o600)?
         };
+        if !self.api_token_path().exists() {
+            write_new(&self.dir, API_TOKEN_FILE, new_token().as_bytes(), 0o600)?;
+        }
         let loaded = self.load()?;
         if !loaded.store_path.exists() {
             match Store::create(&loaded.store_path) {
@@ -369,6 +428,17 @@ fn read_key(path: &Path) -> Result<SigningKey> {
     let mut seed = [0u8; 32];
     std::io::Read::read_exact(&mut file, &mut seed).map_err(io("reading", path))?;
     Ok(SigningKey::from_seed(&seed))
+}
+
+/// A new API token: 32 bytes from the operating system's random source, as 64
+/// lowercase hex digits and a newline.
+fn new_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let mut token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    token.push('\n');
+    token
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
@@ -492,9 +562,24 @@ mod tests {
         assert!(first.loaded().store_path.exists());
         Store::open(&first.loaded().store_path).expect("the store opens");
 
+        // The API token: 64 hex digits, 0600, kept by a later init.
+        let token = home.api_token().expect("token").expect("a token file");
+        assert_eq!(token.len(), 64);
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(home.api_token_path())
+                .expect("token")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+
         let second = home.init().expect("second init");
         assert!(!second.created());
         assert_eq!(fs::read(home.key_path()).expect("key"), key);
+        assert_eq!(home.api_token().expect("token"), Some(token));
         assert_eq!(
             second.loaded().key.public_key(),
             first.loaded().key.public_key()
@@ -504,7 +589,32 @@ mod tests {
             .expect("dir")
             .map(|e| e.expect("entry").file_name())
             .collect();
-        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(names.len(), 4, "{names:?}");
+    }
+
+    #[test]
+    fn api_tokens_missing_exposed_or_empty() {
+        let (_dir, home) = home();
+        home.init().expect("init");
+        let token = home.api_token().expect("token").expect("a token file");
+        // A home without a token file (made before tokens) has none; init adds one.
+        fs::remove_file(home.api_token_path()).expect("remove");
+        assert_eq!(home.api_token().expect("no token"), None);
+        home.init().expect("init");
+        let new = home.api_token().expect("token").expect("a new token");
+        assert_ne!(new, token);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let path = home.api_token_path();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+            let err = home.api_token().expect_err("exposed token");
+            assert!(err.to_string().contains("chmod 600"), "{err}");
+            fs::write(&path, "  \n").expect("write");
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+            let err = home.api_token().expect_err("empty token");
+            assert!(err.to_string().contains("not one word"), "{err}");
+        }
     }
 
     #[test]

@@ -16,8 +16,8 @@ mod store;
 
 pub use event::{EVENT_VERSION, Event, EventError, MAX_EVENT_BYTES, Op, UnsignedEvent};
 pub use home::{
-    CONFIG_FILE, Config, DEFAULT_STORE_FILE, HOME_ENV, Home, HomeError, HomeSource, Init, KEY_FILE,
-    Loaded,
+    API_TOKEN_FILE, CONFIG_FILE, Config, DEFAULT_STORE_FILE, HOME_ENV, Home, HomeError, HomeSource,
+    Init, KEY_FILE, Loaded,
 };
 pub use keys::{
     BatchVerifier, Domain, KeyError, PublicKey, Signature, SignatureError, SigningKey,

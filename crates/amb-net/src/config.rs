@@ -35,6 +35,9 @@ pub struct NodeConfig {
     pub intake_queue: usize,
     /// Every deployment's limits (a request may lower them, never raise them).
     pub deploy: DeployLimits,
+    /// The most bytes of store pages the node caches in memory (the binary opens
+    /// the store with it).
+    pub store_cache_bytes: usize,
     /// Whether this node hosts slices that other peers delegate to it.
     pub accept_delegations: bool,
     /// How long a delegated run waits for another host's next event before it
@@ -61,6 +64,7 @@ impl Default for NodeConfig {
             ingest: IngestLimits::default(),
             intake_queue: DEFAULT_INTAKE_QUEUE,
             deploy: DeployLimits::default(),
+            store_cache_bytes: DEFAULT_STORE_CACHE_MIB << 20,
             accept_delegations: true,
             peer_timeout: Duration::from_secs(60),
             max_provider_records: 65_536,
@@ -68,6 +72,9 @@ impl Default for NodeConfig {
         }
     }
 }
+
+/// The store's page cache of a node, MiB, by default.
+pub const DEFAULT_STORE_CACHE_MIB: usize = 32;
 
 /// Most jobs waiting for the intake thread, by default.
 pub const DEFAULT_INTAKE_QUEUE: usize = 256;
@@ -94,6 +101,9 @@ pub struct NodeTable {
     pub listen: Option<Vec<String>>,
     /// The HTTP API's `HOST:PORT` (used by the binary).
     pub api: Option<String>,
+    /// Whether a loopback API requires the bearer token of the home's `api_token`
+    /// file (used by the binary; beyond loopback it is always required).
+    pub api_token: Option<bool>,
     /// Static peers.
     pub peers: Option<Vec<String>>,
     /// mDNS discovery.
@@ -126,6 +136,8 @@ pub struct NodeTable {
     pub max_held_events: Option<u64>,
     /// Most jobs waiting for the intake thread.
     pub intake_queue: Option<u64>,
+    /// The store's page cache, MiB.
+    pub store_cache_mib: Option<u64>,
     /// Most programs with provider records on the DHT.
     pub max_provider_records: Option<u64>,
 }
@@ -161,6 +173,9 @@ impl NodeTable {
         if let Some(v) = env("API") {
             node.api = Some(v);
         }
+        if let Some(v) = env("API_TOKEN") {
+            node.api_token = Some(boolean("API_TOKEN", &v)?);
+        }
         if let Some(v) = env("PEERS") {
             node.peers = Some(list(v));
         }
@@ -194,6 +209,7 @@ impl NodeTable {
             ("HELD_IDLE_SECS", &mut node.held_idle_secs),
             ("MAX_HELD_EVENTS", &mut node.max_held_events),
             ("INTAKE_QUEUE", &mut node.intake_queue),
+            ("STORE_CACHE_MIB", &mut node.store_cache_mib),
             ("MAX_PROVIDER_RECORDS", &mut node.max_provider_records),
         ] {
             if let Some(v) = env(key) {
@@ -263,6 +279,9 @@ impl NodeTable {
         }
         if let Some(n) = self.intake_queue {
             config.intake_queue = size(n.max(1));
+        }
+        if let Some(n) = self.store_cache_mib {
+            config.store_cache_bytes = size(n.max(1)).saturating_mul(1 << 20);
         }
         if let Some(n) = self.max_provider_records {
             config.max_provider_records = size(n.max(1));

@@ -1,5 +1,5 @@
-//! The node's home directory (key, configuration, store), shared by every command
-//! that needs the node's identity or its store.
+//! The node's home directory (key, configuration, store, API token), shared by
+//! every command that needs the node's identity, its store or its token.
 
 use std::path::PathBuf;
 
@@ -10,7 +10,8 @@ use clap::Args;
 /// `--home DIR`: where the node's key, configuration and store live.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct HomeArgs {
-    /// The node's home directory [default: $AMB_HOME, else $XDG_DATA_HOME/amb or
+    /// The node's home directory: key, configuration, store, and the API token
+    /// that `--node` commands send [default: $AMB_HOME, else $XDG_DATA_HOME/amb or
     /// ~/.local/share/amb].
     #[arg(long, value_name = "DIR")]
     home: Option<PathBuf>,

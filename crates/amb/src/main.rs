@@ -2,7 +2,11 @@
 //!
 //! Each subcommand lives in its own module under `commands/`; this file parses the
 //! arguments, runs one command and turns its outcome into an exit code: 0 for
-//! success, 1 for a failure the command reported, 2 for bad usage.
+//! success, 1 for a failure the command reported (every error answer of a node
+//! included), 2 for bad usage. Only our own output's reader going away
+//! (`amb log | head`) ends a command quietly with 0. With `--json`, the commands
+//! that talk to a node (and `amb init`) also print their error on stdout in the
+//! API's shape, `{"error": {"kind", "message", …}}`.
 
 mod client;
 mod commands;
@@ -11,7 +15,7 @@ mod home;
 mod progress;
 mod source;
 
-use std::process::ExitCode;
+use std::{io::Write, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
@@ -59,8 +63,23 @@ enum Command {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+impl Command {
+    /// Whether the command prints its errors as JSON (`--json` of the commands that
+    /// talk to a node, and of `amb init`).
+    fn json_errors(&self) -> bool {
+        match self {
+            Command::Deploy(args) => args.json,
+            Command::Info(args) => args.json,
+            Command::Value(args) => args.json,
+            Command::Init(args) => args.json,
+            _ => false,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json_errors = cli.command.json_errors();
     let outcome = match cli.command {
         Command::Fmt(args) => commands::fmt::run(&args),
         Command::Compile(args) => commands::compile::run(&args),
@@ -80,17 +99,23 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            match error.downcast_ref::<source::Reported>() {
-                Some(reported) => eprint!("{reported}"),
-                None => eprintln!("error: {error:#}"),
+            if json_errors {
+                commands::json_error::print_json_error(&error);
             }
+            // A closed stderr is no reason to panic.
+            let mut err = std::io::stderr().lock();
+            let _ = match error.downcast_ref::<source::Reported>() {
+                Some(reported) => write!(err, "{reported}"),
+                None => writeln!(err, "error: {error:#}"),
+            };
             ExitCode::FAILURE
         }
     }
 }
 
 /// Whether an error is the reader of our output going away (`amb log | head`), which
-/// is not a failure of the command.
+/// is not a failure of the command. A node's connection cut while we send it a
+/// request is not one: the client reports it without an I/O error (`client.rs`).
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         cause

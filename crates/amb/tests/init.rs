@@ -60,6 +60,18 @@ fn first_init_creates_key_and_config_second_keeps_them() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
+    // The API's bearer token: 64 hex digits, readable by its owner only.
+    let token = std::fs::read_to_string(home.join("api_token")).expect("the token file");
+    assert_eq!(token.trim().len(), 64, "{token}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.join("api_token"))
+            .expect("token")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
     let config = std::fs::read_to_string(home.join("config.toml")).expect("config");
     assert!(config.contains("store = \"store.redb\""), "{config}");
     assert!(home.join("store.redb").exists());
@@ -68,6 +80,8 @@ fn first_init_creates_key_and_config_second_keeps_them() {
     assert_eq!(second["created"], false);
     assert_eq!(second["public_key"], public_key.as_str());
     assert_eq!(std::fs::read(home.join("key")).expect("key"), key);
+    let kept = std::fs::read_to_string(home.join("api_token")).expect("the token file");
+    assert_eq!(kept, token, "a later init keeps the token");
 
     // The text form says what happened.
     let output = amb(&["init"], data, None);

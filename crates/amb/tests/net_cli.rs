@@ -18,7 +18,9 @@ use common::{
 
 use std::{
     collections::HashSet,
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, ErrorKind, Read, Write},
+    net::TcpStream,
+    process::Stdio,
     sync::mpsc,
     time::{Duration, Instant},
 };
@@ -193,6 +195,18 @@ fn a_program_deployed_through_one_node_is_read_through_another() {
     assert!(b.more_stdout().is_empty());
 }
 
+/// Asserts a failed `--json` command printed `{"error": {"kind", "message", …}}` on
+/// stdout, of `kind`; returns the inner object.
+fn json_error(output: &std::process::Output, kind: &str) -> Value {
+    let out = text(&output.stdout);
+    let json: Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("not a JSON error ({e}): {out}"));
+    let error = &json["error"];
+    assert_eq!(error["kind"], kind, "{json}");
+    assert!(error["message"].is_string(), "{json}");
+    error.clone()
+}
+
 #[test]
 fn deploy_and_value_fail_clearly() {
     let node = Node::fresh(&[]);
@@ -202,15 +216,21 @@ fn deploy_and_value_fail_clearly() {
     std::fs::write(&bad, "x[]|\n\n  a[b[]").unwrap();
     let output = node.client(&["deploy", bad.to_str().unwrap(), "--json"]);
     let err = failure(&output);
-    assert_eq!(text(&output.stdout), "");
     let place = format!("{}:3:8", bad.display());
     assert!(err.contains(&place), "no {place} in\n{err}");
+    // With --json, stdout holds the error in the API's shape.
+    let error = json_error(&output, "invalid");
+    assert!(
+        error["message"].as_str().unwrap().contains(&place),
+        "{error}"
+    );
 
     let unknown = format!("/amb/{}", Cid::of(b"no program has this address"));
     let started = Instant::now();
     let output = node.client(&["value", &unknown, "--wait", "2", "--json"]);
     let err = failure(&output);
-    assert_eq!(text(&output.stdout), "");
+    // The node's own error object.
+    json_error(&output, "not-found");
     assert!(
         err.contains(&unknown),
         "the error names the address:\n{err}"
@@ -393,6 +413,462 @@ fn a_deployer_killed_in_the_middle_of_a_run_finishes_it_at_restart() {
     drop(node);
     let log = home.stored_run(&address);
     assert!(log.len() > partial, "{} events", log.len());
+}
+
+// The API's guard, bounds and error shape (`spec/network.md` §7): hostile and
+// malformed requests are sent as raw HTTP/1.1 on a `TcpStream`.
+
+/// `host:port` of an API URL.
+fn authority(api: &str) -> &str {
+    api.trim_start_matches("http://")
+}
+
+/// One raw HTTP/1.1 exchange on a new connection (`Connection: close`, and `Host`
+/// the API's own unless `headers` give one): the status and the JSON body.
+fn exchange(
+    api: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Value) {
+    let mut stream = TcpStream::connect(authority(api)).expect("the API accepts");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {}\r\n", authority(api)));
+    }
+    for (key, value) in headers {
+        head.push_str(&format!("{key}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("an answer");
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {head}"));
+    let json = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {head}\n{body}"))
+    };
+    (status, json)
+}
+
+/// Asserts an error answer of `status` and `kind` in the API's shape; returns the
+/// `{"error"}` object.
+fn api_error(answer: &(u16, Value), status: u16, kind: &str) -> Value {
+    assert_eq!(answer.0, status, "{answer:?}");
+    let error = &answer.1["error"];
+    assert_eq!(error["kind"], kind, "{answer:?}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{answer:?}"
+    );
+    for key in keys(error) {
+        assert!(
+            ["kind", "message", "rule", "at"].contains(&key),
+            "{answer:?}"
+        );
+    }
+    error.clone()
+}
+
+#[test]
+fn hostile_and_malformed_requests_get_json_errors_of_the_right_class() {
+    let node = Node::fresh(&[]);
+    let api = node.api.as_str();
+    let port = authority(api).rsplit_once(':').unwrap().1;
+
+    // DNS rebinding: a name that is not the API's; a cross-site browser request.
+    let foreign = format!("rebound.example:{port}");
+    let error = api_error(
+        &exchange(api, "GET", "/v1/info", &[("Host", &foreign)], b""),
+        403,
+        "forbidden",
+    );
+    assert_eq!(error["rule"], "host");
+    let json = ("Content-Type", "application/json");
+    let cross = ("Origin", "http://evil.example");
+    let error = api_error(
+        &exchange(
+            api,
+            "POST",
+            "/v1/deploy",
+            &[json, cross],
+            b"{\"source\":\"a[]\"}",
+        ),
+        403,
+        "forbidden",
+    );
+    assert_eq!(error["rule"], "origin");
+    // A loopback name with the API's port, and the API's own origin, pass.
+    let localhost = format!("localhost:{port}");
+    let origin = format!("http://localhost:{port}");
+    let (status, info) = exchange(
+        api,
+        "GET",
+        "/v1/info",
+        &[("Host", &localhost), ("Origin", &origin)],
+        b"",
+    );
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["health"], json!({"ok": true}), "{info}");
+
+    // axum's own refusals, in the same shape.
+    let deploy =
+        |headers: &[(&str, &str)], body: &[u8]| exchange(api, "POST", "/v1/deploy", headers, body);
+    api_error(&deploy(&[json], b"{\"source\": "), 400, "malformed");
+    api_error(
+        &deploy(&[("Content-Type", "text/plain")], b"{}"),
+        415,
+        "content-type",
+    );
+    let error = api_error(&deploy(&[json], b"{\"name\": \"x\"}"), 422, "schema");
+    assert!(
+        error["message"].as_str().unwrap().contains("source"),
+        "{error}"
+    );
+    api_error(
+        &exchange(api, "GET", "/v2/nothing", &[], b""),
+        404,
+        "not-found",
+    );
+    api_error(&exchange(api, "GET", "/v1/deploy", &[], b""), 405, "method");
+
+    // An empty program and a syntax error are refused before anything is stored.
+    let error = api_error(
+        &deploy(&[json], b"{\"source\": \"// only a comment\\n\"}"),
+        400,
+        "invalid",
+    );
+    assert_eq!(error["rule"], "empty");
+    let error = api_error(
+        &deploy(&[json], b"{\"source\": \"x[]|\\n\\n  a[b[]\"}"),
+        400,
+        "invalid",
+    );
+    assert_eq!(
+        (&error["rule"], &error["at"]),
+        (&json!("syntax"), &json!("3:8"))
+    );
+
+    // `wait_ms` above the cap, and one that is not a number.
+    let unknown = Cid::of(b"no program has this address");
+    let error = api_error(
+        &exchange(
+            api,
+            "GET",
+            &format!("/v1/programs/{unknown}/value?wait_ms=86400000"),
+            &[],
+            b"",
+        ),
+        400,
+        "limit",
+    );
+    assert_eq!(error["rule"], "api_max_wait_ms");
+    let path = format!("/v1/programs/{unknown}/value?wait_ms=soon");
+    api_error(&exchange(api, "GET", &path, &[], b""), 400, "malformed");
+    let error = api_error(
+        &exchange(api, "GET", "/v1/programs/not-a-cid", &[], b""),
+        400,
+        "invalid",
+    );
+    assert!(
+        error["message"].as_str().unwrap().contains("not-a-cid"),
+        "{error}"
+    );
+
+    // `amb deploy` of a file over the API's body limit: exit 1 with the node's
+    // message (not a broken pipe taken for success), and with `--json` the node's
+    // error object on stdout.
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.amb");
+    let mut program = "a[] | ".repeat(400_000);
+    program.push_str("a[]\n");
+    std::fs::write(&big, program).unwrap();
+    let output = node.client(&["deploy", big.to_str().unwrap()]);
+    let err = failure(&output);
+    assert!(
+        err.contains("413") && err.contains("api_max_body_bytes"),
+        "{err}"
+    );
+    let output = node.client(&["deploy", big.to_str().unwrap(), "--json"]);
+    failure(&output);
+    let error = json_error(&output, "limit");
+    assert_eq!(error["rule"], "api_max_body_bytes", "{error}");
+
+    // Nothing was stored, and the node serves on.
+    assert_eq!(node.info()["programs"], 0);
+}
+
+#[test]
+fn a_slow_client_is_cut_off_and_requests_over_the_bound_are_busy() {
+    let home = Home::new();
+    let node = Node::start(
+        &home,
+        &[],
+        &[],
+        &[
+            ("AMB_NODE_API_HEADER_TIMEOUT_SECS", "1"),
+            ("AMB_NODE_API_MAX_REQUESTS", "2"),
+        ],
+    );
+    let api = node.api.as_str();
+
+    // A client sending its request head a byte at a time is disconnected before it
+    // ends it (the head never ends).
+    let mut slow = TcpStream::connect(authority(api)).unwrap();
+    let start = format!(
+        "GET /v1/info HTTP/1.1\r\nHost: {}\r\nX-Slow: ",
+        authority(api)
+    );
+    slow.write_all(start.as_bytes()).unwrap();
+    slow.set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
+    let began = Instant::now();
+    let mut buffer = [0u8; 1024];
+    loop {
+        assert!(
+            began.elapsed() < WAIT,
+            "the node kept a slow client's connection open"
+        );
+        if slow.write_all(b"a").is_err() {
+            break;
+        }
+        match slow.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+        // The slow client's pace.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Two requests held open (values of a program nobody has, with a long wait)
+    // fill `api_max_requests`; the next is answered 503 at once. A held request
+    // that raced a probe for a place, and was answered, is sent again.
+    let unknown = Cid::of(b"nobody has this program");
+    let hold = || {
+        let mut stream = TcpStream::connect(authority(api)).unwrap();
+        let head = format!(
+            "GET /v1/programs/{unknown}/value?wait_ms=30000 HTTP/1.1\r\nHost: {}\r\n\r\n",
+            authority(api)
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream
+    };
+    let answered = |stream: &TcpStream| {
+        stream.set_nonblocking(true).unwrap();
+        let peeked = stream.peek(&mut [0u8; 1]);
+        stream.set_nonblocking(false).unwrap();
+        !matches!(peeked, Err(e) if e.kind() == ErrorKind::WouldBlock)
+    };
+    let mut held: Vec<TcpStream> = (0..2).map(|_| hold()).collect();
+    let busy = wait_until("a request over api_max_requests", || {
+        for stream in &mut held {
+            if answered(stream) {
+                *stream = hold();
+            }
+        }
+        let answer = exchange(api, "GET", "/v1/info", &[], b"");
+        (answer.0 == 503).then_some(answer)
+    });
+    let error = api_error(&busy, 503, "busy");
+    assert_eq!(error["rule"], "api_max_requests");
+    // Their places come back once they end (answered, or their clients gone).
+    drop(held);
+    wait_until("the API to answer again", || {
+        (exchange(api, "GET", "/v1/info", &[], b"").0 == 200).then_some(())
+    });
+}
+
+/// A process that is killed if the test ends before it does.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_token_guards_the_api_where_it_is_on() {
+    let home = Home::new();
+    let token_file = std::path::Path::new(&home.path()).join("api_token");
+    let token = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let bearer = format!("Bearer {token}");
+
+    // On loopback, when asked: every route, reads included.
+    let node = Node::start(&home, &[], &["--api-token"], &[]);
+    let api = node.api.as_str();
+    api_error(
+        &exchange(api, "GET", "/v1/info", &[], b""),
+        401,
+        "unauthorized",
+    );
+    let wrong = ("Authorization", "Bearer 0123");
+    api_error(
+        &exchange(api, "GET", "/v1/info", &[wrong], b""),
+        401,
+        "unauthorized",
+    );
+    let right = ("Authorization", bearer.as_str());
+    assert_eq!(exchange(api, "GET", "/v1/info", &[right], b"").0, 200);
+    // The CLI sends the token of --home, or of AMB_API_TOKEN.
+    let err = failure(&node.client(&["info", "--json"]));
+    assert!(err.contains("401"), "{err}");
+    json_of(&node.client(&["info", "--json", "--home", &home.path()]));
+    json_of(
+        &amb_command(home.sandbox())
+            .args(["info", "--json", "--node", api])
+            .env("AMB_API_TOKEN", &token)
+            .output()
+            .unwrap(),
+    );
+    drop(node);
+
+    // Beyond loopback it is always on, and the node says so in its log.
+    let node = Node::start(&home, &[], &["--api", "0.0.0.0:0"], &[]);
+    let api = node.api.as_str();
+    api_error(
+        &exchange(api, "GET", "/v1/info", &[], b""),
+        401,
+        "unauthorized",
+    );
+    assert_eq!(exchange(api, "GET", "/v1/info", &[right], b"").0, 200);
+    assert!(node.log().contains("beyond loopback"), "{}", node.log());
+    drop(node);
+
+    // Without a token file, a node refuses to listen beyond loopback: exit 1.
+    std::fs::remove_file(&token_file).unwrap();
+    let mut node = Running(
+        amb_command(home.sandbox())
+            .args(["node", "--home", &home.path(), "--api", "0.0.0.0:0"])
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let status = wait_until("the node to refuse to start", || node.0.try_wait().unwrap());
+    let mut err = String::new();
+    node.0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("api_token") && err.contains("amb init"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// A tmpfs of `size` mounted on a temporary directory (the tests run as root, as
+/// CI does); unmounted when dropped.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let output = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("mount runs");
+        assert!(
+            output.status.success(),
+            "mounting a tmpfs (this test needs root, as CI has): {}",
+            text(&output.stderr)
+        );
+        Tmpfs(dir)
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// Writes zeros to `path` until the file system is full.
+fn fill(path: &std::path::Path) {
+    let mut file = std::fs::File::create(path).unwrap();
+    for size in [1 << 20, 4096, 1] {
+        let chunk = vec![0u8; size];
+        loop {
+            match file.write_all(&chunk).and_then(|()| file.sync_all()) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(28) => break,
+                Err(e) => panic!("filling the disk: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_is_the_nodes_failure_and_it_recovers_when_space_returns() {
+    let disk = Tmpfs::mount("48m");
+    let home = Home::new_in(disk.path());
+    let node = Node::start(&home, &[], &[], &[]);
+    let api = node.api.as_str();
+    let source = std::fs::read_to_string(corpus(MONOID)).unwrap();
+    let deploy = |name: &str| {
+        let body = json!({ "source": source, "name": name }).to_string();
+        let json = ("Content-Type", "application/json");
+        exchange(api, "POST", "/v1/deploy", &[json], body.as_bytes())
+    };
+    let health = || exchange(api, "GET", "/v1/info", &[], b"").1["health"].clone();
+    assert_eq!(deploy("before").0, 200);
+    assert_eq!(health(), json!({"ok": true}));
+
+    let filler = disk.path().join("filler");
+    fill(&filler);
+    // The store may have room left inside its file: deploy until a write fails.
+    let failed = (0..50)
+        .map(|n| deploy(&format!("full-{n}")))
+        .find(|answer| answer.0 != 200)
+        .expect("a deploy fails once the disk is full");
+    // The node's own failure, of a full disk: 507.
+    let error = api_error(&failed, 507, "storage");
+    assert_eq!(error["rule"], "disk-full", "{error}");
+    let unhealthy = health();
+    assert_eq!(unhealthy["ok"], false, "{unhealthy}");
+    let store = unhealthy["store"].as_str().unwrap_or_default();
+    assert!(store.starts_with("disk full: "), "{unhealthy}");
+
+    // Space returns: the next deploy succeeds, without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    let again = deploy("after");
+    assert_eq!(again.0, 200, "{again:?}");
+    assert_eq!(health(), json!({"ok": true}));
+    drop(node);
 }
 
 /// A node's memory is bounded by its settings, not by how many programs it ran

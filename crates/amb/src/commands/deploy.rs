@@ -1,7 +1,7 @@
 //! `amb deploy FILE --node URL [--json]`: deploy a program on a running node, which
 //! runs it, records its events and publishes them; prints its address.
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{io::Write, path::PathBuf, process::ExitCode, time::Duration};
 
 use amb_engine::Limits;
 
@@ -12,9 +12,9 @@ use crate::{client::NodeArgs, source::LimitArgs};
 pub(crate) struct Args {
     /// Program file (`-` for standard input).
     file: PathBuf,
-    /// Print `{"address"}` as JSON.
+    /// Print `{"address"}` as JSON (and an error as `{"error"}`).
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// Most reduction steps; reaching it is an error.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_steps)]
     max_steps: u64,
@@ -57,10 +57,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let address = answer["address"]
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("the node's answer has no address: {answer}"))?;
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::json!({ "address": address }));
+        writeln!(out, "{}", serde_json::json!({ "address": address }))?;
     } else {
-        println!("{address}");
+        writeln!(out, "{address}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,12 @@
 //! `amb init [--home DIR] [--json]`: the node's key, configuration and store.
 //!
-//! The first run creates them; a later run keeps the existing key (it never writes
-//! over one), writes a configuration or store that has gone missing, prints the same
-//! public key and exits 0. A corrupt key is an error (exit 1) and is left in place.
+//! The first run creates them, and the API's bearer token (`<home>/api_token`,
+//! 0600); a later run keeps the existing key and token (it never writes over
+//! them), writes a configuration, token or store that has gone missing, prints the
+//! same public key and exits 0. A corrupt key is an error (exit 1) and is left in
+//! place.
 
-use std::process::ExitCode;
+use std::{io::Write, process::ExitCode};
 
 use anyhow::Context;
 
@@ -15,9 +17,10 @@ use crate::home::HomeArgs;
 pub(crate) struct Args {
     #[command(flatten)]
     home: HomeArgs,
-    /// Print exactly `{"home", "public_key", "created"}` as JSON.
+    /// Print exactly `{"home", "public_key", "created"}` as JSON (and an error as
+    /// `{"error"}`).
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
@@ -27,20 +30,23 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("initializing {}", home.dir().display()))?;
     let public_key = init.loaded().key.public_key().to_string();
     let dir = home.dir().display().to_string();
+    let mut out = std::io::stdout().lock();
     if args.json {
         let json = serde_json::json!({
             "home": dir,
             "public_key": public_key,
             "created": init.created(),
         });
-        println!("{json}");
+        writeln!(out, "{json}")?;
     } else {
         if init.created() {
-            println!("initialized {dir}");
+            writeln!(out, "initialized {dir}")?;
         } else {
-            println!("already initialized {dir} (the existing key is kept)");
+            writeln!(out, "already initialized {dir} (the existing key is kept)")?;
         }
-        println!("public key: {public_key}");
+        writeln!(out, "public key: {public_key}")?;
+        let token = home.api_token_path();
+        writeln!(out, "API token: {} (kept if it existed)", token.display())?;
     }
     Ok(ExitCode::SUCCESS)
 }

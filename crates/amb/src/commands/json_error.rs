@@ -7,16 +7,26 @@
 //! in the store), `refused` (an event breaks a rule of `spec/events.md` §7, named by
 //! `rule`, at the event `at`), `incomplete` (the run stops at the event `at`),
 //! `storage` (the store could not be opened or read: damaged, in use, unreadable),
-//! `error` (anything else, as the node commands' `--json` say it).
+//! `unreachable` (a node that cannot be reached, or that broke the exchange off),
+//! `error` (anything else). A node's error answer is printed as the node gave it
+//! (its kinds: `spec/network.md` §7).
 
 use std::io::Write;
 
 use amb_log::{HomeError, StoreError};
+
+use crate::{
+    client::{NodeError, Unreachable},
+    source::Reported,
+};
 use amb_vm::verify::VerifyError;
 use serde_json::{Value, json};
 
 /// The JSON of `error`.
 pub(crate) fn json_error(error: &anyhow::Error) -> Value {
+    if let Some(node) = error.chain().find_map(|c| c.downcast_ref::<NodeError>()) {
+        return json!({ "error": node.error });
+    }
     let mut body = json!({ "kind": kind(error), "message": format!("{error:#}") });
     if let Some(verify) = error.chain().find_map(|c| c.downcast_ref::<VerifyError>()) {
         if let Some(rule) = verify.rule() {
@@ -52,6 +62,12 @@ fn kind(error: &anyhow::Error) -> &'static str {
     for cause in error.chain() {
         if cause.downcast_ref::<NotFound>().is_some() {
             return "not-found";
+        }
+        if cause.downcast_ref::<Reported>().is_some() {
+            return "invalid";
+        }
+        if cause.downcast_ref::<Unreachable>().is_some() {
+            return "unreachable";
         }
         if let Some(verify) = cause.downcast_ref::<VerifyError>() {
             return match verify {

@@ -2,7 +2,7 @@
 //! node, which fetches what it lacks from its peers, verifies every event and
 //! replays them.
 
-use std::{process::ExitCode, time::Duration};
+use std::{io::Write, process::ExitCode, time::Duration};
 
 use crate::client::NodeArgs;
 
@@ -11,9 +11,10 @@ use crate::client::NodeArgs;
 pub(crate) struct Args {
     /// The program's address, `/amb/<cid>`.
     address: String,
-    /// Print `{"address", "normal_form", "value"}` as JSON.
+    /// Print `{"address", "normal_form", "value"}` as JSON (and an error as
+    /// `{"error"}`).
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// How long the node may take to fetch the program and see its run complete, in
     /// seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
@@ -29,15 +30,18 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         &format!("/v1/programs/{program}/value?wait_ms={wait_ms}"),
         Duration::from_millis(wait_ms + 30_000),
     )?;
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{answer}");
+        writeln!(out, "{answer}")?;
     } else {
-        println!("address: {}", answer["address"].as_str().unwrap_or("?"));
-        println!(
-            "normal form: {}",
-            answer["normal_form"].as_str().unwrap_or("?")
-        );
-        println!("value: {}", answer["value"]);
+        writeln!(
+            out,
+            "address: {}",
+            answer["address"].as_str().unwrap_or("?")
+        )?;
+        let normal_form = answer["normal_form"].as_str().unwrap_or("?");
+        writeln!(out, "normal form: {normal_form}")?;
+        writeln!(out, "value: {}", answer["value"])?;
     }
     Ok(ExitCode::SUCCESS)
 }

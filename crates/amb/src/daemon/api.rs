@@ -1,75 +1,120 @@
-//! The node's local HTTP JSON API (`spec/network.md` §7): node info, deploy,
-//! program status and value, and a live stream of stored events (server-sent
-//! events). Errors are `{"error": "..."}` with a 4xx or 5xx status.
+//! The node's local HTTP JSON API (`spec/network.md` §7): node info with its
+//! health, deploy, program status and value, and a live stream of stored events
+//! (server-sent events), behind the guard (`guard`) and the bounds (`bounds`).
+//! Every error is an [`ApiError`]: extractors refuse through it, and so do the
+//! fallbacks of unknown routes and wrong methods.
 
-use std::{convert::Infallible, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use amb_bytecode::Cid;
 use amb_engine::Limits;
 use amb_net::{NetError, NodeEvent, NodeHandle};
 use axum::{
     Json, Router,
-    extract::{Path, Query, State},
-    http::StatusCode,
-    response::{
-        IntoResponse, Response,
-        sse::{Event, KeepAlive, Sse},
-    },
+    extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State},
+    http::{StatusCode, request},
+    middleware::{from_fn, from_fn_with_state},
+    response::sse::{Event, KeepAlive, Sse},
     routing::{get, post},
 };
 use futures::{Stream, StreamExt};
-use serde::Deserialize;
+use serde::{Deserialize, de::DeserializeOwned};
+use tokio::sync::watch;
 use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 
-/// The API's routes.
-pub(crate) fn router(node: NodeHandle) -> Router {
+use super::{
+    bounds::{self, BodyBounds, Concurrency},
+    error::{self, ApiError},
+    guard::{self, Guard},
+    health, program,
+    settings::ApiSettings,
+};
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub(crate) struct ApiState {
+    pub(crate) node: NodeHandle,
+    /// The cap on `wait_ms` (`api_max_wait_ms`).
+    pub(crate) max_wait: Duration,
+    /// Turns true when the node stops: event streams end.
+    pub(crate) stopping: watch::Receiver<bool>,
+}
+
+impl ApiState {
+    /// The API error of a failed node call: the store's failure where the node
+    /// could not say better.
+    fn failed(&self, e: NetError) -> ApiError {
+        health::blame_store(e.into(), self.node.store())
+    }
+}
+
+/// The API's routes, fallbacks and layers (outermost first: panics caught, the
+/// guard, the bound on requests, the body read whole).
+pub(crate) fn router(state: ApiState, guard: Guard, settings: &ApiSettings) -> Router {
+    let body = BodyBounds {
+        max_bytes: settings.max_body_bytes,
+        timeout: settings.body_timeout,
+    };
     Router::new()
         .route("/v1/info", get(info))
         .route("/v1/deploy", post(deploy))
         .route("/v1/programs/{cid}", get(status))
         .route("/v1/programs/{cid}/value", get(value))
         .route("/v1/events", get(events))
-        .with_state(node)
+        .method_not_allowed_fallback(error::wrong_method)
+        .fallback(error::no_route)
+        .with_state(state)
+        // `read_body` bounds the body; axum's own limit would answer in text.
+        .layer(DefaultBodyLimit::disable())
+        .layer(from_fn_with_state(body, bounds::read_body))
+        .layer(from_fn_with_state(
+            Arc::new(Concurrency::new(settings.max_requests)),
+            bounds::limit_requests,
+        ))
+        .layer(from_fn_with_state(Arc::new(guard), guard::check))
+        .layer(from_fn(bounds::catch_panic))
 }
 
-/// An API error: a status and a message.
-struct ApiError(StatusCode, String);
+/// A JSON body whose rejections are [`ApiError`]s.
+struct JsonBody<T>(T);
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<T>::from_request(request, state).await?;
+        Ok(JsonBody(value))
     }
 }
 
-impl From<NetError> for ApiError {
-    fn from(e: NetError) -> ApiError {
-        let status = match e {
-            NetError::Stopped | NetError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-            NetError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            NetError::Invalid(_) => StatusCode::BAD_REQUEST,
-            NetError::Limit { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            NetError::NotFound(_) => StatusCode::NOT_FOUND,
-            NetError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            NetError::Storage { full: true, .. } => StatusCode::INSUFFICIENT_STORAGE,
-            NetError::Storage { full: false, .. } => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_GATEWAY,
-        };
-        ApiError(status, e.to_string())
+/// A request-parts extractor (`Path`, `Query`) whose rejections are [`ApiError`]s.
+struct Checked<E>(E);
+
+impl<S: Send + Sync, E> FromRequestParts<S> for Checked<E>
+where
+    E: FromRequestParts<S>,
+    ApiError: From<E::Rejection>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut request::Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(Checked(E::from_request_parts(parts, state).await?))
     }
 }
 
 fn program_cid(text: &str) -> Result<Cid, ApiError> {
     let cid = text.strip_prefix("/amb/").unwrap_or(text);
-    cid.parse().map_err(|_| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("`{text}` is not a program address (/amb/<cid>)"),
-        )
-    })
+    cid.parse()
+        .map_err(|_| ApiError::invalid(format!("`{text}` is not a program address (/amb/<cid>)")))
 }
 
-async fn info(State(node): State<NodeHandle>) -> Result<Json<amb_net::NodeInfo>, ApiError> {
-    Ok(Json(node.info().await?))
+/// The node's info, with `"health"`.
+async fn info(State(api): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let info = api.node.info().await.map_err(|e| api.failed(e))?;
+    let mut json = serde_json::to_value(info)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    json["health"] = health::to_json(api.node.store());
+    Ok(Json(json))
 }
 
 #[derive(Deserialize)]
@@ -83,8 +128,8 @@ struct DeployRequest {
 }
 
 async fn deploy(
-    State(node): State<NodeHandle>,
-    Json(request): Json<DeployRequest>,
+    State(api): State<ApiState>,
+    JsonBody(request): JsonBody<DeployRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limits = Limits {
         max_steps: request.max_steps.unwrap_or(Limits::default().max_steps),
@@ -93,18 +138,18 @@ async fn deploy(
     let mut delegates = Vec::new();
     for (name, peer) in request.delegate {
         let peer = peer.parse().map_err(|_| {
-            ApiError(
-                StatusCode::BAD_REQUEST,
-                format!("`{peer}` (delegate of `{name}`) is not a peer id"),
-            )
+            ApiError::invalid(format!("`{peer}` (delegate of `{name}`) is not a peer id"))
         })?;
         delegates.push((name, peer));
     }
+    program::refuse_empty(&request.source)?;
+    // Kept to name the place of a syntax error the node refuses.
+    let source = request.source.clone();
     let deployed = if delegates.is_empty() {
-        amb_net::deploy(&node, request.source, request.name, limits).await
+        amb_net::deploy(&api.node, request.source, request.name, limits).await
     } else {
         amb_net::delegation::deploy_delegated(
-            &node,
+            &api.node,
             request.source,
             request.name,
             limits,
@@ -113,8 +158,10 @@ async fn deploy(
         .await
     };
     let deployed = deployed.map_err(|e| match e {
-        NetError::Other(message) => ApiError(StatusCode::BAD_REQUEST, message),
-        other => other.into(),
+        NetError::Invalid(ref message) if message.starts_with("syntax error") => {
+            program::syntax_error(e.into(), &source)
+        }
+        e => api.failed(e),
     })?;
     Ok(Json(serde_json::json!({
         "address": format!("/amb/{}", deployed.program),
@@ -126,10 +173,11 @@ async fn deploy(
 }
 
 async fn status(
-    State(node): State<NodeHandle>,
-    Path(cid): Path<String>,
+    State(api): State<ApiState>,
+    Checked(Path(cid)): Checked<Path<String>>,
 ) -> Result<Json<amb_net::ProgramStatus>, ApiError> {
-    Ok(Json(node.status(program_cid(&cid)?).await?))
+    let status = api.node.status(program_cid(&cid)?).await;
+    Ok(Json(status.map_err(|e| api.failed(e))?))
 }
 
 #[derive(Deserialize)]
@@ -139,18 +187,26 @@ struct ValueQuery {
 }
 
 async fn value(
-    State(node): State<NodeHandle>,
-    Path(cid): Path<String>,
-    Query(query): Query<ValueQuery>,
+    State(api): State<ApiState>,
+    Checked(Path(cid)): Checked<Path<String>>,
+    Checked(Query(query)): Checked<Query<ValueQuery>>,
 ) -> Result<Json<amb_net::ProgramValue>, ApiError> {
+    let program = program_cid(&cid)?;
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(30_000));
-    let value = amb_net::value(&node, program_cid(&cid)?, wait)
-        .await
-        .map_err(|e| match e {
-            NetError::Other(message) => ApiError(StatusCode::NOT_FOUND, message),
-            other => other.into(),
-        })?;
-    Ok(Json(value))
+    if wait > api.max_wait {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "limit",
+            format!(
+                "wait_ms={} is over the API's limit of {} ms (api_max_wait_ms)",
+                wait.as_millis(),
+                api.max_wait.as_millis()
+            ),
+        )
+        .rule("api_max_wait_ms"));
+    }
+    let value = amb_net::value(&api.node, program, wait).await;
+    Ok(Json(value.map_err(|e| api.failed(e))?))
 }
 
 #[derive(Deserialize)]
@@ -160,30 +216,33 @@ struct EventsQuery {
 
 /// Every event stored from now on (optionally of one program), one SSE `stored`
 /// event each; a client too slow to keep up gets a `lagged` event with the count.
+/// The stream ends when the node stops.
 async fn events(
-    State(node): State<NodeHandle>,
-    Query(query): Query<EventsQuery>,
+    State(api): State<ApiState>,
+    Checked(Query(query)): Checked<Query<EventsQuery>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let program = query.program.as_deref().map(program_cid).transpose()?;
     let program = program.map(|c| c.to_string());
-    let stream = BroadcastStream::new(node.subscribe_events()).flat_map(move |item| {
-        let events: Vec<Result<Event, Infallible>> = match item {
-            Ok(NodeEvent::Stored(stored)) => stored
-                .into_iter()
-                .filter(|s| program.as_ref().is_none_or(|p| *p == s.program))
-                .map(|s| {
-                    Ok(Event::default()
-                        .event("stored")
-                        .json_data(s)
-                        .expect("a summary serializes"))
-                })
-                .collect(),
-            Ok(_) => Vec::new(),
-            Err(BroadcastStreamRecvError::Lagged(n)) => {
-                vec![Ok(Event::default().event("lagged").data(n.to_string()))]
-            }
-        };
-        futures::stream::iter(events)
-    });
+    let mut stopping = api.stopping.clone();
+    let stop = async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    let stream = BroadcastStream::new(api.node.subscribe_events())
+        .flat_map(move |item| {
+            let events: Vec<Result<Event, Infallible>> = match item {
+                Ok(NodeEvent::Stored(stored)) => stored
+                    .into_iter()
+                    .filter(|s| program.as_ref().is_none_or(|p| *p == s.program))
+                    .filter_map(|s| Event::default().event("stored").json_data(s).ok())
+                    .map(Ok)
+                    .collect(),
+                Ok(_) => Vec::new(),
+                Err(BroadcastStreamRecvError::Lagged(n)) => {
+                    vec![Ok(Event::default().event("lagged").data(n.to_string()))]
+                }
+            };
+            futures::stream::iter(events)
+        })
+        .take_until(stop);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -1,17 +1,32 @@
-//! `amb node`: the peer daemon. It loads the home (key, `[node]` settings, store),
-//! starts the libp2p node and the HTTP API, prints one JSON `ready` line on stdout,
-//! logs to stderr, and stops cleanly on SIGINT or SIGTERM.
+//! `amb node`: the peer daemon. It loads the home (key, `[node]` settings, API
+//! token, store), starts the libp2p node and the HTTP API, prints one JSON `ready`
+//! line on stdout, logs to stderr, and stops cleanly on SIGINT or SIGTERM.
+//!
+//! The API (`spec/network.md` §7) is split by job: the routes (`api`), the error
+//! shape and status classes (`error`), who may call (`guard`), the per-request
+//! bounds (`bounds`), the server loop with its header timeout (`server`), the
+//! server's settings (`settings`), the health `/v1/info` reports (`health`) and
+//! the checks of a deployed program's text (`program`).
 
 pub(crate) mod api;
+mod bounds;
+pub(crate) mod error;
+mod guard;
+mod health;
+mod program;
+mod server;
+mod settings;
 
-use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
+use std::{io::Write, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
-use amb_log::Store;
+use amb_log::{Home, Store};
 use amb_net::{FaultConfig, NodeTable};
 use anyhow::Context;
 use libp2p::Multiaddr;
+use tokio::sync::watch;
 
 use crate::home::HomeArgs;
+use settings::ApiSettings;
 
 /// The API's address when neither the flag, the variable nor the file gives one.
 const DEFAULT_API: &str = "127.0.0.1:4080";
@@ -26,6 +41,10 @@ pub(crate) struct Args {
     /// 127.0.0.1:4080].
     #[arg(long, value_name = "HOST:PORT")]
     api: Option<SocketAddr>,
+    /// Require the bearer token of the home's `api_token` file on a loopback API too
+    /// (beyond loopback it is always required) [config: api_token].
+    #[arg(long)]
+    api_token: bool,
     /// A peer to connect to at start (repeatable).
     #[arg(long, value_name = "MULTIADDR")]
     peer: Vec<Multiaddr>,
@@ -41,11 +60,13 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let loaded = args.home.load()?;
-    let table = NodeTable::load(loaded.config.node.as_ref(), |key| {
-        std::env::var(format!("AMB_NODE_{key}")).ok()
-    })
-    .map_err(anyhow::Error::msg)?;
+    let home = args.home.resolve()?;
+    let loaded = home.load()?;
+    let env = |key: &str| std::env::var(format!("AMB_NODE_{key}")).ok();
+    // The server's own keys first: amb-net refuses keys it does not know.
+    let mut node_table = loaded.config.node.clone();
+    let settings = ApiSettings::take(node_table.as_mut(), env).map_err(anyhow::Error::msg)?;
+    let table = NodeTable::load(node_table.as_ref(), env).map_err(anyhow::Error::msg)?;
     let mut config = table.to_config().map_err(anyhow::Error::msg)?;
     if !args.listen.is_empty() {
         config.listen = args.listen.clone();
@@ -62,45 +83,104 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("the API address `{text}` is not HOST:PORT"))?,
         (None, None) => DEFAULT_API.parse().expect("a valid address"),
     };
+    let token = api_token(&home, api, args.api_token || table.api_token == Some(true))?;
     init_logging();
+    if !api.ip().is_loopback() {
+        tracing::warn!(
+            %api,
+            "the API listens beyond loopback: every request must carry the bearer token"
+        );
+    }
     let store = Arc::new(
-        Store::open_or_create(&loaded.store_path)
+        Store::open_or_create_with_cache(&loaded.store_path, config.store_cache_bytes)
             .with_context(|| format!("opening the store {}", loaded.store_path.display()))?,
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let api = Api {
+        addr: api,
+        token,
+        settings,
+    };
     runtime.block_on(serve(config, api, loaded.key, store))?;
     // Blocking tasks (a long verification) are not waited for past this.
     runtime.shutdown_timeout(Duration::from_secs(2));
     Ok(ExitCode::SUCCESS)
 }
 
+/// The bearer token the API checks: always beyond loopback (a node there refuses
+/// to start without one), on loopback when `asked` (the `api_token` setting).
+fn api_token(home: &Home, api: SocketAddr, asked: bool) -> anyhow::Result<Option<String>> {
+    let beyond = !api.ip().is_loopback();
+    if !beyond && !asked {
+        return Ok(None);
+    }
+    if let Some(token) = home.api_token()? {
+        return Ok(Some(token));
+    }
+    let why = if beyond {
+        format!(
+            "the API address {api} is beyond loopback, where every request needs the bearer token"
+        )
+    } else {
+        "the api_token setting asks for the bearer token".to_string()
+    };
+    anyhow::bail!(
+        "{why}, but the home has no token file {}: run `amb init --home {}` to create one",
+        home.api_token_path().display(),
+        home.dir().display()
+    )
+}
+
+/// The API's address, token and bounds.
+struct Api {
+    addr: SocketAddr,
+    token: Option<String>,
+    settings: ApiSettings,
+}
+
 async fn serve(
     config: amb_net::NodeConfig,
-    api: SocketAddr,
+    api: Api,
     key: amb_log::SigningKey,
     store: Arc<Store>,
 ) -> anyhow::Result<()> {
     let (node, ready) = amb_net::start(config, key, store).await?;
-    let listener = tokio::net::TcpListener::bind(api)
+    let listener = tokio::net::TcpListener::bind(api.addr)
         .await
-        .with_context(|| format!("binding the API to {api}"))?;
-    let api_url = format!("http://{}", listener.local_addr()?);
+        .with_context(|| format!("binding the API to {}", api.addr))?;
+    let local = listener.local_addr()?;
+    let api_url = format!("http://{local}");
     let line = serde_json::json!({
         "event": "ready",
         "peer_id": ready.peer_id,
         "listen": ready.listen,
         "api": api_url,
     });
-    println!("{line}");
+    // Nobody reading the ready line is no reason to stop serving.
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        tracing::warn!(error = %e, "writing the ready line");
+    }
+    drop(out);
     tracing::info!(peer_id = %ready.peer_id, api = %api_url, "node ready");
-    let router = api::router(node.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(stop_signal())
-        .await
-        .context("serving the API")?;
+    let (stopping, stopping_rx) = watch::channel(false);
+    let state = api::ApiState {
+        node: node.clone(),
+        max_wait: api.settings.max_wait,
+        stopping: stopping_rx,
+    };
+    let router = api::router(state, guard::Guard::new(local, api.token), &api.settings);
+    server::serve(
+        listener,
+        router,
+        api.settings.header_timeout,
+        stop_signal(),
+        stopping,
+    )
+    .await;
     node.shutdown();
     tracing::info!("stopped");
     Ok(())

@@ -72,7 +72,15 @@ pub(crate) struct Home {
 
 impl Home {
     pub(crate) fn new() -> Home {
-        let dir = tempfile::tempdir().expect("a temporary directory");
+        Home::init(tempfile::tempdir().expect("a temporary directory"))
+    }
+
+    /// A home in a directory under `parent` (a small file system, say).
+    pub(crate) fn new_in(parent: &Path) -> Home {
+        Home::init(tempfile::tempdir_in(parent).expect("a temporary directory"))
+    }
+
+    fn init(dir: tempfile::TempDir) -> Home {
         let home = Home { dir };
         success(
             &amb_command(home.sandbox())
@@ -152,9 +160,9 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    /// `amb node` on `home`, listening on loopback, without mDNS, dialing `peers`,
-    /// with `extra` arguments and `env` variables; returns once its ready line is
-    /// read and checked.
+    /// `amb node` on `home`, listening on loopback (its API too, unless `extra`
+    /// has `--api`), without mDNS, dialing `peers`, with `extra` arguments and `env`
+    /// variables; returns once its ready line is read and checked.
     pub(crate) fn start(
         home: &Home,
         peers: &[String],
@@ -171,10 +179,11 @@ impl Node {
             &home.path(),
             "--listen",
             "/ip4/127.0.0.1/tcp/0",
-            "--api",
-            "127.0.0.1:0",
             "--no-mdns",
         ]);
+        if !extra.contains(&"--api") {
+            command.args(["--api", "127.0.0.1:0"]);
+        }
         for peer in peers {
             command.args(["--peer", peer]);
         }
