@@ -783,60 +783,100 @@ fn the_token_guards_the_api_where_it_is_on() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
-/// A tmpfs of `size` mounted on a temporary directory (the tests run as root, as
-/// CI does); unmounted when dropped.
-struct Tmpfs(tempfile::TempDir);
+/// A disk that can be filled and freed again: a tmpfs of 48 MiB filled with a file
+/// of zeros (a real full disk; mounting needs root, which CI has), or, where this
+/// process may not mount, the store's own disk-full switch (`amb_log`'s
+/// `DISK_FULL_WHILE_ENV`: every write of the node's store fails with ENOSPC while
+/// a flag file exists). The test's assertions are the same on both.
+enum FullDisk {
+    Tmpfs(tempfile::TempDir),
+    Switch(tempfile::TempDir),
+}
 
-impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
+impl FullDisk {
+    fn new() -> FullDisk {
         let dir = tempfile::tempdir().unwrap();
         let output = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", "size=48m", "tmpfs"])
             .arg(dir.path())
             .output()
             .expect("mount runs");
-        assert!(
-            output.status.success(),
-            "mounting a tmpfs (this test needs root, as CI has): {}",
-            text(&output.stderr)
-        );
-        Tmpfs(dir)
+        if output.status.success() {
+            FullDisk::Tmpfs(dir)
+        } else {
+            eprintln!(
+                "mounting a tmpfs failed ({}): the store's disk-full switch stands in",
+                text(&output.stderr).trim()
+            );
+            FullDisk::Switch(dir)
+        }
     }
 
+    /// Where the node's home goes.
     fn path(&self) -> &std::path::Path {
-        self.0.path()
+        match self {
+            FullDisk::Tmpfs(dir) | FullDisk::Switch(dir) => dir.path(),
+        }
     }
-}
 
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(self.0.path())
-            .status();
+    /// The filler file (tmpfs), or the switch's flag file.
+    fn filler(&self) -> std::path::PathBuf {
+        self.path().join("filler")
     }
-}
 
-/// Writes zeros to `path` until the file system is full.
-fn fill(path: &std::path::Path) {
-    let mut file = std::fs::File::create(path).unwrap();
-    for size in [1 << 20, 4096, 1] {
-        let chunk = vec![0u8; size];
-        loop {
-            match file.write_all(&chunk).and_then(|()| file.sync_all()) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(28) => break,
-                Err(e) => panic!("filling the disk: {e}"),
+    /// What the node's environment needs.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            FullDisk::Tmpfs(_) => Vec::new(),
+            FullDisk::Switch(_) => vec![(
+                amb_log::DISK_FULL_WHILE_ENV,
+                self.filler().display().to_string(),
+            )],
+        }
+    }
+
+    /// Fills the disk: zeros until the file system is full, or the flag file.
+    fn fill(&self) {
+        let mut file = std::fs::File::create(self.filler()).unwrap();
+        if let FullDisk::Switch(_) = self {
+            return;
+        }
+        for size in [1 << 20, 4096, 1] {
+            let chunk = vec![0u8; size];
+            loop {
+                match file.write_all(&chunk).and_then(|()| file.sync_all()) {
+                    Ok(()) => {}
+                    Err(e) if e.raw_os_error() == Some(28) => break,
+                    Err(e) => panic!("filling the disk: {e}"),
+                }
             }
+        }
+    }
+
+    /// Space returns.
+    fn free(&self) {
+        std::fs::remove_file(self.filler()).unwrap();
+    }
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        if let FullDisk::Tmpfs(dir) = self {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(dir.path())
+                .status();
         }
     }
 }
 
 #[test]
 fn a_full_disk_is_the_nodes_failure_and_it_recovers_when_space_returns() {
-    let disk = Tmpfs::mount("48m");
+    let disk = FullDisk::new();
     let home = Home::new_in(disk.path());
-    let node = Node::start(&home, &[], &[], &[]);
+    let env = disk.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let node = Node::start(&home, &[], &[], &env);
     let api = node.api.as_str();
     let source = std::fs::read_to_string(corpus(MONOID)).unwrap();
     let deploy = |name: &str| {
@@ -848,8 +888,7 @@ fn a_full_disk_is_the_nodes_failure_and_it_recovers_when_space_returns() {
     assert_eq!(deploy("before").0, 200);
     assert_eq!(health(), json!({"ok": true}));
 
-    let filler = disk.path().join("filler");
-    fill(&filler);
+    disk.fill();
     // The store may have room left inside its file: deploy until a write fails.
     let failed = (0..50)
         .map(|n| deploy(&format!("full-{n}")))
@@ -864,7 +903,7 @@ fn a_full_disk_is_the_nodes_failure_and_it_recovers_when_space_returns() {
     assert!(store.starts_with("disk full: "), "{unhealthy}");
 
     // Space returns: the next deploy succeeds, without a restart.
-    std::fs::remove_file(&filler).unwrap();
+    disk.free();
     let again = deploy("after");
     assert_eq!(again.0, 200, "{again:?}");
     assert_eq!(health(), json!({"ok": true}));
