@@ -854,7 +854,7 @@ async fn delegated_calls(source: &str, calls: usize) -> DelegatedResult {
         let start = Instant::now();
         let deployed = tokio::time::timeout(
             WAIT,
-            amb_net::delegation::deploy_delegated(
+            amb_net::deploy::deploy_delegated(
                 &a.handle,
                 source.to_string(),
                 Some(format!("delegated-{call}")),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use libp2p::Multiaddr;
 use serde::Deserialize;
 
-use crate::{deploy::DeployLimits, faults::FaultConfig, ingest::IngestLimits};
+use crate::{faults::FaultConfig, ingest::IngestLimits, limits::DeployLimits};
 
 /// Everything a node is started with.
 #[derive(Clone, Debug)]

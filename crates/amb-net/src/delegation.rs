@@ -1,5 +1,5 @@
-//! Delegation (`spec/network.md` §8): deploying a program whose slices run on other
-//! peers, accepting (or refusing) to host slices for a deployer, and watching a
+//! Delegation (`spec/network.md` §8): preparing a host's walk of a deployment,
+//! accepting (or refusing) to host slices for a deployer, and watching a
 //! walk that waits for another host: re-syncing from it, asking it again to host
 //! (after a restart it has forgotten the walk), and giving up, with a clear error,
 //! past the node's peer timeout.
@@ -7,7 +7,7 @@
 use std::{
     collections::HashMap,
     sync::Arc,
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, Instant},
 };
 
 use amb_bytecode::{BlockLimits, Cid, ProgramLimits};
@@ -22,11 +22,10 @@ use serde_bytes::ByteBuf;
 use tokio::sync::mpsc;
 
 use crate::{
-    deploy::Deployed,
-    driver::HostRequest,
-    execution::ExecutionStatus,
+    command::HostRequest,
+    error::NetError,
+    handle::NodeHandle,
     identity,
-    node::{Command, NetError, NodeHandle},
     sync::{fetch, heads_of, sync_from},
     wire::{DelegateRequest, DelegateResponse, Deployment},
 };
@@ -36,125 +35,6 @@ const WATCH: Duration = Duration::from_millis(250);
 /// How long a walk may stand still before its watchdog re-syncs from the host it
 /// waits for.
 const NUDGE_AFTER: Duration = Duration::from_millis(750);
-
-/// Deploys `source` with the ambients named in `delegates` hosted by those peers,
-/// and starts this node's part of the run. Answers once every delegate has agreed
-/// to host its slices and this node has written all it can for now (all of a run
-/// with no delegate); the rest goes on in the background (`amb value` waits for it).
-pub async fn deploy_delegated(
-    node: &NodeHandle,
-    source: String,
-    name: Option<String>,
-    limits: Limits,
-    delegates: Vec<(String, PeerId)>,
-) -> Result<Deployed, NetError> {
-    let mut peers = vec![node.peer_id()];
-    let mut delegated = Vec::new();
-    for (ambient, peer) in &delegates {
-        if identity::public_key(peer).is_none() {
-            return Err(NetError::Invalid(format!(
-                "{peer} is not the peer id of an Ed25519 key; it cannot host slices"
-            )));
-        }
-        let host = match peers.iter().position(|p| p == peer) {
-            Some(host) => host,
-            None => {
-                peers.push(*peer);
-                peers.len() - 1
-            }
-        };
-        delegated.push((ambient.clone(), host as u32));
-    }
-    let hosts: Vec<PublicKey> = peers
-        .iter()
-        .map(|p| identity::public_key(p).expect("checked"))
-        .collect();
-    let key = node.key().clone();
-    let store = node.store().clone();
-    let host_keys = hosts.clone();
-    let bounds = node.deploy_limits();
-    let limits = bounds.engine(limits);
-    let (deployment, walk, deployed) = tokio::task::spawn_blocking(move || {
-        let ast = bounds.parse(&source)?;
-        let compiled = amb_bytecode::compile(&ast)
-            .map_err(|e| NetError::Invalid(format!("compiling: {e}")))?;
-        let time = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let manifest = Manifest::new_root(
-            compiled.root,
-            name,
-            host_keys.clone(),
-            &key,
-            Manifest::random_nonce(),
-            time,
-        );
-        amb_vm::record::store_program(&compiled, &manifest, &store)
-            .map_err(|e| NetError::Other(format!("storing the program: {e}")))?;
-        let deployment = Deployment {
-            program: manifest.cid(),
-            hosts: host_keys
-                .iter()
-                .map(|k| ByteBuf::from(k.to_bytes().to_vec()))
-                .collect(),
-            delegated,
-            max_steps: limits.max_steps,
-        };
-        let walk = prepare(&store, &deployment, &key.public_key())?;
-        let plan = walk.plan();
-        bounds.check_events(plan.events.len())?;
-        let deployed = Deployed {
-            program: manifest.cid(),
-            steps: plan.steps,
-            events: plan.events.len() as u64,
-            normal_form: amb_syntax::to_compact_string(&plan.final_term),
-            value: amb_vm::value_of(&plan.final_term)
-                .map_or(serde_json::Value::Null, |v| v.to_json()),
-        };
-        Ok::<_, NetError>((deployment, walk, deployed))
-    })
-    .await
-    .map_err(|e| NetError::Other(format!("the deployment task failed: {e}")))??;
-    let program = deployment.program;
-    node.hold(program).await?;
-    node.follow(program)?;
-    node.provide(program)?;
-    for peer in &peers[1..] {
-        let request = DelegateRequest::Host {
-            deployment: deployment.clone(),
-        };
-        match node.delegate(*peer, request).await? {
-            DelegateResponse::Granted { .. } => {}
-            DelegateResponse::Refused { reason } => {
-                return Err(NetError::Other(format!(
-                    "peer {peer} refused to host its slices of /amb/{program}: {reason}"
-                )));
-            }
-        }
-    }
-    start_walk(node, deployment, walk, peers).await?;
-    settle(node, program).await?;
-    Ok(deployed)
-}
-
-/// Waits until this node has written all it can for now: its walk is done, or
-/// waits for another host.
-async fn settle(node: &NodeHandle, program: Cid) -> Result<(), NetError> {
-    loop {
-        let status = match node.execution(program).await {
-            Err(NetError::Busy(_)) => None,
-            other => other?,
-        };
-        match status {
-            Some(ExecutionStatus {
-                failed: Some(reason),
-                ..
-            }) => return Err(NetError::Other(format!("/amb/{program}: {reason}"))),
-            Some(status) if status.done || status.waiting_for.is_some() => return Ok(()),
-            _ => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    }
-}
 
 /// The walk of `deployment` by the host whose key is `me`: the program read back
 /// from the stored blocks, planned with the deployment's hosting.
@@ -218,7 +98,7 @@ pub fn prepare(
         plan_hosted(&ast, &compiled, &map, limits, &Hosting { delegated }).map_err(
             |e| match &e {
                 PlanError::Engine(engine) => {
-                    crate::deploy::engine_limit(engine).unwrap_or_else(|| failed("reducing", &e))
+                    crate::limits::engine_limit(engine).unwrap_or_else(|| failed("reducing", &e))
                 }
                 _ => failed("reducing", &e),
             },
@@ -260,8 +140,7 @@ pub(crate) async fn serve_hosting(node: NodeHandle, mut requests: mpsc::Receiver
                     DelegateResponse::Refused { reason }
                 }
             };
-            node.command(Command::RespondDelegate { channel, response })
-                .await;
+            node.respond_delegation(channel, response).await;
         });
     }
 }

@@ -1,116 +1,31 @@
-//! Deploying a program on this node (`spec/network.md` §5): the limits every
-//! deployment is held to, a deployment whose only host is this node (see
-//! `delegation` for the general case), and publishing stored events to a
-//! program's topic in bounded batches.
+//! Deploying a program (`spec/network.md` §5 and §8): compile it, sign its
+//! manifest, plan its run, ask each delegate to host its slices (`delegation`
+//! answers such requests), and start this node's walk; and publishing stored
+//! events to a program's topic in bounded batches.
+
+use std::time::{Duration, SystemTime};
 
 use amb_bytecode::Cid;
-use amb_engine::{EngineError, Limits};
-use amb_log::Event;
-use amb_syntax::{Ast, SyntaxErrorKind};
+use amb_engine::Limits;
+use amb_log::{Event, Manifest, PublicKey};
+use libp2p::PeerId;
 use rand::Rng;
 use serde_bytes::ByteBuf;
 
 use crate::{
-    node::{NetError, NodeHandle, StoredSummary},
-    wire::{GossipBatch, MAX_BATCH_EVENTS, MAX_GOSSIP_BYTES},
+    delegation::{prepare, start_walk},
+    error::NetError,
+    event::StoredSummary,
+    handle::NodeHandle,
+    identity,
+    status::ExecutionStatus,
+    wire::{
+        DelegateRequest, DelegateResponse, Deployment, GossipBatch, MAX_BATCH_EVENTS,
+        MAX_GOSSIP_BYTES,
+    },
 };
 
-/// The limits of every deployment on a node (`spec/network.md` §1): the program
-/// text's size and nesting depth are checked before it is compiled, its run's steps
-/// while it is planned, its events once it is planned (before anything is signed or
-/// stored). A request may lower the step limit, never raise it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DeployLimits {
-    /// Largest program text, in bytes (`max_deploy_bytes`). Default 1 MiB.
-    pub max_bytes: usize,
-    /// Deepest nesting of ambients, prefixes and groups (`max_deploy_depth`).
-    /// Default 10,000.
-    pub max_depth: usize,
-    /// Most reduction steps of the run (`max_deploy_steps`). Default 1,000,000.
-    pub max_steps: u64,
-    /// Most events of the run (`max_deploy_events`). Default 1,000,000.
-    pub max_events: u64,
-}
-
-impl Default for DeployLimits {
-    fn default() -> DeployLimits {
-        DeployLimits {
-            max_bytes: 1 << 20,
-            max_depth: 10_000,
-            max_steps: 1_000_000,
-            max_events: 1_000_000,
-        }
-    }
-}
-
-impl DeployLimits {
-    /// Parses a program's text within the byte and depth limits: past either, the
-    /// parse stops early and the error names the limit.
-    pub fn parse(&self, source: &str) -> Result<Ast, NetError> {
-        if source.len() > self.max_bytes {
-            return Err(NetError::Limit {
-                limit: "max_deploy_bytes",
-                detail: format!(
-                    "the program is {} bytes, more than {}",
-                    source.len(),
-                    self.max_bytes
-                ),
-            });
-        }
-        let limits = amb_syntax::Limits {
-            max_input_bytes: self.max_bytes,
-            max_depth: self.max_depth,
-            ..amb_syntax::Limits::default()
-        };
-        amb_syntax::parse_with_limits(source.as_bytes(), &limits).map_err(|e| match e.kind {
-            SyntaxErrorKind::TooDeep { limit } => NetError::Limit {
-                limit: "max_deploy_depth",
-                detail: format!(
-                    "the program nests deeper than {limit} levels (at {})",
-                    e.position
-                ),
-            },
-            _ => NetError::Invalid(format!("syntax error: {e}")),
-        })
-    }
-
-    /// The engine limits of a run asked with `requested`: its step limit, never
-    /// above this node's.
-    pub fn engine(&self, requested: Limits) -> Limits {
-        Limits {
-            max_steps: requested.max_steps.min(self.max_steps),
-            ..requested
-        }
-    }
-
-    /// Refuses a planned run of more events than the limit.
-    pub fn check_events(&self, events: usize) -> Result<(), NetError> {
-        if events as u64 > self.max_events {
-            return Err(NetError::Limit {
-                limit: "max_deploy_events",
-                detail: format!("the run has {events} events, more than {}", self.max_events),
-            });
-        }
-        Ok(())
-    }
-}
-
-/// The error of a run stopped by the engine's step or memory limit.
-pub(crate) fn engine_limit(e: &EngineError) -> Option<NetError> {
-    match e {
-        EngineError::StepLimit { limit } => Some(NetError::Limit {
-            limit: "max_deploy_steps",
-            detail: format!(
-                "the run takes more than {limit} steps (the node's max_deploy_steps, or the request's max_steps when lower)"
-            ),
-        }),
-        EngineError::MemoryLimit { used, limit } => Some(NetError::Limit {
-            limit: "max_memory_bytes",
-            detail: format!("the run holds {used} bytes, more than {limit}"),
-        }),
-        _ => None,
-    }
-}
+pub use crate::limits::DeployLimits;
 
 /// What a deployment starts: the planned run.
 #[derive(Clone, Debug)]
@@ -136,7 +51,7 @@ pub async fn deploy(
     name: Option<String>,
     limits: Limits,
 ) -> Result<Deployed, NetError> {
-    crate::delegation::deploy_delegated(node, source, name, limits, Vec::new()).await
+    deploy_delegated(node, source, name, limits, Vec::new()).await
 }
 
 /// Publishes stored events of `program` on its topic, in order, in batches bounded
@@ -197,4 +112,123 @@ fn new_batch(program: Cid) -> GossipBatch {
 
 async fn send(node: &NodeHandle, program: Cid, batch: GossipBatch) -> Result<(), NetError> {
     node.publish(program, batch.encode()).await
+}
+
+/// Deploys `source` with the ambients named in `delegates` hosted by those peers,
+/// and starts this node's part of the run. Answers once every delegate has agreed
+/// to host its slices and this node has written all it can for now (all of a run
+/// with no delegate); the rest goes on in the background (`amb value` waits for it).
+pub async fn deploy_delegated(
+    node: &NodeHandle,
+    source: String,
+    name: Option<String>,
+    limits: Limits,
+    delegates: Vec<(String, PeerId)>,
+) -> Result<Deployed, NetError> {
+    let mut peers = vec![node.peer_id()];
+    let mut delegated = Vec::new();
+    for (ambient, peer) in &delegates {
+        if identity::public_key(peer).is_none() {
+            return Err(NetError::Invalid(format!(
+                "{peer} is not the peer id of an Ed25519 key; it cannot host slices"
+            )));
+        }
+        let host = match peers.iter().position(|p| p == peer) {
+            Some(host) => host,
+            None => {
+                peers.push(*peer);
+                peers.len() - 1
+            }
+        };
+        delegated.push((ambient.clone(), host as u32));
+    }
+    let hosts: Vec<PublicKey> = peers
+        .iter()
+        .map(|p| identity::public_key(p).expect("checked"))
+        .collect();
+    let key = node.key().clone();
+    let store = node.store().clone();
+    let host_keys = hosts.clone();
+    let bounds = node.deploy_limits();
+    let limits = bounds.engine(limits);
+    let (deployment, walk, deployed) = tokio::task::spawn_blocking(move || {
+        let ast = bounds.parse(&source)?;
+        let compiled = amb_bytecode::compile(&ast)
+            .map_err(|e| NetError::Invalid(format!("compiling: {e}")))?;
+        let time = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let manifest = Manifest::new_root(
+            compiled.root,
+            name,
+            host_keys.clone(),
+            &key,
+            Manifest::random_nonce(),
+            time,
+        );
+        amb_vm::record::store_program(&compiled, &manifest, &store)
+            .map_err(|e| NetError::Other(format!("storing the program: {e}")))?;
+        let deployment = Deployment {
+            program: manifest.cid(),
+            hosts: host_keys
+                .iter()
+                .map(|k| ByteBuf::from(k.to_bytes().to_vec()))
+                .collect(),
+            delegated,
+            max_steps: limits.max_steps,
+        };
+        let walk = prepare(&store, &deployment, &key.public_key())?;
+        let plan = walk.plan();
+        bounds.check_events(plan.events.len())?;
+        let deployed = Deployed {
+            program: manifest.cid(),
+            steps: plan.steps,
+            events: plan.events.len() as u64,
+            normal_form: amb_syntax::to_compact_string(&plan.final_term),
+            value: amb_vm::value_of(&plan.final_term)
+                .map_or(serde_json::Value::Null, |v| v.to_json()),
+        };
+        Ok::<_, NetError>((deployment, walk, deployed))
+    })
+    .await
+    .map_err(|e| NetError::Other(format!("the deployment task failed: {e}")))??;
+    let program = deployment.program;
+    node.hold(program).await?;
+    node.follow(program)?;
+    node.provide(program)?;
+    for peer in &peers[1..] {
+        let request = DelegateRequest::Host {
+            deployment: deployment.clone(),
+        };
+        match node.delegate(*peer, request).await? {
+            DelegateResponse::Granted { .. } => {}
+            DelegateResponse::Refused { reason } => {
+                return Err(NetError::Other(format!(
+                    "peer {peer} refused to host its slices of /amb/{program}: {reason}"
+                )));
+            }
+        }
+    }
+    start_walk(node, deployment, walk, peers).await?;
+    settle(node, program).await?;
+    Ok(deployed)
+}
+
+/// Waits until this node has written all it can for now: its walk is done, or
+/// waits for another host.
+async fn settle(node: &NodeHandle, program: Cid) -> Result<(), NetError> {
+    loop {
+        let status = match node.execution(program).await {
+            Err(NetError::Busy(_)) => None,
+            other => other?,
+        };
+        match status {
+            Some(ExecutionStatus {
+                failed: Some(reason),
+                ..
+            }) => return Err(NetError::Other(format!("/amb/{program}: {reason}"))),
+            Some(status) if status.done || status.waiting_for.is_some() => return Ok(()),
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
 }

@@ -18,24 +18,21 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
     behaviour::{Behaviour, BehaviourEvent},
+    command::{Command, HostRequest, Job},
+    error::NetError,
+    event::NodeEvent,
     faults::Faults,
+    finished::Finished,
     ingest::Refusal,
-    node::{Command, Finished, Job, NetError, NodeEvent, PeerInfo, SwarmInfo},
     serve,
-    wire::{DelegateRequest, DelegateResponse, Deployment, SyncResponse, topic_name},
+    status::{PeerInfo, SwarmInfo},
+    wire::{DelegateRequest, DelegateResponse, SyncResponse, topic_name},
 };
 
 /// How long a refused or unanswered reservation waits before it is asked again.
 const RESERVE_RETRY: Duration = Duration::from_millis(200);
 /// How long an answer the intake must get waits for room in its queue.
 const BUSY_RETRY: Duration = Duration::from_millis(10);
-
-/// A peer asks this node to host its slices of a deployment.
-pub(crate) struct HostRequest {
-    pub(crate) peer: PeerId,
-    pub(crate) deployment: Deployment,
-    pub(crate) channel: request_response::ResponseChannel<DelegateResponse>,
-}
 
 /// The swarm task's state.
 pub(crate) struct Driver {

@@ -21,14 +21,15 @@ use amb_vm::{
 };
 use libp2p::PeerId;
 use rand::Rng;
-use serde::Serialize;
 use serde_bytes::ByteBuf;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::{
+    command::Command,
+    event::{NodeEvent, StoredSummary, emit_stored},
     ingest::Ingest,
-    node::{Command, NodeEvent, StoredSummary},
     recent::Recent,
+    status::ExecutionStatus,
     wire::{DelegateResponse, GossipBatch, MAX_BATCH_EVENTS},
 };
 
@@ -41,23 +42,6 @@ pub const RESERVATION: Duration = Duration::from_secs(30);
 
 /// Most events a walk signs before it lets other jobs run.
 const SIGN_BUDGET: usize = 4096;
-
-/// Where a walk is, as the API and the watchdog see it.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct ExecutionStatus {
-    /// Plan events walked.
-    pub position: usize,
-    /// Plan events in all.
-    pub total: usize,
-    /// Whether the walk is complete.
-    pub done: bool,
-    /// The host (peer id) whose event the walk waits for, if it waits for one.
-    pub waiting_for: Option<String>,
-    /// Milliseconds since the walk last moved.
-    pub idle_ms: u64,
-    /// Why the walk gave up, if it did.
-    pub failed: Option<String>,
-}
 
 struct Running {
     walk: Execution,
@@ -415,6 +399,6 @@ fn announce(
                 Some(StoredSummary::of(program, s.cid, &event))
             })
             .collect();
-        crate::node::emit_stored(events, summaries);
+        emit_stored(events, summaries);
     }
 }

@@ -22,11 +22,14 @@ use libp2p::{PeerId, gossipsub};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::{
+    command::{Command, Job},
+    event::{NodeEvent, StoredSummary, emit_stored},
     execution::Executions,
+    finished::Finished,
     identity,
     ingest::{Ingest, Outcome, RULE_INTERNAL, RULE_MALFORMED, RULE_PROGRAM, Refusal},
-    node::{Command, Finished, Job, NodeEvent, ProgramStatus, StoredSummary},
     recent::Recent,
+    status::ProgramStatus,
     wire::{GossipBatch, topic_name},
 };
 
@@ -139,7 +142,7 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
             .zip(&outcome.stored_events)
             .map(|(cid, event)| StoredSummary::of(program, *cid, event))
             .collect();
-        crate::node::emit_stored(&events, summaries);
+        emit_stored(&events, summaries);
     };
     let mut state = State {
         ingest,

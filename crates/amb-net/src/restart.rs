@@ -11,8 +11,9 @@ use amb_bytecode::Cid;
 
 use crate::{
     delegation::{host_keys, prepare, start_walk},
+    error::NetError,
+    handle::NodeHandle,
     identity,
-    node::{NetError, NodeHandle},
     wire::Deployment,
 };
 

@@ -6,7 +6,7 @@ use amb_log::{Manifest, Store};
 use serde_bytes::ByteBuf;
 
 use crate::{
-    node::Finished,
+    finished::Finished,
     wire::{
         Head, MAX_REQUEST_ITEMS, MAX_RESPONSE_BYTES, MAX_RESPONSE_EVENTS, SyncRequest, SyncResponse,
     },

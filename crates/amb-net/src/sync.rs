@@ -11,8 +11,9 @@ use amb_log::{Event, Manifest};
 use libp2p::PeerId;
 
 use crate::{
+    error::NetError,
+    handle::NodeHandle,
     ingest::Outcome,
-    node::{NetError, NodeHandle},
     wire::{Head, MAX_REQUEST_ITEMS, Range, SyncRequest, SyncResponse},
 };
 

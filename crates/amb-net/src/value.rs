@@ -12,7 +12,8 @@ use amb_vm::verify::VerifyError;
 use serde::Serialize;
 
 use crate::{
-    node::{NetError, NodeHandle},
+    error::NetError,
+    handle::NodeHandle,
     sync::{fetch, find_holder, sync_from},
 };
 

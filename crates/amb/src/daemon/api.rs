@@ -148,7 +148,7 @@ async fn deploy(
     let deployed = if delegates.is_empty() {
         amb_net::deploy(&api.node, request.source, request.name, limits).await
     } else {
-        amb_net::delegation::deploy_delegated(
+        amb_net::deploy::deploy_delegated(
             &api.node,
             request.source,
             request.name,

@@ -1,0 +1,122 @@
+//! The messages between a node's parts (`ARCHITECTURE.md`, amb-net): commands to
+//! the swarm task ([`Command`]), jobs for the intake thread ([`Job`]) and requests
+//! to host a deployment for the hosting service ([`HostRequest`]). Each carries a
+//! one-shot reply where the sender waits for an answer. Every queue they travel on
+//! is bounded (the sizes are here).
+
+use std::collections::BTreeMap;
+
+use amb_bytecode::Cid;
+use amb_vm::{execute::Execution, plan::EventIx};
+use libp2p::{Multiaddr, PeerId, gossipsub, request_response};
+use tokio::sync::oneshot;
+
+use crate::{
+    error::NetError,
+    ingest::{Outcome, Refusal},
+    status::{ExecutionStatus, ProgramStatus, SwarmInfo},
+    wire::{DelegateRequest, DelegateResponse, Deployment, SyncRequest, SyncResponse},
+};
+
+/// Most commands waiting for the swarm task.
+pub(crate) const COMMAND_QUEUE: usize = 1024;
+/// Most requests to host a deployment waiting for the hosting service.
+pub(crate) const HOSTING_QUEUE: usize = 64;
+
+pub(crate) enum Command {
+    Info(oneshot::Sender<SwarmInfo>),
+    Dial(Multiaddr),
+    Subscribe(Cid),
+    Publish {
+        program: Cid,
+        data: Vec<u8>,
+        reply: Option<oneshot::Sender<Result<(), String>>>,
+    },
+    Delegate {
+        peer: PeerId,
+        request: DelegateRequest,
+        reply: oneshot::Sender<Result<DelegateResponse, NetError>>,
+    },
+    Reserve {
+        program: Cid,
+        first: EventIx,
+        peer: PeerId,
+    },
+    RespondDelegate {
+        channel: request_response::ResponseChannel<DelegateResponse>,
+        response: DelegateResponse,
+    },
+    TopicPeers(Cid, oneshot::Sender<Vec<PeerId>>),
+    Request {
+        peer: PeerId,
+        request: SyncRequest,
+        reply: oneshot::Sender<Result<SyncResponse, NetError>>,
+    },
+    Respond {
+        channel: request_response::ResponseChannel<SyncResponse>,
+        response: SyncResponse,
+    },
+    Validated {
+        id: gossipsub::MessageId,
+        source: PeerId,
+        refusal: Option<Refusal>,
+    },
+    Deliver {
+        id: gossipsub::MessageId,
+        source: PeerId,
+        message: gossipsub::Message,
+    },
+    Provide(Cid),
+    FindProviders(Cid, oneshot::Sender<Vec<PeerId>>),
+    Shutdown,
+}
+
+pub(crate) enum Job {
+    Gossip {
+        id: gossipsub::MessageId,
+        source: PeerId,
+        message: gossipsub::Message,
+    },
+    Synced {
+        program: Cid,
+        events: Vec<Vec<u8>>,
+        reply: oneshot::Sender<Outcome>,
+    },
+    Hold(Cid, oneshot::Sender<Result<(), Refusal>>),
+    Status(Cid, oneshot::Sender<ProgramStatus>),
+    Execute(Box<Execution>, Vec<PeerId>),
+    Reserve {
+        program: Cid,
+        second: EventIx,
+        peer: PeerId,
+        channel: request_response::ResponseChannel<DelegateResponse>,
+    },
+    Reserved {
+        program: Cid,
+        first: EventIx,
+        granted: bool,
+    },
+    Drive(Cid),
+    Fail(Cid, String),
+    Execution(Cid, oneshot::Sender<Option<ExecutionStatus>>),
+    Counters(oneshot::Sender<(BTreeMap<String, u64>, usize, usize)>),
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
+}
+
+/// A peer asks this node to host its slices of a deployment.
+pub(crate) struct HostRequest {
+    pub(crate) peer: PeerId,
+    pub(crate) deployment: Deployment,
+    pub(crate) channel: request_response::ResponseChannel<DelegateResponse>,
+}
