@@ -12,10 +12,12 @@ use libp2p::{
 };
 
 use crate::{
+    codec::Codec,
     config::NodeConfig,
+    error::BehaviourError,
     wire::{
-        DELEGATE_PROTOCOL, DelegateRequest, DelegateResponse, MAX_GOSSIP_BYTES, MAX_RESPONSE_BYTES,
-        SYNC_PROTOCOL, SyncRequest, SyncResponse,
+        DELEGATE_PROTOCOL, DelegateRequest, DelegateResponse, MAX_GOSSIP_BYTES, MAX_REQUEST_BYTES,
+        MAX_RESPONSE_BYTES, SYNC_PROTOCOL, SyncRequest, SyncResponse,
     },
 };
 
@@ -29,8 +31,8 @@ pub struct Behaviour {
     pub(crate) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     pub(crate) gossipsub:
         gossipsub::Behaviour<gossipsub::IdentityTransform, gossipsub::AllowAllSubscriptionFilter>,
-    pub(crate) sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
-    pub(crate) delegate: request_response::cbor::Behaviour<DelegateRequest, DelegateResponse>,
+    pub(crate) sync: request_response::Behaviour<Codec<SyncRequest, SyncResponse>>,
+    pub(crate) delegate: request_response::Behaviour<Codec<DelegateRequest, DelegateResponse>>,
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
@@ -45,7 +47,7 @@ impl std::fmt::Debug for Behaviour {
 
 impl Behaviour {
     /// The behaviours for `key` under `config`.
-    pub fn new(key: &identity::Keypair, config: &NodeConfig) -> Result<Behaviour, String> {
+    pub fn new(key: &identity::Keypair, config: &NodeConfig) -> Result<Behaviour, BehaviourError> {
         let peer_id = key.public().to_peer_id();
         let gossip_config = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Strict)
@@ -60,27 +62,32 @@ impl Behaviour {
             .mesh_outbound_min(0)
             .heartbeat_interval(config.heartbeat)
             .build()
-            .map_err(|e| format!("gossipsub configuration: {e}"))?;
+            .map_err(|e| BehaviourError::Gossipsub(format!("configuration: {e}")))?;
         let mut gossipsub = gossipsub::Behaviour::new(
             gossipsub::MessageAuthenticity::Signed(key.clone()),
             gossip_config,
-        )?;
-        gossipsub.with_peer_score(
-            gossipsub::PeerScoreParams::default(),
-            gossipsub::PeerScoreThresholds::default(),
-        )?;
-        let codec = request_response::cbor::codec::Codec::default()
-            .set_request_size_maximum(1 << 20)
-            .set_response_size_maximum((MAX_RESPONSE_BYTES + (1 << 20)) as u64);
+        )
+        .map_err(|e| BehaviourError::Gossipsub(e.to_string()))?;
+        gossipsub
+            .with_peer_score(
+                gossipsub::PeerScoreParams::default(),
+                gossipsub::PeerScoreThresholds::default(),
+            )
+            .map_err(|e| BehaviourError::Gossipsub(format!("peer scoring: {e}")))?;
         let sync = request_response::Behaviour::with_codec(
-            codec,
+            Codec::new(
+                MAX_REQUEST_BYTES as u64,
+                (MAX_RESPONSE_BYTES + (1 << 20)) as u64,
+            ),
             [(
                 StreamProtocol::new(SYNC_PROTOCOL),
                 request_response::ProtocolSupport::Full,
             )],
             request_response::Config::default().with_request_timeout(config.request_timeout),
         );
-        let delegate = request_response::cbor::Behaviour::new(
+        // libp2p's defaults for this protocol: requests of 1 MiB, answers of 10 MiB.
+        let delegate = request_response::Behaviour::with_codec(
+            Codec::new(1 << 20, 10 << 20),
             [(
                 StreamProtocol::new(DELEGATE_PROTOCOL),
                 request_response::ProtocolSupport::Full,
@@ -99,7 +106,7 @@ impl Behaviour {
         let mdns = if config.mdns {
             Some(
                 mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
-                    .map_err(|e| format!("mDNS: {e}"))?,
+                    .map_err(BehaviourError::Mdns)?,
             )
         } else {
             None

@@ -30,7 +30,7 @@ pub(crate) enum Command {
     Publish {
         program: Cid,
         data: Vec<u8>,
-        reply: Option<oneshot::Sender<Result<(), String>>>,
+        reply: Option<oneshot::Sender<Result<(), gossipsub::PublishError>>>,
     },
     Delegate {
         peer: PeerId,

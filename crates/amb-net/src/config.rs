@@ -148,12 +148,12 @@ impl NodeTable {
     pub fn load(
         table: Option<&toml::Table>,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<NodeTable, String> {
+    ) -> Result<NodeTable, ConfigError> {
         let mut node: NodeTable = match table {
             Some(t) => t
                 .clone()
                 .try_into()
-                .map_err(|e| format!("config.toml [node]: {e}"))?,
+                .map_err(|e| ConfigError::Table(e.to_string()))?,
             None => NodeTable::default(),
         };
         let list = |v: String| -> Vec<String> {
@@ -163,9 +163,9 @@ impl NodeTable {
                 .map(String::from)
                 .collect()
         };
-        let number = |key: &str, v: String| -> Result<u64, String> {
+        let number = |key: &'static str, v: String| -> Result<u64, ConfigError> {
             v.parse()
-                .map_err(|_| format!("AMB_NODE_{key}: `{v}` is not a number"))
+                .map_err(|_| ConfigError::NotANumber { key, value: v })
         };
         if let Some(v) = env("LISTEN") {
             node.listen = Some(list(v));
@@ -220,13 +220,21 @@ impl NodeTable {
     }
 
     /// The node settings this table gives, over the defaults.
-    pub fn to_config(&self) -> Result<NodeConfig, String> {
+    pub fn to_config(&self) -> Result<NodeConfig, ConfigError> {
         let mut config = NodeConfig::default();
-        let addresses = |list: &[String], what: &str| -> Result<Vec<Multiaddr>, String> {
-            list.iter()
-                .map(|a| a.parse().map_err(|e| format!("{what} address `{a}`: {e}")))
-                .collect()
-        };
+        let addresses =
+            |list: &[String], what: &'static str| -> Result<Vec<Multiaddr>, ConfigError> {
+                list.iter()
+                    .map(|a| {
+                        a.parse()
+                            .map_err(|e: libp2p::multiaddr::Error| ConfigError::Address {
+                                what,
+                                address: a.clone(),
+                                detail: e.to_string(),
+                            })
+                    })
+                    .collect()
+            };
         if let Some(listen) = &self.listen {
             config.listen = addresses(listen, "listen")?;
         }
@@ -291,12 +299,50 @@ impl NodeTable {
 }
 
 /// A boolean variable's value.
-fn boolean(key: &str, v: &str) -> Result<bool, String> {
+fn boolean(key: &'static str, v: &str) -> Result<bool, ConfigError> {
     match v {
         "1" | "true" | "on" => Ok(true),
         "0" | "false" | "off" => Ok(false),
-        _ => Err(format!("AMB_NODE_{key}: `{v}` is not true or false")),
+        _ => Err(ConfigError::NotABoolean {
+            key,
+            value: v.to_string(),
+        }),
     }
+}
+
+/// Why the node's settings cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The `[node]` table of `config.toml` is malformed or has an unknown key.
+    #[error("config.toml [node]: {0}")]
+    Table(String),
+    /// A variable that must be a number.
+    #[error("AMB_NODE_{key}: `{value}` is not a number")]
+    NotANumber {
+        /// The variable, after `AMB_NODE_`.
+        key: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A variable that must be true or false.
+    #[error("AMB_NODE_{key}: `{value}` is not true or false")]
+    NotABoolean {
+        /// The variable, after `AMB_NODE_`.
+        key: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A listen or peer address that is no multiaddress.
+    #[error("{what} address `{address}`: {detail}")]
+    Address {
+        /// `listen` or `peer`.
+        what: &'static str,
+        /// The address.
+        address: String,
+        /// The parser's words.
+        detail: String,
+    },
 }
 
 #[cfg(test)]
@@ -318,14 +364,17 @@ mod tests {
 
         let typo: toml::Table = toml::from_str("lisen = []").unwrap();
         let error = NodeTable::load(Some(&typo), |_| None).unwrap_err();
-        assert!(error.contains("lisen"), "{error}");
+        assert!(error.to_string().contains("lisen"), "{error}");
         let bad = NodeTable::load(None, |k| (k == "MDNS").then(|| "maybe".into())).unwrap_err();
-        assert!(bad.contains("AMB_NODE_MDNS"), "{bad}");
+        assert!(bad.to_string().contains("AMB_NODE_MDNS"), "{bad}");
         let address = NodeTable {
             peers: Some(vec!["nowhere".into()]),
             ..NodeTable::default()
         };
-        assert!(address.to_config().unwrap_err().contains("peer address"));
+        assert!(matches!(
+            address.to_config().unwrap_err(),
+            ConfigError::Address { what: "peer", .. }
+        ));
     }
 
     #[test]
@@ -345,6 +394,9 @@ mod tests {
         assert_eq!(config.intake_queue, 7);
         let bad = NodeTable::load(None, |k| (k == "MAX_DEPLOY_STEPS").then(|| "many".into()))
             .unwrap_err();
-        assert!(bad.contains("AMB_NODE_MAX_DEPLOY_STEPS"), "{bad}");
+        assert!(
+            bad.to_string().contains("AMB_NODE_MAX_DEPLOY_STEPS"),
+            "{bad}"
+        );
     }
 }

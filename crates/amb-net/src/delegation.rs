@@ -10,12 +10,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use amb_bytecode::{BlockLimits, Cid, ProgramLimits};
+use amb_bytecode::Cid;
 use amb_engine::Limits;
-use amb_log::{Manifest, PublicKey, Store};
+use amb_log::{PublicKey, Store};
 use amb_vm::{
     execute::Execution,
     plan::{Hosting, PlanError, plan_hosted},
+    stored::{StoredProgram, load_program},
 };
 use libp2p::PeerId;
 use serde_bytes::ByteBuf;
@@ -23,11 +24,11 @@ use tokio::sync::mpsc;
 
 use crate::{
     command::HostRequest,
-    error::NetError,
+    error::{DeploymentError, NetError},
     handle::NodeHandle,
     identity,
     sync::{fetch, heads_of, sync_from},
-    wire::{DelegateRequest, DelegateResponse, Deployment},
+    wire::{DelegateRefusal, DelegateRequest, DelegateResponse, Deployment},
 };
 
 /// How often a walk's watchdog looks at it.
@@ -37,56 +38,38 @@ const WATCH: Duration = Duration::from_millis(250);
 const NUDGE_AFTER: Duration = Duration::from_millis(750);
 
 /// The walk of `deployment` by the host whose key is `me`: the program read back
-/// from the stored blocks, planned with the deployment's hosting.
+/// from the stored blocks (`amb_vm::stored`), planned with the deployment's hosting.
 pub fn prepare(
     store: &Store,
     deployment: &Deployment,
     me: &PublicKey,
 ) -> Result<Execution, NetError> {
     let program = deployment.program;
-    let failed = |what: &str, e: &dyn std::fmt::Display| NetError::Other(format!("{what}: {e}"));
-    let bytes = store
-        .get_block(program)
-        .map_err(|e| failed("reading the store", &e))?
-        .ok_or_else(|| NetError::Other(format!("/amb/{program} is not stored")))?;
-    let manifest = Manifest::decode(&bytes).map_err(|e| failed("the program manifest", &e))?;
-    manifest
-        .verify_signature()
-        .map_err(|e| failed("the program manifest", &e))?;
-    let hosts = host_keys(deployment).map_err(NetError::Other)?;
+    let StoredProgram {
+        manifest,
+        ast,
+        compiled,
+        map,
+    } = load_program(store, program).map_err(DeploymentError::Load)?;
+    let hosts = host_keys(deployment)?;
     let mut listed = hosts.clone();
     listed.sort_unstable();
     listed.dedup();
-    if manifest.cid() != program || !manifest.is_root() || listed.as_slice() != manifest.keys() {
-        return Err(NetError::Other(format!(
-            "/amb/{program}: the manifest does not list exactly the deployment's hosts"
-        )));
+    if listed.as_slice() != manifest.keys() {
+        return Err(DeploymentError::Hosts(program).into());
     }
     if hosts.first() != Some(manifest.creator()) {
-        return Err(NetError::Other(
-            "the deployment's first host is not the program's creator".into(),
-        ));
+        return Err(DeploymentError::Creator.into());
     }
     let me = hosts
         .iter()
         .position(|k| k == me)
-        .ok_or_else(|| NetError::Other("this node is not a host of the deployment".into()))?;
-    let blocks = amb_bytecode::Program::load(
-        manifest.program(),
-        |cid| store.get_block(*cid).ok().flatten(),
-        &BlockLimits::default(),
-    )
-    .map_err(|e| failed("loading the program's blocks", &e))?;
-    let ast = blocks
-        .to_ast(&ProgramLimits::default())
-        .map_err(|e| failed("reading the program back", &e))?;
-    let (compiled, map) = amb_bytecode::compile_with_map(&ast, &BlockLimits::default())
-        .map_err(|e| failed("compiling", &e))?;
+        .ok_or(DeploymentError::NotAHost)?;
     let mut delegated = HashMap::new();
     for (name, host) in &deployment.delegated {
         let host = *host as usize;
         if host == 0 || host >= hosts.len() {
-            return Err(NetError::Other(format!("`{name}` is delegated to no host")));
+            return Err(DeploymentError::NoHost(name.clone()).into());
         }
         delegated.insert(name.clone(), host);
     }
@@ -94,23 +77,19 @@ pub fn prepare(
         max_steps: deployment.max_steps,
         ..Limits::default()
     };
-    let plan =
-        plan_hosted(&ast, &compiled, &map, limits, &Hosting { delegated }).map_err(
-            |e| match &e {
-                PlanError::Engine(engine) => {
-                    crate::limits::engine_limit(engine).unwrap_or_else(|| failed("reducing", &e))
-                }
-                _ => failed("reducing", &e),
-            },
-        )?;
-    store
-        .put_blocks(plan.value_blocks.iter().map(|(c, b)| (*c, b.as_slice())))
-        .map_err(|e| failed("storing value blocks", &e))?;
+    let plan = plan_hosted(&ast, &compiled, &map, limits, &Hosting { delegated }).map_err(|e| {
+        let limit = match &e {
+            PlanError::Engine(engine) => crate::limits::engine_limit(engine),
+            _ => None,
+        };
+        limit.unwrap_or_else(|| DeploymentError::Plan(e).into())
+    })?;
+    store.put_blocks(plan.value_blocks.iter().map(|(c, b)| (*c, b.as_slice())))?;
     Ok(Execution::new(plan, &manifest, hosts, me))
 }
 
 /// The keys of a deployment's hosts, in order.
-pub(crate) fn host_keys(deployment: &Deployment) -> Result<Vec<PublicKey>, String> {
+pub(crate) fn host_keys(deployment: &Deployment) -> Result<Vec<PublicKey>, DeploymentError> {
     deployment
         .hosts
         .iter()
@@ -118,7 +97,7 @@ pub(crate) fn host_keys(deployment: &Deployment) -> Result<Vec<PublicKey>, Strin
             <[u8; 32]>::try_from(b.as_slice())
                 .ok()
                 .and_then(|k| PublicKey::from_bytes(&k).ok())
-                .ok_or_else(|| "a host key is not an Ed25519 key".to_string())
+                .ok_or(DeploymentError::HostKey)
         })
         .collect()
 }
@@ -135,9 +114,9 @@ pub(crate) async fn serve_hosting(node: NodeHandle, mut requests: mpsc::Receiver
             } = request;
             let response = match host(&node, peer, deployment).await {
                 Ok(()) => DelegateResponse::Granted { expires_ms: 0 },
-                Err(reason) => {
-                    tracing::warn!(%peer, "refused to host: {reason}");
-                    DelegateResponse::Refused { reason }
+                Err((reason, detail)) => {
+                    tracing::warn!(%peer, "refused to host: {reason}: {detail}");
+                    DelegateResponse::Refused { reason, detail }
                 }
             };
             node.respond_delegation(channel, response).await;
@@ -145,42 +124,66 @@ pub(crate) async fn serve_hosting(node: NodeHandle, mut requests: mpsc::Receiver
     }
 }
 
+/// Why this node does not host a deployment: the reason the asker gets, and its
+/// words.
+type Refused = (DelegateRefusal, String);
+
+/// The refusal of a host whose fetch, plan or start failed (over a limit, when
+/// that is why).
+fn failed(e: NetError) -> Refused {
+    match e {
+        NetError::Limit { .. } => (DelegateRefusal::Limit, e.to_string()),
+        NetError::Busy(_) => (DelegateRefusal::Busy, e.to_string()),
+        e => (DelegateRefusal::Failed, e.to_string()),
+    }
+}
+
 /// Hosts this node's slices of `deployment` for `peer`, its deployer.
-async fn host(node: &NodeHandle, peer: PeerId, deployment: Deployment) -> Result<(), String> {
+async fn host(node: &NodeHandle, peer: PeerId, deployment: Deployment) -> Result<(), Refused> {
     if !node.accepts_delegations() {
-        return Err("not-allowed: this node does not host slices for others".into());
+        return Err((
+            DelegateRefusal::NotAllowed,
+            "this node does not host slices for others".into(),
+        ));
     }
     let me = node.key().public_key();
     let listed = |k: &ByteBuf| k.as_slice() == me.as_bytes();
     if !deployment.hosts.iter().skip(1).any(listed) {
-        return Err("not-host: this node is not a delegate of the deployment".into());
+        return Err((
+            DelegateRefusal::NotHost,
+            "this node is not a delegate of the deployment".into(),
+        ));
     }
     if deployment.hosts.first().map(|k| k.as_slice())
         != identity::public_key(&peer)
             .map(|k| k.to_bytes().to_vec())
             .as_deref()
     {
-        return Err("not-allowed: only the deployer asks to host its slices".into());
+        return Err((
+            DelegateRefusal::NotAllowed,
+            "only the deployer asks to host its slices".into(),
+        ));
     }
     let bounds = node.deploy_limits();
     if deployment.max_steps > bounds.max_steps {
-        return Err(format!(
-            "over the limit max_deploy_steps: the deployment asks for {} steps, this node allows {}",
-            deployment.max_steps, bounds.max_steps
+        return Err((
+            DelegateRefusal::Limit,
+            format!(
+                "over the limit max_deploy_steps: the deployment asks for {} steps, this node allows {}",
+                deployment.max_steps, bounds.max_steps
+            ),
         ));
     }
     let program = deployment.program;
-    if node
-        .execution(program)
-        .await
-        .map_err(|e| e.to_string())?
-        .is_some()
-    {
+    if node.execution(program).await.map_err(failed)?.is_some() {
         return Ok(());
     }
-    fetch(node, program)
-        .await
-        .map_err(|e| format!("fetching /amb/{program}: {e}"))?;
+    fetch(node, program).await.map_err(|e| {
+        (
+            DelegateRefusal::Failed,
+            format!("fetching /amb/{program}: {e}"),
+        )
+    })?;
     let store: Arc<Store> = node.store().clone();
     let task_deployment = deployment.clone();
     let walk = tokio::task::spawn_blocking(move || {
@@ -189,15 +192,17 @@ async fn host(node: &NodeHandle, peer: PeerId, deployment: Deployment) -> Result
         Ok::<_, NetError>(walk)
     })
     .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-    let peers = host_keys(&deployment)?
+    .map_err(NetError::task("planning the walk"))
+    .and_then(|walk| walk)
+    .map_err(failed)?;
+    let peers = host_keys(&deployment)
+        .map_err(|e| failed(e.into()))?
         .iter()
         .map(identity::peer_id)
         .collect();
     start_walk(node, deployment, walk, peers)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(failed)
 }
 
 /// Starts this node's walk of `deployment` (`peers`: its hosts, in order) and its
@@ -213,7 +218,7 @@ pub(crate) async fn start_walk(
     let (program, bytes) = (deployment.program, deployment.encode());
     tokio::task::spawn_blocking(move || store.put_deployment(program, &bytes))
         .await
-        .map_err(|e| NetError::Other(format!("keeping the deployment: {e}")))??;
+        .map_err(NetError::task("keeping the deployment"))??;
     let deployer = peers.first() == Some(&node.peer_id());
     tracing::info!(%program, deployer, "walking /amb/{program}");
     node.execute(walk, peers)?;

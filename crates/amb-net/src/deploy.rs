@@ -14,7 +14,7 @@ use serde_bytes::ByteBuf;
 
 use crate::{
     delegation::{prepare, start_walk},
-    error::NetError,
+    error::{HostRefused, NetError},
     event::StoredSummary,
     handle::NodeHandle,
     identity,
@@ -70,9 +70,14 @@ pub async fn publish_events(
         let stored = store
             .get_event(*cid)
             .map_err(NetError::from)?
-            .ok_or_else(|| NetError::Other(format!("event {cid} is not stored")))?;
-        let event = Event::decode(&stored.bytes)
-            .map_err(|e| NetError::Other(format!("stored event {cid}: {e}")))?;
+            .ok_or_else(|| NetError::StoredEvent {
+                cid: *cid,
+                problem: "not stored".into(),
+            })?;
+        let event = Event::decode(&stored.bytes).map_err(|e| NetError::StoredEvent {
+            cid: *cid,
+            problem: e.to_string(),
+        })?;
         let mut extra = Vec::new();
         if event.seq() == 0 && event.log() != program {
             if let Some(manifest) = store.get_block(event.log()).map_err(NetError::from)? {
@@ -166,8 +171,7 @@ pub async fn deploy_delegated(
             Manifest::random_nonce(),
             time,
         );
-        amb_vm::record::store_program(&compiled, &manifest, &store)
-            .map_err(|e| NetError::Other(format!("storing the program: {e}")))?;
+        amb_vm::record::store_program(&compiled, &manifest, &store).map_err(NetError::from)?;
         let deployment = Deployment {
             program: manifest.cid(),
             hosts: host_keys
@@ -191,7 +195,7 @@ pub async fn deploy_delegated(
         Ok::<_, NetError>((deployment, walk, deployed))
     })
     .await
-    .map_err(|e| NetError::Other(format!("the deployment task failed: {e}")))??;
+    .map_err(NetError::task("the deployment task"))??;
     let program = deployment.program;
     node.hold(program).await?;
     node.follow(program)?;
@@ -202,10 +206,13 @@ pub async fn deploy_delegated(
         };
         match node.delegate(*peer, request).await? {
             DelegateResponse::Granted { .. } => {}
-            DelegateResponse::Refused { reason } => {
-                return Err(NetError::Other(format!(
-                    "peer {peer} refused to host its slices of /amb/{program}: {reason}"
-                )));
+            DelegateResponse::Refused { reason, detail } => {
+                return Err(NetError::HostRefused(Box::new(HostRefused {
+                    peer: *peer,
+                    program,
+                    reason,
+                    detail,
+                })));
             }
         }
     }
@@ -226,7 +233,7 @@ async fn settle(node: &NodeHandle, program: Cid) -> Result<(), NetError> {
             Some(ExecutionStatus {
                 failed: Some(reason),
                 ..
-            }) => return Err(NetError::Other(format!("/amb/{program}: {reason}"))),
+            }) => return Err(NetError::RunFailed { program, reason }),
             Some(status) if status.done || status.waiting_for.is_some() => return Ok(()),
             _ => tokio::time::sleep(Duration::from_millis(10)).await,
         }

@@ -19,14 +19,14 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::{
     behaviour::{Behaviour, BehaviourEvent},
     command::{Command, HostRequest, Job},
-    error::NetError,
+    error::{NetError, PeerError},
     event::NodeEvent,
     faults::Faults,
     finished::Finished,
-    ingest::Refusal,
+    ingest::{Refusal, Rule},
     serve,
     status::{PeerInfo, SwarmInfo},
-    wire::{DelegateRequest, DelegateResponse, SyncResponse, topic_name},
+    wire::{DelegateRefusal, DelegateRequest, DelegateResponse, SyncResponse, topic_name},
 };
 
 /// How long a refused or unanswered reservation waits before it is asked again.
@@ -127,12 +127,12 @@ impl Driver {
                 let behaviour = self.swarm.behaviour_mut();
                 let result = match behaviour.gossipsub.publish(topic, data) {
                     Ok(_) | Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(()),
-                    Err(e) => Err(format!("publishing on {program}: {e}")),
+                    Err(e) => Err(e),
                 };
                 if let Some(reply) = reply {
                     let _ = reply.send(result);
                 } else if let Err(e) = result {
-                    tracing::warn!("{e}");
+                    tracing::warn!(%program, "publishing on /amb/{program}: {e}");
                 }
             }
             Command::Delegate {
@@ -268,7 +268,7 @@ impl Driver {
     }
 
     /// Counts a refused message against its sender, and bans it past the limit.
-    fn penalise(&mut self, peer: PeerId, rule: &'static str) {
+    fn penalise(&mut self, peer: PeerId, rule: Rule) {
         let _ = self.events.send(NodeEvent::Refused { peer, rule });
         let count = self.refused_by_peer.entry(peer).or_default();
         *count += 1;
@@ -347,10 +347,10 @@ impl Driver {
                 ..
             }) => {
                 if let Some(reply) = self.requests.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Peer {
+                    let _ = reply.send(Err(NetError::peer(
                         peer,
-                        detail: error.to_string(),
-                    }));
+                        PeerError::Failed(error.to_string()),
+                    )));
                 }
             }
             BehaviourEvent::Delegate(request_response::Event::Message {
@@ -372,6 +372,14 @@ impl Driver {
                             };
                             self.busy(channel);
                         }
+                    }
+                    DelegateRequest::Malformed(detail) => {
+                        let response = DelegateResponse::Refused {
+                            reason: DelegateRefusal::Malformed,
+                            detail,
+                        };
+                        let behaviour = self.swarm.behaviour_mut();
+                        let _ = behaviour.delegate.send_response(channel, response);
                     }
                     DelegateRequest::Reserve { program, second } => {
                         let job = Job::Reserve {
@@ -408,10 +416,10 @@ impl Driver {
                 ..
             }) => {
                 if let Some(reply) = self.delegations.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Peer {
+                    let _ = reply.send(Err(NetError::peer(
                         peer,
-                        detail: error.to_string(),
-                    }));
+                        PeerError::Failed(error.to_string()),
+                    )));
                 }
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
@@ -462,7 +470,8 @@ impl Driver {
     /// asks again).
     fn busy(&mut self, channel: request_response::ResponseChannel<DelegateResponse>) {
         let response = DelegateResponse::Refused {
-            reason: "busy: this node's queue is full".into(),
+            reason: DelegateRefusal::Busy,
+            detail: "this node's queue is full".into(),
         };
         let _ = self
             .swarm

@@ -8,6 +8,8 @@ use libp2p::PeerId;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::ingest::Rule;
+
 /// Most node events kept for a listener that lags (each names at most
 /// [`STORED_PER_EVENT`] stored events); past it the listener is told how many it
 /// missed.
@@ -79,6 +81,6 @@ pub enum NodeEvent {
         /// The peer that sent it.
         peer: PeerId,
         /// The rule.
-        rule: &'static str,
+        rule: Rule,
     },
 }

@@ -30,7 +30,7 @@ use crate::{
     ingest::Ingest,
     recent::Recent,
     status::ExecutionStatus,
-    wire::{DelegateResponse, GossipBatch, MAX_BATCH_EVENTS},
+    wire::{DelegateRefusal, DelegateResponse, GossipBatch, MAX_BATCH_EVENTS},
 };
 
 /// How many walks that are over keep their last status (for `amb value`, the
@@ -323,33 +323,40 @@ impl Executions {
         second: EventIx,
         peer: PeerId,
     ) -> DelegateResponse {
-        let refuse = |reason: &str| DelegateResponse::Refused {
-            reason: reason.into(),
+        let refuse = |reason: DelegateRefusal| DelegateResponse::Refused {
+            reason,
+            detail: String::new(),
         };
         let Some(run) = self.running.get_mut(program) else {
             // A walk at its end has applied every step.
             let over = self.over.get(program).is_some_and(|s| s.done);
-            return refuse(if over { "taken" } else { "unknown" });
+            return refuse(if over {
+                DelegateRefusal::Taken
+            } else {
+                DelegateRefusal::Unknown
+            });
         };
         let events = &run.walk.plan().events;
         let Some(event) = events.get(second) else {
-            return refuse("unknown");
+            return refuse(DelegateRefusal::Unknown);
         };
         if run.hosts[event.writer] != run.me {
-            return refuse("not-host");
+            return refuse(DelegateRefusal::NotHost);
         }
         if second == 0
             || !needs_reservation(run.walk.plan(), second - 1)
             || run.hosts[events[second - 1].writer] != peer
         {
-            return refuse("not-allowed");
+            return refuse(DelegateRefusal::NotAllowed);
         }
         if run.walk.position() > second {
-            return refuse("taken");
+            return refuse(DelegateRefusal::Taken);
         }
         let now = Instant::now();
         match run.holding.get(&second) {
-            Some((holder, until)) if *holder != peer && *until > now => refuse("reserved"),
+            Some((holder, until)) if *holder != peer && *until > now => {
+                refuse(DelegateRefusal::Reserved)
+            }
             _ => {
                 run.holding.insert(second, (peer, now + RESERVATION));
                 DelegateResponse::Granted {

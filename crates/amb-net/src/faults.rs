@@ -34,7 +34,7 @@ pub struct FaultConfig {
 impl FaultConfig {
     /// Reads `seed=S,drop=P,duplicate=P,delay_ms=N,crash_after=N,panic_name=NAME`
     /// (every key optional but `seed`).
-    pub fn parse(text: &str) -> Result<FaultConfig, String> {
+    pub fn parse(text: &str) -> Result<FaultConfig, FaultError> {
         let mut config = FaultConfig {
             seed: 0,
             drop: 0.0,
@@ -47,9 +47,9 @@ impl FaultConfig {
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part
                 .split_once('=')
-                .ok_or_else(|| format!("fault setting `{part}` is not KEY=VALUE"))?;
-            let bad = || format!("fault setting `{part}`: bad value");
-            let probability = |v: &str| -> Result<f64, String> {
+                .ok_or_else(|| FaultError::NotKeyValue(part.to_string()))?;
+            let bad = || FaultError::BadValue(part.to_string());
+            let probability = |v: &str| -> Result<f64, FaultError> {
                 let p: f64 = v.parse().map_err(|_| bad())?;
                 (0.0..=1.0).contains(&p).then_some(p).ok_or_else(bad)
             };
@@ -68,13 +68,29 @@ impl FaultConfig {
                 "delay_ms" => {
                     config.max_delay = Duration::from_millis(value.parse().map_err(|_| bad())?)
                 }
-                _ => return Err(format!("unknown fault setting `{key}`")),
+                _ => return Err(FaultError::UnknownKey(key.to_string())),
             }
         }
-        seeded
-            .then_some(config)
-            .ok_or_else(|| "fault settings need a seed (seed=N)".into())
+        seeded.then_some(config).ok_or(FaultError::NoSeed)
     }
+}
+
+/// Why fault settings cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FaultError {
+    /// A setting that is not `KEY=VALUE`.
+    #[error("fault setting `{0}` is not KEY=VALUE")]
+    NotKeyValue(String),
+    /// A setting whose value is out of range or not a number.
+    #[error("fault setting `{0}`: bad value")]
+    BadValue(String),
+    /// A key the layer does not know.
+    #[error("unknown fault setting `{0}`")]
+    UnknownKey(String),
+    /// No `seed=N`.
+    #[error("fault settings need a seed (seed=N)")]
+    NoSeed,
 }
 
 /// What the layer did so far (`amb info` shows it).

@@ -16,7 +16,7 @@ use crate::{
     error::NetError,
     event::{NodeEvent, StoredSummary, emit_stored},
     finished::Finished,
-    ingest::Outcome,
+    ingest::{Outcome, Rule},
     limits::DeployLimits,
     status::{ExecutionStatus, NodeInfo, ProgramStatus},
     wire::{DelegateRequest, DelegateResponse, SyncRequest, SyncResponse},
@@ -164,8 +164,7 @@ impl NodeHandle {
         let store = Arc::clone(&self.inner.store);
         let programs = tokio::task::spawn_blocking(move || store.program_count())
             .await
-            .map_err(|e| NetError::Other(format!("counting the programs: {e}")))??
-            as usize;
+            .map_err(NetError::task("counting the programs"))?? as usize;
         Ok(NodeInfo {
             peer_id: self.inner.peer_id.to_string(),
             listen: swarm.listen,
@@ -211,7 +210,10 @@ impl NodeHandle {
             reply: Some(reply),
         })
         .await?
-        .map_err(NetError::Other)
+        .map_err(|e| NetError::Publish {
+            program,
+            detail: e.to_string(),
+        })
     }
 
     /// Sends a sync request.
@@ -272,7 +274,7 @@ impl NodeHandle {
             .await?
             .map_err(|refusal| match refusal.rule {
                 // The node's own failure (a caught panic), not the caller's.
-                crate::ingest::RULE_INTERNAL => NetError::Other(refusal.to_string()),
+                Rule::Internal => NetError::Internal(refusal.to_string()),
                 _ => NetError::Refused(refusal),
             })
     }

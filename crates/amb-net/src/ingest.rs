@@ -29,12 +29,12 @@ use amb_vm::{
 
 use crate::source::LiveSource;
 
-/// Why events were refused: a rule's name (the ones of `amb verify`, plus the
-/// network's own, below) and what was wrong.
+/// Why events were refused: the rule broken (the ones of `amb verify`, plus the
+/// network's own) and what was wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
     /// The rule broken.
-    pub rule: &'static str,
+    pub rule: Rule,
     /// The event that broke it, when one did.
     pub event: Option<Cid>,
     /// What was wrong.
@@ -42,7 +42,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(rule: &'static str, event: Option<Cid>, detail: impl Into<String>) -> Refusal {
+    pub(crate) fn new(rule: Rule, event: Option<Cid>, detail: impl Into<String>) -> Refusal {
         Refusal {
             rule,
             event,
@@ -53,16 +53,13 @@ impl Refusal {
     /// Whether the sender is to blame (and penalised): everything but the node's
     /// own limits.
     pub fn blames_sender(&self) -> bool {
-        !matches!(
-            self.rule,
-            RULE_BUFFER_FULL | RULE_NOT_HELD | RULE_STORE | RULE_INTERNAL
-        )
+        self.rule.blames_sender()
     }
 }
 
 impl From<Violation> for Refusal {
     fn from(v: Violation) -> Refusal {
-        Refusal::new(v.rule, Some(v.event), v.detail)
+        Refusal::new(Rule::from_name(v.rule), Some(v.event), v.detail)
     }
 }
 
@@ -75,22 +72,120 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// The rule a refusal names (`spec/network.md` §4): the network's own, or one of
+/// `spec/events.md` checked by the replay. Its name ([`Rule::as_str`]) is what
+/// `amb info` counts and the API's errors say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Rule {
+    /// `malformed`: a message that is not a well-formed batch.
+    Malformed,
+    /// `program`: a batch of another program than the topic's.
+    Program,
+    /// `author`: a gossiped event published by a peer that is not its creator.
+    Author,
+    /// `frozen`: an event for a log frozen by a fork.
+    Frozen,
+    /// `key`: an event whose creator may not write its log.
+    Key,
+    /// `fork`: a second event at a taken place of a log.
+    Fork,
+    /// `not-held`: the node does not hold the program (not the sender's fault).
+    NotHeld,
+    /// `buffer-full`: the buffer of early events or the intake's queue is full
+    /// (not the sender's fault).
+    BufferFull,
+    /// `store`: the store failed (not the sender's fault).
+    Store,
+    /// `internal`: the node failed while checking (a panic, caught: not the
+    /// sender's fault).
+    Internal,
+    /// Another rule of `spec/events.md`, checked by the replay, by the name
+    /// `amb verify` gives it (`cbor`, `cid`, `signature`, `refs`, …).
+    Event(&'static str),
+}
+
+impl Rule {
+    /// The rule of `name`, as `amb verify` and the replay name rules.
+    pub fn from_name(name: &'static str) -> Rule {
+        [
+            Rule::Malformed,
+            Rule::Program,
+            Rule::Author,
+            Rule::Frozen,
+            Rule::Key,
+            Rule::Fork,
+            Rule::NotHeld,
+            Rule::BufferFull,
+            Rule::Store,
+            Rule::Internal,
+        ]
+        .into_iter()
+        .find(|rule| rule.as_str() == name)
+        .unwrap_or(Rule::Event(name))
+    }
+
+    /// The rule's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Malformed => "malformed",
+            Rule::Program => "program",
+            Rule::Author => "author",
+            Rule::Frozen => "frozen",
+            Rule::Key => "key",
+            Rule::Fork => "fork",
+            Rule::NotHeld => "not-held",
+            Rule::BufferFull => "buffer-full",
+            Rule::Store => "store",
+            Rule::Internal => "internal",
+            Rule::Event(name) => name,
+        }
+    }
+
+    /// Whether a sender that breaks it is to blame (and penalised): every rule but
+    /// the node's own limits and failures.
+    pub fn blames_sender(self) -> bool {
+        !matches!(
+            self,
+            Rule::BufferFull | Rule::NotHeld | Rule::Store | Rule::Internal
+        )
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Rule {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
+    }
+}
+
+impl From<Rule> for String {
+    fn from(rule: Rule) -> String {
+        rule.as_str().to_string()
+    }
+}
+
 /// A gossiped event was published by a peer that is not its creator.
-pub const RULE_AUTHOR: &str = "author";
+pub const RULE_AUTHOR: Rule = Rule::Author;
 /// A message that is not a well-formed batch.
-pub const RULE_MALFORMED: &str = "malformed";
+pub const RULE_MALFORMED: Rule = Rule::Malformed;
 /// An event of another program than the topic's.
-pub const RULE_PROGRAM: &str = "program";
+pub const RULE_PROGRAM: Rule = Rule::Program;
 /// An event for a log frozen by a fork.
-pub const RULE_FROZEN: &str = "frozen";
+pub const RULE_FROZEN: Rule = Rule::Frozen;
 /// The node does not hold the program (not the sender's fault).
-pub const RULE_NOT_HELD: &str = "not-held";
+pub const RULE_NOT_HELD: Rule = Rule::NotHeld;
 /// The buffer of early events is full (not the sender's fault).
-pub const RULE_BUFFER_FULL: &str = "buffer-full";
+pub const RULE_BUFFER_FULL: Rule = Rule::BufferFull;
 /// The store failed (not the sender's fault).
-pub const RULE_STORE: &str = "store";
+pub const RULE_STORE: Rule = Rule::Store;
 /// The node failed while checking (a panic, caught: not the sender's fault).
-pub const RULE_INTERNAL: &str = "internal";
+pub const RULE_INTERNAL: Rule = Rule::Internal;
 
 /// What became of an offer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -175,7 +270,7 @@ pub struct Ingest {
     early: HashMap<Cid, Early>,
     waiters: HashMap<Dep, Vec<Cid>>,
     arrival: VecDeque<(Instant, Cid)>,
-    refused: BTreeMap<&'static str, u64>,
+    refused: BTreeMap<Rule, u64>,
     /// Logs frozen by a fork (kept when their program's replay state is dropped).
     frozen: HashSet<Cid>,
     /// The fault layer's `panic_name`.
@@ -267,12 +362,12 @@ impl Ingest {
     }
 
     /// Refusals so far, by rule.
-    pub fn refused(&self) -> &BTreeMap<&'static str, u64> {
+    pub fn refused(&self) -> &BTreeMap<Rule, u64> {
         &self.refused
     }
 
     /// Counts a refusal decided elsewhere (a malformed message).
-    pub fn count_refusal(&mut self, rule: &'static str) {
+    pub fn count_refusal(&mut self, rule: Rule) {
         *self.refused.entry(rule).or_default() += 1;
     }
 
@@ -624,7 +719,7 @@ impl Ingest {
             .is_some_and(|m| m.allows(event.creator()));
         if !allowed {
             let detail = "the creator is not listed in the log's manifest";
-            return Some(Refusal::new("key", Some(cid), detail));
+            return Some(Refusal::new(Rule::Key, Some(cid), detail));
         }
         Some(self.fork(existing, cid, event))
     }
@@ -633,7 +728,7 @@ impl Ingest {
     fn fork(&mut self, existing: Cid, new: Cid, event: &Event) -> Refusal {
         self.frozen.insert(event.log());
         Refusal::new(
-            "fork",
+            Rule::Fork,
             Some(new),
             format!(
                 "{existing} and {new} are two signed events at position {} of log {}: proof of equivocation; the log is frozen",
@@ -910,7 +1005,7 @@ mod tests {
         let refusal = outcome.refused.unwrap();
         assert_eq!(refusal.rule, RULE_AUTHOR);
         assert!(refusal.blames_sender());
-        assert_eq!(f.ingest.refused()[RULE_AUTHOR], 1);
+        assert_eq!(f.ingest.refused()[&RULE_AUTHOR], 1);
     }
 
     #[test]

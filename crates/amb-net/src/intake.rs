@@ -76,7 +76,7 @@ struct State {
 impl State {
     /// Runs `f` for `program`: a panic in it fails that program only (see the
     /// module's documentation) and is returned as the error's text.
-    fn guarded<T>(&mut self, program: Cid, f: impl FnOnce(&mut State) -> T) -> Result<T, String> {
+    fn guarded<T>(&mut self, program: Cid, f: impl FnOnce(&mut State) -> T) -> Result<T, Refusal> {
         let result = catch_unwind(AssertUnwindSafe(|| f(&mut *self)));
         result.map_err(|panic| {
             let message = format!(
@@ -88,7 +88,7 @@ impl State {
             self.ingest.count_refusal(RULE_INTERNAL);
             self.executions.fail(&program, message.clone());
             self.failures.insert(program, message.clone());
-            message
+            internal(message)
         })
     }
 
@@ -114,11 +114,7 @@ impl State {
 
 /// The refusal of a job that failed with a caught panic.
 fn internal(detail: String) -> Refusal {
-    Refusal {
-        rule: RULE_INTERNAL,
-        event: None,
-        detail,
-    }
+    Refusal::new(RULE_INTERNAL, None, detail)
 }
 
 /// The intake thread: takes jobs one at a time.
@@ -192,8 +188,8 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
             } => {
                 let outcome = state
                     .guarded(program, |s| s.ingest.offer_synced(program, &synced))
-                    .unwrap_or_else(|e| Outcome {
-                        refused: Some(internal(e)),
+                    .unwrap_or_else(|refusal| Outcome {
+                        refused: Some(refusal),
                         ..Outcome::default()
                     });
                 publish(program, &outcome);
@@ -203,7 +199,7 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
             Job::Hold(program, reply) => {
                 let held = state
                     .guarded(program, |s| s.ingest.hold(program))
-                    .unwrap_or_else(|e| Err(internal(e)));
+                    .unwrap_or_else(Err);
                 let _ = reply.send(held);
             }
             Job::Status(program, reply) => {
@@ -288,7 +284,7 @@ fn judge_gossip(
     };
     let batch = match GossipBatch::decode(&message.data) {
         Ok(batch) => batch,
-        Err(detail) => return Err(refuse(ingest, RULE_MALFORMED, detail)),
+        Err(e) => return Err(refuse(ingest, RULE_MALFORMED, e.to_string())),
     };
     if message.topic.as_str() != topic_name(batch.program) {
         let detail = format!("a batch of {} on topic {}", batch.program, message.topic);
@@ -306,11 +302,9 @@ fn judge_gossip(
             )
         })?;
     let program = batch.program;
-    let outcome = state
-        .guarded(program, |s| {
-            s.ingest
-                .offer(program, &batch.blocks, &batch.events, Some(&author))
-        })
-        .map_err(internal)?;
+    let outcome = state.guarded(program, |s| {
+        s.ingest
+            .offer(program, &batch.blocks, &batch.events, Some(&author))
+    })?;
     Ok((program, outcome))
 }

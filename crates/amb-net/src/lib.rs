@@ -4,6 +4,7 @@
 //! deploys programs to the network.
 
 pub mod behaviour;
+pub mod codec;
 mod command;
 pub mod config;
 pub mod delegation;
@@ -32,7 +33,7 @@ pub mod wire;
 pub use config::{NodeConfig, NodeTable};
 pub use deploy::{DeployLimits, Deployed, deploy};
 pub use faults::FaultConfig;
-pub use ingest::{Ingest, IngestLimits, Outcome, Refusal};
+pub use ingest::{Ingest, IngestLimits, Outcome, Refusal, Rule};
 pub use node::{NetError, NodeEvent, NodeHandle, NodeInfo, ProgramStatus, Ready, start};
 pub use sync::{Fetched, fetch};
 pub use value::{ProgramValue, value};

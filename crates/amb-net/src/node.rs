@@ -28,6 +28,7 @@ use crate::{
     behaviour::Behaviour,
     command::{COMMAND_QUEUE, HOSTING_QUEUE},
     config::NodeConfig,
+    error::StartError,
     event::EVENT_BACKLOG,
     faults::Faults,
     handle::Inner,
@@ -64,7 +65,7 @@ pub async fn start(
 ) -> Result<(NodeHandle, Ready), NetError> {
     let keypair = identity::keypair(&key);
     let peer_id = keypair.public().to_peer_id();
-    let behaviour = Behaviour::new(&keypair, &config).map_err(NetError::Start)?;
+    let behaviour = Behaviour::new(&keypair, &config).map_err(StartError::from)?;
     let builder = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -72,19 +73,22 @@ pub async fn start(
             noise::Config::new,
             yamux::Config::default,
         )
-        .map_err(|e| NetError::Start(format!("TCP transport: {e}")))?;
+        .map_err(|e| StartError::Transport(format!("TCP: {e}")))?;
     #[cfg(feature = "quic")]
     let builder = builder.with_quic();
     let mut swarm = builder
         .with_behaviour(|_| behaviour)
-        .map_err(|e| NetError::Start(format!("behaviour: {e}")))?
+        .map_err(|e| StartError::Transport(format!("the behaviours: {e}")))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .build();
     let mut listeners = HashSet::new();
     for address in &config.listen {
         let id = swarm
             .listen_on(address.clone())
-            .map_err(|e| NetError::Start(format!("listening on {address}: {e}")))?;
+            .map_err(|e| StartError::Listen {
+                address: address.clone(),
+                detail: e.to_string(),
+            })?;
         listeners.insert(id);
     }
     let mut listen = Vec::new();
@@ -98,19 +102,20 @@ pub async fn start(
                 listen.push(address.to_string());
             }
             Ok(SwarmEvent::ListenerClosed { reason, .. }) => {
-                return Err(NetError::Start(format!("a listener closed: {reason:?}")));
+                return Err(StartError::Listener(format!("it closed: {reason:?}")).into());
             }
             Ok(SwarmEvent::ListenerError { error, .. }) => {
-                return Err(NetError::Start(format!("a listener failed: {error}")));
+                return Err(StartError::Listener(error.to_string()).into());
             }
             Ok(_) => {}
-            Err(_) => return Err(NetError::Start("no listen address within 10 s".into())),
+            Err(_) => return Err(StartError::NoListenAddress.into()),
         }
     }
     for peer in &config.peers {
-        swarm
-            .dial(peer.clone())
-            .map_err(|e| NetError::Start(format!("dialing {peer}: {e}")))?;
+        swarm.dial(peer.clone()).map_err(|e| StartError::Dial {
+            address: peer.clone(),
+            detail: e.to_string(),
+        })?;
     }
     let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
     let (jobs, job_rx) = std::sync::mpsc::sync_channel(config.intake_queue);
@@ -154,7 +159,7 @@ pub async fn start(
                 fatal("the intake thread", &*panic);
             }
         })
-        .map_err(|e| NetError::Start(format!("starting the intake thread: {e}")))?;
+        .map_err(StartError::IntakeThread)?;
     let (hosting, hosting_rx) = mpsc::channel(HOSTING_QUEUE);
     tokio::spawn(crate::delegation::serve_hosting(handle.clone(), hosting_rx));
     let driver = crate::driver::Driver {

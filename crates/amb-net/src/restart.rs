@@ -11,7 +11,7 @@ use amb_bytecode::Cid;
 
 use crate::{
     delegation::{host_keys, prepare, start_walk},
-    error::NetError,
+    error::{DeploymentError, NetError},
     handle::NodeHandle,
     identity,
     wire::Deployment,
@@ -51,7 +51,7 @@ async fn resume(node: &NodeHandle) -> Result<(), NetError> {
         Ok::<_, NetError>((programs, open, deployments))
     })
     .await
-    .map_err(|e| NetError::Other(format!("reading the store's programs: {e}")))??;
+    .map_err(NetError::task("reading the store's programs"))??;
     if !programs.is_empty() {
         tracing::info!(
             programs = programs.len(),
@@ -73,8 +73,8 @@ async fn resume(node: &NodeHandle) -> Result<(), NetError> {
     for (program, bytes) in deployments {
         let resumed = match Deployment::decode(&bytes) {
             Ok(deployment) if deployment.program == program => resume_walk(node, deployment).await,
-            Ok(_) => Err(NetError::Other("kept under another program".into())),
-            Err(e) => Err(NetError::Other(e)),
+            Ok(_) => Err(DeploymentError::KeptElsewhere.into()),
+            Err(e) => Err(DeploymentError::Decode(e).into()),
         };
         match resumed {
             Ok(()) => tracing::info!(%program, "resuming the walk of /amb/{program}"),
@@ -90,7 +90,7 @@ async fn resume(node: &NodeHandle) -> Result<(), NetError> {
 async fn resume_walk(node: &NodeHandle, deployment: Deployment) -> Result<(), NetError> {
     let program = deployment.program;
     let peers = host_keys(&deployment)
-        .map_err(NetError::Other)?
+        .map_err(NetError::from)?
         .iter()
         .map(identity::peer_id)
         .collect();
@@ -99,7 +99,7 @@ async fn resume_walk(node: &NodeHandle, deployment: Deployment) -> Result<(), Ne
     let kept = deployment.clone();
     let walk = tokio::task::spawn_blocking(move || prepare(&store, &kept, &me))
         .await
-        .map_err(|e| NetError::Other(format!("planning the walk: {e}")))??;
+        .map_err(NetError::task("planning the walk"))??;
     node.hold(program).await?;
     start_walk(node, deployment, walk, peers).await
 }

@@ -8,7 +8,8 @@ use serde_bytes::ByteBuf;
 use crate::{
     finished::Finished,
     wire::{
-        Head, MAX_REQUEST_ITEMS, MAX_RESPONSE_BYTES, MAX_RESPONSE_EVENTS, SyncRequest, SyncResponse,
+        Head, MAX_REQUEST_ITEMS, MAX_RESPONSE_BYTES, MAX_RESPONSE_EVENTS, SyncRefusal, SyncRequest,
+        SyncResponse,
     },
 };
 
@@ -16,17 +17,21 @@ use crate::{
 pub(crate) fn answer(store: &Store, finished: &Finished, request: SyncRequest) -> SyncResponse {
     match respond(store, finished, request) {
         Ok(response) => response,
-        Err(reason) => SyncResponse::Refused { reason },
+        Err((reason, detail)) => SyncResponse::Refused { reason, detail },
     }
 }
+
+/// A refusal: its reason and its words.
+type Refused = (SyncRefusal, String);
 
 fn respond(
     store: &Store,
     finished: &Finished,
     request: SyncRequest,
-) -> Result<SyncResponse, String> {
-    let failed = |e: amb_log::StoreError| format!("the store failed: {e}");
+) -> Result<SyncResponse, Refused> {
+    let failed = |e: amb_log::StoreError| (SyncRefusal::Store, format!("the store failed: {e}"));
     match request {
+        SyncRequest::Malformed(detail) => Err((SyncRefusal::Malformed, detail)),
         SyncRequest::Heads { program } => {
             let is_program = store
                 .get_block(program)
@@ -51,9 +56,9 @@ fn respond(
         }
         SyncRequest::Events { ranges } => {
             if ranges.len() > MAX_REQUEST_ITEMS {
-                return Err(format!(
-                    "{} ranges, more than {MAX_REQUEST_ITEMS}",
-                    ranges.len()
+                return Err((
+                    SyncRefusal::Limit,
+                    format!("{} ranges, more than {MAX_REQUEST_ITEMS}", ranges.len()),
                 ));
             }
             let mut events = Vec::new();

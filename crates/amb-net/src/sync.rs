@@ -11,7 +11,7 @@ use amb_log::{Event, Manifest};
 use libp2p::PeerId;
 
 use crate::{
-    error::NetError,
+    error::{NetError, PeerError},
     handle::NodeHandle,
     ingest::Outcome,
     wire::{Head, MAX_REQUEST_ITEMS, Range, SyncRequest, SyncResponse},
@@ -133,7 +133,7 @@ async fn fetch_program_blocks(
         .map_err(NetError::from)?
         .and_then(|bytes| Manifest::decode(&bytes).ok())
         .filter(|m| m.is_root() && m.cid() == program)
-        .ok_or_else(|| NetError::Other(format!("/amb/{program} is not a program manifest")))?;
+        .ok_or_else(|| NetError::peer(peer, PeerError::NotAProgram(program)))?;
     let mut frontier = vec![manifest.program()];
     let mut seen = HashSet::new();
     while !frontier.is_empty() {
@@ -143,9 +143,16 @@ async fn fetch_program_blocks(
             let bytes = store
                 .get_block(cid)
                 .map_err(NetError::from)?
-                .ok_or_else(|| NetError::Other(format!("block {cid} is missing")))?;
-            let block = Block::decode(&bytes)
-                .map_err(|e| NetError::Other(format!("block {cid} is not bytecode: {e}")))?;
+                .ok_or_else(|| NetError::peer(peer, PeerError::NoBlock(cid)))?;
+            let block = Block::decode(&bytes).map_err(|e| {
+                NetError::peer(
+                    peer,
+                    PeerError::NotBytecode {
+                        cid,
+                        detail: e.to_string(),
+                    },
+                )
+            })?;
             next.extend(block.children().filter(|c| seen.insert(*c)));
         }
         frontier = next;
@@ -184,10 +191,7 @@ async fn fetch_blocks(node: &NodeHandle, peer: PeerId, wanted: &[Cid]) -> Result
             .map_err(NetError::from)?;
         let got: HashSet<Cid> = found.iter().map(|(cid, _)| *cid).collect();
         if got.is_empty() {
-            return Err(NetError::Peer {
-                peer,
-                detail: format!("does not give block {}", ask[0]),
-            });
+            return Err(NetError::peer(peer, PeerError::NoBlock(ask[0])));
         }
         missing.retain(|c| !got.contains(c));
     }
@@ -232,10 +236,10 @@ async fn fetch_events(
         let mut progressed = false;
         for bytes in got {
             let Ok(event) = Event::decode(&bytes) else {
-                return Err(NetError::Peer {
+                return Err(NetError::peer(
                     peer,
-                    detail: format!("sent malformed event bytes {}", Cid::of(&bytes)),
-                });
+                    PeerError::MalformedEvent(Cid::of(&bytes)),
+                ));
             };
             if let Some(range) = ranges.get_mut(&event.log()) {
                 if event.seq() == range.from && event.seq() < range.to {
@@ -246,10 +250,7 @@ async fn fetch_events(
             }
         }
         if !progressed {
-            return Err(NetError::Peer {
-                peer,
-                detail: "stopped sending the events below its heads".into(),
-            });
+            return Err(NetError::peer(peer, PeerError::StoppedSending));
         }
         ranges.retain(|_, r| r.from < r.to);
     }
@@ -257,10 +258,13 @@ async fn fetch_events(
 }
 
 fn unexpected(peer: PeerId, response: &SyncResponse) -> NetError {
-    let detail = match response {
-        SyncResponse::Refused { reason } => format!("refused the request: {reason}"),
-        SyncResponse::Unknown => "does not hold the program".into(),
-        _ => "answered with the wrong kind of response".into(),
+    let problem = match response {
+        SyncResponse::Refused { reason, detail } => PeerError::Refused {
+            reason: *reason,
+            detail: detail.clone(),
+        },
+        SyncResponse::Unknown => PeerError::Unknown,
+        _ => PeerError::WrongAnswer,
     };
-    NetError::Peer { peer, detail }
+    NetError::peer(peer, problem)
 }

@@ -60,7 +60,7 @@ pub async fn value(
         let store = node.store().clone();
         let verified = tokio::task::spawn_blocking(move || amb_vm::verify::verify(&store, program))
             .await
-            .map_err(|e| NetError::Other(format!("the verification task failed: {e}")))?;
+            .map_err(NetError::task("the verification task"))?;
         match verified {
             Ok(verified) => break verified,
             // Over by what a peer said, but not all of it synced yet: sync again.
@@ -76,7 +76,12 @@ pub async fn value(
             }
             Err(VerifyError::Violation(v)) => return Err(NetError::Refused(v.into())),
             Err(VerifyError::Store(e)) => return Err(e.into()),
-            Err(e) => return Err(NetError::Other(format!("verifying {address}: {e}"))),
+            Err(source) => {
+                return Err(NetError::Verify {
+                    program,
+                    source: Box::new(source),
+                });
+            }
         }
     };
     Ok(ProgramValue {
@@ -104,9 +109,10 @@ async fn wait_until_over(
         }
         let failed = status.execution.as_ref().and_then(|e| e.failed.as_ref());
         if let Some(failed) = failed.or(status.failed.as_ref()) {
-            return Err(NetError::Other(format!(
-                "{address}: the run failed here: {failed}"
-            )));
+            return Err(NetError::RunFailed {
+                program,
+                reason: failed.clone(),
+            });
         }
         if Instant::now() >= deadline {
             return Err(NetError::Timeout(format!(

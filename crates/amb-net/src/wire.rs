@@ -20,6 +20,8 @@ pub const MAX_RESPONSE_EVENTS: usize = 4096;
 /// Most bytes of events or blocks in one sync response (the codec allows more, for
 /// the CBOR framing).
 pub const MAX_RESPONSE_BYTES: usize = 4 << 20;
+/// Most bytes of one sync request.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Most CIDs or ranges in one sync request.
 pub const MAX_REQUEST_ITEMS: usize = 4096;
 
@@ -52,19 +54,22 @@ impl GossipBatch {
     }
 
     /// Reads a batch, refusing anything malformed or above the bounds.
-    pub fn decode(bytes: &[u8]) -> Result<GossipBatch, String> {
+    pub fn decode(bytes: &[u8]) -> Result<GossipBatch, DecodeError> {
         if bytes.len() > MAX_GOSSIP_BYTES {
-            return Err(format!(
-                "{} bytes, more than {MAX_GOSSIP_BYTES}",
-                bytes.len()
-            ));
+            return Err(DecodeError::TooLarge {
+                bytes: bytes.len(),
+                max: MAX_GOSSIP_BYTES,
+            });
         }
-        let batch: GossipBatch = ciborium::from_reader(bytes).map_err(|e| e.to_string())?;
+        let batch: GossipBatch = ciborium::from_reader(bytes).map_err(|e| DecodeError::Cbor {
+            what: "a gossip batch",
+            detail: e.to_string(),
+        })?;
         if batch.events.len() > MAX_BATCH_EVENTS {
-            return Err(format!(
-                "{} events, more than {MAX_BATCH_EVENTS}",
-                batch.events.len()
-            ));
+            return Err(DecodeError::TooManyEvents {
+                events: batch.events.len(),
+                max: MAX_BATCH_EVENTS,
+            });
         }
         Ok(batch)
     }
@@ -91,6 +96,11 @@ pub enum SyncRequest {
         #[serde(with = "cid_list")]
         cids: Vec<Cid>,
     },
+    /// Bytes received that are no request (or more than a request may have):
+    /// never sent, made by the codec on receipt so that the asker is answered
+    /// `Refused` with reason `malformed` (`codec.rs`).
+    #[serde(skip)]
+    Malformed(String),
 }
 
 /// A range of positions in a log.
@@ -143,11 +153,108 @@ pub enum SyncResponse {
     },
     /// The peer does not hold this program.
     Unknown,
-    /// The request is above the bounds or malformed.
+    /// The request is refused.
     Refused {
         /// Why.
-        reason: String,
+        reason: SyncRefusal,
+        /// Why, in words (may be empty).
+        #[serde(default)]
+        detail: String,
     },
+}
+
+/// Why a sync request is refused; on the wire, the string each variant names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum SyncRefusal {
+    /// The request is no request of the protocol, or more than 1 MiB.
+    #[serde(rename = "malformed")]
+    Malformed,
+    /// The request asks for more items than a request may (4096 CIDs or ranges).
+    #[serde(rename = "limit")]
+    Limit,
+    /// The node's store failed while answering.
+    #[serde(rename = "store")]
+    Store,
+}
+
+/// Why a delegation request is refused; on the wire, the string each variant
+/// names (the words of a refusal are in its `detail`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum DelegateRefusal {
+    /// `Reserve`: the step is applied already.
+    #[serde(rename = "taken")]
+    Taken,
+    /// `Reserve`: the co-capability is held for another mover.
+    #[serde(rename = "reserved")]
+    Reserved,
+    /// `Reserve`: no walk of that program here (yet), or no such plan event.
+    #[serde(rename = "unknown")]
+    Unknown,
+    /// `Reserve`: this host does not write that event; `Host`: this node is not a
+    /// delegate of the deployment.
+    #[serde(rename = "not-host")]
+    NotHost,
+    /// `Reserve`: that event is not the second half of a cross-host step whose
+    /// first half the asker writes; `Host`: this node hosts for nobody
+    /// (`accept_delegations = false`), or the asker is not the deployer.
+    #[serde(rename = "not-allowed")]
+    NotAllowed,
+    /// The queue the request goes to is full: ask again.
+    #[serde(rename = "busy")]
+    Busy,
+    /// `Host`: the deployment is over one of this node's limits (named in the
+    /// detail: `max_deploy_steps`, `max_deploy_events`).
+    #[serde(rename = "limit")]
+    Limit,
+    /// `Host`: fetching the program, planning the run or starting the walk failed
+    /// (the detail says why).
+    #[serde(rename = "failed")]
+    Failed,
+    /// The request is no request of the protocol.
+    #[serde(rename = "malformed")]
+    Malformed,
+}
+
+impl SyncRefusal {
+    /// The reason's name, as the wire has it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncRefusal::Malformed => "malformed",
+            SyncRefusal::Limit => "limit",
+            SyncRefusal::Store => "store",
+        }
+    }
+}
+
+impl DelegateRefusal {
+    /// The reason's name, as the wire has it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DelegateRefusal::Taken => "taken",
+            DelegateRefusal::Reserved => "reserved",
+            DelegateRefusal::Unknown => "unknown",
+            DelegateRefusal::NotHost => "not-host",
+            DelegateRefusal::NotAllowed => "not-allowed",
+            DelegateRefusal::Busy => "busy",
+            DelegateRefusal::Limit => "limit",
+            DelegateRefusal::Failed => "failed",
+            DelegateRefusal::Malformed => "malformed",
+        }
+    }
+}
+
+impl std::fmt::Display for SyncRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for DelegateRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A deployment whose slices run on several hosts: every host computes the same
@@ -173,8 +280,11 @@ impl Deployment {
     }
 
     /// Reads a deployment kept by [`Deployment::encode`].
-    pub fn decode(bytes: &[u8]) -> Result<Deployment, String> {
-        ciborium::from_reader(bytes).map_err(|e| format!("a deployment: {e}"))
+    pub fn decode(bytes: &[u8]) -> Result<Deployment, DecodeError> {
+        ciborium::from_reader(bytes).map_err(|e| DecodeError::Cbor {
+            what: "a deployment",
+            detail: e.to_string(),
+        })
     }
 }
 
@@ -196,6 +306,10 @@ pub enum DelegateRequest {
         /// The plan index of the step's second half.
         second: u64,
     },
+    /// Bytes received that are no request: never sent, made by the codec on
+    /// receipt so that the asker is answered `Refused` with reason `malformed`.
+    #[serde(skip)]
+    Malformed(String),
 }
 
 /// A delegation answer.
@@ -208,8 +322,41 @@ pub enum DelegateResponse {
     },
     /// No.
     Refused {
-        /// Why: `taken`, `reserved`, `unknown`, `not-host`, `not-allowed`, ...
-        reason: String,
+        /// Why.
+        reason: DelegateRefusal,
+        /// Why, in words (may be empty).
+        #[serde(default)]
+        detail: String,
+    },
+}
+
+/// Why bytes from a peer (or kept by this node) are not a message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// More bytes than the message may have.
+    #[error("{bytes} bytes, more than {max}")]
+    TooLarge {
+        /// Its size.
+        bytes: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// Not the message's CBOR.
+    #[error("{what}: {detail}")]
+    Cbor {
+        /// Which message.
+        what: &'static str,
+        /// The decoder's words.
+        detail: String,
+    },
+    /// More events than a batch may carry.
+    #[error("{events} events, more than {max}")]
+    TooManyEvents {
+        /// Its events.
+        events: usize,
+        /// The bound.
+        max: usize,
     },
 }
 
@@ -282,7 +429,10 @@ mod tests {
             ..batch
         };
         let error = GossipBatch::decode(&big.encode()).unwrap_err();
-        assert!(error.contains("more than"), "{error}");
+        assert!(
+            matches!(error, DecodeError::TooManyEvents { events, max: MAX_BATCH_EVENTS } if events == MAX_BATCH_EVENTS + 1),
+            "{error}"
+        );
     }
 
     #[test]

@@ -275,7 +275,7 @@ async fn refusal(
     rogue: PeerId,
 ) -> &'static str {
     next_event(events, "a refusal", WAIT, |e| match e {
-        NodeEvent::Refused { peer, rule } if peer == rogue => Some(rule),
+        NodeEvent::Refused { peer, rule } if peer == rogue => Some(rule.as_str()),
         NodeEvent::Stored(stored) => panic!("A stored forged events: {stored:?}"),
         _ => None,
     })

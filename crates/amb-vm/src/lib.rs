@@ -12,6 +12,8 @@
 //!   events and checks every rule; [`completeness`]: whether a stored run is whole,
 //!   an interrupted prefix, or missing what its events promise; [`travel`]: time
 //!   travel over past states;
+//! - [`stored`]: loading a stored program, ready to plan (`amb run --resume` and a
+//!   node's walk of a deployment);
 //! - [`value`]: typed values of programs (`spec/values.md`).
 //!
 //! Every algorithm here is iterative (no recursion over the program tree), so terms
@@ -26,6 +28,7 @@ mod overlay;
 pub mod plan;
 pub mod record;
 pub mod replay;
+pub mod stored;
 pub mod travel;
 pub mod value;
 pub mod verify;

@@ -215,7 +215,7 @@ mod tests {
         assert_eq!(status(failing), 503);
         assert_eq!(status(NetError::Busy("x".into())), 503);
         assert_eq!(status(NetError::Stopped), 503);
-        assert_eq!(status(NetError::Other("x".into())), 500);
+        assert_eq!(status(NetError::Internal("x".into())), 500);
         let refused = |rule| {
             ApiError::from(NetError::Refused(amb_net::Refusal {
                 rule,
@@ -223,7 +223,12 @@ mod tests {
                 detail: "x".into(),
             }))
         };
-        assert_eq!(refused("signature").status().as_u16(), 422);
+        assert_eq!(
+            refused(amb_net::Rule::from_name("signature"))
+                .status()
+                .as_u16(),
+            422
+        );
         assert_eq!(refused(ingest::RULE_BUFFER_FULL).kind, "busy");
         assert_eq!(refused(ingest::RULE_STORE).kind, "storage");
     }
