@@ -9,20 +9,17 @@ use amb_bytecode::Cid;
 use amb_engine::Limits;
 use amb_log::{Event, Manifest, PublicKey};
 use libp2p::PeerId;
-use rand::Rng;
 use serde_bytes::ByteBuf;
 
 use crate::{
+    batch::Batcher,
     delegation::{prepare, start_walk},
     error::{HostRefused, NetError},
     event::StoredSummary,
     handle::NodeHandle,
     identity,
     status::ExecutionStatus,
-    wire::{
-        DelegateRequest, DelegateResponse, Deployment, GossipBatch, MAX_BATCH_EVENTS,
-        MAX_GOSSIP_BYTES,
-    },
+    wire::{DelegateRequest, DelegateResponse, Deployment},
 };
 
 pub use crate::limits::DeployLimits;
@@ -54,17 +51,16 @@ pub async fn deploy(
     deploy_delegated(node, source, name, limits, Vec::new()).await
 }
 
-/// Publishes stored events of `program` on its topic, in order, in batches bounded
-/// by [`MAX_BATCH_EVENTS`] and [`MAX_GOSSIP_BYTES`]; each batch carries the slice
-/// manifests of the logs it starts. Also tells local listeners.
+/// Publishes stored events of `program` on its topic, in order, in batches of the
+/// one batcher (`batch.rs`); each event of a slice's log at position 0 carries the
+/// slice's manifest. Also tells local listeners.
 pub async fn publish_events(
     node: &NodeHandle,
     program: Cid,
     events: &[Cid],
 ) -> Result<(), NetError> {
     let store = node.store();
-    let mut batch = new_batch(program);
-    let mut size = 0usize;
+    let mut batcher = Batcher::new(program);
     let mut summaries = Vec::new();
     for cid in events {
         let stored = store
@@ -78,45 +74,20 @@ pub async fn publish_events(
             cid: *cid,
             problem: e.to_string(),
         })?;
-        let mut extra = Vec::new();
+        let mut blocks = Vec::new();
         if event.seq() == 0 && event.log() != program {
-            if let Some(manifest) = store.get_block(event.log()).map_err(NetError::from)? {
-                extra.push(ByteBuf::from(manifest));
-            }
+            blocks.extend(store.get_block(event.log()).map_err(NetError::from)?);
         }
-        let adds = stored.bytes.len() + extra.iter().map(|b| b.len()).sum::<usize>() + 16;
-        if batch.events.len() == MAX_BATCH_EVENTS || size + adds > MAX_GOSSIP_BYTES - 1024 {
-            send(
-                node,
-                program,
-                std::mem::replace(&mut batch, new_batch(program)),
-            )
-            .await?;
-            size = 0;
-        }
-        size += adds;
-        batch.blocks.extend(extra);
-        batch.events.push(ByteBuf::from(stored.bytes));
         summaries.push(StoredSummary::of(program, *cid, &event));
+        if let Some(batch) = batcher.push(blocks, stored.bytes) {
+            node.publish(program, batch.encode()).await?;
+        }
     }
-    if !batch.events.is_empty() {
-        send(node, program, batch).await?;
+    if let Some(batch) = batcher.finish() {
+        node.publish(program, batch.encode()).await?;
     }
     node.emit_stored(summaries);
     Ok(())
-}
-
-fn new_batch(program: Cid) -> GossipBatch {
-    GossipBatch {
-        program,
-        nonce: rand::thread_rng().r#gen(),
-        blocks: Vec::new(),
-        events: Vec::new(),
-    }
-}
-
-async fn send(node: &NodeHandle, program: Cid, batch: GossipBatch) -> Result<(), NetError> {
-    node.publish(program, batch.encode()).await
 }
 
 /// Deploys `source` with the ambients named in `delegates` hosted by those peers,

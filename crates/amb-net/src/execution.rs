@@ -20,17 +20,16 @@ use amb_vm::{
     verify::is_second_half,
 };
 use libp2p::PeerId;
-use rand::Rng;
-use serde_bytes::ByteBuf;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::{
+    batch::Batcher,
     command::Command,
     event::{NodeEvent, StoredSummary, emit_stored},
     ingest::Ingest,
     recent::Recent,
     status::ExecutionStatus,
-    wire::{DelegateRefusal, DelegateResponse, GossipBatch, MAX_BATCH_EVENTS},
+    wire::{DelegateRefusal, DelegateResponse},
 };
 
 /// How many walks that are over keep their last status (for `amb value`, the
@@ -367,8 +366,9 @@ impl Executions {
     }
 }
 
-/// Publishes events this host signed (with the manifests of the slices they
-/// announce) in bounded batches, and tells local listeners.
+/// Publishes events this host signed through the one batcher (`batch.rs`), each
+/// event starting a slice's log with the slice's manifest (any manifest no event
+/// starts goes with the first event), and tells local listeners.
 fn announce(
     program: Cid,
     manifests: &[(Cid, Vec<u8>)],
@@ -376,36 +376,45 @@ fn announce(
     commands: &mpsc::Sender<Command>,
     events: &broadcast::Sender<NodeEvent>,
 ) {
-    for (index, chunk) in signed.chunks(MAX_BATCH_EVENTS / 2).enumerate() {
-        let batch = GossipBatch {
-            program,
-            nonce: rand::thread_rng().r#gen(),
-            blocks: if index == 0 {
+    let decoded: Vec<Option<Event>> = signed
+        .iter()
+        .map(|s| Event::decode(&s.bytes).ok())
+        .collect();
+    let starts = |manifest: &Cid| {
+        decoded
+            .iter()
+            .flatten()
+            .any(|e| e.seq() == 0 && e.log() == *manifest)
+    };
+    let mut unclaimed: Vec<Vec<u8>> = manifests
+        .iter()
+        .filter(|(cid, _)| !starts(cid))
+        .map(|(_, bytes)| bytes.clone())
+        .collect();
+    let items = signed.iter().zip(&decoded).map(|(s, event)| {
+        let mut blocks = std::mem::take(&mut unclaimed);
+        if let Some(event) = event.as_ref().filter(|e| e.seq() == 0) {
+            blocks.extend(
                 manifests
                     .iter()
-                    .map(|(_, b)| ByteBuf::from(b.clone()))
-                    .collect()
-            } else {
-                Vec::new()
-            },
-            events: chunk
-                .iter()
-                .map(|s| ByteBuf::from(s.bytes.clone()))
-                .collect(),
-        };
+                    .filter(|(cid, _)| *cid == event.log())
+                    .map(|(_, bytes)| bytes.clone()),
+            );
+        }
+        (blocks, s.bytes.clone())
+    });
+    for batch in Batcher::all(program, items) {
         // The intake thread may wait for room: the swarm task never waits for it.
         let _ = commands.blocking_send(Command::Publish {
             program,
             data: batch.encode(),
             reply: None,
         });
-        let summaries = chunk
-            .iter()
-            .filter_map(|s| {
-                let event = Event::decode(&s.bytes).ok()?;
-                Some(StoredSummary::of(program, s.cid, &event))
-            })
-            .collect();
-        emit_stored(events, summaries);
     }
+    let summaries = signed
+        .iter()
+        .zip(&decoded)
+        .filter_map(|(s, event)| Some(StoredSummary::of(program, s.cid, event.as_ref()?)))
+        .collect();
+    emit_stored(events, summaries);
 }

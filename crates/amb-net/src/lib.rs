@@ -3,6 +3,7 @@
 //! stores or forwards it, syncs programs it lacks from peers that hold them, and
 //! deploys programs to the network.
 
+pub mod batch;
 pub mod behaviour;
 pub mod codec;
 mod command;
