@@ -195,10 +195,12 @@ pub async fn deploy_delegated(
 /// Waits until this node has written all it can for now: its walk is done, or
 /// waits for another host.
 async fn settle(node: &NodeHandle, program: Cid) -> Result<(), NetError> {
+    // Told of every change from before the first look on.
+    let mut changes = node.walk_changes();
     loop {
-        let status = match node.execution(program).await {
-            Err(NetError::Busy(_)) => None,
-            other => other?,
+        let (status, busy) = match node.execution(program).await {
+            Err(NetError::Busy(_)) => (None, true),
+            other => (other?, false),
         };
         match status {
             Some(ExecutionStatus {
@@ -206,7 +208,16 @@ async fn settle(node: &NodeHandle, program: Cid) -> Result<(), NetError> {
                 ..
             }) => return Err(NetError::RunFailed { program, reason }),
             Some(status) if status.done || status.waiting_for.is_some() => return Ok(()),
-            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+            // A full intake did not answer: ask again once it has moved on, or
+            // after a moment (what it did meanwhile may be a change already told).
+            _ if busy => {
+                let _ = tokio::time::timeout(BUSY_RETRY, changes.changed()).await;
+            }
+            _ => changes.changed().await.map_err(|_| NetError::Stopped)?,
         }
     }
 }
+
+/// How long a status query refused `busy` waits before it asks again (unless a
+/// change comes first).
+const BUSY_RETRY: Duration = Duration::from_millis(10);

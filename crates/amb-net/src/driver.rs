@@ -31,8 +31,6 @@ use crate::{
 
 /// How long a refused or unanswered reservation waits before it is asked again.
 const RESERVE_RETRY: Duration = Duration::from_millis(200);
-/// How long an answer the intake must get waits for room in its queue.
-const BUSY_RETRY: Duration = Duration::from_millis(10);
 
 /// The swarm task's state.
 pub(crate) struct Driver {
@@ -171,21 +169,13 @@ impl Driver {
                         tokio::time::sleep(RESERVE_RETRY).await;
                     }
                     // The walk waits for this answer: it is not dropped when the
-                    // intake is busy, only sent later.
-                    let mut job = Job::Reserved {
+                    // intake is busy, but waits for room (off the swarm task).
+                    let job = Job::Reserved {
                         program,
                         first,
                         granted,
                     };
-                    loop {
-                        match jobs.try_send(job) {
-                            Err(std::sync::mpsc::TrySendError::Full(back)) => {
-                                job = back;
-                                tokio::time::sleep(BUSY_RETRY).await;
-                            }
-                            _ => return,
-                        }
-                    }
+                    let _ = tokio::task::spawn_blocking(move || jobs.send(job).is_ok()).await;
                 });
             }
             Command::RespondDelegate { channel, response } => {

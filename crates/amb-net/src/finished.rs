@@ -13,6 +13,7 @@ use std::{
 
 use amb_bytecode::Cid;
 use amb_log::{Event, Store, StoreError};
+use tokio::sync::watch;
 
 /// The runs known to be over: those seen so far, and the rest read from the store
 /// when asked.
@@ -20,6 +21,8 @@ use amb_log::{Event, Store, StoreError};
 pub struct Finished {
     store: Arc<Store>,
     known: Arc<Mutex<HashSet<Cid>>>,
+    /// Bumped whenever a run is learned to be over ([`Finished::changes`]).
+    learned: Arc<watch::Sender<u64>>,
 }
 
 impl Finished {
@@ -28,7 +31,13 @@ impl Finished {
         Finished {
             store,
             known: Arc::default(),
+            learned: Arc::new(watch::Sender::new(0)),
         }
+    }
+
+    /// A receiver told each time a run is learned to be over from now on.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.learned.subscribe()
     }
 
     fn known(&self) -> std::sync::MutexGuard<'_, HashSet<Cid>> {
@@ -41,6 +50,7 @@ impl Finished {
         if !self.known().insert(program) {
             return;
         }
+        self.learned.send_modify(|n| *n += 1);
         let noted = match self.store.is_run_over(program) {
             Ok(true) => Ok(()),
             Ok(false) | Err(_) => self.store.mark_run_over(program),

@@ -9,7 +9,7 @@ use amb_bytecode::Cid;
 use amb_log::{SigningKey, Store};
 use amb_vm::execute::Execution;
 use libp2p::{Multiaddr, PeerId, request_response};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::{
     command::{COMMAND_QUEUE, Command, Job},
@@ -42,6 +42,8 @@ pub(crate) struct Inner {
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) jobs: std::sync::mpsc::SyncSender<Job>,
     pub(crate) events: broadcast::Sender<NodeEvent>,
+    /// Bumped by the intake each time a walk may have moved, ended or failed.
+    pub(crate) walks: watch::Receiver<u64>,
 }
 
 impl NodeHandle {
@@ -68,6 +70,19 @@ impl NodeHandle {
     /// Tells listeners of stored events.
     pub(crate) fn emit_stored(&self, summaries: Vec<StoredSummary>) {
         emit_stored(&self.inner.events, summaries);
+    }
+
+    /// A receiver told each time one of this node's walks may have moved, ended or
+    /// failed from now on (ask [`NodeHandle::execution`] then).
+    pub fn walk_changes(&self) -> watch::Receiver<u64> {
+        let mut changes = self.inner.walks.clone();
+        changes.mark_unchanged();
+        changes
+    }
+
+    /// A receiver told each time a run is learned to be over from now on.
+    pub fn finished_changes(&self) -> watch::Receiver<u64> {
+        self.inner.finished.changes()
     }
 
     /// Whether this node knows `program`'s run to be over.

@@ -19,7 +19,7 @@ use std::{
 use amb_bytecode::Cid;
 use amb_log::SigningKey;
 use libp2p::{PeerId, gossipsub};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::{
     command::{Command, Job},
@@ -52,6 +52,9 @@ pub(crate) struct Intake {
     pub(crate) crash_after: Option<u64>,
     /// Programs known to be over.
     pub(crate) finished: Finished,
+    /// Bumped each time a walk may have moved, ended or failed (`deploy::settle`
+    /// waits on it).
+    pub(crate) walks: watch::Sender<u64>,
 }
 
 /// The text of a caught panic.
@@ -71,6 +74,7 @@ struct State {
     failures: Recent<Cid, String>,
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<NodeEvent>,
+    walks: watch::Sender<u64>,
 }
 
 impl State {
@@ -98,6 +102,7 @@ impl State {
             s.executions
                 .drive(program, &mut s.ingest, &s.commands, &s.events)
         });
+        self.walks.send_modify(|n| *n += 1);
     }
 
     fn status(&self, program: Cid) -> ProgramStatus {
@@ -127,6 +132,7 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
         me,
         crash_after,
         finished,
+        walks,
     } = intake;
     let publish = |program: Cid, outcome: &Outcome| {
         if outcome.stored.is_empty() {
@@ -146,6 +152,7 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
         failures: Recent::new(RECENT_FAILURES),
         commands: commands.clone(),
         events: events.clone(),
+        walks,
     };
     loop {
         let job = match jobs.recv_timeout(EVICT_EVERY) {
@@ -241,7 +248,10 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
                 state.executions.reserved(&program, first, granted);
                 state.drive(program);
             }
-            Job::Fail(program, reason) => state.executions.fail(&program, reason),
+            Job::Fail(program, reason) => {
+                state.executions.fail(&program, reason);
+                state.walks.send_modify(|n| *n += 1);
+            }
             Job::Execution(program, reply) => {
                 let _ = reply.send(state.executions.status(&program));
             }

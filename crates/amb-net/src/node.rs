@@ -22,7 +22,7 @@ use std::{
 use amb_log::{SigningKey, Store};
 use futures::StreamExt;
 use libp2p::{noise, swarm::SwarmEvent, tcp, yamux};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::{
     behaviour::Behaviour,
@@ -120,6 +120,7 @@ pub async fn start(
     let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
     let (jobs, job_rx) = std::sync::mpsc::sync_channel(config.intake_queue);
     let (events, _) = broadcast::channel(EVENT_BACKLOG);
+    let (walks, walks_rx) = watch::channel(0);
     let handle = NodeHandle {
         inner: Arc::new(Inner {
             finished: Finished::new(Arc::clone(&store)),
@@ -133,6 +134,7 @@ pub async fn start(
             commands: commands.clone(),
             jobs,
             events: events.clone(),
+            walks: walks_rx,
         }),
     };
     let mut ingest = Ingest::new(Arc::clone(&store), config.ingest);
@@ -153,6 +155,7 @@ pub async fn start(
                 me: peer_id,
                 crash_after,
                 finished: intake_finished,
+                walks,
             };
             let run = std::panic::AssertUnwindSafe(|| crate::intake::run_intake(intake, job_rx));
             if let Err(panic) = std::panic::catch_unwind(run) {

@@ -11,8 +11,11 @@ use amb_bytecode::Cid;
 use amb_vm::verify::VerifyError;
 use serde::Serialize;
 
+use tokio::sync::{broadcast, watch};
+
 use crate::{
     error::NetError,
+    event::NodeEvent,
     handle::NodeHandle,
     sync::{fetch, find_holder, sync_from},
 };
@@ -55,8 +58,9 @@ pub async fn value(
             Err(_) => tokio::time::sleep(RESYNC).await,
         }
     }
+    let mut changes = Changes::new(node);
     let verified = loop {
-        wait_until_over(node, program, &address, wait, deadline).await?;
+        wait_until_over(node, program, &address, wait, deadline, &mut changes).await?;
         let store = node.store().clone();
         let verified = tokio::task::spawn_blocking(move || amb_vm::verify::verify(&store, program))
             .await
@@ -66,7 +70,7 @@ pub async fn value(
             // Over by what a peer said, but not all of it synced yet: sync again.
             Err(e) if e.wants_more_events() && Instant::now() < deadline => {
                 resync(node, program).await?;
-                tokio::time::sleep(RESYNC).await;
+                changes.next(program, Instant::now() + RESYNC).await?;
             }
             Err(e) if e.wants_more_events() => {
                 return Err(NetError::Timeout(format!(
@@ -99,7 +103,10 @@ async fn wait_until_over(
     address: &str,
     wait: Duration,
     deadline: Instant,
+    changes: &mut Changes,
 ) -> Result<(), NetError> {
+    // When this wait last synced from a holder (not yet: at once).
+    let mut synced: Option<Instant> = None;
     loop {
         let status = node.status(program).await?;
         // Over: complete, or known so (`finished.rs`: a run this node walks is over
@@ -121,8 +128,60 @@ async fn wait_until_over(
                 status.events
             )));
         }
-        resync(node, program).await?;
-        tokio::time::sleep(RESYNC).await;
+        // Anti-entropy: a re-sync from a holder every RESYNC at most; between
+        // them, woken by what may end the wait.
+        let last = match synced {
+            Some(last) if last.elapsed() < RESYNC => last,
+            _ => {
+                resync(node, program).await?;
+                *synced.insert(Instant::now())
+            }
+        };
+        changes.next(program, last + RESYNC).await?;
+    }
+}
+
+/// What may end a wait for a run: a run learned to be over, a walk of this node
+/// moving, events stored.
+struct Changes {
+    finished: watch::Receiver<u64>,
+    walks: watch::Receiver<u64>,
+    events: broadcast::Receiver<NodeEvent>,
+}
+
+impl Changes {
+    /// Told of every change from now on.
+    fn new(node: &NodeHandle) -> Changes {
+        Changes {
+            finished: node.finished_changes(),
+            walks: node.walk_changes(),
+            events: node.subscribe_events(),
+        }
+    }
+
+    /// Waits for the next change that concerns `program`, or until `until`.
+    async fn next(&mut self, program: Cid, until: Instant) -> Result<(), NetError> {
+        let stored = async {
+            loop {
+                match self.events.recv().await {
+                    Ok(NodeEvent::Stored(stored))
+                        if stored.iter().any(|s| s.program == program.to_string()) =>
+                    {
+                        return Ok(());
+                    }
+                    Ok(_) => {}
+                    // Lagged: something may have been missed; look again.
+                    Err(broadcast::error::RecvError::Lagged(_)) => return Ok(()),
+                    Err(broadcast::error::RecvError::Closed) => return Err(NetError::Stopped),
+                }
+            }
+        };
+        tokio::select! {
+            changed = self.finished.changed() => changed.map_err(|_| NetError::Stopped),
+            changed = self.walks.changed() => changed.map_err(|_| NetError::Stopped),
+            stored = stored => stored,
+            () = tokio::time::sleep_until(until.into()) => Ok(()),
+        }
     }
 }
 
