@@ -112,25 +112,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The program and manifest of a stored run, for `--resume`.
+/// The program and manifest of a stored run, for `--resume` (loaded as a node
+/// loads a deployment's program: `amb_vm::stored`).
 fn resume_program(store: &Store, address: &str) -> anyhow::Result<(amb_syntax::Ast, Manifest)> {
     let program = crate::commands::verify::parse_address(address)?;
-    let bytes = store
-        .get_block(program)?
-        .with_context(|| format!("no program {address} in this store"))?;
-    let manifest = Manifest::decode(&bytes).context("the stored manifest is invalid")?;
-    manifest
-        .verify_signature()
-        .context("the stored manifest's signature is invalid")?;
-    anyhow::ensure!(manifest.is_root(), "{address} is not a program address");
-    let blocks = amb_bytecode::Program::load(
-        manifest.program(),
-        |cid| store.get_block(*cid).ok().flatten(),
-        &BlockLimits::default(),
-    )
-    .context("loading the program's blocks")?;
-    let ast = blocks
-        .to_ast(&amb_bytecode::ProgramLimits::default())
-        .context("reading the program back")?;
-    Ok((ast, manifest))
+    let stored = amb_vm::stored::load_program(store, program)?;
+    Ok((stored.ast, stored.manifest))
 }
