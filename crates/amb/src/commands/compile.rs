@@ -27,10 +27,20 @@ pub(crate) struct Args {
     max_block_bytes: usize,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    lang: source::LangArgs,
+    /// Print the program in another form instead of compiling it: `roam`, the
+    /// generated ROAM (pretty), for a JavaScript file.
+    #[arg(long, value_name = "FORM", value_parser = ["roam"])]
+    emit: Option<String>,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let (_, mut ast) = source::load(&args.file, &args.limits)?;
+    let (_, mut ast) = source::load_program(&args.file, &args.lang, &args.limits)?;
+    if args.emit.is_some() {
+        print!("{}", amb_syntax::to_pretty_string(&ast));
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.canonical {
         ast.canonicalize();
     }
