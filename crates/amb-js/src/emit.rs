@@ -61,7 +61,11 @@ pub(crate) struct Emitter<'n> {
 }
 
 fn name(text: &str) -> String {
-    amb_syntax::quote_name(text)
+    if amb_syntax::is_bare_name(text) {
+        text.to_string()
+    } else {
+        amb_syntax::quote_name(text)
+    }
 }
 
 impl Frag {

@@ -51,11 +51,22 @@ pub fn parse(source: &str) -> Result<Program, JsError> {
     }
     let reader = Reader { lines: &lines };
     let program = &parsed.program;
+    // A program that is one string literal is read by the parser as a directive.
+    if let [directive] = program.directives.as_slice() {
+        if program.body.is_empty() {
+            let value = directive.expression.value.to_string();
+            let pos = lines.pos(directive.span.start);
+            return Ok(Program {
+                consts: Vec::new(),
+                body: Expr::new(ExprKind::Str(value), pos),
+            });
+        }
+    }
     if let Some(directive) = program.directives.first() {
         return Err(reader.unsupported(
             directive.span,
-            "directive",
-            "a program is `const` declarations and one final expression",
+            "an expression statement before the end",
+            "only the last statement is an expression; name values with `const`",
         ));
     }
     let mut consts = Vec::new();
@@ -77,6 +88,7 @@ pub fn parse(source: &str) -> Result<Program, JsError> {
                 body = Some(reader.expr(&statement.expression, 0)?);
             }
             Statement::ExpressionStatement(statement) => {
+                reader.expr(&statement.expression, 0)?;
                 return Err(reader.unsupported(
                     statement.span,
                     "an expression statement before the end",
@@ -392,6 +404,7 @@ impl Reader<'_, '_> {
                     ));
                 }
                 Statement::ExpressionStatement(s) => {
+                    self.expr(&s.expression, depth + 1)?;
                     return Err(self.unsupported(
                         s.span,
                         "expression statement in a block",
