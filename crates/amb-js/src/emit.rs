@@ -216,20 +216,77 @@ impl<'n> Emitter<'n> {
             .mark(pos, "value")
     }
 
-    /// `list[cons[head[a]|tail[list[cons[head[b]|tail[list[]]]]]]]`, written
-    /// without recursion over the elements.
+    /// `list[cons[head[a]|tail[list[cons[head[b]|tail[list[]]]]]]]`: the text
+    /// `wrap` would give, written front to back in one pass (a long list would
+    /// otherwise be copied once per element).
     fn list(&mut self, items: &[R], pos: Pos) -> Frag {
-        let mut rest = Frag::leaf("list[]".to_string(), pos);
         let frags: Vec<Frag> = items.iter().map(|item| self.emit(item)).collect();
-        for item in frags.into_iter().rev() {
-            rest = item
-                .wrap("head")
-                .par(rest.wrap("tail"))
-                .wrap("cons")
-                .wrap("list")
-                .mark(pos, "value");
+        // `in_ c|` for every carrier of the elements from k on.
+        let mut suffix = vec![String::new(); frags.len() + 1];
+        for k in (0..frags.len()).rev() {
+            let mut caps = String::new();
+            for hole in &frags[k].holes {
+                caps.push_str(&format!("in_ {}|", name(&hole.carrier)));
+            }
+            caps.push_str(&suffix[k + 1]);
+            suffix[k] = caps;
         }
-        rest
+        let mut out = Frag::default();
+        let count = frags.len();
+        for (k, item) in frags.into_iter().enumerate() {
+            out.marks.push(Mark {
+                offset: out.text.len(),
+                pos,
+                what: "value",
+            });
+            out.text.push_str("list[");
+            out.text.push_str(&suffix[k]);
+            out.text.push_str("cons[");
+            out.text.push_str(&suffix[k]);
+            out.text.push_str("head[");
+            let mut slot: Vec<String> = item
+                .holes
+                .iter()
+                .map(|hole| {
+                    let c = name(&hole.carrier);
+                    if hole.path_rev.is_empty() {
+                        format!("in_ {c}.open {c}")
+                    } else {
+                        format!("in_ {c}")
+                    }
+                })
+                .collect();
+            let shift = out.text.len() + slot.iter().map(|p| p.len() + 1).sum::<usize>();
+            if !item.text.is_empty() {
+                slot.push(item.text);
+            }
+            out.text.push_str(&slot.join("|"));
+            out.marks.extend(item.marks.into_iter().map(|mut m| {
+                m.offset += shift;
+                m
+            }));
+            out.text.push_str("]|tail[");
+            out.text.push_str(&suffix[k + 1]);
+            out.holes.extend(item.holes.into_iter().map(|mut hole| {
+                hole.path_rev
+                    .extend(["head", "cons", "list"].map(String::from));
+                for _ in 0..k {
+                    hole.path_rev
+                        .extend(["tail", "cons", "list"].map(String::from));
+                }
+                hole
+            }));
+        }
+        out.marks.push(Mark {
+            offset: out.text.len(),
+            pos,
+            what: "value",
+        });
+        out.text.push_str("list[]");
+        for _ in 0..count {
+            out.text.push_str("]]]");
+        }
+        out
     }
 
     fn call(&mut self, call: &Call, pos: Pos) -> Frag {

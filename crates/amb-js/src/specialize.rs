@@ -8,7 +8,7 @@
 //! enclosing instance (the `a` of `b => a + b`) becomes one more parameter, passed
 //! by the call. Nothing is computed: literals and operators stay as they are.
 
-use std::rc::Rc;
+use std::{collections::HashMap, rc::Rc};
 
 use crate::{
     ast::{Const, Expr, ExprKind, Pos, Program},
@@ -95,8 +95,11 @@ pub(crate) fn specialize(program: &Program) -> Result<Specialized, JsError> {
         nodes: 0,
         depth: 0,
         end: program.body.pos,
+        globals: HashMap::new(),
     };
-    let mut env: Env<'_> = None;
+    // Top-level declarations live in `globals`, looked up when no local binding
+    // has the name (the checker has made sure it is declared earlier).
+    let env: Env<'_> = None;
     for c in &program.consts {
         let value = match s.eval(&c.value, &env, &c.name)? {
             CVal::Clo(clo) => CVal::Clo(Rc::new(Clo {
@@ -109,7 +112,7 @@ pub(crate) fn specialize(program: &Program) -> Result<Specialized, JsError> {
             })),
             other => other,
         };
-        env = bind(&env, &c.name, value);
+        s.globals.insert(&c.name, value);
     }
     match s.eval(&program.body, &env, "main")? {
         CVal::Dyn(r, _) => Ok(Specialized {
@@ -124,14 +127,15 @@ pub(crate) fn specialize(program: &Program) -> Result<Specialized, JsError> {
     }
 }
 
-struct Specializer {
+struct Specializer<'p> {
+    globals: HashMap<&'p str, CVal<'p>>,
     param_names: Vec<String>,
     nodes: usize,
     depth: usize,
     end: Pos,
 }
 
-impl Specializer {
+impl<'p> Specializer<'p> {
     fn make(&mut self, kind: RKind, pos: Pos) -> Result<R, JsError> {
         self.nodes += 1;
         if self.nodes > MAX_NODES {
@@ -153,12 +157,7 @@ impl Specializer {
         }
     }
 
-    fn eval<'p>(
-        &mut self,
-        expr: &'p Expr,
-        env: &Env<'p>,
-        context: &str,
-    ) -> Result<CVal<'p>, JsError> {
+    fn eval(&mut self, expr: &'p Expr, env: &Env<'p>, context: &str) -> Result<CVal<'p>, JsError> {
         let pos = expr.pos;
         let dyn_of = |r: R, h: Head| CVal::Dyn(Rc::new(r), h);
         Ok(match &expr.kind {
@@ -175,6 +174,7 @@ impl Specializer {
                 dyn_of(self.make(RKind::List(out), pos)?, Head::List)
             }
             ExprKind::Var(name) => lookup(env, name)
+                .or_else(|| self.globals.get(name.as_str()).cloned())
                 .unwrap_or_else(|| unreachable!("the checker binds every name ({name} at {pos})")),
             ExprKind::Arrow {
                 params,
@@ -234,7 +234,7 @@ impl Specializer {
     }
 
     /// The body of a function in `env` (its block's declarations, then its result).
-    fn body<'p>(&mut self, f: &Clo<'p>, mut env: Env<'p>) -> Result<CVal<'p>, JsError> {
+    fn body(&mut self, f: &Clo<'p>, mut env: Env<'p>) -> Result<CVal<'p>, JsError> {
         for c in f.consts {
             let v = self.eval(&c.value, &env, &f.name)?;
             env = bind(&env, &c.name, v);
@@ -242,7 +242,7 @@ impl Specializer {
         self.eval(f.body, &env, &f.name)
     }
 
-    fn apply<'p>(
+    fn apply(
         &mut self,
         f: &Rc<Clo<'p>>,
         args: Vec<CVal<'p>>,
@@ -295,7 +295,7 @@ impl Specializer {
 
     /// `env` with every value that reads the caller's parameters replaced by a new
     /// parameter of the instance, recorded with its argument in `lifted`.
-    fn lift_env<'p>(
+    fn lift_env(
         &mut self,
         env: &Env<'p>,
         lifted: &mut Vec<(usize, R)>,
@@ -317,7 +317,7 @@ impl Specializer {
         Ok(bind(&next, &node.name, value))
     }
 
-    fn lift_clo<'p>(
+    fn lift_clo(
         &mut self,
         c: &Rc<Clo<'p>>,
         lifted: &mut Vec<(usize, R)>,

@@ -7,7 +7,7 @@
 //! list; list elements and the program's value are data (not functions). Unifying
 //! two variables intersects their sets; an empty set is a type error.
 
-use std::fmt;
+use std::{collections::HashMap, fmt};
 
 use crate::{
     ast::{Const, Expr, ExprKind, Pos, Program},
@@ -101,6 +101,7 @@ pub fn check(program: &Program) -> Result<Ty, JsError> {
     let mut checker = Checker {
         vars: Vec::new(),
         env: Vec::new(),
+        index: HashMap::new(),
         pending: Vec::new(),
         level: 0,
     };
@@ -116,7 +117,10 @@ pub fn check(program: &Program) -> Result<Ty, JsError> {
 
 struct Checker {
     vars: Vec<VarInfo>,
+    /// The bindings in scope, innermost last.
     env: Vec<(String, Binding)>,
+    /// Where each name is bound in `env`, innermost last.
+    index: HashMap<String, Vec<usize>>,
     pending: Vec<String>,
     level: u32,
 }
@@ -155,6 +159,23 @@ impl fmt::Display for Show<'_> {
 }
 
 impl Checker {
+    fn bind(&mut self, name: &str, binding: Binding) {
+        self.index
+            .entry(name.to_string())
+            .or_default()
+            .push(self.env.len());
+        self.env.push((name.to_string(), binding));
+    }
+
+    fn unbind_to(&mut self, mark: usize) {
+        while self.env.len() > mark {
+            let (name, _) = self.env.pop().expect("a binding above the mark");
+            if let Some(places) = self.index.get_mut(&name) {
+                places.pop();
+            }
+        }
+    }
+
     fn fresh(&mut self, heads: u8) -> Ty {
         self.vars.push(VarInfo {
             bound: None,
@@ -334,16 +355,19 @@ impl Checker {
                 });
             }
         }
-        self.pending.extend(consts.iter().map(|c| c.name.clone()));
+        // Names declared in this scope and not yet bound, in reverse so that binding
+        // the next one pops it.
+        self.pending
+            .extend(consts.iter().rev().map(|c| c.name.clone()));
         for c in consts {
             self.level += 1;
             let ty = self.infer(&c.value)?;
             self.level -= 1;
             let mut generic = Vec::new();
             self.generic_vars(&ty, &mut generic);
-            self.env.push((c.name.clone(), Binding::Poly(generic, ty)));
+            self.bind(&c.name, Binding::Poly(generic, ty));
             // The declaration is bound: later initializers may use it.
-            self.pending.remove(start);
+            self.pending.pop();
         }
         self.pending.truncate(start);
         Ok(())
@@ -351,11 +375,10 @@ impl Checker {
 
     fn lookup(&mut self, name: &str, pos: Pos) -> Result<Ty, JsError> {
         let found = self
-            .env
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, b)| b.clone());
+            .index
+            .get(name)
+            .and_then(|places| places.last())
+            .map(|&i| self.env[i].1.clone());
         match found {
             Some(Binding::Mono(ty)) => Ok(ty),
             Some(Binding::Poly(generic, ty)) => Ok(self.instantiate(&generic, &ty)),
@@ -415,12 +438,12 @@ impl Checker {
                 for (name, _) in params {
                     let ty = self.fresh(ANY);
                     tys.push(ty.clone());
-                    self.env.push((name.clone(), Binding::Mono(ty)));
+                    self.bind(name, Binding::Mono(ty));
                 }
                 let names: Vec<String> = params.iter().map(|(n, _)| n.clone()).collect();
                 self.consts(consts, &names)?;
                 let result = self.infer(body)?;
-                self.env.truncate(mark);
+                self.unbind_to(mark);
                 Ok(Ty::Fn(tys, Box::new(result)))
             }
             ExprKind::Call { callee, args } => {
