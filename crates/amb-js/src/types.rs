@@ -121,7 +121,9 @@ struct Checker {
     env: Vec<(String, Binding)>,
     /// Where each name is bound in `env`, innermost last.
     index: HashMap<String, Vec<usize>>,
-    pending: Vec<String>,
+    /// Declared but not yet bound names, with the size of `env` when their scope
+    /// began: such a name shadows every binding below that size.
+    pending: Vec<(String, usize)>,
     level: u32,
 }
 
@@ -379,13 +381,15 @@ impl Checker {
             .get(name)
             .and_then(|places| places.last())
             .map(|&i| self.env[i].1.clone());
+        let at = self.index.get(name).and_then(|places| places.last()).copied();
+        // A declaration of an inner scope not yet bound hides outer bindings (JS's
+        // temporal dead zone): using it is recursion or use before declaration.
+        if self.pending.iter().any(|(n, scope)| n == name && at.is_none_or(|i| i < *scope)) {
+            return Err(JsError::Recursion { pos, name: name.into() });
+        }
         match found {
             Some(Binding::Mono(ty)) => Ok(ty),
             Some(Binding::Poly(generic, ty)) => Ok(self.instantiate(&generic, &ty)),
-            None if self.pending.iter().any(|n| n == name) => Err(JsError::Recursion {
-                pos,
-                name: name.into(),
-            }),
             None if crate::parse::is_reserved(name) => Err(JsError::Reserved {
                 pos,
                 name: name.into(),
