@@ -114,7 +114,11 @@ fn row(name: &str, js: &str, calls: usize, js2amb: Option<&str>) {
         format!("{s} steps, {e} events (value {v})")
     });
     let per = calls.max(1) as f64;
-    let value = if value.len() > 40 { format!("{}…", &value[..30]) } else { value };
+    let value = if value.len() > 40 {
+        format!("{}…", &value[..30])
+    } else {
+        value
+    };
     println!(
         "| {name} | {steps} | {events} | {:.1} / {:.1} | {value} | {theirs} |",
         steps as f64 / per,

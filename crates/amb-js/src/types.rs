@@ -359,8 +359,9 @@ impl Checker {
         }
         // Names declared in this scope and not yet bound, in reverse so that binding
         // the next one pops it.
+        let scope = self.env.len();
         self.pending
-            .extend(consts.iter().rev().map(|c| c.name.clone()));
+            .extend(consts.iter().rev().map(|c| (c.name.clone(), scope)));
         for c in consts {
             self.level += 1;
             let ty = self.infer(&c.value)?;
@@ -381,11 +382,22 @@ impl Checker {
             .get(name)
             .and_then(|places| places.last())
             .map(|&i| self.env[i].1.clone());
-        let at = self.index.get(name).and_then(|places| places.last()).copied();
+        let at = self
+            .index
+            .get(name)
+            .and_then(|places| places.last())
+            .copied();
         // A declaration of an inner scope not yet bound hides outer bindings (JS's
         // temporal dead zone): using it is recursion or use before declaration.
-        if self.pending.iter().any(|(n, scope)| n == name && at.is_none_or(|i| i < *scope)) {
-            return Err(JsError::Recursion { pos, name: name.into() });
+        if self
+            .pending
+            .iter()
+            .any(|(n, scope)| n == name && at.is_none_or(|i| i < *scope))
+        {
+            return Err(JsError::Recursion {
+                pos,
+                name: name.into(),
+            });
         }
         match found {
             Some(Binding::Mono(ty)) => Ok(ty),

@@ -540,7 +540,11 @@ fn refusals_name_the_line_and_column() {
         ("0x10", (1, 1), "decimal"),
         ("const a = 1;\n(a", (2, 3), "syntax error"),
         // An inner declaration hides the outer one before it is bound (JS's TDZ).
-        ("const x = 1;\nconst f = () => { const y = x; const x = 2; return y; };\nf()", (2, 29), "recursion"),
+        (
+            "const x = 1;\nconst f = () => { const y = x; const x = 2; return y; };\nf()",
+            (2, 29),
+            "recursion",
+        ),
     ];
     assert!(cases.len() >= 15);
     for (source, (line, column), words) in cases {
