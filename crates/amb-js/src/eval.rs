@@ -108,7 +108,7 @@ fn eval<'p>(expr: &'p Expr, env: &[(String, V<'p>)]) -> Option<V<'p>> {
         }),
         ExprKind::Neg(a) => V::Data(match data(eval(a, env)?)? {
             Value::Int(x) => Value::Int((-1i64).checked_mul(x)?),
-            Value::Float(x) => Value::Float(-1.0 * x),
+            Value::Float(x) => Value::Float(-x),
             _ => return None,
         }),
         ExprKind::Length(a) => V::Data(match data(eval(a, env)?)? {

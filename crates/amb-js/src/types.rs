@@ -303,11 +303,7 @@ impl Checker {
     /// The free variables of `ty` above the current level (those to generalise).
     fn generic_vars(&self, ty: &Ty, out: &mut Vec<usize>) {
         match self.find(ty) {
-            Ty::Var(v) => {
-                if self.vars[v].level > self.level && !out.contains(&v) {
-                    out.push(v);
-                }
-            }
+            Ty::Var(v) if self.vars[v].level > self.level && !out.contains(&v) => out.push(v),
             Ty::List(t) => self.generic_vars(&t, out),
             Ty::Fn(ps, r) => {
                 for p in &ps {
