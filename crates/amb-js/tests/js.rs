@@ -624,13 +624,28 @@ impl Gen {
             .filter(|(_, t)| t == ty)
             .map(|(n, _)| n)
             .collect();
-        let funcs: Vec<(String, Vec<T>)> = env
-            .iter()
-            .filter_map(|(n, t)| match t {
-                T::Fn(ps, r) if **r == *ty => Some((n.clone(), ps.clone())),
-                _ => None,
-            })
-            .collect();
+        // Functions that give `ty` when called once (`f(a)`) or twice (`f(a)(b)`).
+        let mut funcs: Vec<(String, Vec<Vec<T>>)> = Vec::new();
+        for (n, t) in env {
+            if let T::Fn(ps, r) = t {
+                if **r == *ty {
+                    funcs.push((n.clone(), vec![ps.clone()]));
+                } else if let T::Fn(qs, r2) = &**r {
+                    if **r2 == *ty {
+                        funcs.push((n.clone(), vec![ps.clone(), qs.clone()]));
+                    }
+                }
+            }
+        }
+        if let T::Fn(ps, r) = ty {
+            // A function: a variable of the type, or an arrow.
+            if !vars.is_empty() && self.below(2) == 0 {
+                return e(ExprKind::Var(
+                    vars[self.below(vars.len() as u64) as usize].clone(),
+                ));
+            }
+            return self.arrow(ps, r, env, depth.saturating_sub(1));
+        }
         let choice = if depth == 0 {
             self.below(2)
         } else {
@@ -641,15 +656,19 @@ impl Gen {
                 vars[self.below(vars.len() as u64) as usize].clone(),
             )),
             (2 | 3, _) if !funcs.is_empty() => {
-                let (f, params) = funcs[self.below(funcs.len() as u64) as usize].clone();
-                let args = params
-                    .iter()
-                    .map(|p| self.expr(p, env, depth - 1))
-                    .collect();
-                e(ExprKind::Call {
-                    callee: Box::new(e(ExprKind::Var(f))),
-                    args,
-                })
+                let (f, lists) = funcs[self.below(funcs.len() as u64) as usize].clone();
+                let mut call = e(ExprKind::Var(f));
+                for params in lists {
+                    let args = params
+                        .iter()
+                        .map(|p| self.expr(p, env, depth - 1))
+                        .collect();
+                    call = e(ExprKind::Call {
+                        callee: Box::new(call),
+                        args,
+                    });
+                }
+                call
             }
             (4, T::Int | T::Float | T::Str) => e(ExprKind::Add(
                 Box::new(self.expr(ty, env, depth - 1)),
@@ -688,6 +707,40 @@ impl Gen {
             }
             _ => self.literal(ty, env, depth),
         }
+    }
+
+    /// A parameter's type: data, or now and then a function of one data argument.
+    fn any_type(&mut self) -> T {
+        if self.below(5) == 0 {
+            T::Fn(vec![self.data_type()], Box::new(self.data_type()))
+        } else {
+            self.data_type()
+        }
+    }
+
+    /// `(p…) => body` of type `(ps) => r`, sometimes with a block body.
+    fn arrow(&mut self, ps: &[T], r: &T, env: &[(String, T)], depth: u32) -> Expr {
+        let params: Vec<(String, T)> = ps.iter().map(|t| (self.name("x"), t.clone())).collect();
+        let mut inner = env.to_vec();
+        inner.extend(params.iter().cloned());
+        let mut consts = Vec::new();
+        if self.below(4) == 0 {
+            let ty = self.data_type();
+            let value = self.expr(&ty, &inner, depth);
+            let name = self.name("k");
+            consts.push(Const {
+                name: name.clone(),
+                pos: P,
+                value,
+            });
+            inner.push((name, ty));
+        }
+        let body = self.expr(r, &inner, depth);
+        e(ExprKind::Arrow {
+            params: params.into_iter().map(|(n, _)| (n, P)).collect(),
+            consts,
+            body: Box::new(body),
+        })
     }
 
     fn literal(&mut self, ty: &T, env: &[(String, T)], depth: u32) -> Expr {
@@ -733,30 +786,20 @@ impl Gen {
                 env.push((name, ty));
                 continue;
             }
-            let params: Vec<(String, T)> = (0..self.below(3) + 1)
-                .map(|_| (self.name("x"), self.data_type()))
-                .collect();
-            let result = self.data_type();
-            let mut inner = env.clone();
-            inner.extend(params.iter().cloned());
-            let body = self.expr(&result, &inner, 3);
-            let arrow = e(ExprKind::Arrow {
-                params: params.iter().map(|(n, _)| (n.clone(), P)).collect(),
-                consts: Vec::new(),
-                body: Box::new(body),
-            });
+            let params: Vec<T> = (0..self.below(3) + 1).map(|_| self.any_type()).collect();
+            // Now and then curried: the result is a function of one more argument.
+            let result = if self.below(4) == 0 {
+                T::Fn(vec![self.data_type()], Box::new(self.data_type()))
+            } else {
+                self.data_type()
+            };
+            let arrow = self.arrow(&params, &result, &env, 3);
             consts.push(Const {
                 name: name.clone(),
                 pos: P,
                 value: arrow,
             });
-            env.push((
-                name,
-                T::Fn(
-                    params.into_iter().map(|(_, t)| t).collect(),
-                    Box::new(result),
-                ),
-            ));
+            env.push((name, T::Fn(params, Box::new(result))));
         }
         let ty = self.data_type();
         let body = self.expr(&ty, &env, 3);
@@ -783,17 +826,26 @@ fn to_js(program: &Program) -> String {
                 out.push(']');
             }
             ExprKind::Var(n) => out.push_str(n),
-            ExprKind::Arrow { params, body, .. } => {
-                out.push_str("((");
-                out.push_str(
-                    &params
-                        .iter()
-                        .map(|(n, _)| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                );
-                out.push_str(") => ");
-                expr(body, out);
+            ExprKind::Arrow {
+                params,
+                consts,
+                body,
+            } => {
+                let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+                out.push_str(&format!("(({}) => ", names.join(", ")));
+                if consts.is_empty() {
+                    expr(body, out);
+                } else {
+                    out.push_str("{ ");
+                    for c in consts {
+                        out.push_str(&format!("const {} = ", c.name));
+                        expr(&c.value, out);
+                        out.push_str("; ");
+                    }
+                    out.push_str("return ");
+                    expr(body, out);
+                    out.push_str("; }");
+                }
                 out.push(')');
             }
             ExprKind::Call { callee, args } => {
@@ -851,13 +903,17 @@ fn json_of(value: &Value) -> Json {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    // 256 cases (PROPTEST_CASES sets another number).
+    #![proptest_config(ProptestConfig::default())]
 
     #[test]
     fn compiled_programs_reduce_to_the_evaluators_value(seed in 1u64..u64::MAX) {
         let mut generator = Gen { state: seed, fresh: 0 };
         let program = generator.program();
         let source = to_js(&program);
+        if std::env::var_os("AMB_JS_SHOW").is_some() {
+            eprintln!("{source}\n--");
+        }
         let expected = amb_js::eval::evaluate(&program).map_or(Json::Null, |v| json_of(&v));
         let compiled = amb_js::compile(&source).map_err(|e| TestCaseError::fail(e.render(&source, "gen.js")))?;
         let (got, _) = reduce(&compiled.ast);
