@@ -399,6 +399,22 @@ fn javascript_files_compile_reduce_and_point_errors_into_the_source() {
         Some(b"(x => x * 2)(21)"),
     ));
     assert!(out.contains(r#""value":42"#), "{out}");
+    // The source map: generated ambients back to JS places.
+    let map: serde_json::Value =
+        serde_json::from_str(&success(&amb(&["compile", "--emit", "map", s(&app)], None))).unwrap();
+    let roam = map["roam"].as_str().unwrap();
+    let function = map["map"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["what"] == "function")
+        .expect("the function is mapped");
+    let offset = function["offset"].as_u64().unwrap() as usize;
+    assert!(roam[offset..].starts_with("add["), "{map}");
+    assert_eq!(
+        (&function["line"], &function["column"]),
+        (&1.into(), &13.into())
+    );
     // A refusal names the JS place, exit status 1.
     let bad = files.write(
         "bad.js",
