@@ -128,10 +128,24 @@ impl JsError {
             .lines()
             .nth(pos.line.saturating_sub(1) as usize)
             .unwrap_or("");
+        // A long line is shown as a window of 60 characters either side of the place.
+        let chars: Vec<char> = line_text.chars().collect();
+        let at = (pos.column.saturating_sub(1) as usize).min(chars.len());
+        let from = at.saturating_sub(60);
+        let to = (at + 60).min(chars.len());
+        let mut shown: String = chars[from..to].iter().collect();
+        let mut before: String = chars[from..at].iter().collect();
+        if from > 0 {
+            shown.insert(0, '…');
+            before.insert(0, ' ');
+        }
+        if to < chars.len() {
+            shown.push('…');
+        }
+        let line_text = shown;
         let gutter = pos.line.to_string().len();
-        let caret: String = line_text
+        let caret: String = before
             .chars()
-            .take(pos.column.saturating_sub(1) as usize)
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         format!(

@@ -63,39 +63,43 @@ impl SourceMap {
 
 /// Compiles JavaScript text to a ROAM program.
 pub fn compile(source: &str) -> Result<Compiled, JsError> {
-    let program = parse::parse(source)?;
-    compile_program(&program)
+    on_large_stack(|| compile_program(&parse::parse(source)?))
 }
 
 /// Compiles an already built tree (it is checked first).
 pub fn compile_program(program: &ast::Program) -> Result<Compiled, JsError> {
-    types::check(program)?;
-    // Specialising and emitting recurse over the program; a large stack keeps deep
-    // (but accepted) programs from overflowing the caller's.
-    let (roam, marks) = std::thread::scope(|scope| {
+    on_large_stack(|| {
+        types::check(program)?;
+        let specialized = specialize::specialize(program)?;
+        let mut emitter = emit::Emitter::new(&specialized.param_names);
+        let (roam, marks) = emitter.program(&specialized.value);
+        if roam.len() > MAX_OUTPUT_BYTES {
+            return Err(JsError::TooLarge {
+                pos: program.body.pos,
+                limit: MAX_OUTPUT_BYTES,
+            });
+        }
+        let ast = amb_syntax::parse(roam.as_bytes())
+            .unwrap_or_else(|e| panic!("the compiler generated invalid ROAM ({e}): {roam}"));
+        Ok(Compiled {
+            roam,
+            ast,
+            map: SourceMap { marks },
+        })
+    })
+}
+
+/// Runs `job` on a thread with a large stack: the parser and the compiler recurse
+/// over the program (bounded by `parse::MAX_DEPTH` and the call-depth limit, but
+/// the JS parser reads any nesting before the subset's depth check).
+fn on_large_stack<T: Send>(job: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("amb-js".into())
-            .stack_size(256 << 20)
-            .spawn_scoped(scope, || {
-                let specialized = specialize::specialize(program)?;
-                let mut emitter = emit::Emitter::new(&specialized.param_names);
-                Ok::<_, JsError>(emitter.program(&specialized.value))
-            })
+            .stack_size(512 << 20)
+            .spawn_scoped(scope, job)
             .expect("spawning the compiler thread")
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })?;
-    if roam.len() > MAX_OUTPUT_BYTES {
-        return Err(JsError::TooLarge {
-            pos: program.body.pos,
-            limit: MAX_OUTPUT_BYTES,
-        });
-    }
-    let ast = amb_syntax::parse(roam.as_bytes())
-        .unwrap_or_else(|e| panic!("the compiler generated invalid ROAM ({e}): {roam}"));
-    Ok(Compiled {
-        roam,
-        ast,
-        map: SourceMap { marks },
     })
 }
