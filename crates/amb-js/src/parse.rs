@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// Deepest nesting of expressions the compiler accepts.
-pub const MAX_DEPTH: usize = 256;
+pub const MAX_DEPTH: usize = 1_000;
 
 /// Names a program may not bind: the protocol primitives, the value types, their
 /// operations and operands, and the capability keywords. Names starting with
