@@ -280,6 +280,34 @@ fn the_whitepaper_string_monoid_written_in_js_reduces_to_helloworld() {
     assert!(call.pos.line >= 2, "{call:?}");
 }
 
+/// The generated text is normative (`spec/js.md` §6): two programs written out.
+#[test]
+fn the_generated_text_is_the_one_the_spec_gives() {
+    let add = amb_js::compile("const add = (a, b) => a + b;\nadd(2, 3)").unwrap();
+    assert_eq!(
+        add.roam,
+        "call[in add.open_.return[open_.in func]\
+         |a-0[in int.in plus.in left.open_|int[2[]]]\
+         |b-1[in int.in plus.in right.open_|int[3[]]]]\
+         |func[in_ add.open add.open_]|open func\
+         |add[in_ call.open call.(open return.open_\
+         |int[in_ a-0|in_ b-1|plus[in_ a-0|in_ b-1|left[in_ a-0.open a-0]|right[in_ b-1.open b-1]]])]"
+    );
+    // A parameter passed on: the caller's carrier enters `call` (which waits for
+    // it) and the callee's carrier, which opens it before it moves.
+    let pass = amb_js::compile("const g = x => x;\nconst f = y => g(y);\nf(\"hi\")").unwrap();
+    assert_eq!(
+        pass.roam,
+        "call[in f.open_.return[open_.in func]|y-1[in call.in x-0.open_|string[hi[]]]]\
+         |func[in_ f.open f.open_]|open func\
+         |f[in_ call.open call.(open return.open_\
+         |call[in_ y-1.in g.open_.return[open_.in func]|x-0[in_ y-1.open y-1.open_]]\
+         |func[in_ g.open g.open_]|open func\
+         |g[in_ call.open call.(open return.open_|open x-0)])]"
+    );
+    assert_eq!(reduce(&pass.ast).0, "hi");
+}
+
 #[test]
 fn a_list_of_independent_calls_reduces_to_its_list() {
     let source = format!(
