@@ -50,8 +50,8 @@ struct Frag {
 struct Hole {
     carrier: String,
     param: usize,
-    /// The ambients to enter from this fragment's container, innermost last…
-    /// stored reversed (outermost last) so wrapping pushes.
+    /// The ambients to enter from this fragment's container down to the hole's
+    /// slot, innermost first (wrapping pushes the new outermost one).
     path_rev: Vec<String>,
 }
 
