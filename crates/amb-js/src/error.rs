@@ -87,6 +87,15 @@ pub enum JsError {
         /// The limit.
         limit: usize,
     },
+    /// Calls inside calls (each compiled into its caller) nest deeper than the
+    /// compiler's limit.
+    #[error("{pos}: calls nest deeper than {limit} levels (each call is compiled into its caller)")]
+    CallsTooDeep {
+        /// The call where the limit was crossed.
+        pos: Pos,
+        /// The limit.
+        limit: usize,
+    },
     /// The generated program would be larger than the compiler's limit (every call
     /// gets its own copy of the called function, and every use of a parameter its
     /// own copy of the argument).
@@ -112,6 +121,7 @@ impl JsError {
             | JsError::Type { pos, .. }
             | JsError::Number { pos, .. }
             | JsError::TooDeep { pos, .. }
+            | JsError::CallsTooDeep { pos, .. }
             | JsError::TooLarge { pos, .. } => *pos,
         }
     }

@@ -221,7 +221,7 @@ impl<'p> Specializer<'p> {
                 }
                 self.depth += 1;
                 if self.depth > MAX_CALL_DEPTH {
-                    return Err(JsError::TooDeep {
+                    return Err(JsError::CallsTooDeep {
                         pos,
                         limit: MAX_CALL_DEPTH,
                     });
