@@ -8,7 +8,9 @@
 //!   (`JSON.stringify((0, eval)(source))`), run with the real `node` binary;
 //! - refusals with their exact line:column;
 //! - the property test: random programs generated as trees, the compiled program's
-//!   value against the evaluator `amb_js::eval` over the same tree.
+//!   value against the evaluator `amb_js::eval` over the same tree;
+//! - confluence: every interleaving of small compiled programs reaches one normal
+//!   form (the reference reducer's exhaustive search).
 
 use std::{
     io::Write,
@@ -306,6 +308,32 @@ fn the_generated_text_is_the_one_the_spec_gives() {
          |g[in_ call.open call.(open return.open_|open x-0)])]"
     );
     assert_eq!(reduce(&pass.ast).0, "hi");
+}
+
+/// Every order of the steps, not only the engine's, reaches the one value: the
+/// reference reducer explores all interleavings of small compiled programs.
+#[test]
+fn compiled_programs_are_confluent() {
+    let programs = [
+        "const add = (a, b) => a + b;\nadd(2, 3)",
+        "const g = x => x;\nconst f = y => g(y);\nf(\"hi\")",
+        "const cat = (l, r) => l + r;\nconst p = () => cat(\"hello\", \"world\");\np()",
+        "const twice = (f, x) => f(f(x));\nconst dbl = x => x * 2;\ntwice(dbl, 3)",
+        "const sq = x => x * x;\n[sq(2), sq(3)]",
+        "const adder = a => b => a + b;\nadder(1)(2)",
+    ];
+    for source in programs {
+        let compiled = amb_js::compile(source).unwrap();
+        let explored = amb_reference::explore(&compiled.ast, 200_000).unwrap();
+        assert!(!explored.truncated, "{source}: {} states", explored.states);
+        assert_eq!(
+            explored.normal_forms.len(),
+            1,
+            "{source}: {:?}",
+            explored.normal_forms
+        );
+        assert_eq!(explored.confluent, Some(true), "{source}");
+    }
 }
 
 #[test]
