@@ -129,8 +129,7 @@ pub async fn deploy_delegated(
     let limits = bounds.engine(limits);
     let (deployment, walk, deployed) = tokio::task::spawn_blocking(move || {
         let ast = bounds.parse(&source)?;
-        let compiled = amb_bytecode::compile(&ast)
-            .map_err(|e| NetError::Invalid(format!("compiling: {e}")))?;
+        let compiled = amb_bytecode::compile(&ast).map_err(NetError::Compile)?;
         let time = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);

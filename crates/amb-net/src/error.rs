@@ -33,10 +33,16 @@ pub enum NetError {
     /// Events were refused.
     #[error("refused: {0}")]
     Refused(Refusal),
-    /// The caller's request cannot be done as asked: a syntax or compile error, a
-    /// delegate that is not a peer, a name the program does not have.
+    /// The caller's request cannot be done as asked: a delegate that is not a
+    /// peer, a name the program does not have.
     #[error("{0}")]
     Invalid(String),
+    /// The program's text does not parse (the caller's mistake, placed).
+    #[error("syntax error: {0}")]
+    Syntax(#[source] amb_syntax::SyntaxError),
+    /// The program does not compile to bytecode (the caller's mistake).
+    #[error("compiling: {0}")]
+    Compile(#[source] amb_bytecode::CompileError),
     /// A request over one of the node's limits, named.
     #[error("over the limit {limit}: {detail}")]
     Limit {

@@ -62,7 +62,7 @@ impl DeployLimits {
                     e.position
                 ),
             },
-            _ => NetError::Invalid(format!("syntax error: {e}")),
+            _ => NetError::Syntax(e),
         })
     }
 

@@ -158,9 +158,7 @@ async fn deploy(
         .await
     };
     let deployed = deployed.map_err(|e| match e {
-        NetError::Invalid(ref message) if message.starts_with("syntax error") => {
-            program::syntax_error(e.into(), &source)
-        }
+        NetError::Syntax(_) => program::syntax_error(e.into(), &source),
         e => api.failed(e),
     })?;
     Ok(Json(serde_json::json!({

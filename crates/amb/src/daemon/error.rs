@@ -122,7 +122,9 @@ impl From<NetError> for ApiError {
         let message = e.to_string();
         let new = |status, kind| ApiError::new(status, kind, message.clone());
         match e {
-            NetError::Invalid(_) => new(StatusCode::BAD_REQUEST, "invalid"),
+            NetError::Invalid(_) | NetError::Syntax(_) | NetError::Compile(_) => {
+                new(StatusCode::BAD_REQUEST, "invalid")
+            }
             NetError::Limit { limit, .. } => {
                 new(StatusCode::PAYLOAD_TOO_LARGE, "limit").rule(limit)
             }
