@@ -20,16 +20,14 @@ use amb_vm::{
     verify::is_second_half,
 };
 use libp2p::PeerId;
-use tokio::sync::{broadcast, mpsc};
 
 use crate::{
     batch::Batcher,
-    command::Command,
-    event::{NodeEvent, StoredSummary, emit_stored},
+    event::StoredSummary,
     ingest::Ingest,
     recent::Recent,
     status::ExecutionStatus,
-    wire::{DelegateRefusal, DelegateResponse},
+    wire::{DelegateRefusal, DelegateResponse, GossipBatch},
 };
 
 /// How many walks that are over keep their last status (for `amb value`, the
@@ -174,30 +172,21 @@ impl Executions {
         self.running.contains_key(program)
     }
 
-    /// Walks on as far as the events held allow; signs, stores and publishes this
-    /// host's events; asks for the reservations it needs.
-    pub(crate) fn drive(
-        &mut self,
-        program: Cid,
-        ingest: &mut Ingest,
-        commands: &mpsc::Sender<Command>,
-        events: &broadcast::Sender<NodeEvent>,
-    ) {
-        self.walk_on(program, ingest, commands, events);
+    /// Walks on as far as the events held allow and signs and stores this host's
+    /// events; returns what the node is to do next (publish them, ask for the
+    /// reservations the walk needs, tell listeners), in order.
+    pub(crate) fn drive(&mut self, program: Cid, ingest: &mut Ingest) -> Vec<Action> {
+        let mut actions = Vec::new();
+        self.walk_on(program, ingest, &mut actions);
         if let Some(run) = self.running.get(&program) {
             if run.failed.is_some() || run.walk.is_done() {
                 self.retire(program);
             }
         }
+        actions
     }
 
-    fn walk_on(
-        &mut self,
-        program: Cid,
-        ingest: &mut Ingest,
-        commands: &mpsc::Sender<Command>,
-        events: &broadcast::Sender<NodeEvent>,
-    ) {
+    fn walk_on(&mut self, program: Cid, ingest: &mut Ingest, actions: &mut Vec<Action>) {
         let Some(run) = self.running.get_mut(&program) else {
             return;
         };
@@ -251,17 +240,14 @@ impl Executions {
                 }
             }
             if !advance.signed.is_empty() {
-                announce(
-                    program,
-                    &advance.manifests,
-                    &advance.signed,
-                    commands,
-                    events,
-                );
+                announce(program, &advance.manifests, &advance.signed, actions);
                 self.signed += advance.signed.len() as u64;
                 if self.crash_after.is_some_and(|n| self.signed >= n) {
-                    tracing::error!(signed = self.signed, "the fault layer crashes this node");
-                    std::process::abort();
+                    // What was signed is published first, then the node dies.
+                    actions.push(Action::Crash {
+                        signed: self.signed,
+                    });
+                    return;
                 }
             }
             match advance.need {
@@ -289,7 +275,7 @@ impl Executions {
                     run.waiting_for = Some(run.hosts[writer]);
                     if run.asking != Some(index) {
                         run.asking = Some(index);
-                        let _ = commands.blocking_send(Command::Reserve {
+                        actions.push(Action::Reserve {
                             program,
                             first: index,
                             peer: run.hosts[writer],
@@ -373,8 +359,7 @@ fn announce(
     program: Cid,
     manifests: &[(Cid, Vec<u8>)],
     signed: &[amb_vm::execute::Signed],
-    commands: &mpsc::Sender<Command>,
-    events: &broadcast::Sender<NodeEvent>,
+    actions: &mut Vec<Action>,
 ) {
     let decoded: Vec<Option<Event>> = signed
         .iter()
@@ -403,18 +388,45 @@ fn announce(
         }
         (blocks, s.bytes.clone())
     });
-    for batch in Batcher::all(program, items) {
-        // The intake thread may wait for room: the swarm task never waits for it.
-        let _ = commands.blocking_send(Command::Publish {
-            program,
-            data: batch.encode(),
-            reply: None,
-        });
-    }
+    actions.extend(
+        Batcher::all(program, items)
+            .into_iter()
+            .map(|batch| Action::Publish { program, batch }),
+    );
     let summaries = signed
         .iter()
         .zip(&decoded)
         .filter_map(|(s, event)| Some(StoredSummary::of(program, s.cid, event.as_ref()?)))
         .collect();
-    emit_stored(events, summaries);
+    actions.push(Action::Stored(summaries));
+}
+
+/// What a walk asks the node to do; the intake carries it out.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Publish a batch on the program's topic.
+    Publish {
+        /// The program.
+        program: Cid,
+        /// The batch.
+        batch: GossipBatch,
+    },
+    /// Ask `peer` to reserve the co-capability of the step whose first half is
+    /// plan event `first` (`spec/network.md` §8, the handshake).
+    Reserve {
+        /// The program.
+        program: Cid,
+        /// The step's first half.
+        first: EventIx,
+        /// The host of its second half.
+        peer: PeerId,
+    },
+    /// Tell listeners of events this walk stored.
+    Stored(Vec<StoredSummary>),
+    /// The fault layer's crash point is reached (`signed` events): abort the
+    /// process, as a SIGKILL would.
+    Crash {
+        /// Events signed by the walks so far.
+        signed: u64,
+    },
 }

@@ -24,7 +24,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use crate::{
     command::{Command, Job},
     event::{NodeEvent, StoredSummary, emit_stored},
-    execution::Executions,
+    execution::{Action, Executions},
     finished::Finished,
     identity,
     ingest::{Ingest, Outcome, RULE_INTERNAL, RULE_MALFORMED, RULE_PROGRAM, Refusal},
@@ -98,11 +98,43 @@ impl State {
 
     /// Walks this node's plan of `program` on, under the guard.
     fn drive(&mut self, program: Cid) {
-        let _ = self.guarded(program, |s| {
-            s.executions
-                .drive(program, &mut s.ingest, &s.commands, &s.events)
-        });
+        let actions = self
+            .guarded(program, |s| s.executions.drive(program, &mut s.ingest))
+            .unwrap_or_default();
+        for action in actions {
+            self.carry_out(action);
+        }
         self.walks.send_modify(|n| *n += 1);
+    }
+
+    /// Does what a walk asked. The intake thread may wait for room in the command
+    /// queue: the swarm task never waits for it.
+    fn carry_out(&self, action: Action) {
+        match action {
+            Action::Publish { program, batch } => {
+                let _ = self.commands.blocking_send(Command::Publish {
+                    program,
+                    data: batch.encode(),
+                    reply: None,
+                });
+            }
+            Action::Reserve {
+                program,
+                first,
+                peer,
+            } => {
+                let _ = self.commands.blocking_send(Command::Reserve {
+                    program,
+                    first,
+                    peer,
+                });
+            }
+            Action::Stored(summaries) => emit_stored(&self.events, summaries),
+            Action::Crash { signed } => {
+                tracing::error!(signed, "the fault layer crashes this node");
+                std::process::abort();
+            }
+        }
     }
 
     fn status(&self, program: Cid) -> ProgramStatus {
