@@ -1,0 +1,95 @@
+//! The program list (`GET /v1/programs`): each program a store holds, with its
+//! name, status, event and step counts and the peers that wrote its events, read
+//! from the store without replaying (so listing is cheap whatever the programs'
+//! sizes: one pass over each listed program's events). Paged by program address.
+
+use std::collections::BTreeSet;
+
+use amb_bytecode::Cid;
+use amb_log::{Manifest, Store};
+use serde_json::{Value, json};
+
+use super::cache::CacheError;
+
+/// What the store alone cannot say of a program: known to the node.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Known {
+    /// The run is over (the node's walk ended, or a peer said so).
+    pub(crate) over: bool,
+    /// Checking or walking it failed here.
+    pub(crate) failed: bool,
+}
+
+/// One page: programs after `after` (an address or CID, in the store's order), at
+/// most `limit`: `{"programs": [...], "next": cursor or null}`.
+pub(crate) fn page(
+    store: &Store,
+    after: Option<Cid>,
+    limit: usize,
+    known: &dyn Fn(Cid) -> Known,
+) -> Result<Value, CacheError> {
+    let all = store.programs()?;
+    let start = match after {
+        None => 0,
+        Some(after) => all
+            .iter()
+            .position(|p| *p == after)
+            .map_or(all.len(), |i| i + 1),
+    };
+    let end = start.saturating_add(limit).min(all.len());
+    let mut programs = Vec::new();
+    for program in &all[start..end] {
+        programs.push(entry(store, *program, known(*program))?);
+    }
+    let next = (end < all.len() && end > start).then(|| format!("/amb/{}", all[end - 1]));
+    Ok(json!({ "programs": programs, "next": next }))
+}
+
+/// `{"address", "name", "status", "events", "steps", "hosts", "created"?}`; the
+/// status is `failed` (checking or walking it failed here), `complete` (the
+/// program's log ends with its value), `stuck` (the run is over without one: a
+/// normal form with capabilities left) or `running`.
+fn entry(store: &Store, program: Cid, known: Known) -> Result<Value, CacheError> {
+    let manifest = store
+        .get_block(program)?
+        .and_then(|bytes| Manifest::decode(&bytes).ok());
+    let mut events = 0u64;
+    let mut steps = 0u64;
+    let mut hosts = BTreeSet::new();
+    let mut root_payload = None::<(u64, bool)>;
+    for read in store.snapshot()?.program_events(program)? {
+        let read = read?;
+        let Some(event) = read.event else { continue };
+        events += 1;
+        if amb_vm::travel::is_second_half(event.op().opcode()) {
+            steps += 1;
+        }
+        hosts.insert(super::views::peer(event.creator()));
+        if event.log() == program && root_payload.is_none_or(|(seq, _)| event.seq() > seq) {
+            root_payload = Some((event.seq(), event.payload().is_some()));
+        }
+    }
+    let complete = root_payload.is_some_and(|(_, payload)| payload);
+    let over = known.over || store.is_run_over(program)?;
+    let status = if known.failed {
+        "failed"
+    } else if complete {
+        "complete"
+    } else if over {
+        "stuck"
+    } else {
+        "running"
+    };
+    let mut json = json!({
+        "address": format!("/amb/{program}"),
+        "name": manifest.as_ref().and_then(|m| m.name()),
+        "status": status,
+        "events": events,
+        "steps": steps,
+        "hosts": hosts,
+    });
+    if let Some(time) = manifest.as_ref().and_then(Manifest::time) {
+        json["created"] = json!(time);
+    }
+    Ok(json)
+}
