@@ -85,6 +85,19 @@ async function listView() {
   }
   more.addEventListener('click', () => page().catch(showError));
   await page();
+  // Live: programs stored from now on join the list (only a node has a stream).
+  if (!window.EventSource) return;
+  const source = new EventSource('/v1/events');
+  let timer = null;
+  source.addEventListener('open', () => { inspector.live = 'on'; where.textContent = 'programs (live)'; });
+  source.addEventListener('error', () => { inspector.live = 'unavailable'; source.close(); });
+  source.addEventListener('stored', (message) => {
+    inspector.received = (inspector.received || 0) + 1;
+    const stored = JSON.parse(message.data);
+    if (body.querySelector(`tr[data-address="/amb/${stored.program}"]`)) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => { body.replaceChildren(); next = null; page().catch(showError); }, 250);
+  });
 }
 
 // ----- a program -----

@@ -141,6 +141,20 @@ fn reason(
     let target = ast.node(cap).name().map(|s| ast.name_text(s));
     let me = name_of(ast, owner);
     let parent = owner.and_then(|o| parents[o.index()]);
+    if kind == CapKind::Open {
+        // `open n` opens an ambient `n` beside it, at the top level too.
+        let t = target.unwrap_or("?");
+        let named: Vec<NodeId> = ambients(ast, owner)
+            .filter(|s| name_of(ast, Some(*s)) == Some(t))
+            .collect();
+        return if named.is_empty() {
+            format!("no ambient `{t}` beside it to open")
+        } else if !named.iter().any(|s| offers(ast, *s, CapKind::OpenCo, None)) {
+            format!("`{t}` offers no `open_`")
+        } else {
+            format!("`{t}` offers `open_`: ready")
+        };
+    }
     let Some(owner) = owner else {
         return format!(
             "at the top level, outside any ambient: `{}` can never be used",
@@ -185,19 +199,7 @@ fn reason(
                 None => format!("at the top level: there is no parent `{t}` to leave"),
             }
         }
-        CapKind::Open => {
-            let t = target.unwrap_or("?");
-            let named: Vec<NodeId> = ambients(ast, Some(owner))
-                .filter(|s| name_of(ast, Some(*s)) == Some(t))
-                .collect();
-            if named.is_empty() {
-                format!("no ambient `{t}` beside it to open")
-            } else if !named.iter().any(|s| offers(ast, *s, CapKind::OpenCo, None)) {
-                format!("`{t}` offers no `open_`")
-            } else {
-                format!("`{t}` offers `open_`: ready")
-            }
-        }
+        CapKind::Open => unreachable!("answered above"),
         CapKind::InCo => {
             let who = target.map_or("any ambient".to_string(), |t| format!("`{t}`"));
             if used_by(ast, &siblings, CapKind::In, Some(me)) {
@@ -270,6 +272,8 @@ mod tests {
         assert_eq!(r[0].1, "no ambient `n` beside it to open");
         assert_eq!(r[1].0, "in m");
         assert_eq!(r[1].1, "not enabled yet: waits for `open n` before it");
+        let r = reasons("open f | f[in_ m.open_]");
+        assert_eq!(r[0].1, "`f` offers no `open_`");
         let r = reasons("a[open_]");
         assert!(r[0].1.contains("nothing beside it does `open a`"), "{r:?}");
     }
