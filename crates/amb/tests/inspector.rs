@@ -20,7 +20,7 @@ use std::{
 
 use common::{
     failure, json_of,
-    node::{Home, Node, WAIT, amb_command, wait_until},
+    node::{Home, Node, WAIT, amb_command, deploy, wait_until},
     success,
 };
 use serde_json::{Value, json};
@@ -61,17 +61,6 @@ fn refused(url: &str, status: u16, kind: &str) -> Value {
         "{body}"
     );
     body
-}
-
-fn deploy(node: &Node, file: &str, delegates: &[(&str, &Node)]) -> String {
-    let mut args = vec!["deploy".to_string(), file.to_string(), "--json".to_string()];
-    for (name, host) in delegates {
-        args.push("--delegate".into());
-        args.push(format!("{name}={}", host.peer_id));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let answer = json_of(&node.client(&args));
-    answer["address"].as_str().expect("an address").to_string()
 }
 
 fn cid(address: &str) -> &str {
@@ -385,11 +374,13 @@ fn the_read_routes_answer_page_and_refuse_with_4xx() {
     assert!(nodes.iter().any(|n| n["kind"] == "ambient"
         && n["name"] == "string_concat"
         && n["host"] == node.peer_id.as_str()));
-    assert!(nodes.iter().any(|n| n["kind"] == "cap" && n["enabled"] == false));
+    assert!(
+        nodes
+            .iter()
+            .any(|n| n["kind"] == "cap" && n["enabled"] == false)
+    );
     // Bounded: a small max_nodes hides subtrees, fetched by path.
-    let small = ok(&format!(
-        "{api}/v1/programs/{program}/steps/3?max_nodes=5"
-    ));
+    let small = ok(&format!("{api}/v1/programs/{program}/steps/3?max_nodes=5"));
     assert!(small["shown"].as_u64().unwrap() <= 5, "{small}");
     let hidden = small["nodes"]
         .as_array()
@@ -402,10 +393,12 @@ fn the_read_routes_answer_page_and_refuse_with_4xx() {
     let deeper = ok(&format!(
         "{api}/v1/programs/{program}/steps/3?max_nodes=5&path={path}"
     ));
-    assert!(deeper["nodes"][0]["path"]
-        .as_str()
-        .unwrap()
-        .starts_with(&format!("{path}.")));
+    assert!(
+        deeper["nodes"][0]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{path}."))
+    );
     // The end: the value, and no stuck explanation.
     let end = ok(&format!("{api}/v1/programs/{program}/steps/18"));
     assert_eq!(end["value"], "helloworld");
@@ -418,10 +411,7 @@ fn the_read_routes_answer_page_and_refuse_with_4xx() {
         .iter()
         .map(|w| w["reason"].as_str().unwrap())
         .collect();
-    assert!(
-        reasons.contains(&"`func` offers no `open_`"),
-        "{reasons:?}"
-    );
+    assert!(reasons.contains(&"`func` offers no `open_`"), "{reasons:?}");
     // The term route, by step and by event CID; the diff; the peers.
     let term = ok(&format!("{api}/v1/programs/{program}/steps/3/term"));
     assert_eq!(term["term"], state["term"]);
@@ -438,24 +428,74 @@ fn the_read_routes_answer_page_and_refuse_with_4xx() {
     assert_eq!(me["self"], true);
     assert!(me["slices"].as_array().unwrap().len() >= 2, "{peers}");
     // The page and its files.
-    let page = ureq::get(&format!("{api}/programs/{program}?step=3")).call().unwrap();
-    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    let page = ureq::get(&format!("{api}/programs/{program}?step=3"))
+        .call()
+        .unwrap();
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     let script = ureq::get(&format!("{api}/assets/app.js")).call().unwrap();
-    assert!(script.header("content-type").unwrap().starts_with("text/javascript"));
+    assert!(
+        script
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
 
     // Errors: 4xx with a message.
     let unknown = "bafyr4iam27l4lqmecure2bf43y3wonvh6z5r5kzspocgeuxo33ipcwu72a";
-    refused(&format!("{api}/v1/programs/{unknown}/steps/1"), 404, "not-found");
-    refused(&format!("{api}/v1/programs/{unknown}/events"), 404, "not-found");
-    let out = refused(&format!("{api}/v1/programs/{program}/steps/19"), 400, "invalid");
+    refused(
+        &format!("{api}/v1/programs/{unknown}/steps/1"),
+        404,
+        "not-found",
+    );
+    refused(
+        &format!("{api}/v1/programs/{unknown}/events"),
+        404,
+        "not-found",
+    );
+    let out = refused(
+        &format!("{api}/v1/programs/{program}/steps/19"),
+        400,
+        "invalid",
+    );
     assert_eq!(out["error"]["rule"], "step-range");
-    refused(&format!("{api}/v1/programs/not-a-cid/steps/1"), 400, "invalid");
-    refused(&format!("{api}/v1/programs/{program}/steps/x!/term"), 400, "malformed");
-    refused(&format!("{api}/v1/programs/{program}/steps/{unknown}/term"), 404, "not-found");
-    refused(&format!("{api}/v1/programs/{program}/steps/3?path=9.9"), 404, "not-found");
-    refused(&format!("{api}/v1/programs/{program}/events?limit=100000"), 400, "limit");
-    refused(&format!("{api}/v1/programs/{program}/events?after=x"), 400, "malformed");
-    refused(&format!("{api}/v1/programs/{program}/diff?from=1"), 400, "malformed");
+    refused(
+        &format!("{api}/v1/programs/not-a-cid/steps/1"),
+        400,
+        "invalid",
+    );
+    refused(
+        &format!("{api}/v1/programs/{program}/steps/x!/term"),
+        400,
+        "malformed",
+    );
+    refused(
+        &format!("{api}/v1/programs/{program}/steps/{unknown}/term"),
+        404,
+        "not-found",
+    );
+    refused(
+        &format!("{api}/v1/programs/{program}/steps/3?path=9.9"),
+        404,
+        "not-found",
+    );
+    refused(
+        &format!("{api}/v1/programs/{program}/events?limit=100000"),
+        400,
+        "limit",
+    );
+    refused(
+        &format!("{api}/v1/programs/{program}/events?after=x"),
+        400,
+        "malformed",
+    );
+    refused(
+        &format!("{api}/v1/programs/{program}/diff?from=1"),
+        400,
+        "malformed",
+    );
     refused(&format!("{api}/assets/nothing.js"), 404, "not-found");
 
     // --node on log, inspect, verify: what the local form prints.
@@ -472,9 +512,15 @@ fn the_read_routes_answer_page_and_refuse_with_4xx() {
     assert_eq!(remote_log, success(&home.amb(&["log", &first, "--json"])));
     assert_eq!(remote_text, success(&home.amb(&["log", &first])));
     assert_eq!(remote_dot, success(&home.amb(&["log", &first, "--dot"])));
-    assert_eq!(remote_verify, success(&home.amb(&["verify", &first, "--json"])));
+    assert_eq!(
+        remote_verify,
+        success(&home.amb(&["verify", &first, "--json"]))
+    );
     assert_eq!(remote_verify_text, success(&home.amb(&["verify", &first])));
-    assert_eq!(remote_inspect, success(&home.amb(&["inspect", &first, "--at", "7"])));
+    assert_eq!(
+        remote_inspect,
+        success(&home.amb(&["inspect", &first, "--at", "7"]))
+    );
     assert_eq!(
         remote_diff,
         success(&home.amb(&["inspect", &first, "--diff", "6", "7"]))
@@ -614,6 +660,8 @@ fn amb_ui_keeps_at_most_5000_tree_nodes_in_the_page_on_a_large_program() {
     // `amb ui` over the store, with no peer.
     let mut ui = amb_command(home.sandbox())
         .args(["ui", "--home", &home.path(), "--api", "127.0.0.1:0"])
+        // Room to keep the program's timeline (about 4 KiB per event).
+        .env("AMB_NODE_TIMELINE_CACHE_MB", "1024")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -179,30 +179,26 @@ impl VerifyFirst {
     /// ends with once it has shown the program: [`EXIT_INCOMPLETE`] for an incomplete
     /// run (said on standard error) unless allowed.
     pub(crate) fn check(&self, store: &Store, program: Cid) -> anyhow::Result<ExitCode> {
-        let mut stderr = std::io::stderr().lock();
-        if !self.verify {
-            let _ = writeln!(stderr, "unverified (run amb verify)");
-            return Ok(ExitCode::SUCCESS);
-        }
-        let verified = verified(store, program)?;
-        if let Some(stop) = verified.completeness.stop() {
-            let _ = writeln!(stderr, "verified, incomplete: {stop}");
-        }
-        Ok(exit_status(
-            verified.completeness.is_complete(),
-            self.allow_incomplete,
-        ))
+        self.check_with(|| Ok(verified_json(program, &verified(store, program)?)))
     }
 
     /// [`VerifyFirst::check`] through the node at `node`, which verifies the program
     /// over its own store.
     pub(crate) fn check_remote(&self, node: &NodeArgs, program: Cid) -> anyhow::Result<ExitCode> {
+        self.check_with(|| remote(node, program))
+    }
+
+    /// [`VerifyFirst::check`] with `verify` giving [`verified_json`]'s answer.
+    fn check_with(
+        &self,
+        verify: impl FnOnce() -> anyhow::Result<serde_json::Value>,
+    ) -> anyhow::Result<ExitCode> {
         let mut stderr = std::io::stderr().lock();
         if !self.verify {
             let _ = writeln!(stderr, "unverified (run amb verify)");
             return Ok(ExitCode::SUCCESS);
         }
-        let verified = remote(node, program)?;
+        let verified = verify()?;
         if let Some(stop) = verified["stops_at"]["text"].as_str() {
             let _ = writeln!(stderr, "verified, incomplete: {stop}");
         }

@@ -117,7 +117,8 @@ where
     }
 }
 
-fn program_cid(text: &str) -> Result<Cid, ApiError> {
+/// The program CID of an address (`/amb/<cid>` or a bare CID), or 400 `invalid`.
+pub(crate) fn program_cid(text: &str) -> Result<Cid, ApiError> {
     let cid = text.strip_prefix("/amb/").unwrap_or(text);
     cid.parse()
         .map_err(|_| ApiError::invalid(format!("`{text}` is not a program address (/amb/<cid>)")))

@@ -34,7 +34,7 @@ const KEYS: [(&str, u64); 6] = [
     ("api_max_body_bytes", 2 << 20),
     ("api_max_wait_ms", 300_000),
     ("api_max_requests", 64),
-    ("timeline_cache_mb", 64),
+    ("timeline_cache_mb", 256),
 ];
 
 impl Default for ApiSettings {

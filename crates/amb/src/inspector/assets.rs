@@ -46,7 +46,10 @@ pub(crate) fn file(name: &str) -> Option<Response> {
     Some(
         (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, *kind), (header::CACHE_CONTROL, "no-cache")],
+            [
+                (header::CONTENT_TYPE, *kind),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
             *body,
         )
             .into_response(),

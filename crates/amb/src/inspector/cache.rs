@@ -2,9 +2,9 @@
 //! timeline replays it once (seconds for 10^6 events), after which any step is a
 //! seek (`amb-vm`'s `travel`). Timelines are kept, least recently used first out,
 //! while their estimated sizes fit the budget; one larger than the budget is
-//! served and dropped. A kept timeline is a snapshot of the store: when the
-//! program's stored event count has changed (a running program), it is loaded
-//! again. Loads run one at a time, so two requests never replay one program twice
+//! served and dropped. A kept timeline is a snapshot of the store: for a run not
+//! over when it was loaded, it is loaded again when the program's stored event
+//! count has changed. Loads run one at a time, so two requests never replay one program twice
 //! at once.
 
 use std::{
@@ -18,8 +18,9 @@ use amb_vm::{travel::Timeline, verify::VerifyError};
 
 /// What one event of a timeline costs in memory, about: the decoded event, its
 /// place in the order and in the step index, and its share of the snapshots
-/// (measured on the seek bench's programs, rounded up).
-const BYTES_PER_EVENT: usize = 1024;
+/// (3,862 MB for the 1,018,529 events of the seek bench's program,
+/// `BENCHMARKS.md`, rounded up).
+const BYTES_PER_EVENT: usize = 4096;
 
 /// A timeline, shared by the requests that read it.
 pub(crate) type Shared = Arc<Mutex<Timeline<'static>>>;
@@ -34,6 +35,8 @@ pub(crate) struct Loaded {
 struct Entry {
     program: Cid,
     events: usize,
+    /// The run was over when loaded: the store adds no event to it.
+    settled: bool,
     bytes: usize,
     timeline: Shared,
 }
@@ -84,8 +87,15 @@ impl TimelineCache {
     /// The timeline of `program` as the store holds it now (blocking: it may
     /// replay the program).
     pub(crate) fn get(&self, store: &Store, program: Cid) -> Result<Loaded, CacheError> {
+        // A run over cannot change: its timeline is used without counting events.
+        if let Some(timeline) = self.hit(program, None) {
+            return Ok(Loaded {
+                timeline,
+                load_ms: None,
+            });
+        }
         let events = stored_events(store, program)?;
-        if let Some(timeline) = self.hit(program, events) {
+        if let Some(timeline) = self.hit(program, Some(events)) {
             return Ok(Loaded {
                 timeline,
                 load_ms: None,
@@ -93,12 +103,13 @@ impl TimelineCache {
         }
         let _one_at_a_time = self.loading.lock().unwrap_or_else(|e| e.into_inner());
         // Another request may have loaded it meanwhile.
-        if let Some(timeline) = self.hit(program, events) {
+        if let Some(timeline) = self.hit(program, Some(events)) {
             return Ok(Loaded {
                 timeline,
                 load_ms: None,
             });
         }
+        let settled = is_over(store, program)?;
         let started = Instant::now();
         let timeline = Timeline::load_owned(store, program, &())?;
         let load_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -108,6 +119,7 @@ impl TimelineCache {
         self.keep(Entry {
             program,
             events: loaded,
+            settled,
             bytes: loaded.saturating_mul(BYTES_PER_EVENT),
             timeline: Arc::clone(&timeline),
         });
@@ -117,11 +129,20 @@ impl TimelineCache {
         })
     }
 
-    fn hit(&self, program: Cid, events: usize) -> Option<Shared> {
+    /// The kept timeline of `program`: one whose run was over when it was loaded,
+    /// or (with `events`) one loaded from that many events; a kept one that no
+    /// longer matches is dropped.
+    fn hit(&self, program: Cid, events: Option<usize>) -> Option<Shared> {
         let mut kept = self.kept();
         let i = kept.iter().position(|e| e.program == program)?;
-        if kept[i].events != events {
-            kept.remove(i);
+        let fresh = match events {
+            None => kept[i].settled,
+            Some(n) => kept[i].settled || kept[i].events == n,
+        };
+        if !fresh {
+            if events.is_some() {
+                kept.remove(i);
+            }
             return None;
         }
         let entry = kept.remove(i);
@@ -147,6 +168,21 @@ impl TimelineCache {
     fn kept_programs(&self) -> Vec<(Cid, usize)> {
         self.kept().iter().map(|e| (e.program, e.bytes)).collect()
     }
+}
+
+/// Whether the run of `program` is over as the store says: the node wrote it so
+/// (`runs_over`), or the program log ends with its payload (`spec/network.md` §1).
+fn is_over(store: &Store, program: Cid) -> Result<bool, CacheError> {
+    if store.is_run_over(program)? {
+        return Ok(true);
+    }
+    let Some((_, head)) = store.log_head(program)? else {
+        return Ok(false);
+    };
+    Ok(store
+        .get_event(head)?
+        .and_then(|stored| amb_log::Event::decode(&stored.bytes).ok())
+        .is_some_and(|event| event.payload().is_some()))
 }
 
 /// How many events of `program` the store holds (an error when none).
@@ -176,7 +212,12 @@ mod tests {
         assert!(cache.get(&store, a).unwrap().load_ms.is_some());
         assert!(cache.get(&store, a).unwrap().load_ms.is_none(), "kept");
         assert!(cache.get(&store, b).unwrap().load_ms.is_some());
-        assert_eq!(cache.kept_programs().len(), 1, "{:?}", cache.kept_programs());
+        assert_eq!(
+            cache.kept_programs().len(),
+            1,
+            "{:?}",
+            cache.kept_programs()
+        );
         assert_eq!(cache.kept_programs()[0].0, b);
         let unknown: Cid = Cid::of(b"nothing");
         assert!(matches!(

@@ -20,14 +20,14 @@ pub(crate) struct Known {
     pub(crate) failed: bool,
 }
 
-/// One page: programs after `after` (an address or CID, in the store's order), at
-/// most `limit`: `{"programs": [...], "next": cursor or null}`.
-pub(crate) fn page(
+/// One page of the store's programs: those after `after` (in the store's order),
+/// at most `limit`, and the cursor of the next page (the page's last address), if
+/// there is one.
+pub(crate) fn window(
     store: &Store,
     after: Option<Cid>,
     limit: usize,
-    known: &dyn Fn(Cid) -> Known,
-) -> Result<Value, CacheError> {
+) -> Result<(Vec<Cid>, Option<String>), CacheError> {
     let all = store.programs()?;
     let start = match after {
         None => 0,
@@ -37,19 +37,15 @@ pub(crate) fn page(
             .map_or(all.len(), |i| i + 1),
     };
     let end = start.saturating_add(limit).min(all.len());
-    let mut programs = Vec::new();
-    for program in &all[start..end] {
-        programs.push(entry(store, *program, known(*program))?);
-    }
     let next = (end < all.len() && end > start).then(|| format!("/amb/{}", all[end - 1]));
-    Ok(json!({ "programs": programs, "next": next }))
+    Ok((all[start..end].to_vec(), next))
 }
 
 /// `{"address", "name", "status", "events", "steps", "hosts", "created"?}`; the
 /// status is `failed` (checking or walking it failed here), `complete` (the
 /// program's log ends with its value), `stuck` (the run is over without one: a
 /// normal form with capabilities left) or `running`.
-fn entry(store: &Store, program: Cid, known: Known) -> Result<Value, CacheError> {
+pub(crate) fn entry(store: &Store, program: Cid, known: Known) -> Result<Value, CacheError> {
     let manifest = store
         .get_block(program)?
         .and_then(|bytes| Manifest::decode(&bytes).ok());

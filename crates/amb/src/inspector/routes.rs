@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use amb_bytecode::Cid;
 use amb_log::Store;
 use amb_net::NodeHandle;
 use amb_vm::travel::Timeline;
@@ -26,7 +25,10 @@ use super::{
     list,
     views::{self, TreeQuery, ViewError},
 };
-use crate::daemon::{api::Checked, error::ApiError};
+use crate::daemon::{
+    api::{Checked, program_cid},
+    error::ApiError,
+};
 
 /// The most programs, events and tree nodes one answer holds.
 const MAX_PROGRAMS: usize = 1000;
@@ -77,12 +79,6 @@ async fn asset(Checked(Path(file)): Checked<Path<String>>) -> Result<Response, A
             format!("no file /assets/{file}"),
         )
     })
-}
-
-fn program_cid(text: &str) -> Result<Cid, ApiError> {
-    let cid = text.strip_prefix("/amb/").unwrap_or(text);
-    cid.parse()
-        .map_err(|_| ApiError::invalid(format!("`{text}` is not a program address (/amb/<cid>)")))
 }
 
 impl From<CacheError> for ApiError {
@@ -179,35 +175,32 @@ async fn programs(
 ) -> Result<Json<Value>, ApiError> {
     let limit = limit(query.limit, 50, MAX_PROGRAMS)?;
     let after = query.after.as_deref().map(program_cid).transpose()?;
-    // What the node knows of each program's run: over (its walk ended), failed.
-    let mut failed = std::collections::HashSet::new();
-    let mut over = std::collections::HashSet::new();
-    if let Some(node) = &reader.node {
-        for program in reader
-            .store
-            .programs()
-            .map_err(|e| ApiError::from(CacheError::from(e)))?
-        {
-            if node.is_finished(&program) {
-                over.insert(program);
-            }
-            if let Ok(Some(status)) = node.execution(program).await {
-                if status.failed.is_some() {
-                    failed.insert(program);
-                } else if status.done {
-                    over.insert(program);
-                }
+    let store = Arc::clone(&reader.store);
+    let (page, next) = blocking(move || Ok(list::window(&store, after, limit)?)).await?;
+    // What the node knows of each listed program's run: over (its walk ended,
+    // or a peer said so), failed.
+    let mut known = Vec::with_capacity(page.len());
+    for program in &page {
+        let mut k = list::Known {
+            // A local store's runs are written whole by `amb run`.
+            over: reader.node.is_none(),
+            failed: false,
+        };
+        if let Some(node) = &reader.node {
+            k.over = node.is_finished(program);
+            if let Ok(Some(status)) = node.execution(*program).await {
+                k.failed = status.failed.is_some();
+                k.over |= status.done;
             }
         }
+        known.push(k);
     }
-    let local = reader.node.is_none();
     blocking(move || {
-        let known = |program: Cid| list::Known {
-            // A local store's runs are written whole by `amb run`.
-            over: local || over.contains(&program),
-            failed: failed.contains(&program),
-        };
-        Ok(Json(list::page(&reader.store, after, limit, &known)?))
+        let mut programs = Vec::with_capacity(page.len());
+        for (program, known) in page.into_iter().zip(known) {
+            programs.push(list::entry(&reader.store, program, known)?);
+        }
+        Ok(Json(json!({ "programs": programs, "next": next })))
     })
     .await
 }
@@ -273,7 +266,10 @@ async fn diff(
 ) -> Result<Json<Value>, ApiError> {
     let from = views::moment(&query.from)?;
     let to = views::moment(&query.to)?;
-    with_timeline(reader, &cid, move |timeline| views::diff(timeline, from, to)).await
+    with_timeline(reader, &cid, move |timeline| {
+        views::diff(timeline, from, to)
+    })
+    .await
 }
 
 /// `amb verify --json`'s answer, verified by the node over its store.
@@ -284,21 +280,19 @@ async fn verify(
     let program = program_cid(&cid)?;
     blocking(move || {
         super::cache::stored_events(&reader.store, program)?;
-        let verified =
-            amb_vm::verify::verify_prefix_with_progress(&reader.store, program, &()).map_err(
-                |e| {
-                    let error = ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "refused",
-                        format!("verifying /amb/{program}: {e}"),
-                    );
-                    match (e.rule(), e.event()) {
-                        (Some(rule), Some(at)) => error.rule(rule).at(at.to_string()),
-                        (Some(rule), None) => error.rule(rule),
-                        _ => error,
-                    }
-                },
-            )?;
+        let verified = amb_vm::verify::verify_prefix_with_progress(&reader.store, program, &())
+            .map_err(|e| {
+                let error = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "refused",
+                    format!("verifying /amb/{program}: {e}"),
+                );
+                match (e.rule(), e.event()) {
+                    (Some(rule), Some(at)) => error.rule(rule).at(at.to_string()),
+                    (Some(rule), None) => error.rule(rule),
+                    _ => error,
+                }
+            })?;
         Ok(Json(crate::commands::verify::verified_json(
             program, &verified,
         )))

@@ -97,7 +97,8 @@ fn cap_text(ast: &Ast, id: NodeId, kind: CapKind) -> String {
 }
 
 fn name_of(ast: &Ast, id: Option<NodeId>) -> Option<&str> {
-    id.and_then(|a| ast.node(a).name()).map(|s| ast.name_text(s))
+    id.and_then(|a| ast.node(a).name())
+        .map(|s| ast.name_text(s))
 }
 
 /// The ambients among the children of `parent` (the top level for `None`).

@@ -204,14 +204,15 @@ pub(crate) fn state(
     }
     let (nodes, shown) = tree(&ast, &logs, root_host, query, &mut name_of)?;
     let redex = timeline.redex(step).map(|(first, second)| {
+        // The second half is where the step is; the first half comes before it.
+        let at = timeline.second_half_position(step).unwrap_or(0);
+        let events = timeline.events();
         let mut event = |cid: &Cid| {
-            let position = timeline.events().iter().position(|(c, _)| c == cid);
-            position.map(|i| {
-                let (cid, e) = &timeline.events()[i];
-                let mut json = event_json(cid, e, &name_of(&e.log()));
-                json["index"] = json!(i);
-                json
-            })
+            let i = events[..=at].iter().rposition(|(c, _)| c == cid)?;
+            let (cid, e) = &events[i];
+            let mut json = event_json(cid, e, &name_of(&e.log()));
+            json["index"] = json!(i);
+            Some(json)
         };
         let first = first.as_ref().and_then(&mut event);
         json!({ "first": first, "second": event(&second) })
@@ -268,7 +269,9 @@ fn tree(
     for i in 0..ast.len() {
         let id = ast.node_id(i);
         host[i] = match by_node.get(&id) {
-            Some(AmbientLog { log: Some(_), host, .. }) => *host,
+            Some(AmbientLog {
+                log: Some(_), host, ..
+            }) => *host,
             _ => parent[i].map_or(root_host, |p| host[p.index()]),
         };
     }
@@ -330,7 +333,9 @@ fn tree(
     };
     if first.len() > query.max_nodes {
         return Ok((
-            vec![json!({ "path": query.path, "hidden": first.iter().map(|c| size[c.index()]).sum::<usize>() })],
+            vec![
+                json!({ "path": query.path, "hidden": first.iter().map(|c| size[c.index()]).sum::<usize>() }),
+            ],
             0,
         ));
     }
