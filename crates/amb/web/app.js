@@ -198,8 +198,9 @@ async function programView(cid) {
   function drawTree(state) {
     const redexLogs = new Set();
     if (state.redex) for (const e of [state.redex.first, state.redex.second]) if (e) redexLogs.add(e.log);
-    legend.replaceChildren(...Object.entries(state.hosts).map(([peer, slices]) =>
-      el('span', { title: slices.join(', ') }, el('i', { style: `background:${color(peer)}` }), short(peer, 14), ` (${slices.length})`)));
+    legend.replaceChildren(...Object.entries(state.hosts).map(([peer, hosted]) =>
+      el('span', { title: `${peer} hosts ${hosted.slices.join(', ')}${hosted.count > hosted.slices.length ? ', …' : ''}` },
+        el('i', { style: `background:${color(peer)}` }), short(peer, 14), ` (${hosted.count} slices)`)));
     const root = el('div', { class: 'top' });
     view.treeCount = 0;
     addNodes(root, state.nodes, redexLogs, state.step);

@@ -68,6 +68,22 @@ fn target_text(target: &Target) -> String {
     }
 }
 
+/// The most slice names a state answer lists per host (it counts them all).
+const MAX_SLICE_NAMES: usize = 100;
+
+/// Peer ids of keys, each worked out once.
+#[derive(Default)]
+struct Peers(HashMap<[u8; 32], String>);
+
+impl Peers {
+    fn of(&mut self, key: &PublicKey) -> String {
+        self.0
+            .entry(*key.as_bytes())
+            .or_insert_with(|| peer(key))
+            .clone()
+    }
+}
+
 /// A key's peer id, as text.
 pub(crate) fn peer(key: &PublicKey) -> String {
     amb_net::identity::peer_id(key).to_string()
@@ -179,9 +195,14 @@ pub(crate) fn state(
     let replay = timeline.replay_at(Moment::Step(step))?;
     let (ast, logs) = replay.to_ast_with_logs(timeline.source());
     let root_host = replay.program_host();
-    let mut canonical = ast.clone();
-    canonical.canonicalize();
-    let term = amb_syntax::to_compact_string(&canonical);
+    // Canonical order changes no character: the length is known before sorting,
+    // which is done only for a term shown inline.
+    let term_bytes = amb_syntax::to_compact_string(&ast).len();
+    let term = (term_bytes <= INLINE_TERM_BYTES).then(|| {
+        let mut canonical = ast.clone();
+        canonical.canonicalize();
+        amb_syntax::to_compact_string(&canonical)
+    });
     let mut names: HashMap<Cid, String> = HashMap::new();
     let mut name_of = |log: &Cid| {
         names
@@ -189,20 +210,30 @@ pub(crate) fn state(
             .or_insert_with(|| log_name(timeline, log))
             .clone()
     };
-    // Who hosts which slice (log) at this step.
-    let mut hosts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Peer ids, once per key (each is a point decompression).
+    let mut peers = Peers::default();
+    // Who hosts which slices (logs) at this step: how many, and the first names.
+    let mut hosts: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
+    let mut host_of = |host: &PublicKey, log: &Cid, peers: &mut Peers| {
+        let entry = hosts.entry(peers.of(host)).or_default();
+        entry.0 += 1;
+        if entry.1.len() < MAX_SLICE_NAMES {
+            entry.1.push(name_of(log));
+        }
+    };
     if let Some(host) = &root_host {
-        hosts
-            .entry(peer(host))
-            .or_default()
-            .push(name_of(&timeline.program()));
+        host_of(host, &timeline.program(), &mut peers);
     }
     for ambient in &logs {
         if let (Some(log), Some(host)) = (ambient.log, ambient.host) {
-            hosts.entry(peer(&host)).or_default().push(name_of(&log));
+            host_of(&host, &log, &mut peers);
         }
     }
-    let (nodes, shown) = tree(&ast, &logs, root_host, query, &mut name_of)?;
+    let hosts: BTreeMap<String, Value> = hosts
+        .into_iter()
+        .map(|(peer, (count, names))| (peer, json!({ "count": count, "slices": names })))
+        .collect();
+    let (nodes, shown) = tree(&ast, &logs, root_host, query, &mut name_of, &mut peers)?;
     let redex = timeline.redex(step).map(|(first, second)| {
         // The second half is where the step is; the first half comes before it.
         let at = timeline.second_half_position(step).unwrap_or(0);
@@ -223,17 +254,17 @@ pub(crate) fn state(
         "total_steps": timeline.total_steps(),
         "events": timeline.events().len(),
         "redex": redex,
-        "term_bytes": term.len(),
+        "term_bytes": term_bytes,
         "hosts": hosts,
         "nodes": nodes,
         "shown": shown,
         "total_nodes": ast.len(),
     });
-    if term.len() <= INLINE_TERM_BYTES {
+    if let Some(term) = term {
         answer["term"] = json!(term);
     }
     if step == timeline.total_steps() {
-        answer["value"] = amb_vm::value_json(&canonical);
+        answer["value"] = amb_vm::value_json(&ast);
         answer["stuck"] = super::stuck::explain(&ast);
     }
     Ok(answer)
@@ -248,6 +279,7 @@ fn tree(
     root_host: Option<PublicKey>,
     query: &TreeQuery,
     name_of: &mut dyn FnMut(&Cid) -> String,
+    peers: &mut Peers,
 ) -> Result<(Vec<Value>, usize), ViewError> {
     let by_node: HashMap<NodeId, &AmbientLog> = logs.iter().map(|l| (l.node, l)).collect();
     // Parents, and subtree sizes (a child's id is greater than its parent's).
@@ -308,7 +340,7 @@ fn tree(
                 "path": path,
                 "parent": parent_at,
                 "name": node.name().map(|s| ast.name_text(s)),
-                "host": host[child.index()].as_ref().map(peer),
+                "host": host[child.index()].as_ref().map(|h| peers.of(h)),
             });
             match node.kind() {
                 NodeKind::Ambient => {
