@@ -129,7 +129,7 @@ fn main() {
     let full = ms(started.elapsed());
 
     // Room for the program's timeline (about 4 KiB per event).
-    let cache_mb = (run["events"].as_u64().expect("events") * 4096 >> 20) + 64;
+    let cache_mb = ((run["events"].as_u64().expect("events") * 4096) >> 20) + 64;
     let mut ui = command(&["ui", "--api", "127.0.0.1:0"])
         .env("AMB_NODE_TIMELINE_CACHE_MB", cache_mb.to_string())
         .stdin(Stdio::null())
