@@ -399,6 +399,14 @@ fn the_read_routes_answer_page_and_refuse_with_4xx() {
             .unwrap()
             .starts_with(&format!("{path}."))
     );
+    // The first level is paged: `more` says where the next page starts.
+    let one = ok(&format!("{api}/v1/programs/{program}/steps/0?max_nodes=1"));
+    assert_eq!(one["nodes"].as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one["more"]["from"], 1, "{one}");
+    let next = ok(&format!(
+        "{api}/v1/programs/{program}/steps/0?max_nodes=1&from=1"
+    ));
+    assert_eq!(next["nodes"][0]["path"], "1", "{next}");
     // The end: the value, and no stuck explanation.
     let end = ok(&format!("{api}/v1/programs/{program}/steps/18"));
     assert_eq!(end["value"], "helloworld");

@@ -204,6 +204,7 @@ async function programView(cid) {
     const root = el('div', { class: 'top' });
     view.treeCount = 0;
     addNodes(root, state.nodes, redexLogs, state.step);
+    addMore(root, state.more, '', redexLogs, state.step);
     tree.replaceChildren(root);
     inspector.treeNodes = view.treeCount;
   }
@@ -239,14 +240,23 @@ async function programView(cid) {
     });
   }
 
-  async function expand(button, inner, path, redexLogs, k) {
+  // A level with more children than one answer holds: a button for the next page.
+  function addMore(container, more, path, redexLogs, k) {
+    if (!more) return;
+    const button = el('button', { class: 'hidden-more', 'data-path': path, text: `+${more.count} more here` });
+    button.addEventListener('click', () => expand(button, container, path, redexLogs, k, more.from));
+    container.append(button);
+  }
+
+  async function expand(button, inner, path, redexLogs, k, from = 0) {
     if (view.treeCount + TREE_PAGE > MAX_TREE_NODES) {
       button.textContent = 'too many nodes shown: collapse others first (reload)';
       return;
     }
-    const answer = await api(`/v1/programs/${cid}/steps/${k}?max_nodes=${TREE_PAGE}&path=${encodeURIComponent(path)}`);
+    const answer = await api(`/v1/programs/${cid}/steps/${k}?max_nodes=${TREE_PAGE}&path=${encodeURIComponent(path)}&from=${from}`);
     button.remove();
     addNodes(inner, answer.nodes, redexLogs, k);
+    addMore(inner, answer.more, path, redexLogs, k);
     inspector.treeNodes = view.treeCount;
   }
 

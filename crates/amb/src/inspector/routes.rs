@@ -227,6 +227,7 @@ async fn events(
 struct StateQuery {
     path: Option<String>,
     max_nodes: Option<usize>,
+    from: Option<usize>,
 }
 
 async fn state(
@@ -238,6 +239,7 @@ async fn state(
     let tree = TreeQuery {
         path: query.path,
         max_nodes: limit(query.max_nodes, 2000, MAX_NODES)?,
+        from: query.from.unwrap_or(0),
     };
     with_timeline(reader, &cid, move |timeline| {
         views::state(timeline, moment, &tree)

@@ -182,6 +182,8 @@ pub(crate) struct TreeQuery {
     pub(crate) path: Option<String>,
     /// The most nodes in the answer.
     pub(crate) max_nodes: usize,
+    /// The first child shown at the first level (the first level is paged).
+    pub(crate) from: usize,
 }
 
 /// The state after a step: `{"address", "step", "total_steps", "redex", "term"?,
@@ -233,7 +235,7 @@ pub(crate) fn state(
         .into_iter()
         .map(|(peer, (count, names))| (peer, json!({ "count": count, "slices": names })))
         .collect();
-    let (nodes, shown) = tree(&ast, &logs, root_host, query, &mut name_of, &mut peers)?;
+    let (nodes, shown, more) = tree(&ast, &logs, root_host, query, &mut name_of, &mut peers)?;
     let redex = timeline.redex(step).map(|(first, second)| {
         // The second half is where the step is; the first half comes before it.
         let at = timeline.second_half_position(step).unwrap_or(0);
@@ -258,6 +260,7 @@ pub(crate) fn state(
         "hosts": hosts,
         "nodes": nodes,
         "shown": shown,
+        "more": more,
         "total_nodes": ast.len(),
     });
     if let Some(term) = term {
@@ -272,7 +275,9 @@ pub(crate) fn state(
 
 /// The tree as a flat list of nodes, breadth first from the top level (or from
 /// the node at `query.path`), at most `query.max_nodes`; a node whose children
-/// did not fit says how many nodes under it are `hidden`.
+/// did not fit says how many nodes under it are `hidden`. The first level starts
+/// at child `query.from`; when it has more children than fit, `more` says where
+/// the next page starts and how many are left.
 fn tree(
     ast: &Ast,
     logs: &[AmbientLog],
@@ -280,7 +285,7 @@ fn tree(
     query: &TreeQuery,
     name_of: &mut dyn FnMut(&Cid) -> String,
     peers: &mut Peers,
-) -> Result<(Vec<Value>, usize), ViewError> {
+) -> Result<(Vec<Value>, usize, Option<Value>), ViewError> {
     let by_node: HashMap<NodeId, &AmbientLog> = logs.iter().map(|l| (l.node, l)).collect();
     // Parents, and subtree sizes (a child's id is greater than its parent's).
     let mut parent: Vec<Option<NodeId>> = vec![None; ast.len()];
@@ -326,15 +331,21 @@ fn tree(
     let mut nodes = Vec::new();
     let mut queue = std::collections::VecDeque::new();
     let mut shown = 0usize;
-    let first: Vec<NodeId> = ast.children(start).collect();
+    // The first level: from `query.from`, at most `max_nodes` (the rest is paged).
+    let level: Vec<NodeId> = ast.children(start).collect();
+    let begin = query.from.min(level.len());
+    let end = begin.saturating_add(query.max_nodes).min(level.len());
+    let first = level[begin..end].to_vec();
+    let more = (end < level.len()).then(|| json!({ "from": end, "count": level.len() - end }));
     let mut expand = |children: Vec<NodeId>,
+                      offset: usize,
                       prefix: String,
                       parent_at: Option<usize>,
                       nodes: &mut Vec<Value>,
                       queue: &mut std::collections::VecDeque<(NodeId, usize, String)>,
                       shown: &mut usize| {
         for (k, child) in children.into_iter().enumerate() {
-            let path = format!("{prefix}{k}");
+            let path = format!("{prefix}{}", offset + k);
             let node = ast.node(child);
             let mut json = json!({
                 "path": path,
@@ -363,15 +374,15 @@ fn tree(
             queue.push_back((child, nodes.len() - 1, path));
         }
     };
-    if first.len() > query.max_nodes {
-        return Ok((
-            vec![
-                json!({ "path": query.path, "hidden": first.iter().map(|c| size[c.index()]).sum::<usize>() }),
-            ],
-            0,
-        ));
-    }
-    expand(first, path_prefix, None, &mut nodes, &mut queue, &mut shown);
+    expand(
+        first,
+        begin,
+        path_prefix,
+        None,
+        &mut nodes,
+        &mut queue,
+        &mut shown,
+    );
     while let Some((node, at, path)) = queue.pop_front() {
         let children: Vec<NodeId> = ast.children(Some(node)).collect();
         if children.is_empty() {
@@ -383,6 +394,7 @@ fn tree(
         }
         expand(
             children,
+            0,
             format!("{path}."),
             Some(at),
             &mut nodes,
@@ -390,5 +402,5 @@ fn tree(
             &mut shown,
         );
     }
-    Ok((nodes, shown))
+    Ok((nodes, shown, more))
 }
