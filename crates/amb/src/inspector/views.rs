@@ -286,7 +286,11 @@ fn tree(
     name_of: &mut dyn FnMut(&Cid) -> String,
     peers: &mut Peers,
 ) -> Result<(Vec<Value>, usize, Option<Value>), ViewError> {
-    let by_node: HashMap<NodeId, &AmbientLog> = logs.iter().map(|l| (l.node, l)).collect();
+    // By node index: the live ambient's log and host.
+    let mut by_node: Vec<Option<&AmbientLog>> = vec![None; ast.len()];
+    for ambient in logs {
+        by_node[ambient.node.index()] = Some(ambient);
+    }
     // Parents, and subtree sizes (a child's id is greater than its parent's).
     let mut parent: Vec<Option<NodeId>> = vec![None; ast.len()];
     for i in 0..ast.len() {
@@ -304,8 +308,7 @@ fn tree(
     // The host of each node: its own log's, else its parent's, else the program's.
     let mut host: Vec<Option<PublicKey>> = vec![None; ast.len()];
     for i in 0..ast.len() {
-        let id = ast.node_id(i);
-        host[i] = match by_node.get(&id) {
+        host[i] = match by_node[i] {
             Some(AmbientLog {
                 log: Some(_), host, ..
             }) => *host,
@@ -356,7 +359,7 @@ fn tree(
             match node.kind() {
                 NodeKind::Ambient => {
                     json["kind"] = json!("ambient");
-                    if let Some(log) = by_node.get(&child).and_then(|l| l.log) {
+                    if let Some(log) = by_node[child.index()].and_then(|l| l.log) {
                         json["log"] = json!(log.to_string());
                         json["log_name"] = json!(name_of(&log));
                     }
