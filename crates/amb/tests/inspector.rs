@@ -693,6 +693,21 @@ fn amb_ui_keeps_at_most_5000_tree_nodes_in_the_page_on_a_large_program() {
         assert!(shown > 0 && shown <= 5000, "step {k}: {shown} tree nodes");
         assert!(started.elapsed() < WAIT);
     }
+    // Moving step by step keeps the bound too.
+    browser.open(&format!(
+        "{api}/programs/{}?step={}",
+        cid(&address),
+        steps / 3
+    ));
+    for k in steps / 3..steps / 3 + 3 {
+        browser.wait_for(
+            &format!("step {k}"),
+            &format!("return document.body.dataset.ready === 'step-{k}'"),
+        );
+        let shown = browser.eval(count, json!([])).as_u64().unwrap();
+        assert!(shown > 0 && shown <= 5000, "step {k}: {shown} tree nodes");
+        browser.press("ArrowRight");
+    }
     // Expanding hidden subtrees stays within the bound.
     let mut expanded = 0;
     for _ in 0..5 {
