@@ -40,6 +40,7 @@ const MAX_NODES: usize = 5000;
 pub(crate) struct Reader {
     store: Arc<Store>,
     cache: Arc<TimelineCache>,
+    counted: Arc<list::Counted>,
     node: Option<NodeHandle>,
 }
 
@@ -50,6 +51,7 @@ impl Reader {
         Reader {
             store,
             cache: Arc::new(TimelineCache::new(cache_bytes)),
+            counted: Arc::default(),
             node,
         }
     }
@@ -198,7 +200,7 @@ async fn programs(
     blocking(move || {
         let mut programs = Vec::with_capacity(page.len());
         for (program, known) in page.into_iter().zip(known) {
-            programs.push(list::entry(&reader.store, program, known)?);
+            programs.push(list::entry(&reader.store, &reader.counted, program, known)?);
         }
         Ok(Json(json!({ "programs": programs, "next": next })))
     })
