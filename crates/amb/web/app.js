@@ -38,11 +38,18 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Each peer its own colour: distinct ones in the order peers are met, then hues
+// from a hash of the peer id.
+const PALETTE = ['#2e8b57', '#b03a7a', '#3a6fb0', '#c77d1a', '#7a4fb0', '#1a9aa0', '#a0522d', '#5a7d1a'];
+const colours = new Map();
 function color(peer) {
   if (!peer) return '#999';
-  let hash = 0;
-  for (const c of peer) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
-  return `hsl(${hash % 360} 55% 45%)`;
+  if (!colours.has(peer)) {
+    let hash = 0;
+    for (const c of peer) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
+    colours.set(peer, colours.size < PALETTE.length ? PALETTE[colours.size] : `hsl(${hash % 360} 55% 45%)`);
+  }
+  return colours.get(peer);
 }
 
 function short(text, n = 12) {
