@@ -43,6 +43,18 @@ pub struct Violation {
     pub detail: String,
 }
 
+/// A live ambient of [`Replay::to_ast_with_logs`]: its node, its own log and that
+/// log's host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AmbientLog {
+    /// The ambient's node in the term.
+    pub node: NodeId,
+    /// Its own log; `None` for a primitive (its events are in its parent's log).
+    pub log: Option<Cid>,
+    /// The key that writes the log's next event.
+    pub host: Option<PublicKey>,
+}
+
 /// Where replay gets blocks and manifests.
 pub trait Source {
     /// A bytecode block, decoded (shared: the replay keeps it for as long as the
@@ -1444,6 +1456,28 @@ impl Replay {
     /// (read from the blocks, fetched from `source` where needed).
     pub fn to_ast(&self, source: &dyn Source) -> Ast {
         self.to_ast_with_map(source).0
+    }
+
+    /// [`Replay::to_ast`] (not canonicalized) with, for each live ambient, the node it
+    /// became, its own log (`None` for a primitive, which lives in its parent's log)
+    /// and that log's host (the key that writes its next event). The root is not a
+    /// node: its log is the program's, its host is [`Replay::program_host`].
+    pub fn to_ast_with_logs(&self, source: &dyn Source) -> (Ast, Vec<AmbientLog>) {
+        let (ast, nodes) = self.to_ast_with_map(source);
+        let logs = nodes
+            .into_iter()
+            .map(|(amb, node)| {
+                let log = self.ambs[amb].log;
+                let host = log.and_then(|log| self.logs.get(&log).and_then(|state| state.host));
+                AmbientLog { node, log, host }
+            })
+            .collect();
+        (ast, logs)
+    }
+
+    /// The host of the program's own log (the root ambient's).
+    pub fn program_host(&self) -> Option<PublicKey> {
+        self.logs.get(&self.program).and_then(|state| state.host)
     }
 
     /// [`Replay::to_ast`] with the node each live ambient became.

@@ -123,6 +123,26 @@ impl<'a> Timeline<'a> {
         interval: Option<u64>,
         progress: &dyn Progress,
     ) -> Result<Timeline<'a>, VerifyError> {
+        Timeline::build(store, program, interval, progress)
+    }
+
+    /// [`Timeline::load`] that does not borrow the store: it reads a snapshot of it
+    /// taken now, which it keeps (so a cache may hold it while the store goes on
+    /// being written; it does not see later events).
+    pub fn load_owned(
+        store: &Store,
+        program: Cid,
+        progress: &dyn Progress,
+    ) -> Result<Timeline<'static>, VerifyError> {
+        Timeline::build(store, program, None, progress)
+    }
+
+    fn build(
+        store: &Store,
+        program: Cid,
+        interval: Option<u64>,
+        progress: &dyn Progress,
+    ) -> Result<Timeline<'a>, VerifyError> {
         let source = CachedSource::new(SnapshotSource {
             snapshot: store.snapshot()?,
         });
@@ -200,15 +220,7 @@ impl<'a> Timeline<'a> {
     /// The replay state at a moment: a copy of the nearest snapshot before it, brought
     /// forward (at most `interval` steps).
     pub fn replay_at(&self, moment: Moment) -> Result<Replay, VerifyError> {
-        let target = match moment {
-            Moment::Step(k) => k.min(self.total_steps()),
-            Moment::Event(cid) => *self.step_of.get(&cid).ok_or_else(|| {
-                VerifyError::Program(
-                    self.program,
-                    format!("event {cid} is not an event of this program"),
-                )
-            })?,
-        };
+        let target = self.step_at(moment)?;
         let nearest = (target / self.interval) as usize;
         let mut replay = self.snapshots[nearest].clone();
         let from = self.position_after(replay.steps());
@@ -222,6 +234,58 @@ impl<'a> Timeline<'a> {
     /// The source of blocks and manifests the timeline reads (to render a state).
     pub fn source(&self) -> &dyn Source {
         &self.source
+    }
+
+    /// The program.
+    pub fn program(&self) -> Cid {
+        self.program
+    }
+
+    /// Every event, in replay order.
+    pub fn events(&self) -> &[(Cid, Event)] {
+        &self.events
+    }
+
+    /// The step a moment stands for (a step past the last is the last).
+    pub fn step_at(&self, moment: Moment) -> Result<u64, VerifyError> {
+        match moment {
+            Moment::Step(k) => Ok(k.min(self.total_steps())),
+            Moment::Event(cid) => self.step_of.get(&cid).copied().ok_or_else(|| {
+                VerifyError::Program(
+                    self.program,
+                    format!("event {cid} is not an event of this program"),
+                )
+            }),
+        }
+    }
+
+    /// The step an event belongs to (see [`Timeline::seek`] for [`Moment::Event`]).
+    pub fn step_of(&self, event: &Cid) -> Option<u64> {
+        self.step_of.get(event).copied()
+    }
+
+    /// The two events of step `k` (from 1), the redex: its first half (the
+    /// capability, when stored) and its second half (the co-capability of `in`/`out`,
+    /// the `open` of an `open_`). `None` for step 0 or past the last.
+    pub fn redex(&self, k: u64) -> Option<(Option<Cid>, Cid)> {
+        let at = *self.seconds.get(usize::try_from(k.checked_sub(1)?).ok()?)?;
+        let (second, event) = &self.events[at];
+        let want = first_half_of(event.op().opcode());
+        let first = event.refs().iter().copied().find(|r| {
+            self.events[..at]
+                .iter()
+                .rev()
+                .find(|(cid, _)| cid == r)
+                .is_some_and(|(_, e)| Some(e.op().opcode()) == want)
+        });
+        Some((first, *second))
+    }
+
+    /// The position in [`Timeline::events`] of step `k`'s second half (`k` from 1).
+    pub fn second_half_position(&self, k: u64) -> Option<usize> {
+        self.seconds
+            .get(usize::try_from(k.checked_sub(1)?).ok()?)
+            .copied()
     }
 
     /// How many events of the order the state after step `k` has applied.
@@ -242,13 +306,18 @@ pub fn state_at(store: &Store, program: Cid, moment: Moment) -> Result<Snapshot,
 /// The step each event belongs to: a second half is its step (its rank among second
 /// halves in replay order, from 1); a first half belongs to the step its second half
 /// completes; any other event to the number of steps before it in the order.
-fn steps_of(events: &[(Cid, Event)]) -> HashMap<Cid, u64> {
-    let dual = |op: Opcode| match op {
+/// The opcode of the first half of a step whose second half is `op`.
+fn first_half_of(op: Opcode) -> Option<Opcode> {
+    match op {
         Opcode::InCo => Some(Opcode::In),
         Opcode::OutCo => Some(Opcode::Out),
         Opcode::Open => Some(Opcode::OpenCo),
         _ => None,
-    };
+    }
+}
+
+fn steps_of(events: &[(Cid, Event)]) -> HashMap<Cid, u64> {
+    let dual = first_half_of;
     let ops: HashMap<Cid, Opcode> = events.iter().map(|(c, e)| (*c, e.op().opcode())).collect();
     let mut step = HashMap::with_capacity(events.len());
     let mut seconds = 0u64;

@@ -57,6 +57,15 @@ impl fmt::Display for Unreachable {
 impl std::error::Error for Unreachable {}
 
 impl NodeArgs {
+    /// The node at `url`, with the token of `home` (commands whose `--node` is
+    /// optional).
+    pub(crate) fn new(url: &str, home: &HomeArgs) -> NodeArgs {
+        NodeArgs {
+            node: url.to_string(),
+            home: home.clone(),
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.node.trim_end_matches('/'))
     }

@@ -12,6 +12,7 @@ mod client;
 mod commands;
 mod daemon;
 mod home;
+mod inspector;
 mod progress;
 mod source;
 
@@ -55,6 +56,8 @@ enum Command {
     Deploy(commands::deploy::Args),
     /// Fetch, verify and replay a program through a running node; print its value.
     Value(commands::value::Args),
+    /// Serve the time-travel inspector (a page and read routes) over the home's store.
+    Ui(commands::ui::Args),
 }
 
 /// mimalloc: the events of a long run are many small allocations, which the system
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Info(args) => commands::info::run(&args),
         Command::Deploy(args) => commands::deploy::run(&args),
         Command::Value(args) => commands::value::run(&args),
+        Command::Ui(args) => commands::ui::run(&args),
     };
     match outcome {
         Ok(code) => code,

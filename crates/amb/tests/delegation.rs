@@ -13,25 +13,13 @@ use std::collections::HashSet;
 
 use common::{
     failure, json_of,
-    node::{Home, Node},
+    node::{Home, Node, deploy},
     success,
 };
 use serde_json::Value;
 
 const MONOID: &str =
     "ambientsprotocol-encoding-examples/monoids/locally-evaluated-string-concat.amb";
-
-/// `amb deploy FILE --node A --delegate NAME=PEER… --json`: the address.
-fn deploy(node: &Node, file: &str, delegates: &[(&str, &Node)]) -> String {
-    let mut args = vec!["deploy".to_string(), file.to_string(), "--json".to_string()];
-    for (name, host) in delegates {
-        args.push("--delegate".into());
-        args.push(format!("{name}={}", host.peer_id));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let answer = json_of(&node.client(&args));
-    answer["address"].as_str().expect("an address").to_string()
-}
 
 /// `amb value ADDRESS --node N --json`.
 fn value(node: &Node, address: &str) -> Value {

@@ -5,12 +5,15 @@
 use std::{
     io::{BufWriter, Write},
     process::ExitCode,
+    time::Duration,
 };
 
+use amb_bytecode::Cid;
 use amb_vm::travel::{Moment, Timeline};
 use anyhow::Context;
 
 use crate::{
+    client::NodeArgs,
     commands::{
         json_error::print_json_error,
         verify::{VerifyFirst, parse_address},
@@ -35,6 +38,10 @@ pub(crate) struct Args {
     json: bool,
     #[command(flatten)]
     verify: VerifyFirst,
+    /// Read the program from the running node at this API URL (else the home's
+    /// store is read).
+    #[arg(long, value_name = "URL")]
+    node: Option<String>,
     #[command(flatten)]
     home: HomeArgs,
 }
@@ -59,6 +66,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
 fn show(args: &Args) -> anyhow::Result<ExitCode> {
     let program = parse_address(&args.address)?;
+    if let Some(url) = &args.node {
+        return remote(&NodeArgs::new(url, &args.home), args, program);
+    }
     let store = args.home.open_store()?;
     let status = args.verify.check(&store, program)?;
     let mut stdout = BufWriter::new(std::io::stdout().lock());
@@ -88,40 +98,52 @@ fn show(args: &Args) -> anyhow::Result<ExitCode> {
     let old = amb_syntax::to_pretty_string(&before.term);
     let new = amb_syntax::to_pretty_string(&after.term);
     writeln!(stdout, "--- step {}\n+++ step {}", before.step, after.step)?;
-    for line in diff_lines(&old, &new) {
+    for line in crate::inspector::diff::diff_lines(&old, &new) {
         writeln!(stdout, "{line}")?;
     }
     stdout.flush()?;
     Ok(status)
 }
 
-/// A line diff (longest common subsequence): ` ` kept, `-` removed, `+` added.
-fn diff_lines(old: &str, new: &str) -> Vec<String> {
-    let a: Vec<&str> = old.lines().collect();
-    let b: Vec<&str> = new.lines().collect();
-    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            out.push(format!(" {}", a[i]));
-            i += 1;
-            j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push(format!("+{}", b[j]));
-            j += 1;
+/// The remote form: the node at `node` seeks over its store (the inspector's term
+/// and diff routes); prints what the local form prints.
+fn remote(node: &NodeArgs, args: &Args, program: Cid) -> anyhow::Result<ExitCode> {
+    let status = args.verify.check_remote(node, program)?;
+    let timeout = Duration::from_secs(600);
+    let mut stdout = BufWriter::new(std::io::stdout().lock());
+    if let Some(at) = &args.at {
+        let answer = node.get(&format!("/v1/programs/{program}/steps/{at}/term"), timeout)?;
+        let term = answer["term"].as_str().unwrap_or_default();
+        if args.json {
+            let json = serde_json::json!({ "term": term, "step": answer["step"] });
+            writeln!(stdout, "{json}")?;
         } else {
-            out.push(format!("-{}", a[i]));
-            i += 1;
+            let ast = amb_syntax::parse(term).context("the node's term does not parse")?;
+            writeln!(
+                stdout,
+                "step {} of {}",
+                answer["step"], answer["total_steps"]
+            )?;
+            write!(stdout, "{}", amb_syntax::to_pretty_string(&ast))?;
         }
+        stdout.flush()?;
+        return Ok(status);
     }
-    out
+    let Some([from, to]) = args.diff.as_deref() else {
+        anyhow::bail!("--diff takes two steps");
+    };
+    let answer = node.get(
+        &format!("/v1/programs/{program}/diff?from={from}&to={to}"),
+        timeout,
+    )?;
+    writeln!(
+        stdout,
+        "--- step {}\n+++ step {}",
+        answer["from"], answer["to"]
+    )?;
+    for line in answer["lines"].as_array().into_iter().flatten() {
+        writeln!(stdout, "{}", line.as_str().unwrap_or_default())?;
+    }
+    stdout.flush()?;
+    Ok(status)
 }

@@ -7,17 +7,21 @@ use std::{
     fmt::Write as _,
     io::{BufWriter, Write},
     process::ExitCode,
+    time::Duration,
 };
 
-use amb_bytecode::{Cid, Target};
+use amb_bytecode::Cid;
 use amb_log::Manifest;
+use serde_json::Value;
 
 use crate::{
+    client::NodeArgs,
     commands::{
         json_error::{NotFound, print_json_error},
         verify::{VerifyFirst, parse_address},
     },
     home::HomeArgs,
+    inspector::views::event_json,
 };
 
 /// Arguments of `amb log`.
@@ -33,15 +37,12 @@ pub(crate) struct Args {
     dot: bool,
     #[command(flatten)]
     verify: VerifyFirst,
+    /// Read the events from the running node at this API URL (else the home's
+    /// store is read).
+    #[arg(long, value_name = "URL")]
+    node: Option<String>,
     #[command(flatten)]
     home: HomeArgs,
-}
-
-fn target_text(target: &Target) -> String {
-    match target {
-        Target::Block(cid) => cid.to_string(),
-        other => other.name().unwrap_or("").to_string(),
-    }
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
@@ -54,6 +55,16 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
 fn list(args: &Args) -> anyhow::Result<ExitCode> {
     let program = parse_address(&args.address)?;
+    let (status, events, logs) = match &args.node {
+        Some(url) => remote(&NodeArgs::new(url, &args.home), &args.verify, program)?,
+        None => local(args, program)?,
+    };
+    print(args, program, &events, logs)?;
+    Ok(status)
+}
+
+/// The events of the home's store, in replay order, and how many logs they are in.
+fn local(args: &Args, program: Cid) -> anyhow::Result<(ExitCode, Vec<Value>, usize)> {
     let store = args.home.open_store()?;
     let logs = store.program_logs(program)?;
     if logs.is_empty() {
@@ -61,7 +72,6 @@ fn list(args: &Args) -> anyhow::Result<ExitCode> {
     }
     let status = args.verify.check(&store, program)?;
     let mut names: BTreeMap<Cid, String> = BTreeMap::new();
-    let mut events = BTreeMap::new();
     for log in &logs {
         let name = store
             .get_block(*log)?
@@ -71,59 +81,109 @@ fn list(args: &Args) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| "<program>".to_string());
         names.insert(*log, name);
     }
+    let mut events = BTreeMap::new();
     amb_vm::verify::for_each_stored_event(&store, program, &(), |cid, bytes| {
         events.insert(cid, amb_vm::verify::decode_event(cid, &bytes)?);
         Ok(())
     })?;
     let order = amb_vm::verify::stable_order(&events);
-    let log_name = |log: &Cid| format!("{}@{}", names[log], &log.to_string()[..16]);
+    let listed = order
+        .iter()
+        .map(|cid| {
+            let e = &events[cid];
+            event_json(cid, e, &names[&e.log()])
+        })
+        .collect();
+    Ok((status, listed, logs.len()))
+}
+
+/// The events as the node at `node` serves them (every page of its events route),
+/// with the fields the local form prints.
+fn remote(
+    node: &NodeArgs,
+    verify: &VerifyFirst,
+    program: Cid,
+) -> anyhow::Result<(ExitCode, Vec<Value>, usize)> {
+    let status = verify.check_remote(node, program)?;
+    let mut events = Vec::new();
+    let mut after: Option<u64> = None;
+    loop {
+        let path = match after {
+            None => format!("/v1/programs/{program}/events?limit=10000"),
+            Some(a) => format!("/v1/programs/{program}/events?limit=10000&after={a}"),
+        };
+        let mut page = node.get(&path, Duration::from_secs(600))?;
+        if let Some(list) = page["events"].as_array_mut() {
+            for mut event in list.drain(..) {
+                if let Some(fields) = event.as_object_mut() {
+                    for key in ["index", "step", "verified"] {
+                        fields.remove(key);
+                    }
+                }
+                events.push(event);
+            }
+        }
+        match page["next"].as_u64() {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let logs = events
+        .iter()
+        .filter_map(|e| e["log"].as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    Ok((status, events, logs))
+}
+
+/// Prints the events (as [`event_json`] gives them) as JSON, Graphviz or text.
+fn print(args: &Args, program: Cid, events: &[Value], logs: usize) -> anyhow::Result<()> {
+    let text = |e: &Value, key: &str| e[key].as_str().unwrap_or_default().to_string();
+    let short = |s: String| s.chars().take(16).collect::<String>();
     let mut stdout = BufWriter::new(std::io::stdout().lock());
     if args.json {
-        let list: Vec<serde_json::Value> = order
-            .iter()
-            .map(|cid| {
-                let e = &events[cid];
-                serde_json::json!({
-                    "cid": cid.to_string(),
-                    "log": e.log().to_string(),
-                    "log_name": names[&e.log()],
-                    "seq": e.seq(),
-                    "op": e.op().opcode().mnemonic(),
-                    "target": target_text(e.op().target()),
-                    "at": e.at().map(|(d, i)| serde_json::json!([d.to_string(), i])),
-                    "refs": e.refs().iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-                    "payload": e.payload().map(|p| p.to_string()),
-                    "writer": e.creator().to_string(),
-                })
-            })
-            .collect();
-        writeln!(stdout, "{}", serde_json::Value::Array(list))?;
+        writeln!(stdout, "{}", Value::Array(events.to_vec()))?;
     } else if args.dot {
+        // Logs in CID order, each with its name.
+        let mut names: BTreeMap<Cid, String> = BTreeMap::new();
+        for e in events {
+            if let Ok(log) = text(e, "log").parse::<Cid>() {
+                names.insert(log, text(e, "log_name"));
+            }
+        }
         let mut out =
             String::from("digraph events {\n  rankdir=BT;\n  node [shape=box, fontsize=10];\n");
-        for (i, log) in names.keys().enumerate() {
+        for (i, (log, name)) in names.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "  subgraph cluster_{i} {{\n    label=\"{}\";",
-                log_name(log)
+                "  subgraph cluster_{i} {{\n    label=\"{name}@{}\";",
+                &log.to_string()[..16]
             );
-            for (cid, e) in events.iter().filter(|(_, e)| e.log() == *log) {
+            let log = log.to_string();
+            let mut in_log: Vec<&Value> = events.iter().filter(|e| text(e, "log") == log).collect();
+            in_log.sort_by_key(|e| text(e, "cid").parse::<Cid>().ok());
+            for e in in_log {
                 let _ = writeln!(
                     out,
-                    "    \"{cid}\" [label=\"#{} {} {}\"];",
-                    e.seq(),
-                    e.op().opcode().mnemonic(),
-                    target_text(e.op().target())
-                        .chars()
-                        .take(20)
-                        .collect::<String>()
+                    "    \"{}\" [label=\"#{} {} {}\"];",
+                    text(e, "cid"),
+                    e["seq"],
+                    text(e, "op"),
+                    text(e, "target").chars().take(20).collect::<String>()
                 );
             }
             out.push_str("  }\n");
         }
-        for (cid, e) in &events {
-            for r in e.refs() {
-                let _ = writeln!(out, "  \"{cid}\" -> \"{r}\";");
+        let mut by_cid: Vec<&Value> = events.iter().collect();
+        by_cid.sort_by_key(|e| text(e, "cid").parse::<Cid>().ok());
+        for e in by_cid {
+            for r in e["refs"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "  \"{}\" -> \"{}\";",
+                    text(e, "cid"),
+                    r.as_str().unwrap_or_default()
+                );
             }
         }
         out.push_str("}\n");
@@ -131,32 +191,32 @@ fn list(args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(
             stdout,
-            "program /amb/{program}: {} events in {} logs",
+            "program /amb/{program}: {} events in {logs} logs",
             events.len(),
-            logs.len()
         )?;
-        for (i, cid) in order.iter().enumerate() {
-            let e = &events[cid];
-            let refs: Vec<String> = e
-                .refs()
-                .iter()
-                .map(|r| r.to_string()[..16].to_string())
+        for (i, e) in events.iter().enumerate() {
+            let refs: Vec<String> = e["refs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| short(r.as_str().unwrap_or_default().to_string()))
                 .collect();
             writeln!(
                 stdout,
                 "{i:>6}  {}  {}#{}  {} {}  writer {}  refs [{}]{}",
-                &cid.to_string()[..16],
-                names[&e.log()],
-                e.seq(),
-                e.op().opcode().mnemonic(),
-                target_text(e.op().target()),
-                &e.creator().to_string()[..8],
+                short(text(e, "cid")),
+                text(e, "log_name"),
+                e["seq"],
+                text(e, "op"),
+                text(e, "target"),
+                text(e, "writer").chars().take(8).collect::<String>(),
                 refs.join(", "),
-                e.payload()
+                e["payload"]
+                    .as_str()
                     .map_or(String::new(), |p| format!("  payload {p}")),
             )?;
         }
     }
     stdout.flush()?;
-    Ok(status)
+    Ok(())
 }

@@ -13,5 +13,6 @@ pub(crate) mod log;
 pub(crate) mod node;
 pub(crate) mod reduce;
 pub(crate) mod run;
+pub(crate) mod ui;
 pub(crate) mod value;
 pub(crate) mod verify;

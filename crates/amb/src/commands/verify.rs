@@ -17,14 +17,11 @@ use std::{
 
 use amb_bytecode::Cid;
 use amb_log::Store;
-use amb_vm::{
-    completeness::Completeness,
-    verify::{Verified, verify_prefix_with_progress},
-};
+use amb_vm::verify::{Verified, verify_prefix_with_progress};
 use anyhow::Context;
 use serde_json::json;
 
-use crate::{commands::json_error::print_json_error, home::HomeArgs};
+use crate::{client::NodeArgs, commands::json_error::print_json_error, home::HomeArgs};
 
 /// The exit status of a run that verifies but is incomplete.
 pub(crate) const EXIT_INCOMPLETE: u8 = 3;
@@ -41,6 +38,10 @@ pub(crate) struct Args {
     /// Exit 0 for an incomplete run too (it is still reported as incomplete).
     #[arg(long)]
     allow_incomplete: bool,
+    /// Ask the running node at this API URL to verify it over its store (else the
+    /// home's store is read).
+    #[arg(long, value_name = "URL")]
+    node: Option<String>,
     #[command(flatten)]
     home: HomeArgs,
 }
@@ -53,11 +54,14 @@ pub(crate) fn parse_address(address: &str) -> anyhow::Result<Cid> {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let verified = parse_address(&args.address).and_then(|program| {
-        let store = args.home.open_store()?;
-        Ok((program, verified(&store, program)?))
+    let verified = parse_address(&args.address).and_then(|program| match &args.node {
+        Some(url) => remote(&NodeArgs::new(url, &args.home), program),
+        None => {
+            let store = args.home.open_store()?;
+            Ok(verified_json(program, &verified(&store, program)?))
+        }
     });
-    let (program, verified) = match verified {
+    let verified = match verified {
         Ok(verified) => verified,
         Err(error) => {
             if args.json {
@@ -66,46 +70,76 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             return Err(error);
         }
     };
-    let normal_form = amb_syntax::to_compact_string(&verified.term);
-    let mut stdout = BufWriter::new(std::io::stdout().lock());
-    if args.json {
-        let mut json = json!({
-            "address": format!("/amb/{program}"),
-            "events": verified.events,
-            "logs": verified.logs,
-            "steps": verified.steps,
-            "normal_form": normal_form,
-            "complete": verified.completeness.is_complete(),
+    print_verified(&verified, args.json)?;
+    let complete = verified["complete"].as_bool() == Some(true);
+    Ok(exit_status(complete, args.allow_incomplete))
+}
+
+/// The remote form: the node at `node` verifies the program over its store and
+/// answers what `--json` prints.
+fn remote(node: &NodeArgs, program: Cid) -> anyhow::Result<serde_json::Value> {
+    node.get(
+        &format!("/v1/programs/{program}/verify"),
+        std::time::Duration::from_secs(600),
+    )
+}
+
+/// `{"address", "events", "logs", "steps", "normal_form", "complete", "stops_at"?}`
+/// of a verified program (also the node's verify route's answer).
+pub(crate) fn verified_json(program: Cid, verified: &Verified) -> serde_json::Value {
+    let mut json = json!({
+        "address": format!("/amb/{program}"),
+        "events": verified.events,
+        "logs": verified.logs,
+        "steps": verified.steps,
+        "normal_form": amb_syntax::to_compact_string(&verified.term),
+        "complete": verified.completeness.is_complete(),
+    });
+    if let Some(stop) = verified.completeness.stop() {
+        json["stops_at"] = json!({
+            "step": stop.steps,
+            "events": stop.events,
+            "event": stop.event.to_string(),
+            "log": stop.log.to_string(),
+            "seq": stop.seq,
+            "text": stop.to_string(),
         });
-        if let Some(stop) = verified.completeness.stop() {
-            json["stops_at"] = json!({
-                "step": stop.steps,
-                "events": stop.events,
-                "event": stop.event.to_string(),
-                "log": stop.log.to_string(),
-                "seq": stop.seq,
-            });
+    }
+    json
+}
+
+/// Prints a verification ([`verified_json`]) as JSON or as text.
+fn print_verified(verified: &serde_json::Value, as_json: bool) -> anyhow::Result<()> {
+    let mut stdout = BufWriter::new(std::io::stdout().lock());
+    if as_json {
+        let mut shown = verified.clone();
+        if let Some(stop) = shown.get_mut("stops_at").and_then(|s| s.as_object_mut()) {
+            stop.remove("text");
         }
-        writeln!(stdout, "{json}")?;
+        writeln!(stdout, "{shown}")?;
     } else {
+        let text = |key: &str| verified[key].as_str().unwrap_or("?").to_string();
         writeln!(
             stdout,
-            "verified /amb/{program}: {} events in {} logs, {} steps replayed",
-            verified.events, verified.logs, verified.steps
+            "verified {}: {} events in {} logs, {} steps replayed",
+            text("address"),
+            verified["events"],
+            verified["logs"],
+            verified["steps"]
         )?;
-        match verified.completeness {
-            Completeness::Complete => {
+        match verified["stops_at"]["text"].as_str() {
+            None => {
                 writeln!(stdout, "complete")?;
-                writeln!(stdout, "normal form: {normal_form}")?;
+                writeln!(stdout, "normal form: {}", text("normal_form"))?;
             }
-            Completeness::Incomplete(stop) => {
+            Some(stop) => {
                 writeln!(stdout, "incomplete: {stop}")?;
-                writeln!(stdout, "term so far: {normal_form}")?;
+                writeln!(stdout, "term so far: {}", text("normal_form"))?;
             }
         }
     }
     stdout.flush()?;
-    Ok(exit_status(&verified.completeness, args.allow_incomplete))
+    Ok(())
 }
 
 /// Verifies a stored program, which may be a prefix of its run, with a progress bar
@@ -118,8 +152,8 @@ fn verified(store: &Store, program: Cid) -> anyhow::Result<Verified> {
 
 /// 0 for a complete run (or any, when incomplete runs are allowed), else
 /// [`EXIT_INCOMPLETE`].
-fn exit_status(completeness: &Completeness, allow_incomplete: bool) -> ExitCode {
-    if completeness.is_complete() || allow_incomplete {
+fn exit_status(complete: bool, allow_incomplete: bool) -> ExitCode {
+    if complete || allow_incomplete {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_INCOMPLETE)
@@ -145,15 +179,30 @@ impl VerifyFirst {
     /// ends with once it has shown the program: [`EXIT_INCOMPLETE`] for an incomplete
     /// run (said on standard error) unless allowed.
     pub(crate) fn check(&self, store: &Store, program: Cid) -> anyhow::Result<ExitCode> {
+        self.check_with(|| Ok(verified_json(program, &verified(store, program)?)))
+    }
+
+    /// [`VerifyFirst::check`] through the node at `node`, which verifies the program
+    /// over its own store.
+    pub(crate) fn check_remote(&self, node: &NodeArgs, program: Cid) -> anyhow::Result<ExitCode> {
+        self.check_with(|| remote(node, program))
+    }
+
+    /// [`VerifyFirst::check`] with `verify` giving [`verified_json`]'s answer.
+    fn check_with(
+        &self,
+        verify: impl FnOnce() -> anyhow::Result<serde_json::Value>,
+    ) -> anyhow::Result<ExitCode> {
         let mut stderr = std::io::stderr().lock();
         if !self.verify {
             let _ = writeln!(stderr, "unverified (run amb verify)");
             return Ok(ExitCode::SUCCESS);
         }
-        let verified = verified(store, program)?;
-        if let Some(stop) = verified.completeness.stop() {
+        let verified = verify()?;
+        if let Some(stop) = verified["stops_at"]["text"].as_str() {
             let _ = writeln!(stderr, "verified, incomplete: {stop}");
         }
-        Ok(exit_status(&verified.completeness, self.allow_incomplete))
+        let complete = verified["complete"].as_bool() == Some(true);
+        Ok(exit_status(complete, self.allow_incomplete))
     }
 }

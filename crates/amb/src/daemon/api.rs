@@ -1,6 +1,7 @@
 //! The node's local HTTP JSON API (`spec/network.md` §7): node info with its
-//! health, deploy, program status and value, and a live stream of stored events
-//! (server-sent events), behind the guard (`guard`) and the bounds (`bounds`).
+//! health, deploy, program status and value, a live stream of stored events
+//! (server-sent events), and the inspector's read routes and page
+//! (`crate::inspector`), behind the guard (`guard`) and the bounds (`bounds`).
 //! Every error is an [`ApiError`]: extractors refuse through it, and so do the
 //! fallbacks of unknown routes and wrong methods.
 
@@ -48,22 +49,36 @@ impl ApiState {
     }
 }
 
-/// The API's routes, fallbacks and layers (outermost first: panics caught, the
-/// guard, the bound on requests, the body read whole).
+/// The API's routes (the node's own and the inspector's, `crate::inspector`),
+/// fallbacks and layers.
 pub(crate) fn router(state: ApiState, guard: Guard, settings: &ApiSettings) -> Router {
-    let body = BodyBounds {
-        max_bytes: settings.max_body_bytes,
-        timeout: settings.body_timeout,
-    };
-    Router::new()
+    let reader = crate::inspector::routes::Reader::new(
+        Arc::clone(state.node.store()),
+        settings.timeline_cache_bytes,
+        Some(state.node.clone()),
+    );
+    let routes = Router::new()
         .route("/v1/info", get(info))
         .route("/v1/deploy", post(deploy))
         .route("/v1/programs/{cid}", get(status))
         .route("/v1/programs/{cid}/value", get(value))
         .route("/v1/events", get(events))
+        .with_state(state)
+        .merge(crate::inspector::routes::router(reader));
+    layered(routes, guard, settings)
+}
+
+/// `routes` with the fallbacks of unknown routes and wrong methods, and the
+/// layers (outermost first: panics caught, the guard, the bound on requests, the
+/// body read whole).
+pub(crate) fn layered(routes: Router, guard: Guard, settings: &ApiSettings) -> Router {
+    let body = BodyBounds {
+        max_bytes: settings.max_body_bytes,
+        timeout: settings.body_timeout,
+    };
+    routes
         .method_not_allowed_fallback(error::wrong_method)
         .fallback(error::no_route)
-        .with_state(state)
         // `read_body` bounds the body; axum's own limit would answer in text.
         .layer(DefaultBodyLimit::disable())
         .layer(from_fn_with_state(body, bounds::read_body))
@@ -88,7 +103,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 }
 
 /// A request-parts extractor (`Path`, `Query`) whose rejections are [`ApiError`]s.
-struct Checked<E>(E);
+pub(crate) struct Checked<E>(pub(crate) E);
 
 impl<S: Send + Sync, E> FromRequestParts<S> for Checked<E>
 where
@@ -102,7 +117,8 @@ where
     }
 }
 
-fn program_cid(text: &str) -> Result<Cid, ApiError> {
+/// The program CID of an address (`/amb/<cid>` or a bare CID), or 400 `invalid`.
+pub(crate) fn program_cid(text: &str) -> Result<Cid, ApiError> {
     let cid = text.strip_prefix("/amb/").unwrap_or(text);
     cid.parse()
         .map_err(|_| ApiError::invalid(format!("`{text}` is not a program address (/amb/<cid>)")))

@@ -186,6 +186,67 @@ async fn serve(
     Ok(())
 }
 
+/// Arguments of `amb ui`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct UiArgs {
+    /// Address to serve the inspector on, HOST:PORT (loopback; port 0 picks one).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:4090")]
+    api: SocketAddr,
+    #[command(flatten)]
+    home: HomeArgs,
+}
+
+/// `amb ui`: the inspector's page and read routes over the home's store, with no
+/// peer (the store is opened, so a running node's store is refused: ask the node
+/// instead). Prints `{"event": "ready", "api": URL}` when it listens.
+pub(crate) fn ui(args: &UiArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.api.ip().is_loopback(),
+        "amb ui serves a store with no bearer token: give a loopback --api, not {}",
+        args.api
+    );
+    let loaded = args.home.load()?;
+    let mut node_table = loaded.config.node.clone();
+    let env = |key: &str| std::env::var(format!("AMB_NODE_{key}")).ok();
+    let settings = ApiSettings::take(node_table.as_mut(), env).map_err(anyhow::Error::msg)?;
+    let store = Arc::new(
+        Store::open(&loaded.store_path)
+            .with_context(|| format!("opening the store {}", loaded.store_path.display()))?,
+    );
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.api)
+            .await
+            .with_context(|| format!("binding {}", args.api))?;
+        let local = listener.local_addr()?;
+        let reader =
+            crate::inspector::routes::Reader::new(store, settings.timeline_cache_bytes, None);
+        let router = api::layered(
+            crate::inspector::routes::router(reader),
+            guard::Guard::new(local, None),
+            &settings,
+        );
+        let line = serde_json::json!({ "event": "ready", "api": format!("http://{local}") });
+        println!("{line}");
+        let (stopping, _) = watch::channel(false);
+        server::serve(
+            listener,
+            router,
+            settings.header_timeout,
+            stop_signal(),
+            stopping,
+        )
+        .await;
+        anyhow::Ok(())
+    })?;
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Resolves on SIGINT or SIGTERM.
 async fn stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};

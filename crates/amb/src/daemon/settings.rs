@@ -1,5 +1,6 @@
 //! The HTTP server's bounds (`spec/network.md` §1 and §7): the `api_*` keys of
-//! the `[node]` table and their `AMB_NODE_API_*` variables. They belong to the
+//! the `[node]` table and their `AMB_NODE_API_*` variables, and the inspector's
+//! `timeline_cache_mb` (`AMB_NODE_TIMELINE_CACHE_MB`). They belong to the
 //! binary (amb-net knows no HTTP), so they are taken out of the table before
 //! amb-net reads the rest; like its keys, a malformed value is refused at start,
 //! naming the key.
@@ -22,15 +23,18 @@ pub(crate) struct ApiSettings {
     pub(crate) max_wait: Duration,
     /// The most requests handled at once, open event streams included: 503.
     pub(crate) max_requests: usize,
+    /// The memory the inspector's timelines may take (`timeline_cache_mb`).
+    pub(crate) timeline_cache_bytes: usize,
 }
 
 /// The keys, in the order of [`ApiSettings::from_values`], with their defaults.
-const KEYS: [(&str, u64); 5] = [
+const KEYS: [(&str, u64); 6] = [
     ("api_header_timeout_secs", 10),
     ("api_body_timeout_secs", 30),
     ("api_max_body_bytes", 2 << 20),
     ("api_max_wait_ms", 300_000),
     ("api_max_requests", 64),
+    ("timeline_cache_mb", 256),
 ];
 
 impl Default for ApiSettings {
@@ -40,13 +44,15 @@ impl Default for ApiSettings {
 }
 
 impl ApiSettings {
-    fn from_values([header, body, bytes, wait, requests]: [u64; 5]) -> ApiSettings {
+    fn from_values([header, body, bytes, wait, requests, timelines]: [u64; 6]) -> ApiSettings {
         ApiSettings {
             header_timeout: Duration::from_secs(header),
             body_timeout: Duration::from_secs(body),
             max_body_bytes: bytes,
             max_wait: Duration::from_millis(wait),
             max_requests: usize::try_from(requests).unwrap_or(usize::MAX),
+            timeline_cache_bytes: usize::try_from(timelines.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX),
         }
     }
 

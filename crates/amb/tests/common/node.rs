@@ -356,3 +356,15 @@ impl Drop for Node {
         let _ = self.child.wait();
     }
 }
+
+/// `amb deploy FILE --node A --delegate NAME=PEER… --json`: the address.
+pub(crate) fn deploy(node: &Node, file: &str, delegates: &[(&str, &Node)]) -> String {
+    let mut args = vec!["deploy".to_string(), file.to_string(), "--json".to_string()];
+    for (name, host) in delegates {
+        args.push("--delegate".into());
+        args.push(format!("{name}={}", host.peer_id));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let answer = json_of(&node.client(&args));
+    answer["address"].as_str().expect("an address").to_string()
+}

@@ -1,0 +1,397 @@
+// The amb inspector: the program list, and a program's view at any step (the
+// ambient tree, the canonical term, the redex, the diff, the event DAG, the value
+// or why it is stuck), read from the node's API (spec/network.md §7). Plain ES
+// module, no dependencies. The view keeps at most MAX_TREE_NODES tree nodes in
+// the DOM: the server answers at most TREE_PAGE nodes, collapsed subtrees are
+// fetched on demand.
+
+const TREE_PAGE = 1500;
+const MAX_TREE_NODES = 5000;
+const EVENTS_PAGE = 300;
+const app = document.getElementById('app');
+const where = document.getElementById('where');
+
+/** State the tests and the benches read. */
+const inspector = (window.inspector = { step: null, renderMs: null, treeNodes: 0, live: 'off' });
+
+async function api(path) {
+  const response = await fetch(path, { headers: { Accept: 'application/json' } });
+  const body = await response.json().catch(() => ({ error: { message: response.statusText } }));
+  if (!response.ok) {
+    const error = new Error(body.error ? body.error.message : response.statusText);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null) continue;
+    if (key === 'class') node.className = value;
+    else if (key === 'text') node.textContent = value;
+    else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+// Each peer its own colour: distinct ones in the order peers are met, then hues
+// from a hash of the peer id.
+const PALETTE = ['#2e8b57', '#b03a7a', '#3a6fb0', '#c77d1a', '#7a4fb0', '#1a9aa0', '#a0522d', '#5a7d1a'];
+const colours = new Map();
+function color(peer) {
+  if (!peer) return '#999';
+  if (!colours.has(peer)) {
+    let hash = 0;
+    for (const c of peer) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
+    colours.set(peer, colours.size < PALETTE.length ? PALETTE[colours.size] : `hsl(${hash % 360} 55% 45%)`);
+  }
+  return colours.get(peer);
+}
+
+function short(text, n = 12) {
+  return text && text.length > n ? text.slice(0, n) + '…' : text;
+}
+
+function cidOf(address) {
+  return address.replace(/^\/amb\//, '');
+}
+
+function showError(error) {
+  app.replaceChildren(el('p', { class: 'error', id: 'error', text: error.message }));
+}
+
+// ----- the program list -----
+
+async function listView() {
+  where.textContent = 'programs';
+  const table = el('table', { class: 'programs', id: 'programs' },
+    el('thead', {}, el('tr', {}, ...['program', 'name', 'status', 'events', 'steps', 'hosts'].map((h) => el('th', { text: h })))));
+  const body = el('tbody');
+  table.append(body);
+  const more = el('button', { id: 'more', text: 'more' });
+  app.replaceChildren(table, more);
+  let next = null;
+  async function page() {
+    const answer = await api(`/v1/programs?limit=100${next ? `&after=${encodeURIComponent(next)}` : ''}`);
+    for (const p of answer.programs) {
+      body.append(el('tr', { 'data-address': p.address },
+        el('td', {}, el('a', { href: `/programs/${cidOf(p.address)}`, class: 'mono', text: short(cidOf(p.address), 24) })),
+        el('td', { text: p.name || '' }),
+        el('td', {}, el('span', { class: `status ${p.status}`, text: p.status })),
+        el('td', { text: p.events }),
+        el('td', { text: p.steps }),
+        el('td', {}, ...p.hosts.map((h) => el('span', { class: 'chip mono', style: `border-color:${color(h)}`, title: h, text: short(h, 10) })))));
+    }
+    next = answer.next;
+    more.hidden = !next;
+    document.body.dataset.ready = 'list';
+  }
+  more.addEventListener('click', () => page().catch(showError));
+  await page();
+  // Live: programs stored from now on join the list (only a node has a stream).
+  if (!window.EventSource) return;
+  const source = new EventSource('/v1/events');
+  let timer = null;
+  source.addEventListener('open', () => { inspector.live = 'on'; where.textContent = 'programs (live)'; });
+  source.addEventListener('error', () => { inspector.live = 'unavailable'; source.close(); });
+  source.addEventListener('stored', (message) => {
+    inspector.received = (inspector.received || 0) + 1;
+    const stored = JSON.parse(message.data);
+    if (body.querySelector(`tr[data-address="/amb/${stored.program}"]`)) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => { body.replaceChildren(); next = null; page().catch(showError); }, 250);
+  });
+}
+
+// ----- a program -----
+
+async function programView(cid) {
+  const params = new URLSearchParams(location.search);
+  let step = Number(params.get('step') || 0);
+  const view = {
+    cid,
+    total: 0,
+    playing: null,
+    eventsStart: null,
+    treeCount: 0,
+  };
+  where.replaceChildren(el('a', { href: '/', text: 'programs' }), ' / ', el('span', { class: 'mono', text: short(cid, 24) }));
+  const slider = el('input', { type: 'range', id: 'slider', min: 0, max: 0, value: 0 });
+  const stepLabel = el('span', { id: 'step-label', class: 'mono' });
+  const play = el('button', { id: 'play', text: '▶ play' });
+  const follow = el('input', { type: 'checkbox', id: 'follow' });
+  const liveLabel = el('span', { id: 'live', class: 'muted', text: 'live: off' });
+  const controls = el('div', { class: 'controls' },
+    el('button', { id: 'prev', text: '←', title: 'previous step (←)', onclick: () => go(step - 1) }),
+    slider,
+    el('button', { id: 'next', text: '→', title: 'next step (→)', onclick: () => go(step + 1) }),
+    play, stepLabel, el('label', {}, follow, ' follow'), liveLabel);
+  const term = el('pre', { class: 'term', id: 'term' });
+  const termLink = el('p', { id: 'term-link' });
+  const copy = el('button', { text: 'copy', onclick: () => navigator.clipboard && navigator.clipboard.writeText(term.textContent) });
+  const tree = el('div', { id: 'tree' });
+  const legend = el('div', { class: 'legend', id: 'legend' });
+  const redex = el('div', { id: 'redex' });
+  const diff = el('div', { class: 'diff', id: 'diff' });
+  const end = el('div', { id: 'end' });
+  const dag = el('div', { id: 'dag' });
+  const detail = el('pre', { id: 'event-detail', class: 'mono' });
+  const panel = (title, ...children) => el('section', { class: 'panel' }, el('h2', { text: title }), ...children);
+  app.replaceChildren(controls, el('div', { class: 'grid' },
+    el('div', {}, panel('ambients', legend, tree), panel('events', dag, detail)),
+    el('div', {}, panel('term', copy, term, termLink), panel('redex', redex), panel('changed by this step', diff), panel('end', end))));
+
+  slider.addEventListener('input', () => go(Number(slider.value)));
+  document.addEventListener('keydown', (e) => {
+    if (e.target && e.target.tagName === 'INPUT' && e.target.type !== 'range') return;
+    if (e.key === 'ArrowLeft') { e.preventDefault(); go(step - 1); }
+    if (e.key === 'ArrowRight') { e.preventDefault(); go(step + 1); }
+  });
+  play.addEventListener('click', () => {
+    if (view.playing) { clearInterval(view.playing); view.playing = null; play.textContent = '▶ play'; return; }
+    play.textContent = '❚❚ pause';
+    view.playing = setInterval(() => { if (step >= view.total) play.click(); else go(step + 1); }, 400);
+  });
+
+  let pending = null;
+  async function go(k) {
+    k = Math.max(0, view.loaded ? Math.min(k, view.total) : k);
+    step = k;
+    const started = performance.now();
+    const request = (pending = render(k, started));
+    await request;
+  }
+  inspector.go = go;
+
+  async function render(k, started) {
+    let state;
+    try {
+      state = await api(`/v1/programs/${cid}/steps/${k}?max_nodes=${TREE_PAGE}`);
+    } catch (error) {
+      showError(error);
+      return;
+    }
+    if (k !== step) return; // a later move won
+    view.loaded = true;
+    view.total = state.total_steps;
+    slider.max = state.total_steps;
+    slider.value = state.step;
+    stepLabel.textContent = `step ${state.step} of ${state.total_steps}`;
+    history.replaceState(null, '', `/programs/${cid}?step=${state.step}`);
+    // The term, exactly as `amb inspect --at K --json` gives it.
+    if (state.term !== undefined) {
+      term.textContent = state.term;
+      termLink.replaceChildren();
+    } else {
+      term.textContent = '';
+      termLink.replaceChildren(el('a', { href: `/v1/programs/${cid}/steps/${state.step}/term`, id: 'term-url', text: `the term (${state.term_bytes} bytes)` }));
+    }
+    term.dataset.step = state.step;
+    drawTree(state);
+    drawRedex(state);
+    drawEnd(state);
+    inspector.step = state.step;
+    inspector.renderMs = performance.now() - started;
+    document.body.dataset.ready = `step-${state.step}`;
+    // What follows needs another request each; the step is shown already.
+    drawDiff(state.step).catch(() => {});
+    drawEvents(state).catch(() => {});
+  }
+
+  function drawTree(state) {
+    const redexLogs = new Set();
+    if (state.redex) for (const e of [state.redex.first, state.redex.second]) if (e) redexLogs.add(e.log);
+    legend.replaceChildren(...Object.entries(state.hosts).map(([peer, hosted]) =>
+      el('span', { title: `${peer} hosts ${hosted.slices.join(', ')}${hosted.count > hosted.slices.length ? ', …' : ''}` },
+        el('i', { style: `background:${color(peer)}` }), short(peer, 14), ` (${hosted.count} slices)`)));
+    const root = el('div', { class: 'top' });
+    view.treeCount = 0;
+    addNodes(root, state.nodes, redexLogs, state.step);
+    addMore(root, state.more, '', redexLogs, state.step);
+    tree.replaceChildren(root);
+    inspector.treeNodes = view.treeCount;
+  }
+
+  function addNodes(container, nodes, redexLogs, k) {
+    const made = [];
+    nodes.forEach((n, i) => {
+      let node;
+      let inner;
+      if (n.kind === 'ambient') {
+        inner = el('div', { class: 'body' });
+        node = el('div', { class: 'amb' + (n.log && redexLogs.has(n.log) ? ' redex' : ''), style: `--host:${color(n.host)}`, 'data-path': n.path, title: `${n.log_name || n.name} hosted by ${n.host || '?'}` },
+          el('div', { class: 'name', text: n.name }), inner);
+      } else if (n.kind === 'cap') {
+        inner = el('span', { class: 'cont' });
+        const text = n.name ? `${n.cap} ${n.name}` : n.cap;
+        node = el('span', { class: 'capgroup', 'data-path': n.path },
+          el('span', { class: `chip ${n.enabled ? 'enabled' : 'waiting'}`, title: n.enabled ? 'enabled' : 'waiting for the prefix before it', text }), inner);
+      } else {
+        node = el('span');
+        inner = node;
+      }
+      view.treeCount += 1;
+      if (n.hidden) {
+        const button = el('button', { class: 'hidden-more', 'data-path': n.path, text: `+${n.hidden} hidden` });
+        button.addEventListener('click', () => expand(button, inner, n.path, redexLogs, k));
+        inner.append(button);
+      }
+      made[i] = inner;
+      const parent = n.parent === null || n.parent === undefined ? container : made[n.parent];
+      if (n.kind === 'cap' && parent !== container && nodes[n.parent].kind === 'cap') parent.append(' . ');
+      parent.append(node);
+    });
+  }
+
+  // A level with more children than one answer holds: a button for the next page.
+  function addMore(container, more, path, redexLogs, k) {
+    if (!more) return;
+    const button = el('button', { class: 'hidden-more', 'data-path': path, text: `+${more.count} more here` });
+    button.addEventListener('click', () => expand(button, container, path, redexLogs, k, more.from));
+    container.append(button);
+  }
+
+  async function expand(button, inner, path, redexLogs, k, from = 0) {
+    if (view.treeCount + TREE_PAGE > MAX_TREE_NODES) {
+      button.textContent = 'too many nodes shown: collapse others first (reload)';
+      return;
+    }
+    const answer = await api(`/v1/programs/${cid}/steps/${k}?max_nodes=${TREE_PAGE}&path=${encodeURIComponent(path)}&from=${from}`);
+    button.remove();
+    addNodes(inner, answer.nodes, redexLogs, k);
+    addMore(inner, answer.more, path, redexLogs, k);
+    inspector.treeNodes = view.treeCount;
+  }
+
+  function describe(e) {
+    return e ? `${e.log_name}#${e.seq} ${e.op} ${short(e.target, 20)} by ${short(e.peer, 16)}` : '(not stored)';
+  }
+
+  function drawRedex(state) {
+    if (!state.redex) {
+      redex.replaceChildren(el('p', { class: 'muted', text: state.step === 0 ? 'the deployed program, before any step' : '' }));
+      return;
+    }
+    redex.replaceChildren(
+      el('div', { class: 'mono' }, 'first half: ', describe(state.redex.first)),
+      el('div', { class: 'mono' }, 'second half: ', describe(state.redex.second)));
+  }
+
+  async function drawDiff(k) {
+    if (k === 0) { diff.replaceChildren(el('p', { class: 'muted', text: 'nothing before step 0' })); return; }
+    const answer = await api(`/v1/programs/${cid}/diff?from=${k - 1}&to=${k}`);
+    if (k !== step) return;
+    const changed = answer.lines.filter((l) => l[0] !== ' ');
+    diff.replaceChildren(...changed.slice(0, 400).map((l) => el('div', { class: l[0] === '+' ? 'add' : 'del', text: l })));
+  }
+
+  function drawEnd(state) {
+    if (state.step !== state.total_steps) {
+      end.replaceChildren(el('p', { class: 'muted', text: `at the last step (${state.total_steps}): the value, or why it is stuck` }));
+      return;
+    }
+    const parts = [];
+    if (state.value !== null && state.value !== undefined) {
+      parts.push(el('p', {}, 'value: ', el('code', { id: 'value', text: JSON.stringify(state.value) })));
+    }
+    if (state.stuck) {
+      parts.push(el('p', { text: 'stuck: the capabilities left and what each waits for' }));
+      parts.push(el('ul', { class: 'stuck', id: 'stuck' }, ...state.stuck.waiting.map((w) =>
+        el('li', {}, el('code', { text: w.target ? `${w.cap} ${w.target}` : w.cap }), ` in ${w.ambient || 'the top level'}: ${w.reason}`))));
+      if (state.stuck.more) parts.push(el('p', { text: `and ${state.stuck.more} more` }));
+    }
+    if (!parts.length) parts.push(el('p', { text: 'a normal form' }));
+    end.replaceChildren(...parts);
+  }
+
+  async function drawEvents(state) {
+    const current = state.redex && state.redex.second ? state.redex.second.index : 0;
+    const start = Math.max(0, current - (current % EVENTS_PAGE));
+    const answer = await api(`/v1/programs/${cid}/events?limit=${EVENTS_PAGE}${start ? `&after=${start - 1}` : ''}`);
+    if (state.step !== step) return;
+    const lanes = new Map();
+    for (const e of answer.events) if (!lanes.has(e.log)) lanes.set(e.log, lanes.size);
+    const x = (i) => 40 + (i - start) * 22;
+    const y = (log) => 22 + lanes.get(log) * 30;
+    const ns = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(ns, 'svg');
+    const width = x(start + answer.events.length) + 20;
+    svg.setAttribute('class', 'dag');
+    svg.setAttribute('width', width);
+    svg.setAttribute('height', 22 + lanes.size * 30);
+    const at = new Map();
+    answer.events.forEach((e) => at.set(e.cid, [x(e.index), y(e.log)]));
+    for (const e of answer.events) {
+      for (const r of e.refs) {
+        if (!at.has(r)) continue;
+        const line = document.createElementNS(ns, 'line');
+        const [x1, y1] = at.get(e.cid);
+        const [x2, y2] = at.get(r);
+        Object.entries({ x1, y1, x2, y2, class: 'ref' }).forEach(([k, v]) => line.setAttribute(k, v));
+        svg.append(line);
+      }
+    }
+    const redexCids = new Set([state.redex && state.redex.first && state.redex.first.cid, state.redex && state.redex.second && state.redex.second.cid]);
+    for (const e of answer.events) {
+      const g = document.createElementNS(ns, 'g');
+      g.setAttribute('class', 'ev' + (redexCids.has(e.cid) ? ' current' : ''));
+      const circle = document.createElementNS(ns, 'circle');
+      const [cx, cy] = at.get(e.cid);
+      Object.entries({ cx, cy, r: 7, fill: color(e.peer) }).forEach(([k, v]) => circle.setAttribute(k, v));
+      const title = document.createElementNS(ns, 'title');
+      title.textContent = `${e.log_name}#${e.seq} ${e.op}`;
+      g.append(circle, title);
+      g.addEventListener('click', () => {
+        detail.textContent = JSON.stringify({ ...e, rules: e.verified ? 'replayed: order, bytecode, reduction, duality, log-id, key (spec/events.md §7); signature checked when stored' : 'not replayed' }, null, 1);
+      });
+      svg.append(g);
+    }
+    const nav = el('div', { class: 'muted' }, `events ${start}–${start + answer.events.length - 1} of ${answer.total}, one lane per log, coloured by writer`);
+    dag.replaceChildren(nav, svg);
+  }
+
+  // Live: follow the node's event stream (only a node has one).
+  function live() {
+    if (!window.EventSource) return;
+    const source = new EventSource(`/v1/events?program=${cid}`);
+    let timer = null;
+    source.addEventListener('open', () => { liveLabel.textContent = 'live: on'; inspector.live = 'on'; });
+    source.addEventListener('error', () => {
+      liveLabel.textContent = 'live: unavailable';
+      inspector.live = 'unavailable';
+      source.close();
+    });
+    source.addEventListener('stored', (message) => {
+      inspector.received = (inspector.received || 0) + 1;
+      inspector.lastStored = JSON.parse(message.data);
+      clearTimeout(timer);
+      timer = setTimeout(async () => {
+        const before = view.total;
+        const latest = await api(`/v1/programs/${cid}/steps/${step}/term`).catch(() => null);
+        if (!latest) return;
+        view.total = latest.total_steps;
+        if (follow.checked || step === before) go(view.total);
+        else go(step);
+      }, 250);
+    });
+  }
+
+  await go(step);
+  live();
+}
+
+async function main() {
+  const match = location.pathname.match(/^\/programs\/([^/]+)$/);
+  try {
+    if (match) await programView(decodeURIComponent(match[1]));
+    else await listView();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+main();
