@@ -180,7 +180,9 @@ impl LogState {
 /// The replayed state of a program.
 #[derive(Clone, Debug)]
 pub struct Replay {
-    program: Cid,
+    /// The root log's id (derived from the program address, never the address).
+    root_log: Cid,
+    /// The root log's manifest.
     manifest: Arc<Manifest>,
     ambs: Chunked<Arc<Amb>>,
     logs: Map<Cid, Arc<LogState>>,
@@ -301,15 +303,32 @@ struct Checked {
 type Broken = (&'static str, String);
 
 impl Replay {
+    /// The root log's id: the CID of the root log manifest derived from the program
+    /// manifest (`spec/events.md` §2).
+    pub fn root_log(&self) -> Cid {
+        self.root_log
+    }
+
     /// The state of a deployed program before any event.
+    ///
+    /// `program` is the address (the program manifest's CID) and `manifest` the
+    /// program manifest: the root log is the one its derived root log manifest names
+    /// (`spec/events.md` §2), and that manifest governs it.
     pub fn new(program: Cid, manifest: impl Into<Arc<Manifest>>) -> Replay {
-        let manifest = manifest.into();
+        let manifest: Arc<Manifest> = manifest.into();
+        debug_assert_eq!(program, manifest.cid(), "Replay::new takes the program manifest");
+        let manifest = Arc::new(
+            manifest
+                .root_log()
+                .expect("Replay::new takes a program manifest"),
+        );
+        let root_log = manifest.cid();
         let root = Amb {
             name: None,
             parent: None,
             children: BTreeSet::new(),
             caps: BTreeSet::new(),
-            log: Some(program),
+            log: Some(root_log),
             alive: true,
             absorbed: Vec::new(),
             announced_at: None,
@@ -320,14 +339,14 @@ impl Replay {
         ambs.push(Arc::new(root));
         let mut logs = Map::default();
         logs.insert(
-            program,
+            root_log,
             Arc::new(LogState {
                 amb: Some(0),
                 ..LogState::opened(Arc::clone(&manifest))
             }),
         );
         Replay {
-            program,
+            root_log,
             manifest,
             ambs,
             logs,
@@ -804,9 +823,20 @@ impl Replay {
         }
         match (op.opcode(), event.at()) {
             (Opcode::Create, None) => {
-                if log == self.program && event.seq() == 0 {
+                if log == self.root_log && event.seq() == 0 {
                     if *op.target() != Target::None {
                         return Err(("bytecode", "the program's create names no ambient".into()));
+                    }
+                    // The root log manifest has no signature: this event's covers it.
+                    if event.creator() != self.manifest.creator() {
+                        return Err((
+                            "log-id",
+                            format!(
+                                "the root log's first event is signed by {}, not by the program's creator {}",
+                                event.creator(),
+                                self.manifest.creator()
+                            ),
+                        ));
                     }
                     return Ok(checked(Some(0), Effect::ProgramCreate));
                 }
@@ -1259,11 +1289,11 @@ impl Replay {
         }
         let Some((last, (log, seq))) = self.last_applied else {
             return Err(Violation {
-                event: self.program,
+                event: self.root_log,
                 rule: MISSING_EVENT,
                 detail: format!(
                     "the program's create (seq 0 of log {}) is not stored",
-                    self.program
+                    self.root_log
                 ),
             });
         };
@@ -1301,7 +1331,7 @@ impl Replay {
         }
         let mut expected: HashMap<Cid, Option<Cid>> = HashMap::new();
         let root_free = !term.roots().any(|r| has_caps[r.index()]);
-        expected.insert(self.program, root_free.then_some(compiled.root));
+        expected.insert(self.root_log, root_free.then_some(compiled.root));
         for (amb, node) in nodes {
             if let Some(log) = self.ambs[amb].log {
                 let value = (!has_caps[node.index()]).then(|| {

@@ -17,7 +17,7 @@ use std::{
 };
 
 use amb_bytecode::{Block, Cid, Opcode};
-use amb_log::{BatchVerifier, Event, Manifest, ReadEvent, Snapshot, Store};
+use amb_log::{BatchVerifier, Event, Kind, Manifest, ReadEvent, Snapshot, Store};
 use amb_syntax::Ast;
 
 use crate::{
@@ -117,7 +117,7 @@ impl Source for StoreSource<'_> {
     fn manifest(&self, cid: &Cid) -> Option<Arc<Manifest>> {
         let bytes = self.store.get_block(*cid).ok()??;
         let manifest = Manifest::decode(&bytes).ok()?;
-        let signed = !manifest.is_root() || manifest.verify_signature().is_ok();
+        let signed = manifest.kind() != Kind::Program || manifest.verify_signature().is_ok();
         (Cid::of(&bytes) == *cid && signed).then(|| Arc::new(manifest))
     }
 }
@@ -137,10 +137,11 @@ impl Source for SnapshotSource {
     }
 
     fn manifest(&self, cid: &Cid) -> Option<Arc<Manifest>> {
-        // A slice manifest comes decoded, its CID checked; a root's signature is checked.
+        // A slice manifest comes decoded, its CID checked; a program manifest's
+        // signature is checked.
         let manifest = self.snapshot.get_manifest(*cid).ok()??;
-        let valid =
-            manifest.cid() == *cid && (!manifest.is_root() || manifest.verify_signature().is_ok());
+        let valid = manifest.cid() == *cid
+            && (manifest.kind() != Kind::Program || manifest.verify_signature().is_ok());
         valid.then(|| Arc::new(manifest))
     }
 }
@@ -502,14 +503,17 @@ fn verify_events_prefix_with_progress(
 }
 
 /// The program manifest of `program`: stored, valid, a root.
-fn program_manifest(source: &dyn Source, program: Cid) -> Result<Arc<Manifest>, VerifyError> {
+pub(crate) fn program_manifest(
+    source: &dyn Source,
+    program: Cid,
+) -> Result<Arc<Manifest>, VerifyError> {
     let manifest = source.manifest(&program).ok_or_else(|| {
         VerifyError::Program(program, "no valid program manifest is stored".into())
     })?;
-    if !manifest.is_root() {
+    if manifest.kind() != Kind::Program {
         return Err(VerifyError::Program(
             program,
-            "not a program manifest".into(),
+            "not a program address: the manifest is a log's (a root log or a slice), not a program's".into(),
         ));
     }
     Ok(manifest)
