@@ -177,7 +177,9 @@ pub fn prepare(
     let mut listed = hosts.clone();
     listed.sort_unstable();
     listed.dedup();
-    if manifest.cid() != program || !manifest.is_root() || listed.as_slice() != manifest.keys() {
+    if manifest.cid() != program
+        || manifest.kind() != amb_log::Kind::Program
+        || listed.as_slice() != manifest.keys() {
         return Err(NetError::Other(format!(
             "/amb/{program}: the manifest does not list exactly the deployment's hosts"
         )));

@@ -136,6 +136,17 @@ pub fn root_log_manifest(program_manifest: &Manifest) -> Manifest {
         .expect("a program manifest derives its root log manifest")
 }
 
+/// The root log's id of the program `program` whose manifest `store` holds; `None`
+/// when it holds no valid program manifest under that CID.
+pub fn stored_root_log(store: &Store, program: Cid) -> Result<Option<Cid>, StoreError> {
+    Ok(store
+        .get_block(program)?
+        .and_then(|bytes| Manifest::decode(&bytes).ok())
+        .filter(|manifest| manifest.cid() == program)
+        .and_then(|manifest| manifest.root_log())
+        .map(|root_log| root_log.cid()))
+}
+
 /// Signs every event of `plan` and makes every slice manifest, in plan order, handing
 /// them to `committer` in batches of whole steps. Returns the CID of every event and
 /// of every log.

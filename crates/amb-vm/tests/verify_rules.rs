@@ -538,8 +538,8 @@ fn cbor_malformed_or_non_canonical_bytes_are_refused() {
         case("non-minimal seq", i, long_seq);
         // Another version.
         let mut version = bytes.clone();
-        version[1] = 0x02;
-        case("version 2", i, version);
+        version[1] = 0x03;
+        case("version 3", i, version);
     }
     // Refs out of order: swap the two links of an event with two refs.
     let i = 9;
@@ -1596,7 +1596,7 @@ fn reduction_a_step_that_is_not_a_redex_is_refused() {
     });
     let root_last = run.last_of(0);
     let second = run.signed(UnsignedEvent {
-        log: run.program,
+        log: run.logs[0],
         seq: run.event(root_last).seq() + 1,
         op: Op::new(Opcode::Open, Target::Name("b".into())).unwrap(),
         at: Some((run.cid(1), run.instruction(1, Opcode::Open))),

@@ -122,7 +122,10 @@ fn resume_program(store: &Store, address: &str) -> anyhow::Result<(amb_syntax::A
     manifest
         .verify_signature()
         .context("the stored manifest's signature is invalid")?;
-    anyhow::ensure!(manifest.is_root(), "{address} is not a program address");
+    anyhow::ensure!(
+        manifest.kind() == amb_log::Kind::Program,
+        "{address} is not a program address"
+    );
     let blocks = amb_bytecode::Program::load(
         manifest.program(),
         |cid| store.get_block(*cid).ok().flatten(),
