@@ -179,7 +179,8 @@ pub fn prepare(
     listed.dedup();
     if manifest.cid() != program
         || manifest.kind() != amb_log::Kind::Program
-        || listed.as_slice() != manifest.keys() {
+        || listed.as_slice() != manifest.keys()
+    {
         return Err(NetError::Other(format!(
             "/amb/{program}: the manifest does not list exactly the deployment's hosts"
         )));

@@ -357,11 +357,19 @@ mod tests {
         let first = record(&plan, &compiled, &manifest, &key, &store).unwrap();
         assert_eq!(first.events, plan.events.len() as u64);
         assert_eq!(store.event_count().unwrap(), first.events);
+        let address = first.program.digest();
         for cid in &first.event_cids {
             let stored = store.get_event(*cid).unwrap().expect("stored");
             let event = amb_log::Event::decode(&stored.bytes).unwrap();
             assert_eq!(event.cid(), *cid);
             event.verify_signature().unwrap();
+            // No event names the program address (a read capability, format 2).
+            assert!(!stored.bytes.windows(32).any(|w| w == address), "{cid}");
+        }
+        assert_eq!(first.log_cids[0], manifest.root_log().unwrap().cid());
+        for log in &first.log_cids {
+            let bytes = store.get_block(*log).unwrap().expect("every log's manifest");
+            assert!(!bytes.windows(32).any(|w| w == address), "{log}");
         }
         assert_eq!(
             store.program_logs(first.program).unwrap().len(),

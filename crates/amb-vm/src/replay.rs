@@ -316,7 +316,11 @@ impl Replay {
     /// (`spec/events.md` §2), and that manifest governs it.
     pub fn new(program: Cid, manifest: impl Into<Arc<Manifest>>) -> Replay {
         let manifest: Arc<Manifest> = manifest.into();
-        debug_assert_eq!(program, manifest.cid(), "Replay::new takes the program manifest");
+        debug_assert_eq!(
+            program,
+            manifest.cid(),
+            "Replay::new takes the program manifest"
+        );
         let manifest = Arc::new(
             manifest
                 .root_log()
