@@ -368,7 +368,10 @@ mod tests {
         }
         assert_eq!(first.log_cids[0], manifest.root_log().unwrap().cid());
         for log in &first.log_cids {
-            let bytes = store.get_block(*log).unwrap().expect("every log's manifest");
+            let bytes = store
+                .get_block(*log)
+                .unwrap()
+                .expect("every log's manifest");
             assert!(!bytes.windows(32).any(|w| w == address), "{log}");
         }
         assert_eq!(
