@@ -204,7 +204,7 @@ fn next_root_event(node: &TestNode, program: Cid, key: &SigningKey) -> Vec<u8> {
 
 /// The id of `program`'s root log (derived from the address).
 fn root_log(node: &TestNode, program: Cid) -> Cid {
-    amb_vm::record::stored_root_log(&node.store(), program)
+    amb_vm::record::stored_root_log(node.store(), program)
         .unwrap()
         .expect("the program manifest is stored")
 }
