@@ -140,7 +140,11 @@ struct LogState {
     host_allowed: bool,
     amb: Option<usize>,
     next_seq: u64,
+    /// The log's last event (by seq).
     last: Option<Cid>,
+    /// The log's heads: its events that no later event of the log refers to. The
+    /// next linked event refers to each.
+    heads: Vec<Cid>,
     /// An announced primitive waiting for its `create` in this log.
     primitive_pending: Option<(Cid, usize)>,
     /// A created ambient waiting for its body `deploy` in this log.
@@ -510,7 +514,6 @@ impl Replay {
         }
         let seq = event.seq();
         let required = &mut scratch.required;
-        required.extend(state.last);
         required.extend(state.due.iter().filter(|d| d.0 == seq).map(|d| d.1));
         let manifest = state
             .manifest
@@ -520,6 +523,17 @@ impl Replay {
             .check(event, &state, manifest, scratch, source)
             .map_err(|(rule, detail)| fail(rule, detail))?;
         let (required, allowed) = (&mut scratch.required, &scratch.allowed);
+        // A slice's announcement refers to its block instance's body deploy; any
+        // other event to the log's heads (§4: no announcement refers to a
+        // sibling's).
+        let slice_announcement = match &checked.effect {
+            Effect::Announce { at, name, .. } if !is_primitive(name) => Some(at.0),
+            _ => None,
+        };
+        match slice_announcement {
+            Some(anchor) => required.push(anchor),
+            None => required.extend(state.heads.iter().copied()),
+        }
         let refs = event.refs();
         // Primitives moved out into another log's ambient: the first event about
         // one refers to the step that moved it.
@@ -554,6 +568,13 @@ impl Replay {
         let state = self.log_mut(&log);
         state.next_seq += 1;
         state.last = Some(cid);
+        if slice_announcement.is_some() {
+            state.heads.retain(|h| !event.refs().contains(h));
+            state.heads.push(cid);
+        } else {
+            state.heads.clear();
+            state.heads.push(cid);
+        }
         state.due.retain(|d| d.0 != seq);
         state.last_payload = event.payload();
         self.applied.insert(cid, (log, seq), self.count);
