@@ -1,5 +1,6 @@
 //! Reading program text (a file or `-` for stdin) and parsing it, with syntax errors
-//! rendered against the source.
+//! rendered against the source; JavaScript files are compiled to ROAM first
+//! (`load_program`, `--lang`).
 
 use std::{fmt, io::Read, path::Path};
 
@@ -68,4 +69,62 @@ pub(crate) fn load(path: &Path, limits: &LimitArgs) -> anyhow::Result<(Vec<u8>, 
     let text = read(path)?;
     let ast = parse(path, &text, limits)?;
     Ok((text, ast))
+}
+
+/// The language of a program file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Lang {
+    /// ROAM text.
+    Roam,
+    /// The JavaScript subset of `spec/js.md`, compiled to ROAM.
+    Js,
+}
+
+/// `--lang`, on the commands that read a program file.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct LangArgs {
+    /// The language of FILE (default: `js` for a `.js` or `.mjs` file, else `roam`).
+    #[arg(long, value_enum, value_name = "LANG")]
+    pub(crate) lang: Option<Lang>,
+}
+
+impl LangArgs {
+    /// The language of `path`: `--lang` if given, else by extension.
+    pub(crate) fn of(&self, path: &Path) -> Lang {
+        self.lang
+            .unwrap_or_else(|| match path.extension().and_then(|e| e.to_str()) {
+                Some("js" | "mjs") => Lang::Js,
+                _ => Lang::Roam,
+            })
+    }
+}
+
+/// Reads a program file in its language and returns the ROAM program: the text
+/// (for JavaScript, the generated program) and its AST. A JavaScript refusal is
+/// rendered against the JavaScript source.
+pub(crate) fn load_program(
+    path: &Path,
+    lang: &LangArgs,
+    limits: &LimitArgs,
+) -> anyhow::Result<(Vec<u8>, Ast)> {
+    if lang.of(path) == Lang::Roam {
+        return load(path, limits);
+    }
+    let (roam, _) = compile_js(path)?;
+    let ast = parse(path, roam.as_bytes(), limits)?;
+    Ok((roam.into_bytes(), ast))
+}
+
+/// Compiles a JavaScript file; the generated program and its source map.
+pub(crate) fn compile_js(path: &Path) -> anyhow::Result<(String, amb_js::SourceMap)> {
+    let text = read(path)?;
+    let name = if path == Path::new("-") {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let source =
+        String::from_utf8(text).map_err(|_| anyhow::anyhow!("{name} is not UTF-8 text"))?;
+    let compiled = amb_js::compile(&source).map_err(|e| Reported(e.render(&source, &name)))?;
+    Ok((compiled.roam, compiled.map))
 }

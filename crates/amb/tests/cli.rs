@@ -1,6 +1,7 @@
 //! The `amb` binary end to end: `fmt` (canonical, `--check`, `--pretty`), `compile`
 //! (CID, `--out`, `--explain`, `--canonical`), standard input, deep nesting, limits and
-//! errors (exit codes, `file:line:column` with a caret, never a panic).
+//! errors (exit codes, `file:line:column` with a caret, never a panic); JavaScript
+//! files (`compile --emit roam`, `reduce`, `--lang js`, refusals pointing into the JS).
 
 use std::{
     io::Write,
@@ -372,4 +373,54 @@ fn bad_usage_exits_2() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let output = amb(&["frobnicate"], None);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}
+
+#[test]
+fn javascript_files_compile_reduce_and_point_errors_into_the_source() {
+    let files = Files::new();
+    let app = files.write("app.js", "const add = (a, b) => a + b;\nadd(2, 3)\n");
+    // The generated program, pretty, is ROAM that `fmt` reads back.
+    let roam = success(&amb(&["compile", "--emit", "roam", s(&app)], None));
+    assert!(roam.contains("add[") && roam.contains("call["), "{roam}");
+    let generated = files.write("app.amb", &roam);
+    success(&amb(&["fmt", s(&generated)], None));
+    // Its CID is the generated program's.
+    let js_cid = success(&amb(&["compile", s(&app)], None));
+    assert_eq!(js_cid, success(&amb(&["compile", s(&generated)], None)));
+    let reduced: serde_json::Value =
+        serde_json::from_str(&success(&amb(&["reduce", "--json", s(&app)], None))).unwrap();
+    assert_eq!(reduced["value"], 5, "{reduced}");
+    // `--lang js` for another extension, and standard input.
+    let other = files.write("app.txt", "[\"a\" + \"b\"]");
+    let out = success(&amb(&["reduce", "--json", "--lang", "js", s(&other)], None));
+    assert!(out.contains(r#""value":["ab"]"#), "{out}");
+    let out = success(&amb(
+        &["reduce", "--json", "--lang", "js", "-"],
+        Some(b"(x => x * 2)(21)"),
+    ));
+    assert!(out.contains(r#""value":42"#), "{out}");
+    // The source map: generated ambients back to JS places.
+    let map: serde_json::Value =
+        serde_json::from_str(&success(&amb(&["compile", "--emit", "map", s(&app)], None))).unwrap();
+    let roam = map["roam"].as_str().unwrap();
+    let function = map["map"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["what"] == "function")
+        .expect("the function is mapped");
+    let offset = function["offset"].as_u64().unwrap() as usize;
+    assert!(roam[offset..].starts_with("add["), "{map}");
+    assert_eq!(
+        (&function["line"], &function["column"]),
+        (&1.into(), &13.into())
+    );
+    // A refusal names the JS place, exit status 1.
+    let bad = files.write(
+        "bad.js",
+        "const f = x => x;\nconst g = y => { if (y) {} return y; };\ng(1)\n",
+    );
+    let err = failure(&amb(&["reduce", s(&bad)], None));
+    assert!(err.contains("bad.js:2:18"), "{err}");
+    assert!(err.contains("if statement"), "{err}");
 }

@@ -5,7 +5,7 @@
 //! killed between the two halves of a cross-host step, resuming past it; a host
 //! gone for good; two movers on two hosts racing for one co-capability on a third;
 //! and the scenario under a seeded fault layer with loss, duplicates and
-//! reordering.
+//! reordering; and a JavaScript program whose function `add` runs on a second node.
 
 mod common;
 
@@ -103,6 +103,37 @@ fn the_monoid_runs_across_two_nodes_and_a_late_observer_verifies_it() {
     assert_eq!(writers.len(), 2, "A and B both wrote: {writers:?}");
     assert_eq!(check_store(&home_b, &address, 86), writers);
     assert_eq!(check_store(&home_a, &address, 86), writers);
+}
+
+#[test]
+fn a_javascript_add_delegated_to_a_second_node_runs_there() {
+    let (home_a, home_b) = (Home::new(), Home::new());
+    let file = home_a.sandbox().join("add.js");
+    std::fs::write(&file, "const add = (a, b) => a + b;\nadd(2, 3)\n").unwrap();
+    let file = file.to_str().unwrap();
+    let mut a = Node::start(&home_a, &[], &[], &[]);
+    let mut b = Node::start(&home_b, &[a.address()], &[], &[]);
+    a.wait_peer(&b.peer_id);
+    let address = deploy(&a, file, &[("add", &b)]);
+    let on_b = value(&b, &address);
+    let expected = reduced(&home_a, file);
+    assert_eq!(on_b["value"], 5, "{on_b}");
+    assert_eq!(on_b["normal_form"], expected["normal_form"]);
+    for node in [&mut a, &mut b] {
+        assert!(node.terminate().success());
+    }
+    // `add`'s events were written by B, the rest by A; both stores hold them all.
+    let events = expected["steps"].as_u64().unwrap();
+    let writers = check_store(&home_a, &address, events_of(&home_a, &address));
+    assert_eq!(
+        writers.len(),
+        2,
+        "A and B both wrote: {writers:?} ({events} steps)"
+    );
+    assert_eq!(
+        check_store(&home_b, &address, events_of(&home_a, &address)),
+        writers
+    );
 }
 
 #[test]

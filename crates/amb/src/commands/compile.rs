@@ -27,10 +27,34 @@ pub(crate) struct Args {
     max_block_bytes: usize,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    lang: source::LangArgs,
+    /// Print the program in another form instead of compiling it: `roam`, the
+    /// generated ROAM (pretty); `map`, for a JavaScript file, `{"roam", "map"}` with
+    /// the compact generated text and, for its ambients, the byte offset of the
+    /// name, the JavaScript line and column and what the ambient stands for.
+    #[arg(long, value_name = "FORM", value_parser = ["roam", "map"])]
+    emit: Option<String>,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let (_, mut ast) = source::load(&args.file, &args.limits)?;
+    if args.emit.as_deref() == Some("map") {
+        let (roam, map) = source::compile_js(&args.file)?;
+        let marks: Vec<serde_json::Value> = map
+            .marks
+            .iter()
+            .map(|m| {
+                serde_json::json!({"offset": m.offset, "line": m.pos.line, "column": m.pos.column, "what": m.what})
+            })
+            .collect();
+        println!("{}", serde_json::json!({"roam": roam, "map": marks}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (_, mut ast) = source::load_program(&args.file, &args.lang, &args.limits)?;
+    if args.emit.is_some() {
+        print!("{}", amb_syntax::to_pretty_string(&ast));
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.canonical {
         ast.canonicalize();
     }

@@ -28,12 +28,14 @@ pub(crate) struct Args {
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
+    lang: crate::source::LangArgs,
+    #[command(flatten)]
     node: NodeArgs,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // Parsed here first, so a syntax error is shown against the file.
-    let (text, _) = crate::source::load(&args.file, &args.limits)?;
+    let (text, _) = crate::source::load_program(&args.file, &args.lang, &args.limits)?;
     let source = String::from_utf8(text)
         .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", args.file.display()))?;
     let name = args

@@ -26,6 +26,8 @@ pub(crate) struct Args {
     max_memory: usize,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    lang: source::LangArgs,
 }
 
 /// One step as a line of text.
@@ -58,7 +60,7 @@ fn describe(engine: &Engine<'_>, step: &Step) -> String {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let (_, ast) = source::load(&args.file, &args.limits)?;
+    let (_, ast) = source::load_program(&args.file, &args.lang, &args.limits)?;
     let limits = Limits {
         max_steps: args.max_steps,
         max_memory_bytes: args.max_memory,

@@ -35,6 +35,8 @@ pub(crate) struct Args {
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
+    lang: source::LangArgs,
+    #[command(flatten)]
     home: HomeArgs,
 }
 
@@ -44,7 +46,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("opening the store {}", loaded.store_path.display()))?;
     let (ast, manifest) = match (&args.file, &args.resume) {
         (Some(file), _) => {
-            let (_, ast) = source::load(file, &args.limits)?;
+            let (_, ast) = source::load_program(file, &args.lang, &args.limits)?;
             let compiled = amb_bytecode::compile(&ast)
                 .with_context(|| format!("compiling {}", file.display()))?;
             let time = SystemTime::now()
