@@ -15,7 +15,7 @@ use amb_bytecode::{Cid, Opcode, Target};
 use amb_log::{
     Domain, Event, Manifest, ManifestError, Op, PublicKey, Signature, SigningKey, UnsignedEvent,
 };
-use amb_tests::reference_blake3::{independent_cid, independent_cid_bytes};
+use amb_tests::reference_blake3::{self, independent_cid, independent_cid_bytes};
 
 /// One fenced vector: `field: value` lines.
 type Fields = BTreeMap<String, String>;
@@ -132,7 +132,7 @@ mod cbor {
 /// The 8 items a manifest signs, written from its fields.
 fn manifest_items(f: &Fields) -> Vec<Vec<u8>> {
     vec![
-        cbor::uint(1),
+        cbor::uint(2),
         cbor::link(field(f, "program")),
         cbor::nullable(field(f, "name"), cbor::text),
         cbor::array(
@@ -161,7 +161,7 @@ fn event_items(f: &Fields) -> Vec<Vec<u8>> {
         .map(cbor::link)
         .collect::<Vec<_>>();
     vec![
-        cbor::uint(1),
+        cbor::uint(2),
         cbor::link(field(f, "log")),
         cbor::uint(field(f, "seq").parse().unwrap()),
         op,
@@ -257,7 +257,10 @@ fn key_vector() {
 #[test]
 fn manifest_vectors() {
     let manifests = vectors("manifest");
-    assert!(manifests.len() >= 2, "a root and a slice");
+    assert!(
+        manifests.len() >= 3,
+        "a program manifest, its root log's and a slice's"
+    );
     for f in &manifests {
         let manifest = Manifest::decode(&unhex(field(f, "encoding"))).unwrap();
         // Making a manifest of the listed fields gives the same manifest.
@@ -265,8 +268,32 @@ fn manifest_vectors() {
         let name = Some(field(f, "name")).filter(|n| *n != "null");
         let key = SigningKey::from_seed(&seed());
         let made = match field(f, "parent") {
+            "null" if field(f, "sig") == "null" => {
+                // A root log manifest: derived from the program manifest it names.
+                check_unsigned_independently(f, manifest_items(f));
+                let program = &manifests[0];
+                let program_cid = independent_cid_bytes(field(program, "cid")).unwrap();
+                assert_eq!(field(f, "derived-from"), field(program, "cid"));
+                let nonce = reference_blake3::derive_key(
+                    "amb 2 root log nonce from program address",
+                    &program_cid,
+                );
+                assert_eq!(field(f, "nonce"), hex::encode(&nonce[..16]));
+                assert_eq!(
+                    amb_log::ROOT_LOG_CONTEXT,
+                    "amb 2 root log nonce from program address"
+                );
+                for same in ["program", "keys", "creator"] {
+                    assert_eq!(field(f, same), field(program, same), "{same}");
+                }
+                assert_eq!(manifest.kind(), amb_log::Kind::RootLog);
+                Manifest::decode(&unhex(field(program, "encoding")))
+                    .unwrap()
+                    .root_log()
+                    .unwrap()
+            }
             "null" => {
-                check_independently(f, "amb-manifest-v1", manifest_items(f));
+                check_independently(f, "amb-manifest-v2", manifest_items(f));
                 check_library(
                     f,
                     manifest.encode(),
@@ -327,7 +354,7 @@ fn event_vectors() {
     assert!(events.len() >= 2);
     let key = SigningKey::from_seed(&seed());
     for f in &events {
-        check_independently(f, "amb-event-v1", event_items(f));
+        check_independently(f, "amb-event-v2", event_items(f));
 
         let event = Event::decode(&unhex(field(f, "encoding"))).unwrap();
         check_library(
@@ -376,7 +403,7 @@ fn refused_signatures() {
         );
         // amb-log refuses it.
         let payload = input
-            .strip_prefix(b"amb-event-v1\0".as_slice())
+            .strip_prefix(b"amb-event-v2\0".as_slice())
             .expect("an event signing input");
         let key = PublicKey::from_bytes(&public).expect("a curve point");
         assert!(
@@ -415,6 +442,7 @@ fn the_run_behind_the_event_vectors() {
     let key = SigningKey::from_seed(&seed());
     let pk = key.public_key();
     let program = Manifest::decode(&unhex(field(manifest, "encoding"))).unwrap();
+    let root_log = program.root_log().unwrap();
     let event = |log, seq, op, at, refs: Vec<Cid>| {
         Event::sign(
             UnsignedEvent {
@@ -428,7 +456,7 @@ fn the_run_behind_the_event_vectors() {
             &key,
         )
     };
-    let log = program.cid();
+    let log = root_log.cid();
     // Root log: create, body deploy, announcing deploy of `a` (instruction 2).
     let e0 = event(
         log,
@@ -461,8 +489,12 @@ fn the_run_behind_the_event_vectors() {
     );
     let events = vectors("event");
     assert_eq!(
-        hex::encode(slice.encode()),
+        hex::encode(root_log.encode()),
         field(&vectors("manifest")[1], "encoding")
+    );
+    assert_eq!(
+        hex::encode(slice.encode()),
+        field(&vectors("manifest")[2], "encoding")
     );
     assert_eq!(hex::encode(e0.encode()), field(&events[0], "encoding"));
     assert_eq!(hex::encode(e3.encode()), field(&events[1], "encoding"));

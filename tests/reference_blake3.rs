@@ -14,6 +14,8 @@ const CHUNK_START: u32 = 1;
 const CHUNK_END: u32 = 2;
 const PARENT: u32 = 4;
 const ROOT: u32 = 8;
+const DERIVE_KEY_CONTEXT: u32 = 32;
+const DERIVE_KEY_MATERIAL: u32 = 64;
 const BLOCK_LEN: usize = 64;
 const CHUNK_LEN: usize = 1024;
 
@@ -104,16 +106,16 @@ impl Output {
     }
 }
 
-fn chunk(bytes: &[u8], counter: u64) -> Output {
+fn chunk(bytes: &[u8], counter: u64, key: &[u32; 8], mode: u32) -> Output {
     let blocks: Vec<&[u8]> = if bytes.is_empty() {
         vec![&[]]
     } else {
         bytes.chunks(BLOCK_LEN).collect()
     };
-    let mut cv = IV;
+    let mut cv = *key;
     let last = blocks.len() - 1;
     for (i, block) in blocks.iter().enumerate() {
-        let mut flags = if i == 0 { CHUNK_START } else { 0 };
+        let mut flags = mode | if i == 0 { CHUNK_START } else { 0 };
         if i == last {
             flags |= CHUNK_END;
             return Output {
@@ -131,32 +133,45 @@ fn chunk(bytes: &[u8], counter: u64) -> Output {
 }
 
 /// The subtree over `chunks` chunks starting at chunk index `first`.
-fn node(input: &[u8], first: u64, chunks: u64) -> Output {
+fn node(input: &[u8], first: u64, chunks: u64, key: &[u32; 8], mode: u32) -> Output {
     if chunks == 1 {
-        return chunk(input, first);
+        return chunk(input, first, key, mode);
     }
     // The left subtree holds the largest power of two of chunks that leaves at
     // least one for the right: the highest power of two not above chunks - 1.
     let left = 1u64 << (63 - (chunks - 1).leading_zeros());
     let split = (left as usize) * CHUNK_LEN;
-    let l = node(&input[..split], first, left).chaining_value();
-    let r = node(&input[split..], first + left, chunks - left).chaining_value();
+    let l = node(&input[..split], first, left, key, mode).chaining_value();
+    let r = node(&input[split..], first + left, chunks - left, key, mode).chaining_value();
     let mut block = [0u32; 16];
     block[..8].copy_from_slice(&l);
     block[8..].copy_from_slice(&r);
     Output {
-        cv: IV,
+        cv: *key,
         block,
         counter: 0,
         len: BLOCK_LEN as u32,
-        flags: PARENT,
+        flags: PARENT | mode,
     }
 }
 
 /// The BLAKE3-256 hash of `input`.
 pub fn hash(input: &[u8]) -> [u8; 32] {
+    hash_with(input, &IV, 0)
+}
+
+fn hash_with(input: &[u8], key: &[u32; 8], mode: u32) -> [u8; 32] {
     let chunks = input.len().div_ceil(CHUNK_LEN).max(1) as u64;
-    node(input, 0, chunks).root_hash()
+    node(input, 0, chunks, key, mode).root_hash()
+}
+
+/// BLAKE3's key derivation mode: `derive_key(context, material)`, 32 bytes.
+pub fn derive_key(context: &str, material: &[u8]) -> [u8; 32] {
+    let context_key = hash_with(context.as_bytes(), &IV, DERIVE_KEY_CONTEXT);
+    let key: [u32; 8] = std::array::from_fn(|i| {
+        u32::from_le_bytes(context_key[4 * i..4 * i + 4].try_into().unwrap())
+    });
+    hash_with(material, &key, DERIVE_KEY_MATERIAL)
 }
 
 /// RFC 4648 base32, lower case, no padding.

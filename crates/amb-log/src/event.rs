@@ -4,7 +4,7 @@
 //! event = [1, log, seq, [opcode, target], at, refs, payload, creator, sig]
 //! ```
 //!
-//! The signature covers the signing input: `amb-event-v1`, a zero byte, then the
+//! The signature covers the signing input: `amb-event-v2`, a zero byte, then the
 //! canonical CBOR of the first eight items (an array of 8: header `0x88`). The event's
 //! CID is the CID of the whole nine-item encoding, signature included. [`Event::decode`]
 //! checks the shape, the op's target against its opcode (`spec/bytecode.md` §2), that
@@ -23,7 +23,7 @@ use crate::keys::{
 };
 
 /// The event format version, the first item of every event.
-pub const EVENT_VERSION: u64 = 1;
+pub const EVENT_VERSION: u64 = 2;
 
 /// The largest encoded event accepted: 4 MiB (an `in` event refers to the heads of
 /// every log nested in the moving ambient, so refs can be many).
@@ -231,7 +231,7 @@ impl Event {
         Cid::of(&self.encode())
     }
 
-    /// The bytes that are signed: `amb-event-v1`, a zero byte, and the canonical
+    /// The bytes that are signed: `amb-event-v2`, a zero byte, and the canonical
     /// CBOR of the event without its signature.
     pub fn signing_input(&self) -> Vec<u8> {
         crate::keys::signing_input(Domain::Event, &unsigned_cbor(&self.body, &self.creator))
@@ -486,7 +486,7 @@ mod tests {
             &key(),
         );
         let bytes = event.encode();
-        let expected_start = format!("8901{}00 8200f6 f6 80 f6 5820", link_hex(cid(0)));
+        let expected_start = format!("8902{}00 8200f6 f6 80 f6 5820", link_hex(cid(0)));
         assert!(hex::encode(&bytes).starts_with(&expected_start.replace(' ', "")));
         assert_eq!(Event::decode(&bytes), Ok(event));
     }
@@ -502,8 +502,8 @@ mod tests {
                 "event: expected 9 items, found 8",
             ),
             (
-                replace(&event, 0, "02"),
-                "event version: expected 1, found 2",
+                replace(&event, 0, "01"),
+                "event version: expected 2, found 1",
             ),
             (replace(&event, 1, "00"), "event log: expected a CID link"),
             (
@@ -642,7 +642,7 @@ mod tests {
             // seq 3 as a two-byte integer.
             (2, "1803".to_string()),
             // version 1 as a two-byte integer.
-            (0, "1801".to_string()),
+            (0, "1802".to_string()),
             // The op as an indefinite-length array.
             (3, "9f026162ff".to_string()),
             // The name as an indefinite-length text string.

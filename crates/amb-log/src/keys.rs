@@ -19,9 +19,9 @@ use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
 /// What a signature is for: the first bytes of every signing input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Domain {
-    /// Events: `amb-event-v1`.
+    /// Events: `amb-event-v2`.
     Event,
-    /// Manifests: `amb-manifest-v1`.
+    /// Manifests: `amb-manifest-v2`.
     Manifest,
 }
 
@@ -29,8 +29,8 @@ impl Domain {
     /// The ASCII domain name.
     pub fn name(self) -> &'static str {
         match self {
-            Domain::Event => "amb-event-v1",
-            Domain::Manifest => "amb-manifest-v1",
+            Domain::Event => "amb-event-v2",
+            Domain::Manifest => "amb-manifest-v2",
         }
     }
 }
@@ -425,13 +425,13 @@ mod tests {
             Err(SignatureError)
         );
         // The signing input is the domain, a zero byte, the payload.
-        assert_eq!(signing_input(Domain::Event, b"xy"), b"amb-event-v1\0xy");
-        assert_eq!(signing_input(Domain::Manifest, b""), b"amb-manifest-v1\0");
+        assert_eq!(signing_input(Domain::Event, b"xy"), b"amb-event-v2\0xy");
+        assert_eq!(signing_input(Domain::Manifest, b""), b"amb-manifest-v2\0");
         // Deterministic, and equal to plain Ed25519 over the signing input.
         assert_eq!(key.sign(Domain::Event, b"payload"), sig);
         let dalek = ed25519_dalek::SigningKey::from_bytes(&key.to_seed());
         assert_eq!(
-            ed25519_dalek::Signer::sign(&dalek, b"amb-event-v1\0payload").to_bytes(),
+            ed25519_dalek::Signer::sign(&dalek, b"amb-event-v2\0payload").to_bytes(),
             sig.to_bytes()
         );
     }

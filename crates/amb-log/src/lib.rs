@@ -23,7 +23,9 @@ pub use keys::{
     BatchVerifier, Domain, KeyError, PublicKey, Signature, SignatureError, SigningKey,
     signing_input,
 };
-pub use manifest::{MANIFEST_VERSION, MAX_MANIFEST_BYTES, Manifest, ManifestError};
+pub use manifest::{
+    Kind, MANIFEST_VERSION, MAX_MANIFEST_BYTES, Manifest, ManifestError, ROOT_LOG_CONTEXT,
+};
 pub use store::{
     DEFAULT_CACHE_BYTES, DISK_FULL_WHILE_ENV, DecodedEvent, Health, LogEvents, MAX_STORED_BYTES,
     NewEvent, ProgramEvents, ReadEvent, SEGMENT_TARGET, STORE_FORMAT, Snapshot, Store, StoreError,

@@ -1,14 +1,25 @@
 //! Manifests (`spec/events.md` §2): which program a log runs and who may write it.
 //!
 //! ```text
-//! manifest = [1, program, name, keys, creator, parent, nonce, time, sig]
+//! manifest = [2, program, name, keys, creator, parent, nonce, time, sig]
 //! ```
 //!
-//! A **root** (program) manifest has `parent` null, carries a random 16-byte `nonce`
-//! and the creation `time`, so every deployment is a new program, and is signed by its
-//! creator: the signature covers `amb-manifest-v1`, a zero byte, and the canonical
-//! CBOR of the first eight items (an array of 8). A log's id, and for the root the
-//! program's address `/amb/<cid>`, is the manifest's CID.
+//! There are three kinds ([`Kind`]):
+//!
+//! A **program** manifest has `parent` null, carries a random 16-byte `nonce` and the
+//! creation `time`, so every deployment is a new program, and is signed by its
+//! creator: the signature covers `amb-manifest-v2`, a zero byte, and the canonical
+//! CBOR of the first eight items (an array of 8). Its CID is the program's address
+//! `/amb/<cid>`, a read capability: it names no log, and no event contains it.
+//!
+//! The **root log** manifest is derived from the program manifest
+//! ([`Manifest::root_log`]): the same program, keys and creator, no name, parent, time
+//! or signature, and as `nonce` 16 bytes derived one way from the address (BLAKE3 in
+//! key-derivation mode). Its CID is the root log's id. So whoever holds the address
+//! computes the root log's id, and whoever holds only events of the root log cannot
+//! compute the address.
+//!
+//! A log's id is its manifest's CID (a root log or a slice manifest).
 //!
 //! A **slice** manifest names the `deploy` event that announced its ambient instance as
 //! `parent`, has no nonce or time, and no signature (`sig` null): its log's first event
@@ -27,7 +38,21 @@ use serde::{Serialize, Serializer, ser::SerializeTuple};
 use crate::keys::{Domain, KeyError, PublicKey, Signature, SignatureError, SigningKey};
 
 /// The manifest format version, the first item of every manifest.
-pub const MANIFEST_VERSION: u64 = 1;
+pub const MANIFEST_VERSION: u64 = 2;
+
+/// The BLAKE3 key-derivation context of a root log's nonce (`spec/events.md` §2).
+pub const ROOT_LOG_CONTEXT: &str = "amb 2 root log nonce from program address";
+
+/// What a manifest is (`spec/events.md` §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A deployment's signed manifest: its CID is the program address.
+    Program,
+    /// The root log's manifest, derived from the program manifest.
+    RootLog,
+    /// A slice's manifest, naming the `deploy` that announced it.
+    Slice,
+}
 
 /// The largest encoded manifest accepted: 4 MiB.
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
@@ -109,6 +134,27 @@ impl Manifest {
         manifest
     }
 
+    /// The root log's manifest of this program manifest (`None` for another kind):
+    /// the same program, keys and creator; no name, parent, time or signature; as
+    /// nonce the first 16 bytes of BLAKE3's key derivation, context
+    /// [`ROOT_LOG_CONTEXT`], over the binary CID of this manifest.
+    pub fn root_log(&self) -> Option<Manifest> {
+        (self.kind() == Kind::Program).then(|| {
+            let derived = blake3::derive_key(ROOT_LOG_CONTEXT, &self.cid().to_bytes());
+            let mut nonce = [0u8; 16];
+            nonce.copy_from_slice(&derived[..16]);
+            Manifest::unsigned(
+                self.program,
+                None,
+                self.keys.clone(),
+                self.creator,
+                None,
+                Some(nonce),
+                None,
+            )
+        })
+    }
+
     /// The manifest of a slice: the ambient instance named `name` running `program`
     /// (its block's CID), announced by the `deploy` event `parent`, made by `creator`
     /// (a writer of the announcing event's log, who signs the slice log's first
@@ -184,9 +230,18 @@ impl Manifest {
         self.parent
     }
 
-    /// Whether this is a program (root) manifest.
+    /// Whether this is a program manifest or a root log manifest (no parent).
     pub fn is_root(&self) -> bool {
         self.parent.is_none()
+    }
+
+    /// Which kind of manifest this is.
+    pub fn kind(&self) -> Kind {
+        match (self.parent, self.sig) {
+            (Some(_), _) => Kind::Slice,
+            (None, Some(_)) => Kind::Program,
+            (None, None) => Kind::RootLog,
+        }
     }
 
     /// The root's nonce.
@@ -219,12 +274,12 @@ impl Manifest {
         })
     }
 
-    /// The manifest's CID: the id of its log (and for a root, the program address).
+    /// The manifest's CID: the id of its log (for a program manifest, the address).
     pub fn cid(&self) -> Cid {
         Cid::of(&self.encode())
     }
 
-    /// The bytes a root's signature covers: `amb-manifest-v1`, a zero byte, and the
+    /// The bytes a root's signature covers: `amb-manifest-v2`, a zero byte, and the
     /// canonical CBOR of the manifest without its signature (the same layout for a
     /// slice, which is not signed).
     pub fn signing_input(&self) -> Vec<u8> {
@@ -297,8 +352,12 @@ fn manifest_from_value(value: Value) -> Result<Manifest, ManifestError> {
     let sig = cbor::nullable(sig, |s| cbor::expect_bytes::<64>(&s, &"manifest sig"))?
         .map(Signature::from_bytes);
     let problem = match (parent, nonce, time, &sig, &name) {
-        (None, Some(_), Some(_), Some(_), _) | (Some(_), None, None, None, Some(_)) => None,
-        (None, ..) => Some("a root manifest (parent null) has a nonce, a time and a signature"),
+        (None, Some(_), Some(_), Some(_), _)
+        | (None, Some(_), None, None, None)
+        | (Some(_), None, None, None, Some(_)) => None,
+        (None, ..) => Some(
+            "a manifest without parent is a program manifest (nonce, time, signature) or a root log manifest (nonce; no name, time or signature)",
+        ),
         (Some(_), None, None, None, None) => {
             Some("a slice manifest (with a parent) names its ambient")
         }
@@ -451,6 +510,58 @@ mod tests {
     }
 
     #[test]
+    fn the_root_log_manifest_is_derived_one_way_from_the_address() {
+        let program = root();
+        let root_log = program.root_log().expect("a program manifest derives one");
+        assert_eq!(program.kind(), Kind::Program);
+        assert_eq!(root_log.kind(), Kind::RootLog);
+        assert_eq!(slice().kind(), Kind::Slice);
+        // Same program, keys and creator; nothing that names the program manifest.
+        assert_eq!(root_log.program(), program.program());
+        assert_eq!(root_log.keys(), program.keys());
+        assert_eq!(root_log.creator(), program.creator());
+        assert_eq!(
+            (root_log.name(), root_log.parent(), root_log.time()),
+            (None, None, None)
+        );
+        assert_eq!(root_log.signature(), None);
+        let derived = blake3::derive_key(ROOT_LOG_CONTEXT, &program.cid().to_bytes());
+        assert_eq!(root_log.nonce().unwrap()[..], derived[..16]);
+        assert!(
+            !root_log
+                .encode()
+                .windows(32)
+                .any(|w| w == program.cid().digest()),
+            "the root log manifest does not contain the address"
+        );
+        assert_ne!(root_log.cid(), program.cid());
+        // It round-trips, derives nothing further, and another deployment of the
+        // same program (another nonce) has another root log.
+        assert_eq!(Manifest::decode(&root_log.encode()), Ok(root_log.clone()));
+        assert_eq!(root_log.root_log(), None);
+        assert_eq!(slice().root_log(), None);
+        let other = Manifest::new_root(
+            program.program(),
+            None,
+            program.keys().to_vec(),
+            &key(1),
+            [8; 16],
+            1_700_000_000_000,
+        );
+        assert_ne!(other.root_log().unwrap().cid(), root_log.cid());
+        // A root log manifest with a name, a time or a signature is refused.
+        for change in [(2, "6161"), (7, "01")] {
+            assert!(
+                matches!(
+                    with(&root_log, &[change]),
+                    Err(ManifestError::RootOrSlice { .. })
+                ),
+                "{change:?}"
+            );
+        }
+    }
+
+    #[test]
     fn root_and_slice_round_trip_and_verify() {
         for manifest in [root(), slice()] {
             let bytes = manifest.encode();
@@ -505,7 +616,7 @@ mod tests {
             ),
             (
                 with(&root, &[(0, "00")]),
-                "manifest version: expected 1, found 0",
+                "manifest version: expected 2, found 0",
                 "cbor",
             ),
             (
@@ -579,17 +690,17 @@ mod tests {
             ),
             (
                 with(&root, &[(8, "f6")]),
-                "a root manifest (parent null) has a nonce, a time and a signature",
+                "a manifest without parent is a program manifest (nonce, time, signature) or a root log manifest (nonce; no name, time or signature)",
                 "cbor",
             ),
             (
                 with(&root, &[(6, "f6")]),
-                "a root manifest (parent null) has a nonce, a time and a signature",
+                "a manifest without parent is a program manifest (nonce, time, signature) or a root log manifest (nonce; no name, time or signature)",
                 "cbor",
             ),
             (
                 with(&root, &[(7, "f6")]),
-                "a root manifest (parent null) has a nonce, a time and a signature",
+                "a manifest without parent is a program manifest (nonce, time, signature) or a root log manifest (nonce; no name, time or signature)",
                 "cbor",
             ),
             (
@@ -626,7 +737,7 @@ mod tests {
                 "cbor",
             ),
             (
-                with(&root, &[(0, "1801")]),
+                with(&root, &[(0, "1802")]),
                 "not the canonical encoding",
                 "cbor",
             ),

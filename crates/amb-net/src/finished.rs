@@ -84,7 +84,10 @@ fn over_in_store(store: &Store, program: Cid) -> Result<bool, StoreError> {
         // This node's walk says when its run is over (a root log may end early).
         return Ok(false);
     }
-    let Some((_, head)) = store.log_head(program)? else {
+    let Some(root_log) = amb_vm::record::stored_root_log(store, program)? else {
+        return Ok(false);
+    };
+    let Some((_, head)) = store.log_head(root_log)? else {
         return Ok(false);
     };
     Ok(store

@@ -233,6 +233,8 @@ impl Default for IngestLimits {
 
 /// A program the node holds: its replayed state, which judges every new event.
 struct Held {
+    /// The root log's id (derived from the program address).
+    root_log: Cid,
     replay: Replay,
     /// Positions of the applied events, for fork proofs.
     places: HashMap<(Cid, u64), Cid>,
@@ -420,10 +422,11 @@ impl Ingest {
             })?;
         let mut events = BTreeMap::new();
         let logs = self.store.program_logs(program).map_err(store_refusal)?;
+        let root_log = amb_vm::record::root_log_manifest(&manifest).cid();
         if logs.is_empty() {
             // Listed among the store's programs from now on, events or not.
             self.store
-                .register_log(program, program)
+                .register_log(program, root_log)
                 .map_err(store_refusal)?;
         }
         for log in logs {
@@ -435,6 +438,7 @@ impl Ingest {
         }
         let panics = self.panic_name.is_some() && manifest.name() == self.panic_name;
         let mut held = Held {
+            root_log,
             replay: Replay::new(program, manifest),
             places: HashMap::with_capacity(events.len()),
             complete: false,
@@ -444,7 +448,7 @@ impl Ingest {
         for cid in stable_order(&events) {
             let event = &events[&cid];
             held.replay.apply(cid, event, &self.source)?;
-            held.note_applied(program, cid, event);
+            held.note_applied(cid, event);
         }
         self.held.insert(program, held);
         Ok(())
@@ -644,7 +648,7 @@ impl Ingest {
                 failure = Some(v.into());
                 break;
             }
-            held.note_applied(program, cid, &event);
+            held.note_applied(cid, &event);
             for dep in [Dep::Event(cid), Dep::Place(event.log(), event.seq() + 1)] {
                 for waiter in self.waiters.remove(&dep).unwrap_or_default() {
                     let Some(early) = self.early.get_mut(&waiter) else {
@@ -770,9 +774,9 @@ impl Ingest {
 }
 
 impl Held {
-    fn note_applied(&mut self, program: Cid, cid: Cid, event: &Event) {
+    fn note_applied(&mut self, cid: Cid, event: &Event) {
         self.places.insert((event.log(), event.seq()), cid);
-        if event.log() == program && event.payload().is_some() {
+        if event.log() == self.root_log && event.payload().is_some() {
             self.complete = true;
         }
     }

@@ -37,7 +37,7 @@ fn respond(
                 .get_block(program)
                 .map_err(failed)?
                 .and_then(|bytes| Manifest::decode(&bytes).ok())
-                .is_some_and(|m| m.is_root() && m.cid() == program);
+                .is_some_and(|m| m.kind() == amb_log::Kind::Program && m.cid() == program);
             if !is_program {
                 return Ok(SyncResponse::Unknown);
             }

@@ -132,7 +132,7 @@ async fn fetch_program_blocks(
         .get_block(program)
         .map_err(NetError::from)?
         .and_then(|bytes| Manifest::decode(&bytes).ok())
-        .filter(|m| m.is_root() && m.cid() == program)
+        .filter(|m| m.kind() == amb_log::Kind::Program && m.cid() == program)
         .ok_or_else(|| NetError::peer(peer, PeerError::NotAProgram(program)))?;
     let mut frontier = vec![manifest.program()];
     let mut seen = HashSet::new();

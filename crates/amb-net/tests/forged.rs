@@ -185,13 +185,14 @@ fn batch(program: Cid, events: Vec<Vec<u8>>) -> Vec<u8> {
 /// A new event at the end of `program`'s root log (the next free place, after
 /// the run's last event), signed by `key`.
 fn next_root_event(node: &TestNode, program: Cid, key: &SigningKey) -> Vec<u8> {
+    let root_log = root_log(node, program);
     let (last, _) = node
         .store()
-        .log_head(program)
+        .log_head(root_log)
         .unwrap()
         .expect("the root log has events");
     let body = UnsignedEvent {
-        log: program,
+        log: root_log,
         seq: last + 1,
         op: Op::deploy(Cid::of(b"forged")),
         at: None,
@@ -201,10 +202,17 @@ fn next_root_event(node: &TestNode, program: Cid, key: &SigningKey) -> Vec<u8> {
     Event::sign(body, key).encode()
 }
 
+/// The id of `program`'s root log (derived from the address).
+fn root_log(node: &TestNode, program: Cid) -> Cid {
+    amb_vm::record::stored_root_log(node.store(), program)
+        .unwrap()
+        .expect("the program manifest is stored")
+}
+
 /// The bytes of every event of `program`'s root log, as `node` stores them.
 fn root_events(node: &TestNode, program: Cid) -> Vec<Vec<u8>> {
     node.store()
-        .log_events(program)
+        .log_events(root_log(node, program))
         .unwrap()
         .map(|s| s.unwrap().bytes)
         .collect()
@@ -213,7 +221,7 @@ fn root_events(node: &TestNode, program: Cid) -> Vec<Vec<u8>> {
 /// The bytes of the first event of `program`'s root log, as `node` stores it.
 fn first_root_event(node: &TestNode, program: Cid) -> Vec<u8> {
     node.store()
-        .log_events(program)
+        .log_events(root_log(node, program))
         .unwrap()
         .next()
         .expect("the root log has events")

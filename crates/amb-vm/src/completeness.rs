@@ -14,7 +14,7 @@
 
 use std::collections::HashSet;
 
-use amb_bytecode::Cid;
+use amb_bytecode::{Cid, Opcode};
 use amb_log::Event;
 
 use crate::replay::Violation;
@@ -96,7 +96,7 @@ pub(crate) fn check_refs<'e>(
             .map(|r| (i, *r))
     });
     let Some((i, missing)) = dangling else {
-        return Ok(());
+        return check_announcement_gaps(cids, event);
     };
     let referrer = event(i);
     let (log, seq) = (referrer.log(), referrer.seq());
@@ -115,5 +115,38 @@ pub(crate) fn check_refs<'e>(
             ),
             None => format!("refers to {missing}, which is not stored"),
         },
+    })
+}
+
+/// Refuses a slice announcement whose log has no stored event at the seq before it:
+/// nothing but the log's next linked event refers to that event, so it can be
+/// missing without a dangling ref (`spec/events.md` §4).
+fn check_announcement_gaps<'e>(
+    cids: &[Cid],
+    event: impl Fn(usize) -> &'e Event,
+) -> Result<(), Violation> {
+    let places: HashSet<(Cid, u64)> = (0..cids.len())
+        .map(|i| (event(i).log(), event(i).seq()))
+        .collect();
+    let gap = (0..cids.len()).find(|&i| {
+        let e = event(i);
+        e.op().opcode() == Opcode::Deploy
+            && e.at().is_some()
+            && e.seq() > 0
+            && !places.contains(&(e.log(), e.seq() - 1))
+    });
+    let Some(i) = gap else {
+        return Ok(());
+    };
+    let e = event(i);
+    Err(Violation {
+        event: cids[i],
+        rule: MISSING_EVENT,
+        detail: format!(
+            "an announcing deploy at seq {} of log {}, which has no stored event at seq {}",
+            e.seq(),
+            e.log(),
+            e.seq() - 1
+        ),
     })
 }

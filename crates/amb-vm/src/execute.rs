@@ -93,7 +93,7 @@ impl Execution {
         me: HostIx,
     ) -> Execution {
         let mut log_ids = vec![None; plan.logs.len()];
-        log_ids[0] = Some(program_manifest.cid());
+        log_ids[0] = Some(crate::record::root_log_manifest(program_manifest).cid());
         let announces = plan
             .logs
             .iter()

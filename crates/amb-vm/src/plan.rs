@@ -112,7 +112,12 @@ struct LogState {
     next_seq: u64,
     /// The host that signs the log's next event.
     host: HostIx,
+    /// The log's last event (by seq).
     last: Option<EventIx>,
+    /// The log's heads: its events that no later event of the log refers to (the
+    /// last event, and slice announcements that do not refer to the event before
+    /// them). The log's next linked event refers to each (`spec/events.md` §4).
+    heads: Vec<EventIx>,
     /// Steps that moved or changed this log's ambient without this log recording
     /// their second half: the log's next event refers to them.
     completions: Vec<EventIx>,
@@ -206,13 +211,14 @@ impl Planner<'_> {
             next_seq: 0,
             host,
             last: None,
+            heads: Vec::new(),
             completions: Vec::new(),
         });
         self.logs.len() - 1
     }
 
-    /// Appends an event to `log`, referring to the log's previous event, the
-    /// completion of a step it waits on, and `extra`.
+    /// Appends a linked event to `log`: it refers to the log's heads (the previous
+    /// event among them), the completion of a step it waits on, and `extra`.
     fn emit(
         &mut self,
         log: LogIx,
@@ -221,8 +227,49 @@ impl Planner<'_> {
         at: Option<(EventIx, u32)>,
         extra: &[EventIx],
     ) -> EventIx {
+        let refs = std::mem::take(&mut self.log_states[log].heads);
+        let index = self.push(log, opcode, target, at, refs, extra);
+        self.log_states[log].heads = vec![index];
+        index
+    }
+
+    /// Appends the announcing `deploy` of a slice (a non-primitive ambient) to `log`:
+    /// it refers to the body `deploy` of the block instance whose instruction it is
+    /// (`at`'s), not to the log's previous event, which may announce a sibling; the
+    /// completion of a step it waits on, and `extra`.
+    fn announce_slice(
+        &mut self,
+        log: LogIx,
+        block: Cid,
+        at: (EventIx, u32),
+        extra: &[EventIx],
+    ) -> EventIx {
+        let index = self.push(
+            log,
+            Opcode::Deploy,
+            Target::Block(block),
+            Some(at),
+            vec![at.0],
+            extra,
+        );
+        let refs = &self.events[index].refs;
+        let heads = &mut self.log_states[log].heads;
+        heads.retain(|h| !refs.contains(h));
+        heads.push(index);
+        index
+    }
+
+    /// Appends an event to `log` with `refs`, the completions due and `extra`.
+    fn push(
+        &mut self,
+        log: LogIx,
+        opcode: Opcode,
+        target: Target,
+        at: Option<(EventIx, u32)>,
+        mut refs: Vec<EventIx>,
+        extra: &[EventIx],
+    ) -> EventIx {
         let state = &mut self.log_states[log];
-        let mut refs: Vec<EventIx> = state.last.into_iter().collect();
         refs.append(&mut state.completions);
         for &r in extra {
             if !refs.contains(&r) {
@@ -285,17 +332,21 @@ impl Planner<'_> {
             let origin = self.body_of[&engine.ambient_origin(amb)];
             let at = (origin, self.map.instruction[node.index()]);
             let debts = self.debts(engine, parent, None);
-            let announce = self.emit(
-                holder,
-                Opcode::Deploy,
-                Target::Block(block),
-                Some(at),
-                &debts,
-            );
             let name = engine
                 .ambient_name(amb)
                 .expect("ambients have names")
                 .to_string();
+            let announce = if is_primitive(&name) {
+                self.emit(
+                    holder,
+                    Opcode::Deploy,
+                    Target::Block(block),
+                    Some(at),
+                    &debts,
+                )
+            } else {
+                self.announce_slice(holder, block, at, &debts)
+            };
             let serial = engine.ambient_serial(amb);
             let log = if is_primitive(&name) {
                 holder
@@ -532,6 +583,71 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_slice_traces_to_the_root_without_its_siblings() {
+        // Parallel slices, nested ones, and a deploy released by a step.
+        let plan = plan_of(
+            "f[in_ call.open call] | g[open_] | h[k[] | m[]] | call[in f.open_.n[]] | open g",
+        );
+        for (slice, log) in plan.logs.iter().enumerate().skip(1) {
+            let announce = log.parent.expect("slices are announced");
+            let planned = &plan.events[announce];
+            let anchor = planned.at.expect("an announcing deploy has at").0;
+            assert!(planned.refs.contains(&anchor), "{:?}", log.name);
+            // It refers to no other slice's announcement (its log's previous
+            // event may be one: a sibling's).
+            for &r in &planned.refs {
+                assert!(
+                    plan.logs.iter().all(|other| other.parent != Some(r)),
+                    "{:?}'s announcement refers to the announcement {r}",
+                    log.name
+                );
+            }
+            // Its path to the root, by anchors and creates, stays in its
+            // ancestors' logs.
+            let mut ancestors = vec![];
+            let mut up = Some(slice);
+            while let Some(l) = up {
+                ancestors.push(l);
+                up = plan.logs[l].parent.map(|p| plan.events[p].log);
+            }
+            let mut at = Some(announce);
+            while let Some(e) = at {
+                assert!(
+                    ancestors.contains(&plan.events[e].log) || plan.logs[slice].parent == Some(e),
+                    "{:?}'s path leaves its ancestors at {e}",
+                    log.name
+                );
+                // The anchor's instance: its body deploy, then the announcement
+                // that created its ambient (through its create), if any.
+                at = plan.events[e]
+                    .at
+                    .map(|(anchor, _)| anchor)
+                    .and_then(|body| {
+                        let create = plan.events[body].refs[0];
+                        plan.events[create].refs.first().copied()
+                    });
+            }
+        }
+        // A linked event after sibling announcements refers to each of them.
+        let root_announcements: Vec<EventIx> = plan
+            .logs
+            .iter()
+            .filter_map(|l| l.parent)
+            .filter(|&p| plan.events[p].log == 0)
+            .collect();
+        let next_linked = plan
+            .events
+            .iter()
+            .position(|e| {
+                e.log == 0 && e.seq > plan.events[*root_announcements.last().unwrap()].seq
+            })
+            .expect("the root log goes on after its announcements");
+        for a in &root_announcements {
+            assert!(plan.events[next_linked].refs.contains(a), "{a}");
+        }
     }
 
     #[test]

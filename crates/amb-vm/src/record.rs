@@ -31,7 +31,8 @@ pub struct Recorded {
     pub events: u64,
     /// The CID of every event, in plan order.
     pub event_cids: Vec<Cid>,
-    /// The manifest CID of every log, in plan order (the program's first).
+    /// The manifest CID of every log, in plan order (the root log's first: derived from
+    /// the program manifest, never the address).
     pub log_cids: Vec<Cid>,
 }
 
@@ -74,12 +75,17 @@ pub fn store_program(
 ) -> Result<Cid, StoreError> {
     let manifest_bytes = program_manifest.encode();
     let program = program_manifest.cid();
+    let root_log = root_log_manifest(program_manifest);
+    let root_log_bytes = root_log.encode();
     store.put_blocks(
         compiled
             .blocks
             .iter()
             .map(|(c, b)| (*c, b.as_slice()))
-            .chain([(program, manifest_bytes.as_slice())]),
+            .chain([
+                (program, manifest_bytes.as_slice()),
+                (root_log.cid(), root_log_bytes.as_slice()),
+            ]),
     )?;
     Ok(program)
 }
@@ -101,7 +107,7 @@ pub fn record_events(
     progress.start("recording", plan.events.len() as u64);
     store.put_blocks(plan.value_blocks.iter().map(|(c, b)| (*c, b.as_slice())))?;
     let program = program_manifest.cid();
-    store.register_log(program, program)?;
+    store.register_log(program, root_log_manifest(program_manifest).cid())?;
     let (event_cids, log_cids) = std::thread::scope(|scope| {
         let mut committer = Committer::start(scope, store, program);
         let signed = sign_events(plan, program_manifest, key, &mut committer, progress);
@@ -120,6 +126,27 @@ pub fn record_events(
     })
 }
 
+/// The root log manifest of a program manifest (`spec/events.md` §2).
+///
+/// # Panics
+/// When `program_manifest` is not a program manifest (a caller's bug).
+pub fn root_log_manifest(program_manifest: &Manifest) -> Manifest {
+    program_manifest
+        .root_log()
+        .expect("a program manifest derives its root log manifest")
+}
+
+/// The root log's id of the program `program` whose manifest `store` holds; `None`
+/// when it holds no valid program manifest under that CID.
+pub fn stored_root_log(store: &Store, program: Cid) -> Result<Option<Cid>, StoreError> {
+    Ok(store
+        .get_block(program)?
+        .and_then(|bytes| Manifest::decode(&bytes).ok())
+        .filter(|manifest| manifest.cid() == program)
+        .and_then(|manifest| manifest.root_log())
+        .map(|root_log| root_log.cid()))
+}
+
 /// Signs every event of `plan` and makes every slice manifest, in plan order, handing
 /// them to `committer` in batches of whole steps. Returns the CID of every event and
 /// of every log.
@@ -133,7 +160,7 @@ fn sign_events(
     let keys = program_manifest.keys().to_vec();
     let creator = key.public_key();
     let mut log_cids: Vec<Option<Cid>> = vec![None; plan.logs.len()];
-    log_cids[0] = Some(program_manifest.cid());
+    log_cids[0] = Some(root_log_manifest(program_manifest).cid());
     // By event: the log whose manifest waits for its signature (an announcing deploy).
     let mut announced_by: Vec<Option<usize>> = vec![None; plan.events.len()];
     for (log, info) in plan.logs.iter().enumerate() {
@@ -330,11 +357,22 @@ mod tests {
         let first = record(&plan, &compiled, &manifest, &key, &store).unwrap();
         assert_eq!(first.events, plan.events.len() as u64);
         assert_eq!(store.event_count().unwrap(), first.events);
+        let address = first.program.digest();
         for cid in &first.event_cids {
             let stored = store.get_event(*cid).unwrap().expect("stored");
             let event = amb_log::Event::decode(&stored.bytes).unwrap();
             assert_eq!(event.cid(), *cid);
             event.verify_signature().unwrap();
+            // No event names the program address (a read capability, format 2).
+            assert!(!stored.bytes.windows(32).any(|w| w == address), "{cid}");
+        }
+        assert_eq!(first.log_cids[0], manifest.root_log().unwrap().cid());
+        for log in &first.log_cids {
+            let bytes = store
+                .get_block(*log)
+                .unwrap()
+                .expect("every log's manifest");
+            assert!(!bytes.windows(32).any(|w| w == address), "{log}");
         }
         assert_eq!(
             store.program_logs(first.program).unwrap().len(),

@@ -152,7 +152,11 @@ struct LogState {
     host_allowed: bool,
     amb: Option<usize>,
     next_seq: u64,
+    /// The log's last event (by seq).
     last: Option<Cid>,
+    /// The log's heads: its events that no later event of the log refers to. The
+    /// next linked event refers to each.
+    heads: Vec<Cid>,
     /// An announced primitive waiting for its `create` in this log.
     primitive_pending: Option<(Cid, usize)>,
     /// A created ambient waiting for its body `deploy` in this log.
@@ -192,7 +196,9 @@ impl LogState {
 /// The replayed state of a program.
 #[derive(Clone, Debug)]
 pub struct Replay {
-    program: Cid,
+    /// The root log's id (derived from the program address, never the address).
+    root_log: Cid,
+    /// The root log's manifest.
     manifest: Arc<Manifest>,
     ambs: Chunked<Arc<Amb>>,
     logs: Map<Cid, Arc<LogState>>,
@@ -313,15 +319,36 @@ struct Checked {
 type Broken = (&'static str, String);
 
 impl Replay {
+    /// The root log's id: the CID of the root log manifest derived from the program
+    /// manifest (`spec/events.md` §2).
+    pub fn root_log(&self) -> Cid {
+        self.root_log
+    }
+
     /// The state of a deployed program before any event.
+    ///
+    /// `program` is the address (the program manifest's CID) and `manifest` the
+    /// program manifest: the root log is the one its derived root log manifest names
+    /// (`spec/events.md` §2), and that manifest governs it.
     pub fn new(program: Cid, manifest: impl Into<Arc<Manifest>>) -> Replay {
-        let manifest = manifest.into();
+        let manifest: Arc<Manifest> = manifest.into();
+        debug_assert_eq!(
+            program,
+            manifest.cid(),
+            "Replay::new takes the program manifest"
+        );
+        let manifest = Arc::new(
+            manifest
+                .root_log()
+                .expect("Replay::new takes a program manifest"),
+        );
+        let root_log = manifest.cid();
         let root = Amb {
             name: None,
             parent: None,
             children: BTreeSet::new(),
             caps: BTreeSet::new(),
-            log: Some(program),
+            log: Some(root_log),
             alive: true,
             absorbed: Vec::new(),
             announced_at: None,
@@ -332,14 +359,14 @@ impl Replay {
         ambs.push(Arc::new(root));
         let mut logs = Map::default();
         logs.insert(
-            program,
+            root_log,
             Arc::new(LogState {
                 amb: Some(0),
                 ..LogState::opened(Arc::clone(&manifest))
             }),
         );
         Replay {
-            program,
+            root_log,
             manifest,
             ambs,
             logs,
@@ -499,7 +526,6 @@ impl Replay {
         }
         let seq = event.seq();
         let required = &mut scratch.required;
-        required.extend(state.last);
         required.extend(state.due.iter().filter(|d| d.0 == seq).map(|d| d.1));
         let manifest = state
             .manifest
@@ -509,6 +535,17 @@ impl Replay {
             .check(event, &state, manifest, scratch, source)
             .map_err(|(rule, detail)| fail(rule, detail))?;
         let (required, allowed) = (&mut scratch.required, &scratch.allowed);
+        // A slice's announcement refers to its block instance's body deploy; any
+        // other event to the log's heads (§4: no announcement refers to a
+        // sibling's).
+        let slice_announcement = match &checked.effect {
+            Effect::Announce { at, name, .. } if !is_primitive(name) => Some(at.0),
+            _ => None,
+        };
+        match slice_announcement {
+            Some(anchor) => required.push(anchor),
+            None => required.extend(state.heads.iter().copied()),
+        }
         let refs = event.refs();
         // Primitives moved out into another log's ambient: the first event about
         // one refers to the step that moved it.
@@ -543,6 +580,13 @@ impl Replay {
         let state = self.log_mut(&log);
         state.next_seq += 1;
         state.last = Some(cid);
+        if slice_announcement.is_some() {
+            state.heads.retain(|h| !event.refs().contains(h));
+            state.heads.push(cid);
+        } else {
+            state.heads.clear();
+            state.heads.push(cid);
+        }
         state.due.retain(|d| d.0 != seq);
         state.last_payload = event.payload();
         self.applied.insert(cid, (log, seq), self.count);
@@ -816,9 +860,20 @@ impl Replay {
         }
         match (op.opcode(), event.at()) {
             (Opcode::Create, None) => {
-                if log == self.program && event.seq() == 0 {
+                if log == self.root_log && event.seq() == 0 {
                     if *op.target() != Target::None {
                         return Err(("bytecode", "the program's create names no ambient".into()));
+                    }
+                    // The root log manifest has no signature: this event's covers it.
+                    if event.creator() != self.manifest.creator() {
+                        return Err((
+                            "log-id",
+                            format!(
+                                "the root log's first event is signed by {}, not by the program's creator {}",
+                                event.creator(),
+                                self.manifest.creator()
+                            ),
+                        ));
                     }
                     return Ok(checked(Some(0), Effect::ProgramCreate));
                 }
@@ -1271,11 +1326,11 @@ impl Replay {
         }
         let Some((last, (log, seq))) = self.last_applied else {
             return Err(Violation {
-                event: self.program,
+                event: self.root_log,
                 rule: MISSING_EVENT,
                 detail: format!(
                     "the program's create (seq 0 of log {}) is not stored",
-                    self.program
+                    self.root_log
                 ),
             });
         };
@@ -1313,7 +1368,7 @@ impl Replay {
         }
         let mut expected: HashMap<Cid, Option<Cid>> = HashMap::new();
         let root_free = !term.roots().any(|r| has_caps[r.index()]);
-        expected.insert(self.program, root_free.then_some(compiled.root));
+        expected.insert(self.root_log, root_free.then_some(compiled.root));
         for (amb, node) in nodes {
             if let Some(log) = self.ambs[amb].log {
                 let value = (!has_caps[node.index()]).then(|| {
@@ -1477,7 +1532,7 @@ impl Replay {
 
     /// The host of the program's own log (the root ambient's).
     pub fn program_host(&self) -> Option<PublicKey> {
-        self.logs.get(&self.program).and_then(|state| state.host)
+        self.logs.get(&self.root_log).and_then(|state| state.host)
     }
 
     /// [`Replay::to_ast`] with the node each live ambient became.

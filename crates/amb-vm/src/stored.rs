@@ -67,10 +67,10 @@ pub fn load_program(store: &Store, program: Cid) -> Result<StoredProgram, LoadEr
         .ok_or(LoadError::NotStored(program))?;
     let invalid = |source| LoadError::Manifest { program, source };
     let manifest = Manifest::decode(&bytes).map_err(invalid)?;
-    manifest.verify_signature().map_err(invalid)?;
-    if !manifest.is_root() || manifest.cid() != program {
+    if manifest.kind() != amb_log::Kind::Program || manifest.cid() != program {
         return Err(LoadError::NotAProgram(program));
     }
+    manifest.verify_signature().map_err(invalid)?;
     let blocks = Program::load(
         manifest.program(),
         |cid| store.get_block(*cid).ok().flatten(),

@@ -146,9 +146,7 @@ impl<'a> Timeline<'a> {
         let source = CachedSource::new(SnapshotSource {
             snapshot: store.snapshot()?,
         });
-        let manifest = source.manifest(&program).ok_or_else(|| {
-            VerifyError::Program(program, "no valid program manifest is stored".into())
-        })?;
+        let manifest = crate::verify::program_manifest(&source, program)?;
         let (order, mut by_cid) = load_events(store, program, progress)?;
         let events: Vec<(Cid, Event)> = order
             .iter()

@@ -17,7 +17,7 @@ use std::{
 };
 
 use amb_bytecode::{Block, Cid, Opcode};
-use amb_log::{BatchVerifier, Event, Manifest, ReadEvent, Snapshot, Store};
+use amb_log::{BatchVerifier, Event, Kind, Manifest, ReadEvent, Snapshot, Store};
 use amb_syntax::Ast;
 
 use crate::{
@@ -117,7 +117,7 @@ impl Source for StoreSource<'_> {
     fn manifest(&self, cid: &Cid) -> Option<Arc<Manifest>> {
         let bytes = self.store.get_block(*cid).ok()??;
         let manifest = Manifest::decode(&bytes).ok()?;
-        let signed = !manifest.is_root() || manifest.verify_signature().is_ok();
+        let signed = manifest.kind() != Kind::Program || manifest.verify_signature().is_ok();
         (Cid::of(&bytes) == *cid && signed).then(|| Arc::new(manifest))
     }
 }
@@ -137,10 +137,11 @@ impl Source for SnapshotSource {
     }
 
     fn manifest(&self, cid: &Cid) -> Option<Arc<Manifest>> {
-        // A slice manifest comes decoded, its CID checked; a root's signature is checked.
+        // A slice manifest comes decoded, its CID checked; a program manifest's
+        // signature is checked.
         let manifest = self.snapshot.get_manifest(*cid).ok()??;
-        let valid =
-            manifest.cid() == *cid && (!manifest.is_root() || manifest.verify_signature().is_ok());
+        let valid = manifest.cid() == *cid
+            && (manifest.kind() != Kind::Program || manifest.verify_signature().is_ok());
         valid.then(|| Arc::new(manifest))
     }
 }
@@ -320,34 +321,81 @@ fn stable_order_indices<'e>(cids: &[Cid], event: impl Fn(usize) -> &'e Event) ->
     let second: Vec<bool> = (0..cids.len())
         .map(|i| is_second_half(event(i).op().opcode()))
         .collect();
+    // An announcing deploy also comes after the event before it in its log, which it
+    // need not refer to (`spec/events.md` §4); every other event refers to it.
+    let places: HashMap<(Cid, u64), u32> = (0..cids.len())
+        .map(|i| ((event(i).log(), event(i).seq()), i as u32))
+        .collect();
     let mut waiting = vec![0u32; cids.len()];
+    let mut after_previous: Vec<Option<u32>> = vec![None; cids.len()];
     let mut dependents: Vec<Vec<u32>> = vec![Vec::new(); cids.len()];
+    let mut next_in_log: Vec<Option<u32>> = vec![None; cids.len()];
     // Min-heap of (is a second half, index): index order is CID order.
     let mut ready = BinaryHeap::new();
+    // Events whose refs are placed but whose log predecessor is not.
+    let mut held = Vec::new();
     for i in 0..cids.len() {
-        for r in event(i).refs() {
+        let e = event(i);
+        for r in e.refs() {
             if let Some(&from) = index.get(r) {
                 waiting[i] += 1;
                 dependents[from as usize].push(i as u32);
             }
         }
+        let announcing = e.op().opcode() == Opcode::Deploy && e.at().is_some();
+        let previous = e
+            .seq()
+            .checked_sub(1)
+            .filter(|_| announcing)
+            .and_then(|seq| places.get(&(e.log(), seq)).copied());
+        if let Some(previous) = previous {
+            after_previous[i] = Some(previous);
+            next_in_log[previous as usize] = Some(i as u32);
+        }
         if waiting[i] == 0 {
-            ready.push(Reverse((second[i], i as u32)));
+            if previous.is_some() {
+                held.push(i as u32);
+            } else {
+                ready.push(Reverse((second[i], i as u32)));
+            }
         }
     }
     let mut order = Vec::with_capacity(cids.len());
     let mut placed = vec![false; cids.len()];
-    while let Some(Reverse((_, i))) = ready.pop() {
+    loop {
+        let i = match ready.pop() {
+            Some(Reverse((_, i))) => i,
+            // Stuck: the seqs contradict the refs (a cycle through a log's order).
+            // Place a held event anyway; replay then finds its seq out of place.
+            None => match held.pop() {
+                Some(i) if placed[i as usize] => continue,
+                Some(i) => i,
+                None => break,
+            },
+        };
+        if placed[i as usize] {
+            continue;
+        }
         order.push(i);
         placed[i as usize] = true;
         for &d in &dependents[i as usize] {
             waiting[d as usize] -= 1;
             if waiting[d as usize] == 0 {
+                match after_previous[d as usize] {
+                    Some(p) if !placed[p as usize] => held.push(d),
+                    _ => ready.push(Reverse((second[d as usize], d))),
+                }
+            }
+        }
+        if let Some(d) = next_in_log[i as usize] {
+            if waiting[d as usize] == 0 && !placed[d as usize] {
                 ready.push(Reverse((second[d as usize], d)));
             }
         }
     }
     if order.len() < cids.len() {
+        // A cycle of refs: such events cannot have been signed in any order; they
+        // come last, and their refs do not resolve.
         order.extend((0..cids.len() as u32).filter(|&i| !placed[i as usize]));
     }
     order
@@ -502,14 +550,17 @@ fn verify_events_prefix_with_progress(
 }
 
 /// The program manifest of `program`: stored, valid, a root.
-fn program_manifest(source: &dyn Source, program: Cid) -> Result<Arc<Manifest>, VerifyError> {
+pub(crate) fn program_manifest(
+    source: &dyn Source,
+    program: Cid,
+) -> Result<Arc<Manifest>, VerifyError> {
     let manifest = source.manifest(&program).ok_or_else(|| {
         VerifyError::Program(program, "no valid program manifest is stored".into())
     })?;
-    if !manifest.is_root() {
+    if manifest.kind() != Kind::Program {
         return Err(VerifyError::Program(
             program,
-            "not a program manifest".into(),
+            "not a program address: the manifest is a log's (a root log or a slice), not a program's".into(),
         ));
     }
     Ok(manifest)

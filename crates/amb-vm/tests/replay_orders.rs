@@ -10,7 +10,7 @@
 
 mod common;
 use common::{corpus_file, record_source};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use amb_bytecode::Cid;
 use amb_log::{Event, Manifest, SigningKey, Store};
@@ -109,18 +109,7 @@ fn record_run(source: &str, store: &Store) -> Run {
 /// A topological order of the events: at each step, the `choices[k]`-th (modulo)
 /// of the events whose refs are all placed, in plan order.
 fn topological(events: &[(Cid, Event)], choices: &[u32]) -> Vec<usize> {
-    let index: HashMap<Cid, usize> = events
-        .iter()
-        .enumerate()
-        .map(|(i, (c, _))| (*c, i))
-        .collect();
-    let mut waiting: Vec<usize> = events.iter().map(|(_, e)| e.refs().len()).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); events.len()];
-    for (i, (_, e)) in events.iter().enumerate() {
-        for r in e.refs() {
-            dependents[index[r]].push(i);
-        }
-    }
+    let (mut waiting, dependents) = common::dependencies(events);
     let mut ready: Vec<usize> = (0..events.len()).filter(|&i| waiting[i] == 0).collect();
     let mut order = Vec::with_capacity(events.len());
     for k in 0..events.len() {

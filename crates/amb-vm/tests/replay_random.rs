@@ -654,23 +654,12 @@ fn topological(run: &Run, seed: u64) -> (Style, Vec<usize>) {
         Style::Priority,
         Style::Slow,
     ][rng.below(4)];
-    let index: HashMap<Cid, usize> = events
-        .iter()
-        .enumerate()
-        .map(|(i, (c, _))| (*c, i))
-        .collect();
     let mut logs: Vec<Cid> = events.iter().map(|(_, e)| e.log()).collect();
     logs.sort();
     logs.dedup();
     let priority: HashMap<Cid, u64> = logs.iter().map(|l| (*l, rng.next())).collect();
     let slow = logs[rng.below(logs.len())];
-    let mut waiting: Vec<usize> = events.iter().map(|(_, e)| e.refs().len()).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); events.len()];
-    for (i, (_, e)) in events.iter().enumerate() {
-        for r in e.refs() {
-            dependents[index[r]].push(i);
-        }
-    }
+    let (mut waiting, dependents) = common::dependencies(events);
     let mut ready: Vec<usize> = (0..events.len()).filter(|&i| waiting[i] == 0).collect();
     let mut order = Vec::with_capacity(events.len());
     while !ready.is_empty() {

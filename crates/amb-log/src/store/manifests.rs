@@ -18,10 +18,12 @@ use super::{
 };
 use crate::{Manifest, PublicKey};
 
-/// Whether `bytes` may be a slice manifest (an array of 9 items, version 1, a null
+/// Whether `bytes` may be a slice manifest (an array of 9 items, this version, a null
 /// signature last), before decoding them.
 pub(super) fn may_be_slice(bytes: &[u8]) -> bool {
-    bytes.len() > 4 && bytes[..2] == [0x89, 0x01] && bytes[bytes.len() - 1] == 0xf6
+    bytes.len() > 4
+        && bytes[..2] == [0x89, crate::MANIFEST_VERSION as u8]
+        && bytes[bytes.len() - 1] == 0xf6
 }
 
 /// Appends the compact form of a slice manifest whose parent is `parent`.

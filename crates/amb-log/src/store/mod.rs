@@ -133,7 +133,7 @@ pub use snapshot::{ProgramEvents, Snapshot};
 use crate::{Event, EventError, Manifest, SigningKey, UnsignedEvent};
 
 /// The store's format version, kept in `meta` under `format`.
-pub const STORE_FORMAT: u64 = 2;
+pub const STORE_FORMAT: u64 = 3;
 
 /// Largest block or event the store accepts, in bytes (the block and event formats
 /// have smaller limits of their own).

@@ -77,3 +77,31 @@ impl Recording {
             .collect()
     }
 }
+
+/// The replay dependencies of events (`spec/events.md` §4): each event waits for the
+/// events it refers to and for the event before it in its log. Returns how many each
+/// waits for, and by event the events that wait for it.
+#[allow(dead_code)] // Each test binary uses a part of this module.
+pub(crate) fn dependencies(events: &[(Cid, amb_log::Event)]) -> (Vec<usize>, Vec<Vec<usize>>) {
+    use std::collections::HashMap;
+    let index: HashMap<Cid, usize> = events
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| (*c, i))
+        .collect();
+    let places: HashMap<(Cid, u64), usize> = events
+        .iter()
+        .enumerate()
+        .map(|(i, (_, e))| ((e.log(), e.seq()), i))
+        .collect();
+    let mut waiting = vec![0; events.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); events.len()];
+    for (i, (_, e)) in events.iter().enumerate() {
+        let before = e.seq().checked_sub(1).map(|seq| places[&(e.log(), seq)]);
+        for from in e.refs().iter().map(|r| index[r]).chain(before) {
+            waiting[i] += 1;
+            dependents[from].push(i);
+        }
+    }
+    (waiting, dependents)
+}

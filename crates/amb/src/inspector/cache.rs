@@ -171,12 +171,15 @@ impl TimelineCache {
 }
 
 /// Whether the run of `program` is over as the store says: the node wrote it so
-/// (`runs_over`), or the program log ends with its payload (`spec/network.md` §1).
+/// (`runs_over`), or the root log ends with its payload (`spec/network.md` §1).
 fn is_over(store: &Store, program: Cid) -> Result<bool, CacheError> {
     if store.is_run_over(program)? {
         return Ok(true);
     }
-    let Some((_, head)) = store.log_head(program)? else {
+    let Some(root_log) = amb_vm::record::stored_root_log(store, program)? else {
+        return Ok(false);
+    };
+    let Some((_, head)) = store.log_head(root_log)? else {
         return Ok(false);
     };
     Ok(store

@@ -89,6 +89,7 @@ fn count(store: &Store, program: Cid) -> Result<Counts, CacheError> {
     let mut writers: BTreeSet<[u8; 32]> = BTreeSet::new();
     let mut keys = Vec::new();
     let mut root_payload = None::<(u64, bool)>;
+    let root_log = amb_vm::record::stored_root_log(store, program)?;
     for read in store.snapshot()?.program_events(program)? {
         let read = read?;
         let Some(event) = read.event else { continue };
@@ -99,7 +100,7 @@ fn count(store: &Store, program: Cid) -> Result<Counts, CacheError> {
         if writers.insert(*event.creator().as_bytes()) {
             keys.push(*event.creator());
         }
-        if event.log() == program && root_payload.is_none_or(|(seq, _)| event.seq() > seq) {
+        if Some(event.log()) == root_log && root_payload.is_none_or(|(seq, _)| event.seq() > seq) {
             root_payload = Some((event.seq(), event.payload().is_some()));
         }
     }
