@@ -422,7 +422,15 @@ impl Ingest {
             })?;
         let mut events = BTreeMap::new();
         let logs = self.store.program_logs(program).map_err(store_refusal)?;
-        let root_log = amb_vm::record::root_log_manifest(&manifest).cid();
+        let root_log_manifest = amb_vm::record::root_log_manifest(&manifest);
+        let root_log = root_log_manifest.cid();
+        // The root log's manifest, which this node serves to peers that sync the
+        // root log: it derives it (gossip never carries it).
+        if !self.store.has_block(root_log).map_err(store_refusal)? {
+            self.store
+                .put_block(root_log, &root_log_manifest.encode())
+                .map_err(store_refusal)?;
+        }
         if logs.is_empty() {
             // Listed among the store's programs from now on, events or not.
             self.store

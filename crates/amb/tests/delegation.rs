@@ -75,15 +75,19 @@ fn the_monoid_runs_across_two_nodes_and_a_late_observer_verifies_it() {
     let on_b = value(&b, &address);
     let mut c = Node::start(&home_c, &[a.address()], &[], &[]);
     let on_c = value(&c, &address);
+    // D knows only the delegate B, which got the root log's events by gossip: B
+    // serves them and the root log's manifest it derives.
+    let mut d = Node::start(&Home::new(), &[b.address()], &[], &[]);
+    let on_d = value(&d, &address);
     let expected = reduced(&home_a, file);
-    for answer in [&on_b, &on_c] {
+    for answer in [&on_b, &on_c, &on_d] {
         assert_eq!(answer["address"], address.as_str());
         assert_eq!(answer["value"], "helloworld");
         assert_eq!(answer["normal_form"], expected["normal_form"]);
     }
     let status = json_of(&c.client(&["info", "--json"]));
     assert_eq!(status["refused"], serde_json::json!({}), "{status}");
-    for node in [&mut a, &mut b, &mut c] {
+    for node in [&mut a, &mut b, &mut c, &mut d] {
         assert!(node.terminate().success());
     }
     // Every store holds the whole run, verifies, and has events of both writers.
