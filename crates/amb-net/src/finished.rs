@@ -12,7 +12,7 @@ use std::{
 };
 
 use amb_bytecode::Cid;
-use amb_log::{Event, Store, StoreError};
+use amb_log::{Store, StoreError};
 use tokio::sync::watch;
 
 /// The runs known to be over: those seen so far, and the rest read from the store
@@ -84,16 +84,7 @@ fn over_in_store(store: &Store, program: Cid) -> Result<bool, StoreError> {
         // This node's walk says when its run is over (a root log may end early).
         return Ok(false);
     }
-    let Some(root_log) = amb_vm::record::stored_root_log(store, program)? else {
-        return Ok(false);
-    };
-    let Some((_, head)) = store.log_head(root_log)? else {
-        return Ok(false);
-    };
-    Ok(store
-        .get_event(head)?
-        .and_then(|stored| Event::decode(&stored.bytes).ok())
-        .is_some_and(|event| event.payload().is_some()))
+    amb_vm::record::stored_run_complete(store, program)
 }
 
 #[cfg(test)]

@@ -107,10 +107,18 @@ pub fn record_events(
     progress.start("recording", plan.events.len() as u64);
     store.put_blocks(plan.value_blocks.iter().map(|(c, b)| (*c, b.as_slice())))?;
     let program = program_manifest.cid();
-    store.register_log(program, root_log_manifest(program_manifest).cid())?;
+    let root_log = root_log_manifest(program_manifest).cid();
+    store.register_log(program, root_log)?;
     let (event_cids, log_cids) = std::thread::scope(|scope| {
         let mut committer = Committer::start(scope, store, program);
-        let signed = sign_events(plan, program_manifest, key, &mut committer, progress);
+        let signed = sign_events(
+            plan,
+            program_manifest,
+            root_log,
+            key,
+            &mut committer,
+            progress,
+        );
         // Every batch handed over commits (whole steps), even after a refusal.
         let committed = committer.finish(progress);
         let signed = signed?;
@@ -147,12 +155,29 @@ pub fn stored_root_log(store: &Store, program: Cid) -> Result<Option<Cid>, Store
         .map(|root_log| root_log.cid()))
 }
 
+/// Whether the stored root log of `program` ends with a payload (the run is
+/// complete, `spec/events.md` §6); `false` when the store holds no valid program
+/// manifest under that CID or no root log event.
+pub fn stored_run_complete(store: &Store, program: Cid) -> Result<bool, StoreError> {
+    let Some(root_log) = stored_root_log(store, program)? else {
+        return Ok(false);
+    };
+    let Some((_, head)) = store.log_head(root_log)? else {
+        return Ok(false);
+    };
+    Ok(store
+        .get_event(head)?
+        .and_then(|stored| amb_log::Event::decode(&stored.bytes).ok())
+        .is_some_and(|event| event.payload().is_some()))
+}
+
 /// Signs every event of `plan` and makes every slice manifest, in plan order, handing
 /// them to `committer` in batches of whole steps. Returns the CID of every event and
 /// of every log.
 fn sign_events(
     plan: &Plan,
     program_manifest: &Manifest,
+    root_log: Cid,
     key: &SigningKey,
     committer: &mut Committer,
     progress: &dyn Progress,
@@ -160,7 +185,7 @@ fn sign_events(
     let keys = program_manifest.keys().to_vec();
     let creator = key.public_key();
     let mut log_cids: Vec<Option<Cid>> = vec![None; plan.logs.len()];
-    log_cids[0] = Some(root_log_manifest(program_manifest).cid());
+    log_cids[0] = Some(root_log);
     // By event: the log whose manifest waits for its signature (an announcing deploy).
     let mut announced_by: Vec<Option<usize>> = vec![None; plan.events.len()];
     for (log, info) in plan.logs.iter().enumerate() {

@@ -176,16 +176,7 @@ fn is_over(store: &Store, program: Cid) -> Result<bool, CacheError> {
     if store.is_run_over(program)? {
         return Ok(true);
     }
-    let Some(root_log) = amb_vm::record::stored_root_log(store, program)? else {
-        return Ok(false);
-    };
-    let Some((_, head)) = store.log_head(root_log)? else {
-        return Ok(false);
-    };
-    Ok(store
-        .get_event(head)?
-        .and_then(|stored| amb_log::Event::decode(&stored.bytes).ok())
-        .is_some_and(|event| event.payload().is_some()))
+    Ok(amb_vm::record::stored_run_complete(store, program)?)
 }
 
 /// How many events of `program` the store holds (an error when none).
