@@ -226,6 +226,7 @@ mod tests {
             (
                 "Events request",
                 request_bytes(SyncRequest::Events {
+                    under: program,
                     ranges: vec![Range {
                         log,
                         from: 1,
@@ -241,7 +242,10 @@ mod tests {
             ),
             (
                 "Blocks request",
-                request_bytes(SyncRequest::Blocks { cids: vec![head] }),
+                request_bytes(SyncRequest::Blocks {
+                    under: program,
+                    cids: vec![head],
+                }),
             ),
             (
                 "Blocks answer",
@@ -254,6 +258,13 @@ mod tests {
                 "Refused answer",
                 response_bytes(SyncResponse::Refused {
                     reason: SyncRefusal::Malformed,
+                    detail: String::new(),
+                }),
+            ),
+            (
+                "Not-entitled answer",
+                response_bytes(SyncResponse::Refused {
+                    reason: SyncRefusal::NotEntitled,
                     detail: String::new(),
                 }),
             ),
@@ -308,6 +319,7 @@ mod tests {
             );
         }
         let mut big = request_bytes(SyncRequest::Blocks {
+            under: cid("x"),
             cids: vec![cid("x"); 4096],
         });
         big.resize(MAX_REQUEST_BYTES + 1, 0);
@@ -316,6 +328,7 @@ mod tests {
         );
         // Past the bound of CIDs (4096) a request is no request either.
         let over = request_bytes(SyncRequest::Blocks {
+            under: cid("x"),
             cids: vec![cid("x"); 4097],
         });
         assert!(matches!(read_request(&over), SyncRequest::Malformed(_)));

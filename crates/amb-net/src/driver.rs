@@ -26,7 +26,9 @@ use crate::{
     ingest::{Refusal, Rule},
     serve,
     status::{PeerInfo, SwarmInfo},
-    wire::{DelegateRefusal, DelegateRequest, DelegateResponse, SyncResponse, topic_name},
+    wire::{
+        DelegateRefusal, DelegateRequest, DelegateResponse, SyncRefusal, SyncResponse, topic_name,
+    },
 };
 
 /// How long a refused or unanswered reservation waits before it is asked again.
@@ -61,6 +63,9 @@ pub(crate) struct Driver {
     pub(crate) buffer_full: u64,
     /// Programs the DHT's record store refused to provide (warned about once).
     pub(crate) provide_refused: u64,
+    /// Sync requests refused `not-entitled` (outside the grant of the address
+    /// they name).
+    pub(crate) not_entitled: u64,
 }
 
 impl Driver {
@@ -95,6 +100,7 @@ impl Driver {
                     .collect();
                 let _ = reply.send(SwarmInfo {
                     buffer_full: self.buffer_full,
+                    not_entitled: self.not_entitled,
                     listen: self.listen.clone(),
                     peers,
                     banned: self.banned.iter().map(|p| p.to_string()).collect(),
@@ -205,6 +211,14 @@ impl Driver {
                 self.requests.insert(id, reply);
             }
             Command::Respond { channel, response } => {
+                if let SyncResponse::Refused {
+                    reason: SyncRefusal::NotEntitled,
+                    detail,
+                } = &response
+                {
+                    self.not_entitled += 1;
+                    tracing::info!("sync request refused (not-entitled): {detail}");
+                }
                 let behaviour = self.swarm.behaviour_mut();
                 let _ = behaviour.sync.send_response(channel, response);
             }

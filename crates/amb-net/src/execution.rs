@@ -284,6 +284,8 @@ impl Executions {
                     break;
                 }
                 Need::Paused { .. } => {}
+                // A whole plan makes no bare refs.
+                Need::Bare { .. } => break,
             }
         }
     }

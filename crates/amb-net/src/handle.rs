@@ -176,6 +176,11 @@ impl NodeHandle {
                 .entry(crate::ingest::RULE_BUFFER_FULL.to_string())
                 .or_default() += swarm.buffer_full;
         }
+        if swarm.not_entitled > 0 {
+            *refused
+                .entry(crate::wire::SyncRefusal::NotEntitled.as_str().to_string())
+                .or_default() += swarm.not_entitled;
+        }
         let store = Arc::clone(&self.inner.store);
         let programs = tokio::task::spawn_blocking(move || store.program_count())
             .await

@@ -16,6 +16,7 @@ pub mod event;
 pub mod execution;
 pub mod faults;
 mod finished;
+mod grant;
 pub mod handle;
 pub mod identity;
 pub mod ingest;

@@ -183,6 +183,7 @@ pub async fn start(
         listen: listen.clone(),
         buffer_full: 0,
         provide_refused: 0,
+        not_entitled: 0,
     };
     tokio::spawn(async move {
         let run = std::panic::AssertUnwindSafe(driver.run(command_rx));

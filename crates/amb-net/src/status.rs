@@ -33,6 +33,8 @@ pub struct PeerInfo {
 pub(crate) struct SwarmInfo {
     /// Gossip messages ignored because the intake's queue was full.
     pub(crate) buffer_full: u64,
+    /// Sync requests refused `not-entitled`.
+    pub(crate) not_entitled: u64,
     pub(crate) listen: Vec<String>,
     pub(crate) peers: Vec<PeerInfo>,
     pub(crate) banned: Vec<String>,

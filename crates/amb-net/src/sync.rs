@@ -49,9 +49,9 @@ pub async fn sync_from(
 ) -> Result<Outcome, NetError> {
     fetch_program_blocks(node, peer, program).await?;
     let logs: Vec<Cid> = heads.heads.iter().map(|h| h.log).collect();
-    fetch_blocks(node, peer, &logs).await?;
+    fetch_blocks(node, peer, program, &logs).await?;
     node.hold(program).await?;
-    let events = fetch_events(node, peer, &heads.heads).await?;
+    let events = fetch_events(node, peer, program, &heads.heads).await?;
     let outcome = node.ingest_synced(program, events).await?;
     if let Some(refusal) = outcome.refused.clone() {
         return Err(NetError::Refused(refusal));
@@ -126,7 +126,7 @@ async fn fetch_program_blocks(
     peer: PeerId,
     program: Cid,
 ) -> Result<(), NetError> {
-    fetch_blocks(node, peer, &[program]).await?;
+    fetch_blocks(node, peer, program, &[program]).await?;
     let store = node.store();
     let manifest = store
         .get_block(program)
@@ -137,7 +137,7 @@ async fn fetch_program_blocks(
     let mut frontier = vec![manifest.program()];
     let mut seen = HashSet::new();
     while !frontier.is_empty() {
-        fetch_blocks(node, peer, &frontier).await?;
+        fetch_blocks(node, peer, program, &frontier).await?;
         let mut next = Vec::new();
         for cid in frontier {
             let bytes = store
@@ -161,8 +161,14 @@ async fn fetch_program_blocks(
 }
 
 /// Stores the blocks of `wanted` this node lacks, fetched from `peer` in bounded
-/// requests; each is kept only under the CID its bytes hash to.
-async fn fetch_blocks(node: &NodeHandle, peer: PeerId, wanted: &[Cid]) -> Result<(), NetError> {
+/// requests made under the address `under`; each is kept only under the CID its
+/// bytes hash to.
+async fn fetch_blocks(
+    node: &NodeHandle,
+    peer: PeerId,
+    under: Cid,
+    wanted: &[Cid],
+) -> Result<(), NetError> {
     let store = node.store();
     let mut missing: Vec<Cid> = wanted
         .iter()
@@ -174,7 +180,13 @@ async fn fetch_blocks(node: &NodeHandle, peer: PeerId, wanted: &[Cid]) -> Result
     while !missing.is_empty() {
         let ask: Vec<Cid> = missing.iter().take(MAX_REQUEST_ITEMS).copied().collect();
         let response = node
-            .request(peer, SyncRequest::Blocks { cids: ask.clone() })
+            .request(
+                peer,
+                SyncRequest::Blocks {
+                    under,
+                    cids: ask.clone(),
+                },
+            )
             .await?;
         let SyncResponse::Blocks { blocks } = response else {
             return Err(unexpected(peer, &response));
@@ -198,10 +210,12 @@ async fn fetch_blocks(node: &NodeHandle, peer: PeerId, wanted: &[Cid]) -> Result
     Ok(())
 }
 
-/// Every event below each head that this node lacks, in bounded requests.
+/// Every event below each head that this node lacks, in bounded requests made
+/// under the address `under`.
 async fn fetch_events(
     node: &NodeHandle,
     peer: PeerId,
+    under: Cid,
     heads: &[Head],
 ) -> Result<Vec<Vec<u8>>, NetError> {
     let store = node.store();
@@ -228,7 +242,7 @@ async fn fetch_events(
         ask.sort_unstable_by_key(|r| r.log);
         ask.truncate(MAX_REQUEST_ITEMS);
         let response = node
-            .request(peer, SyncRequest::Events { ranges: ask })
+            .request(peer, SyncRequest::Events { under, ranges: ask })
             .await?;
         let SyncResponse::Events { events: got } = response else {
             return Err(unexpected(peer, &response));

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 /// The sync protocol's name.
-pub const SYNC_PROTOCOL: &str = "/amb/sync/1";
+pub const SYNC_PROTOCOL: &str = "/amb/sync/2";
 /// The delegation protocol's name.
 pub const DELEGATE_PROTOCOL: &str = "/amb/delegate/1";
 /// Most events in one gossip batch.
@@ -87,11 +87,19 @@ pub enum SyncRequest {
     /// Events by position: for each range, the events of `log` with `from <= seq <
     /// to`, newest first, as many as fit the response bounds.
     Events {
+        /// The address the asker reads under (a program's or a slice's): every
+        /// log asked for must be within its grant (`grant.rs`).
+        #[serde(with = "cid_bytes")]
+        under: Cid,
         /// The ranges.
         ranges: Vec<Range>,
     },
-    /// Blocks (bytecode, manifests, values) by CID.
+    /// Blocks (bytecode and manifests) by CID.
     Blocks {
+        /// The address the asker reads under (a program's or a slice's): every
+        /// block asked for must be within its grant (`grant.rs`).
+        #[serde(with = "cid_bytes")]
+        under: Cid,
         /// The CIDs.
         #[serde(with = "cid_list")]
         cids: Vec<Cid>,
@@ -176,6 +184,10 @@ pub enum SyncRefusal {
     /// The node's store failed while answering.
     #[serde(rename = "store")]
     Store,
+    /// The request asks for a log or block outside the grant of the address it
+    /// names (`spec/network.md` §3, "Grants").
+    #[serde(rename = "not-entitled")]
+    NotEntitled,
 }
 
 /// Why a delegation request is refused; on the wire, the string each variant
@@ -224,6 +236,7 @@ impl SyncRefusal {
             SyncRefusal::Malformed => "malformed",
             SyncRefusal::Limit => "limit",
             SyncRefusal::Store => "store",
+            SyncRefusal::NotEntitled => "not-entitled",
         }
     }
 }

@@ -240,3 +240,114 @@ async fn a_late_joiner_syncs_a_large_program_event_for_event() {
     assert_eq!(verified.events, deployed.events);
     assert_eq!(verified.steps, deployed.steps);
 }
+
+/// A sync request for events or blocks is answered only within the grant of the
+/// address it names (`spec/network.md` §3, "Grants"): a peer that knows only a
+/// slice address reads that slice, never the program manifest, the root log or the
+/// program's root block; a CID that is no address grants nothing; the node counts
+/// each refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_knows_only_a_slice_address_reads_that_slice_and_nothing_above_it() {
+    use amb_bytecode::Cid;
+    use amb_log::Manifest;
+    use amb_net::wire::{Range, SyncRefusal, SyncRequest, SyncResponse};
+
+    let a = TestNode::start(common::config(vec![])).await;
+    let deployed = amb_net::deploy(&a.handle, corpus(MONOID), None, Limits::default())
+        .await
+        .expect("deploying the monoid");
+    let program = deployed.program;
+    let store = a.store();
+    let manifest_of = |cid: Cid| Manifest::decode(&store.get_block(cid).unwrap().unwrap()).unwrap();
+    let program_manifest = manifest_of(program);
+    let root_log = program_manifest.root_log().unwrap().cid();
+    let slice = store
+        .program_logs(program)
+        .unwrap()
+        .into_iter()
+        .find(|log| *log != root_log && manifest_of(*log).name() == Some("string_concat"))
+        .expect("the monoid's string_concat slice");
+    let slice_block = manifest_of(slice).program();
+
+    let b = TestNode::with_peers(&[&a]).await;
+    b.wait_connected(a.peer_id()).await;
+    let ask = |request: SyncRequest| {
+        let b = &b.handle;
+        let peer = a.peer_id();
+        async move { b.request(peer, request).await.expect("an answer") }
+    };
+    let events = |under: Cid, log: Cid| SyncRequest::Events {
+        under,
+        ranges: vec![Range {
+            log,
+            from: 0,
+            to: u64::MAX,
+        }],
+    };
+    let not_entitled = |answer: &SyncResponse| {
+        matches!(
+            answer,
+            SyncResponse::Refused {
+                reason: SyncRefusal::NotEntitled,
+                ..
+            }
+        )
+    };
+
+    // Its own manifest, bytecode and events.
+    let answer = ask(SyncRequest::Blocks {
+        under: slice,
+        cids: vec![slice, slice_block],
+    })
+    .await;
+    assert!(
+        matches!(&answer, SyncResponse::Blocks { blocks } if blocks.len() == 2),
+        "{answer:?}"
+    );
+    let answer = ask(events(slice, slice)).await;
+    assert!(
+        matches!(&answer, SyncResponse::Events { events } if !events.is_empty()),
+        "{answer:?}"
+    );
+    // Nothing above it.
+    let refused = [
+        ask(SyncRequest::Blocks {
+            under: slice,
+            cids: vec![program],
+        })
+        .await,
+        ask(SyncRequest::Blocks {
+            under: slice,
+            cids: vec![program_manifest.program()],
+        })
+        .await,
+        ask(events(slice, root_log)).await,
+    ];
+    for answer in &refused {
+        assert!(not_entitled(answer), "{answer:?}");
+    }
+    // An event's or a root log's CID is no address.
+    let answer = ask(SyncRequest::Blocks {
+        under: root_log,
+        cids: vec![program],
+    })
+    .await;
+    assert!(matches!(answer, SyncResponse::Unknown), "{answer:?}");
+    // The program address reads it all.
+    let answer = ask(SyncRequest::Blocks {
+        under: program,
+        cids: vec![program, root_log, slice, program_manifest.program()],
+    })
+    .await;
+    assert!(
+        matches!(&answer, SyncResponse::Blocks { blocks } if blocks.len() == 4),
+        "{answer:?}"
+    );
+    let info = a.handle.info().await.unwrap();
+    assert_eq!(
+        info.refused.get("not-entitled"),
+        Some(&3),
+        "{:?}",
+        info.refused
+    );
+}

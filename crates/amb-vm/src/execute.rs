@@ -1,15 +1,20 @@
-//! Executing a plan on several hosts (`spec/network.md` §8): every host computes the
-//! same [`Plan`] and walks it in order; it signs the events it writes and takes the
-//! others' from what it has received (found by log and position, and checked
-//! against the plan). A slice's log id is computable by every host once the `deploy`
-//! announcing it is known (a slice manifest is not signed), so a host can sign an
-//! event as soon as every event it refers to has a CID. One host with every event is
-//! [`crate::record`]'s case.
+//! Executing a plan on several hosts (`spec/network.md` §8): a host walks a
+//! [`Script`] in order, either the whole [`Plan`] (the deployer, or a host that
+//! holds the program) or its [`Order`] (its part of the plan); it signs the events
+//! it writes and takes the others' from what it has received (found by log and
+//! position, and checked against the script). A slice's log id is computable by
+//! every host once the `deploy` announcing it is known (a slice manifest is not
+//! signed), so a host can sign an event as soon as every event it refers to has a
+//! CID; the CIDs of events outside an order (bare refs) it is told. One host with
+//! every event is [`crate::record`]'s case.
 
 use amb_bytecode::Cid;
 use amb_log::{Event, Manifest, Op, PublicKey, SigningKey, UnsignedEvent};
 
-use crate::plan::{EventIx, HostIx, Plan};
+use crate::{
+    order::{LogId, Order, Ref},
+    plan::{EventIx, HostIx, Plan, PlannedEvent},
+};
 
 /// An event this host signed.
 #[derive(Clone, Debug)]
@@ -35,6 +40,11 @@ pub enum Need {
         seq: u64,
         /// The host that writes it.
         writer: HostIx,
+    },
+    /// The CID of a bare ref (an event outside the host's order), not told yet.
+    Bare {
+        /// Its index among the order's bare refs.
+        index: usize,
     },
     /// This host's own event, held back: the advance's budget is spent, or
     /// `stop_before` said so.
@@ -69,72 +79,98 @@ pub struct Deviation {
     pub detail: String,
 }
 
-/// A walk of a plan by one host.
+/// What a walk follows: a sequence of events, each in a log, with its writer,
+/// operation and references (the whole [`Plan`], or a host's [`Order`]).
+pub trait Script {
+    /// How the events refer to each other.
+    type Ref: Copy + Into<Ref>;
+    /// The events, in an order where every reference points back.
+    fn events(&self) -> &[PlannedEvent<Self::Ref>];
+    /// How many logs.
+    fn log_count(&self) -> usize;
+    /// Log `l`'s name, block, first host and the hosts its manifest lists.
+    fn log_info(&self, l: usize) -> (Option<&str>, Cid, HostIx, &[HostIx]);
+    /// Where log `l`'s id comes from; `None` for the root log of a whole plan,
+    /// whose id the walk derives from the program manifest.
+    fn log_id(&self, l: usize) -> Option<LogId>;
+}
+
+impl Script for Plan {
+    type Ref = EventIx;
+    fn events(&self) -> &[PlannedEvent] {
+        &self.events
+    }
+    fn log_count(&self) -> usize {
+        self.logs.len()
+    }
+    fn log_info(&self, l: usize) -> (Option<&str>, Cid, HostIx, &[HostIx]) {
+        let log = &self.logs[l];
+        (log.name.as_deref(), log.block, log.host, &log.keys)
+    }
+    fn log_id(&self, l: usize) -> Option<LogId> {
+        self.logs[l].parent.map(LogId::Announced)
+    }
+}
+
+impl Script for Order {
+    type Ref = Ref;
+    fn events(&self) -> &[PlannedEvent<Ref>] {
+        &self.events
+    }
+    fn log_count(&self) -> usize {
+        self.logs.len()
+    }
+    fn log_info(&self, l: usize) -> (Option<&str>, Cid, HostIx, &[HostIx]) {
+        let log = &self.logs[l];
+        (log.name.as_deref(), log.block, log.host, &log.keys)
+    }
+    fn log_id(&self, l: usize) -> Option<LogId> {
+        Some(self.logs[l].id)
+    }
+}
+
+/// A walk of a script by one host.
 #[derive(Debug)]
-pub struct Execution {
-    plan: Plan,
-    program: Cid,
+pub struct Walk<S> {
+    script: S,
+    /// What the walk is of: the program address (a whole plan) or the name its
+    /// maker gave an order.
+    name: Cid,
     hosts: Vec<PublicKey>,
     me: HostIx,
     cids: Vec<Option<Cid>>,
+    bare: Vec<Option<Cid>>,
     log_ids: Vec<Option<Cid>>,
-    /// By announcing `deploy` event: the slice it announces.
-    announces: std::collections::HashMap<EventIx, usize>,
-    next: EventIx,
+    /// By announcing `deploy` event: the log it announces.
+    announces: std::collections::HashMap<usize, usize>,
+    next: usize,
 }
 
-impl Execution {
+/// A walk of a whole plan.
+pub type Execution = Walk<Plan>;
+
+impl Walk<Plan> {
     /// The walk of `plan` of the program `program_manifest` by host `me` of `hosts`
-    /// (host 0 is the deployer). The slice manifests list every host's key.
+    /// (host 0 is the deployer). Each slice manifest lists the keys its log needs
+    /// ([`crate::plan::PlannedLog::keys`]).
     pub fn new(
         plan: Plan,
         program_manifest: &Manifest,
         hosts: Vec<PublicKey>,
         me: HostIx,
     ) -> Execution {
-        let mut log_ids = vec![None; plan.logs.len()];
-        log_ids[0] = Some(crate::record::root_log_manifest(program_manifest).cid());
-        let announces = plan
-            .logs
-            .iter()
-            .enumerate()
-            .filter_map(|(log, l)| l.parent.map(|event| (event, log)))
-            .collect();
-        Execution {
-            announces,
-            cids: vec![None; plan.events.len()],
-            log_ids,
-            program: program_manifest.cid(),
-            plan,
-            hosts,
-            me,
-            next: 0,
-        }
+        let root_log = crate::record::root_log_manifest(program_manifest).cid();
+        Walk::start(plan, program_manifest.cid(), Some(root_log), 0, hosts, me)
     }
 
     /// The plan.
     pub fn plan(&self) -> &Plan {
-        &self.plan
+        &self.script
     }
 
-    /// Events walked so far.
-    pub fn position(&self) -> EventIx {
-        self.next
-    }
-
-    /// The CID of a walked event.
-    pub fn cid(&self, index: EventIx) -> Option<Cid> {
-        self.cids.get(index).copied().flatten()
-    }
-
-    /// The log id of a planned log, once its announcing deploy is walked.
-    pub fn log_id(&self, log: usize) -> Option<Cid> {
-        self.log_ids.get(log).copied().flatten()
-    }
-
-    /// Whether the walk is at its end.
-    pub fn is_done(&self) -> bool {
-        self.next == self.plan.events.len()
+    /// The program (its manifest's CID).
+    pub fn program(&self) -> Cid {
+        self.name
     }
 
     /// Walks on: signs this host's events (at most `max` of them) with `key`, and
@@ -145,25 +181,111 @@ impl Execution {
         &mut self,
         key: &SigningKey,
         max: usize,
+        received: impl FnMut(Cid, u64) -> Option<(Cid, Event)>,
+        stop_before: impl FnMut(EventIx) -> bool,
+    ) -> Result<Advance, Deviation> {
+        self.advance_told(key, max, received, |_| None, stop_before)
+    }
+}
+
+impl Walk<Order> {
+    /// The walk of `order` (called `name` by its maker) by host `me` (an index
+    /// into the order's hosts: [`Order::host_index`]).
+    pub fn of_order(order: Order, name: Cid, me: HostIx) -> Walk<Order> {
+        let (bare, hosts) = (order.bare, order.hosts.clone());
+        Walk::start(order, name, None, bare, hosts, me)
+    }
+
+    /// The order.
+    pub fn order(&self) -> &Order {
+        &self.script
+    }
+}
+
+impl<S: Script> Walk<S> {
+    fn start(
+        script: S,
+        name: Cid,
+        root_log: Option<Cid>,
+        bare: usize,
+        hosts: Vec<PublicKey>,
+        me: HostIx,
+    ) -> Walk<S> {
+        let mut log_ids = vec![None; script.log_count()];
+        let events = script.events().len();
+        let mut announces = std::collections::HashMap::new();
+        for (log, id) in log_ids.iter_mut().enumerate() {
+            match script.log_id(log) {
+                Some(LogId::Given(cid)) => *id = Some(cid),
+                Some(LogId::Announced(event)) => {
+                    announces.insert(event, log);
+                }
+                None => *id = root_log,
+            }
+        }
+        Walk {
+            announces,
+            cids: vec![None; events],
+            bare: vec![None; bare],
+            log_ids,
+            name,
+            script,
+            hosts,
+            me,
+            next: 0,
+        }
+    }
+
+    /// Events walked so far.
+    pub fn position(&self) -> usize {
+        self.next
+    }
+
+    /// The CID of a walked event.
+    pub fn cid(&self, index: usize) -> Option<Cid> {
+        self.cids.get(index).copied().flatten()
+    }
+
+    /// The log id of a log of the script, once its announcing deploy is walked.
+    pub fn log_id(&self, log: usize) -> Option<Cid> {
+        self.log_ids.get(log).copied().flatten()
+    }
+
+    /// Whether the walk is at its end.
+    pub fn is_done(&self) -> bool {
+        self.next == self.script.events().len()
+    }
+
+    /// [`Walk::advance`], with the CIDs of bare refs from `told(index)`.
+    pub fn advance_told(
+        &mut self,
+        key: &SigningKey,
+        max: usize,
         mut received: impl FnMut(Cid, u64) -> Option<(Cid, Event)>,
-        mut stop_before: impl FnMut(EventIx) -> bool,
+        mut told: impl FnMut(usize) -> Option<Cid>,
+        mut stop_before: impl FnMut(usize) -> bool,
     ) -> Result<Advance, Deviation> {
         let mut out = Advance {
             signed: Vec::new(),
             manifests: Vec::new(),
             need: Need::Done,
         };
-        while self.next < self.plan.events.len() {
+        while self.next < self.script.events().len() {
             let index = self.next;
-            let planned = &self.plan.events[index];
-            let log = self.log_ids[planned.log].expect("a log is announced before its events");
-            if planned.writer != self.me {
-                let Some((cid, event)) = received(log, planned.seq) else {
+            if let Some(missing) = self.untold_bare(index, &mut told) {
+                out.need = Need::Bare { index: missing };
+                return Ok(out);
+            }
+            let event = &self.script.events()[index];
+            let (seq, writer) = (event.seq, event.writer);
+            let log = self.log_ids[event.log].expect("a log is announced before its events");
+            if writer != self.me {
+                let Some((cid, event)) = received(log, seq) else {
                     out.need = Need::Event {
                         index,
                         log,
-                        seq: planned.seq,
-                        writer: planned.writer,
+                        seq,
+                        writer,
                     };
                     return Ok(out);
                 };
@@ -186,23 +308,52 @@ impl Execution {
         Ok(out)
     }
 
-    /// The unsigned event of plan index `index`, whose refs are all walked.
-    fn body(&self, index: EventIx) -> UnsignedEvent {
-        let planned = &self.plan.events[index];
-        let cid = |i: EventIx| self.cids[i].expect("refs point backwards");
-        UnsignedEvent {
-            log: self.log_ids[planned.log].expect("announced"),
-            seq: planned.seq,
-            op: Op::new(planned.opcode, planned.target.clone())
-                .expect("the planner makes valid operations"),
-            at: planned.at.map(|(anchor, i)| (cid(anchor), i)),
-            refs: planned.refs.iter().map(|&r| cid(r)).collect(),
-            payload: planned.payload,
+    /// The first bare ref of event `index` whose CID is not known and `told` does
+    /// not know either.
+    fn untold_bare(
+        &mut self,
+        index: usize,
+        told: &mut impl FnMut(usize) -> Option<Cid>,
+    ) -> Option<usize> {
+        let event = &self.script.events()[index];
+        let at = event.at.map(|(anchor, _)| anchor);
+        for reference in event.refs.iter().copied().chain(at) {
+            if let Ref::Bare(b) = reference.into() {
+                if self.bare[b].is_none() {
+                    match told(b) {
+                        Some(cid) => self.bare[b] = Some(cid),
+                        None => return Some(b),
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The CID of a reference whose event is walked (or bare and told).
+    fn resolve(&self, reference: S::Ref) -> Cid {
+        match reference.into() {
+            Ref::Held(i) => self.cids[i].expect("refs point backwards"),
+            Ref::Bare(b) => self.bare[b].expect("bare refs are told before use"),
         }
     }
 
-    /// Checks another host's event against the plan.
-    fn check(&self, index: EventIx, cid: Cid, event: &Event) -> Result<(), Deviation> {
+    /// The unsigned event of script index `index`, whose refs are all known.
+    fn body(&self, index: usize) -> UnsignedEvent {
+        let event = &self.script.events()[index];
+        UnsignedEvent {
+            log: self.log_ids[event.log].expect("announced"),
+            seq: event.seq,
+            op: Op::new(event.opcode, event.target.clone())
+                .expect("the planner makes valid operations"),
+            at: event.at.map(|(anchor, i)| (self.resolve(anchor), i)),
+            refs: event.refs.iter().map(|&r| self.resolve(r)).collect(),
+            payload: event.payload,
+        }
+    }
+
+    /// Checks another host's event against the script.
+    fn check(&self, index: usize, cid: Cid, event: &Event) -> Result<(), Deviation> {
         let mut expected = self.body(index);
         expected.refs.sort_unstable();
         expected.refs.dedup();
@@ -215,7 +366,7 @@ impl Execution {
                 expected.refs
             )));
         }
-        let writer = &self.hosts[self.plan.events[index].writer];
+        let writer = &self.hosts[self.script.events()[index].writer];
         if event.creator() != writer {
             return Err(deviation("signed by another host than the plan's".into()));
         }
@@ -224,25 +375,20 @@ impl Execution {
 
     /// Records the CID of event `index`; if it announces a slice, works out the
     /// slice's manifest, which is returned.
-    fn walked(&mut self, index: EventIx, cid: Cid) -> Option<(Cid, Vec<u8>)> {
+    fn walked(&mut self, index: usize, cid: Cid) -> Option<(Cid, Vec<u8>)> {
         self.cids[index] = Some(cid);
         self.next = index + 1;
         let slice = *self.announces.get(&index)?;
-        let info = &self.plan.logs[slice];
+        let (name, block, host, keys) = self.script.log_info(slice);
         let manifest = Manifest::new_slice(
-            info.block,
-            info.name.clone().unwrap_or_default(),
-            self.hosts.clone(),
-            self.hosts[info.host],
+            block,
+            name.unwrap_or_default().to_string(),
+            keys.iter().map(|&k| self.hosts[k]).collect(),
+            self.hosts[host],
             cid,
         );
         let manifest_cid = manifest.cid();
         self.log_ids[slice] = Some(manifest_cid);
         Some((manifest_cid, manifest.encode()))
-    }
-
-    /// The program (its manifest's CID).
-    pub fn program(&self) -> Cid {
-        self.program
     }
 }

@@ -22,8 +22,10 @@
 mod chunked;
 pub mod completeness;
 pub mod execute;
+pub mod grant;
 mod hash;
 mod journal;
+pub mod order;
 mod overlay;
 pub mod plan;
 pub mod record;

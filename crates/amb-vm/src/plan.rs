@@ -38,9 +38,10 @@ pub struct Hosting {
     pub delegated: HashMap<String, HostIx>,
 }
 
-/// One planned event.
+/// One planned event; its references are plan indexes (`R`), or, in a host's
+/// order, [`crate::order::Ref`]s.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlannedEvent {
+pub struct PlannedEvent<R = EventIx> {
     /// The log it belongs to.
     pub log: LogIx,
     /// Its position in that log.
@@ -51,9 +52,9 @@ pub struct PlannedEvent {
     pub target: Target,
     /// The instruction executed: the block instance's body `deploy` event and the
     /// instruction's index in that block.
-    pub at: Option<(EventIx, u32)>,
+    pub at: Option<(R, u32)>,
     /// Earlier events this one refers to (unordered, no duplicates).
-    pub refs: Vec<EventIx>,
+    pub refs: Vec<R>,
     /// CID of the slice's final value, on the last event of a fully executed slice.
     pub payload: Option<Cid>,
     /// The host that signs it (an index into the deployment's hosts; 0 is the
@@ -74,6 +75,10 @@ pub struct PlannedLog {
     pub len: u64,
     /// The host of its first event (its slice manifest's creator).
     pub host: HostIx,
+    /// The hosts its slice manifest lists, ascending: those that write an event of
+    /// the log, and the creators of the slices it announces (`spec/network.md` §8:
+    /// a slice manifest lists only the keys that slice needs).
+    pub keys: Vec<HostIx>,
 }
 
 /// Everything a run records.
@@ -183,6 +188,7 @@ pub fn plan_hosted(
     for (log, state) in planner.logs.iter_mut().zip(&planner.log_states) {
         log.len = state.next_seq;
     }
+    planner.list_keys();
     Ok(Plan {
         events: planner.events,
         logs: planner.logs,
@@ -206,6 +212,7 @@ impl Planner<'_> {
             parent,
             len: 0,
             host,
+            keys: Vec::new(),
         });
         self.log_states.push(LogState {
             next_seq: 0,
@@ -547,6 +554,25 @@ impl Planner<'_> {
         value_blocks.sort();
         value_blocks.dedup();
         Ok((term, value_blocks))
+    }
+
+    /// Lists each log's keys: its writers and the creators of the slices it
+    /// announces.
+    fn list_keys(&mut self) {
+        let mut keys: Vec<Vec<HostIx>> = self.logs.iter().map(|l| vec![l.host]).collect();
+        for event in &self.events {
+            keys[event.log].push(event.writer);
+        }
+        for log in &self.logs {
+            if let Some(announce) = log.parent {
+                keys[self.events[announce].log].push(log.host);
+            }
+        }
+        for (log, mut keys) in self.logs.iter_mut().zip(keys) {
+            keys.sort_unstable();
+            keys.dedup();
+            log.keys = keys;
+        }
     }
 
     fn set_payload(&mut self, log: LogIx, cid: Cid) {

@@ -1480,9 +1480,11 @@ impl Replay {
     }
 
     /// The log id of the slice `name` (block `block`) that the `deploy` `announce` in
-    /// `log` announces, as far as it can be known: the recorders give a slice
-    /// manifest the keys of the announcing log and make it by one of them, so each is
-    /// tried, and the one `source` holds is named; else the possible ids.
+    /// `log` announces, as far as it can be known: a one-host recorder gives a slice
+    /// manifest the keys of the announcing log and makes it by one of them, so each
+    /// is tried, and the one `source` holds is named; else those ids (a delegated
+    /// slice's manifest lists only the keys it needs, which the replay cannot know
+    /// before it is stored).
     fn slice_log(
         &self,
         announce: Cid,
