@@ -3,7 +3,7 @@
 //! a range or a list cut short by a bound is asked again by the requester from
 //! where the answer stopped.
 
-use amb_log::{Manifest, Store};
+use amb_log::Store;
 use serde_bytes::ByteBuf;
 
 use crate::{
@@ -34,17 +34,16 @@ fn respond(
     let failed = |e: amb_log::StoreError| (SyncRefusal::Store, format!("the store failed: {e}"));
     match request {
         SyncRequest::Malformed(detail) => Err((SyncRefusal::Malformed, detail)),
-        SyncRequest::Heads { program } => {
-            let is_program = store
-                .get_block(program)
-                .map_err(failed)?
-                .and_then(|bytes| Manifest::decode(&bytes).ok())
-                .is_some_and(|m| m.kind() == amb_log::Kind::Program && m.cid() == program);
-            if !is_program {
+        SyncRequest::Heads { program: under } => {
+            // Under a program address, every log's head; under a slice address,
+            // the heads of its subtree's logs.
+            let Some(grant) = Grant::of(store, under, false).map_err(failed)? else {
                 return Ok(SyncResponse::Unknown);
-            }
+            };
+            let mut logs: Vec<_> = grant.logs.iter().copied().collect();
+            logs.sort_unstable();
             let mut heads = Vec::new();
-            for log in store.program_logs(program).map_err(failed)? {
+            for log in logs {
                 if let Some((seq, head)) = store.log_head(log).map_err(failed)? {
                     heads.push(Head {
                         log,
@@ -53,7 +52,7 @@ fn respond(
                     });
                 }
             }
-            let done = finished.contains(&program);
+            let done = finished.contains(&grant.program);
             Ok(SyncResponse::Heads { heads, done })
         }
         SyncRequest::Events { under, ranges } => {

@@ -294,7 +294,14 @@ async fn a_peer_that_knows_only_a_slice_address_reads_that_slice_and_nothing_abo
         )
     };
 
-    // Its own manifest, bytecode and events.
+    // Its own heads, manifest, bytecode and events.
+    let answer = ask(SyncRequest::Heads { program: slice }).await;
+    let SyncResponse::Heads { heads, .. } = &answer else {
+        panic!("{answer:?}");
+    };
+    let logs: HashSet<Cid> = heads.iter().map(|h| h.log).collect();
+    assert!(logs.contains(&slice), "{heads:?}");
+    assert!(!logs.contains(&root_log), "{heads:?}");
     let answer = ask(SyncRequest::Blocks {
         under: slice,
         cids: vec![slice, slice_block],
