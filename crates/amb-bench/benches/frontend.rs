@@ -12,7 +12,10 @@
 //!   hashing (one thread);
 //! * `parse`: `amb_syntax::parse_with_limits` with the default limits;
 //! * `compile`: `amb_bytecode::compile` on the already parsed AST;
-//! * `parse+compile`: both, end to end.
+//! * `parse+compile`: both, end to end;
+//! * `fmt (parse+canonicalize+print)`: what `amb fmt` does between reading the file
+//!   and writing its output: parse, sort the parts, print the canonical text into
+//!   one buffer (parse alone is its raw baseline: the row's ratio to `parse`).
 //!
 //! Each phase is measured in 5 runs (a run repeats the operation until it lasts at
 //! least 50 ms, for the small inputs) and the median is reported in MB/s and as a
@@ -22,7 +25,7 @@
 //! `compile` the AST, are allocated beforehand and not counted.
 //!
 //! Knobs (environment): `AMB_BENCH_SIZES` (MB, default `1,50`), `AMB_BENCH_RUNS`
-//! (default 5), `AMB_BENCH_PHASES` (any of `baseline,parse,compile,e2e`; default all).
+//! (default 5), `AMB_BENCH_PHASES` (any of `baseline,parse,compile,e2e,fmt`; default all).
 //! Without `--bench` (as `cargo test --all-targets` runs it) it does a quick smoke
 //! run on a small program.
 
@@ -122,7 +125,7 @@ fn main() {
     let runs: usize = std::env::var("AMB_BENCH_RUNS")
         .ok()
         .map_or(5, |s| s.parse().expect("AMB_BENCH_RUNS: a number"));
-    let phases = env_list("AMB_BENCH_PHASES", "baseline,parse,compile,e2e");
+    let phases = env_list("AMB_BENCH_PHASES", "baseline,parse,compile,e2e,fmt");
     let wants = |p: &str| phases.iter().any(|q| q == p);
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("# amb front-end benchmark");
@@ -188,6 +191,10 @@ fn main() {
             });
             rows.push(figures("parse+compile", bytes, &s));
         }
+        if wants("fmt") {
+            let s = run_phase(runs, || fmt(black_box(&text), &limits));
+            rows.push(figures("fmt (parse+canonicalize+print)", bytes, &s));
+        }
         print_table(&rows);
         for row in &rows {
             match row.name {
@@ -201,6 +208,13 @@ fn main() {
                 }
                 "compile (AST → blocks)" => {
                     verdicts.push(verdict(size, "compile ≥ 20 MB/s", row.median >= 20.0));
+                }
+                "fmt (parse+canonicalize+print)" => {
+                    verdicts.push(verdict(
+                        size,
+                        "fmt end to end ≥ 50 MB/s",
+                        row.median >= 50.0,
+                    ));
                 }
                 _ => {}
             }
@@ -216,6 +230,17 @@ fn main() {
         "\nProcess heap high-water mark (counting allocator): {:.1} MB",
         counting_alloc::high_water() as f64 / MB as f64
     );
+}
+
+/// What `amb fmt FILE` does with the file's bytes: parse, canonical order, the
+/// canonical text (and its final newline) in one buffer.
+fn fmt(text: &[u8], limits: &Limits) -> Vec<u8> {
+    let mut ast = parse_with_limits(text, limits).expect("parses");
+    ast.canonicalize();
+    let mut out = Vec::with_capacity(text.len() + 1);
+    amb_syntax::write_compact_with_comments(&ast, &mut out).expect("writes to memory");
+    out.push(b'\n');
+    out
 }
 
 fn verdict(size: f64, what: &str, ok: bool) -> String {
@@ -310,5 +335,12 @@ fn smoke() {
     let samples = run_phase(1, || amb_bytecode::compile(&ast).expect("compiles"));
     let row = figures("compile", text.len(), &samples);
     assert!(row.median > 0.0 && row.peak_ratio > 0.0);
+    let formatted = fmt(text.as_bytes(), &Limits::default());
+    let mut canonical = ast.clone();
+    canonical.canonicalize();
+    assert_eq!(
+        formatted,
+        format!("{}\n", amb_syntax::to_compact_string(&canonical)).into_bytes()
+    );
     println!("smoke run of the frontend bench: ok (pass --bench for the measurements)");
 }

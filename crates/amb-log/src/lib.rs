@@ -3,10 +3,12 @@
 //! This crate owns the formats of `spec/events.md` — how a manifest and an event are
 //! encoded, signed (Ed25519 under ZIP-215, single or batched) and addressed — the checks that
 //! need no replay (well-formed, canonical, CID, signature, key listed in the manifest),
-//! and the redb store that holds blocks, events and their indexes. It knows bytecode
+//! and the redb store that holds blocks, events and their indexes; and CAR v1 files,
+//! in which programs are exported and imported (`car`). It knows bytecode
 //! (events name instructions) but not the engine or the replay state machine, which
 //! live in `amb-vm`.
 
+mod car;
 mod cbor_write;
 mod event;
 mod home;
@@ -14,6 +16,7 @@ mod keys;
 mod manifest;
 mod store;
 
+pub use car::{Car, CarError, read_car, write_car};
 pub use event::{EVENT_VERSION, Event, EventError, MAX_EVENT_BYTES, Op, UnsignedEvent};
 pub use home::{
     API_TOKEN_FILE, CONFIG_FILE, Config, DEFAULT_STORE_FILE, HOME_ENV, Home, HomeError, HomeSource,

@@ -127,8 +127,10 @@ pub async fn deploy_delegated(
     let host_keys = hosts.clone();
     let bounds = node.deploy_limits();
     let limits = bounds.engine(limits);
+    let delegates: Vec<String> = delegates.into_iter().map(|(name, _)| name).collect();
     let (deployment, walk, deployed) = tokio::task::spawn_blocking(move || {
         let ast = bounds.parse(&source)?;
+        check_delegated_names(&ast, &delegates)?;
         let compiled = amb_bytecode::compile(&ast).map_err(NetError::Compile)?;
         let time = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -175,8 +177,11 @@ pub async fn deploy_delegated(
             deployment: deployment.clone(),
         };
         match node.delegate(*peer, request).await? {
-            DelegateResponse::Granted { .. } => {}
+            DelegateResponse::Granted { .. } => {
+                tracing::info!(%peer, %program, "the peer hosts slices of /amb/{program}");
+            }
             DelegateResponse::Refused { reason, detail } => {
+                tracing::warn!(%peer, %program, ?reason, "the peer refused to host slices: {detail}");
                 return Err(NetError::HostRefused(Box::new(HostRefused {
                     peer: *peer,
                     program,
@@ -186,9 +191,36 @@ pub async fn deploy_delegated(
             }
         }
     }
+    let delegates = peers.len() - 1;
     start_walk(node, deployment, walk, peers).await?;
+    tracing::info!(
+        %program,
+        steps = deployed.steps,
+        events = deployed.events,
+        delegates,
+        "deployed /amb/{program}"
+    );
     settle(node, program).await?;
     Ok(deployed)
+}
+
+/// Refuses, before anything is stored, a delegated name that no ambient of the
+/// program has: its peer's key would be listed in the manifest for nothing.
+fn check_delegated_names(ast: &amb_syntax::Ast, delegates: &[String]) -> Result<(), NetError> {
+    for name in delegates {
+        let present = ast.lookup(name).is_some_and(|symbol| {
+            (0..ast.len()).any(|index| {
+                let node = ast.node(ast.node_id(index));
+                node.kind() == amb_syntax::NodeKind::Ambient && node.name() == Some(symbol)
+            })
+        });
+        if !present {
+            return Err(NetError::Invalid(format!(
+                "delegate `{name}`: the program has no ambient named `{name}`, so no peer can host it"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Waits until this node has written all it can for now: its walk is done, or

@@ -27,7 +27,8 @@ use crate::{
     serve,
     status::{PeerInfo, SwarmInfo},
     wire::{
-        DelegateRefusal, DelegateRequest, DelegateResponse, SyncRefusal, SyncResponse, topic_name,
+        DelegateRefusal, DelegateRequest, DelegateResponse, SyncRefusal, SyncRequest,
+        SyncResponse, topic_name,
     },
 };
 
@@ -273,6 +274,7 @@ impl Driver {
 
     /// Counts a refused message against its sender, and bans it past the limit.
     fn penalise(&mut self, peer: PeerId, rule: Rule) {
+        tracing::info!(%peer, ?rule, "refused a message");
         let _ = self.events.send(NodeEvent::Refused { peer, rule });
         let count = self.refused_by_peer.entry(peer).or_default();
         *count += 1;
@@ -293,8 +295,18 @@ impl Driver {
                 }
             }
             SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
+                peer_id,
+                endpoint,
+                num_established,
+                ..
             } => {
+                if num_established.get() == 1 {
+                    tracing::info!(
+                        peer = %peer_id,
+                        address = %endpoint.get_remote_address(),
+                        "connected"
+                    );
+                }
                 if endpoint.is_dialer() {
                     let address = endpoint.get_remote_address().clone();
                     self.swarm
@@ -303,6 +315,19 @@ impl Driver {
                         .add_address(&peer_id, address);
                 }
                 let _ = self.events.send(NodeEvent::Connected(peer_id));
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                cause,
+                ..
+            } => {
+                let cause = cause.map_or("closed".to_string(), |e| e.to_string());
+                tracing::info!(peer = %peer_id, %cause, "disconnected");
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                let peer = peer_id.map_or("unknown".to_string(), |p| p.to_string());
+                tracing::warn!(%peer, "cannot reach the peer: {error}");
             }
             SwarmEvent::Behaviour(event) => self.behaviour_event(event),
             _ => {}
@@ -322,28 +347,30 @@ impl Driver {
                     topic: topic.to_string(),
                 });
             }
-            BehaviourEvent::Sync(request_response::Event::Message { message, .. }) => match message
-            {
-                request_response::Message::Request {
-                    request, channel, ..
-                } => {
-                    let store = Arc::clone(&self.store);
-                    let finished = self.finished.clone();
-                    let commands = self.commands.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let response = serve::answer(&store, &finished, request);
-                        let _ = commands.blocking_send(Command::Respond { channel, response });
-                    });
-                }
-                request_response::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if let Some(reply) = self.requests.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => {
+                        log_fetch(peer, &request);
+                        let store = Arc::clone(&self.store);
+                        let finished = self.finished.clone();
+                        let commands = self.commands.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let response = serve::answer(&store, &finished, request);
+                            let _ = commands.blocking_send(Command::Respond { channel, response });
+                        });
+                    }
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        if let Some(reply) = self.requests.remove(&request_id) {
+                            let _ = reply.send(Ok(response));
+                        }
                     }
                 }
-            },
+            }
             BehaviourEvent::Sync(request_response::Event::OutboundFailure {
                 peer,
                 request_id,
@@ -364,6 +391,12 @@ impl Driver {
                     request, channel, ..
                 } => match request {
                     DelegateRequest::Host { deployment } => {
+                        tracing::info!(
+                            %peer,
+                            program = %deployment.program,
+                            "asked to host slices of /amb/{}",
+                            deployment.program
+                        );
                         let request = HostRequest {
                             peer,
                             deployment,
@@ -534,6 +567,25 @@ impl Driver {
                     })
                     .await;
             });
+        }
+    }
+}
+
+/// Logs a peer's fetch: asking for a program's heads at info level (a fetch starts
+/// there), its events and blocks at debug level (many a fetch).
+fn log_fetch(peer: PeerId, request: &SyncRequest) {
+    match request {
+        SyncRequest::Heads { program } => {
+            tracing::info!(%peer, "serving the heads of /amb/{program} to a peer that fetches it");
+        }
+        SyncRequest::Events { under, ranges } => {
+            tracing::debug!(%peer, %under, ranges = ranges.len(), "serving events");
+        }
+        SyncRequest::Blocks { under, cids } => {
+            tracing::debug!(%peer, %under, blocks = cids.len(), "serving blocks")
+        }
+        SyncRequest::Malformed(detail) => {
+            tracing::info!(%peer, "refused a malformed fetch: {detail}")
         }
     }
 }

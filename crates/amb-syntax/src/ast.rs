@@ -156,7 +156,30 @@ impl Node {
     }
 }
 
-/// A parsed program: an arena of nodes and a table of names.
+/// Where a `//` comment of the source is kept: at the start of the program (the
+/// comments before its first part: a header), before a part (it moves with the part
+/// when parts are sorted), or at the end of an ambient's body (`None`: of the
+/// program).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CommentPlace {
+    /// Before everything else (the comments before the program's first part).
+    Start,
+    /// On the lines before this part.
+    Before(NodeId),
+    /// After the last part of this ambient's body (`None`: of the program).
+    End(Option<NodeId>),
+}
+
+/// A `//` comment: where it is kept, and its text after `//` up to the end of its line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Comment {
+    /// Where it is kept.
+    pub place: CommentPlace,
+    /// Its text after `//`, without the line break.
+    pub text: Box<str>,
+}
+
+/// A parsed program: an arena of nodes, a table of names and the source's comments.
 #[derive(Clone, Default)]
 pub struct Ast {
     nodes: Vec<Node>,
@@ -167,6 +190,8 @@ pub struct Ast {
     /// Last child of each node (and of the root, at the end) while building.
     tails: Vec<u32>,
     root_tail: u32,
+    /// The comments, in source order.
+    comments: Vec<Comment>,
 }
 
 impl fmt::Debug for Ast {
@@ -229,6 +254,19 @@ impl Ast {
     pub fn symbol_at(&self, index: usize) -> Symbol {
         assert!(index < self.names.len(), "symbol index out of range");
         Symbol(index as u32)
+    }
+
+    /// The comments of the source, in source order (the printers keep them).
+    pub fn comments(&self) -> &[Comment] {
+        &self.comments
+    }
+
+    /// Keeps a comment at `place` (`text` is what follows `//` on its line).
+    pub fn push_comment(&mut self, place: CommentPlace, text: &str) {
+        self.comments.push(Comment {
+            place,
+            text: text.into(),
+        });
     }
 
     /// Number of distinct names.

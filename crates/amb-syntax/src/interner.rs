@@ -37,14 +37,15 @@ pub(crate) struct Interner {
     table: HashTable<Slot>,
     hasher: foldhash::fast::RandomState,
     text: String,
-    /// Start and end of each name in `text`.
-    spans: Vec<(usize, usize)>,
+    /// Start and end of each name in `text` (4 bytes each: half the memory a
+    /// printer's lookups touch).
+    spans: Vec<(u32, u32)>,
 }
 
 impl Interner {
-    fn text_of<'t>(text: &'t str, spans: &[(usize, usize)], index: u32) -> &'t str {
+    fn text_of<'t>(text: &'t str, spans: &[(u32, u32)], index: u32) -> &'t str {
         let (start, end) = spans[index as usize];
-        &text[start..end]
+        &text[start as usize..end as usize]
     }
 
     fn find(&self, text: &str, hash: u64) -> Option<u32> {
@@ -65,9 +66,10 @@ impl Interner {
             return (index, false);
         }
         let index = u32::try_from(self.spans.len()).expect("fewer than 2^32 names");
-        let start = self.text.len();
+        let offset = |len: usize| u32::try_from(len).expect("names of fewer than 4 GiB in all");
+        let start = offset(self.text.len());
         self.text.push_str(text);
-        self.spans.push((start, self.text.len()));
+        self.spans.push((start, offset(self.text.len())));
         let (hasher, all, spans) = (&self.hasher, &self.text, &self.spans);
         self.table.insert_unique(
             hash,

@@ -18,12 +18,22 @@ use crate::name::is_name_byte;
 type Res<'a, T> = IResult<&'a [u8], T, Error<&'a [u8]>>;
 
 /// Skips whitespace and `//` line comments.
+#[cfg(test)]
 pub(crate) fn trivia(input: &[u8]) -> &[u8] {
+    trivia_with(input, |_| {})
+}
+
+/// Skips whitespace and `//` line comments, giving each comment's text after `//`
+/// (without its line break) to `on_comment`.
+pub(crate) fn trivia_with<'a>(input: &'a [u8], mut on_comment: impl FnMut(&'a [u8])) -> &'a [u8] {
     let mut rest = input;
     loop {
         let (after_space, _) = spaces(rest).unwrap_or((rest, &[]));
         match comment(after_space) {
-            Ok((after_comment, _)) => rest = after_comment,
+            Ok((after_comment, _)) => {
+                on_comment(&after_space[2..after_space.len() - after_comment.len()]);
+                rest = after_comment;
+            }
             Err(_) => return after_space,
         }
     }

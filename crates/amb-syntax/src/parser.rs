@@ -18,9 +18,9 @@
 use std::borrow::Cow;
 
 use crate::{
-    ast::{Ast, CapKind, NodeId, Span},
+    ast::{Ast, CapKind, CommentPlace, NodeId, Span},
     diagnostic::{LineCol, SyntaxError, SyntaxErrorKind},
-    lexer::{QuoteError, bare_word, quoted_name, trivia},
+    lexer::{QuoteError, bare_word, quoted_name, trivia_with},
     name::is_name_byte,
 };
 
@@ -117,6 +117,9 @@ struct Parser<'a> {
     limits: &'a Limits,
     ast: Ast,
     stack: Vec<Frame>,
+    /// Comments read since the last part was made (byte ranges of their text): they
+    /// go before the next part, or at the end of the body that closes first.
+    pending: Vec<(usize, usize)>,
 }
 
 impl<'a> Parser<'a> {
@@ -130,6 +133,42 @@ impl<'a> Parser<'a> {
             limits,
             ast: Ast::with_capacity(source.len() / 8),
             stack: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Skips whitespace and comments, keeping each comment's place in the text.
+    fn skip_trivia(&mut self) {
+        let base = self.source.as_ptr() as usize;
+        let pending = &mut self.pending;
+        self.rest = trivia_with(self.rest, |text| {
+            let start = text.as_ptr() as usize - base;
+            let end = start + text.strip_suffix(b"\r").unwrap_or(text).len();
+            pending.push((start, end));
+        });
+    }
+
+    /// Keeps the first `count` pending comments before `node`; before the program's
+    /// first part, they are its header ([`CommentPlace::Start`]).
+    fn place_before(&mut self, node: NodeId, count: usize) {
+        let place = if node.index() == 0 {
+            CommentPlace::Start
+        } else {
+            CommentPlace::Before(node)
+        };
+        self.place_first(place, count);
+    }
+
+    /// Keeps the pending comments at `place`.
+    fn place_comments(&mut self, place: CommentPlace) {
+        self.place_first(place, self.pending.len());
+    }
+
+    /// Keeps the first `count` pending comments at `place`.
+    fn place_first(&mut self, place: CommentPlace, count: usize) {
+        for (start, end) in self.pending.drain(..count) {
+            // Both ends are next to ASCII bytes (`//`, a line break): char boundaries.
+            self.ast.push_comment(place, &self.text[start..end]);
         }
     }
 
@@ -151,7 +190,7 @@ impl<'a> Parser<'a> {
             state = match state {
                 State::ExpectPart { allow_empty } => self.expect_part(allow_empty)?,
                 State::AfterCap(node) => {
-                    self.rest = trivia(self.rest);
+                    self.skip_trivia();
                     if self.rest.first() == Some(&b'.') {
                         let open = self.offset();
                         self.rest = &self.rest[1..];
@@ -173,6 +212,7 @@ impl<'a> Parser<'a> {
                 },
             };
         }
+        self.place_comments(CommentPlace::End(None));
         self.ast.finish_building();
         Ok(self.ast)
     }
@@ -208,7 +248,7 @@ impl<'a> Parser<'a> {
     }
 
     fn expect_part(&mut self, allow_empty: bool) -> Result<State, SyntaxError> {
-        self.rest = trivia(self.rest);
+        self.skip_trivia();
         let start = self.offset();
         match self.rest.first() {
             Some(b'(') => {
@@ -231,7 +271,9 @@ impl<'a> Parser<'a> {
     fn word_part(&mut self, start: usize) -> Result<State, SyntaxError> {
         let (word, symbol_text) = self.read_name()?;
         let name_end = self.offset();
-        self.rest = trivia(self.rest);
+        // Comments after the word follow this part: they stay pending.
+        let before = self.pending.len();
+        self.skip_trivia();
         let ambient = self.rest.first() == Some(&b'[');
         let cap = word.and_then(CapKind::from_keyword);
         // A capability keyword is not a name, unless `[` makes it an ambient's.
@@ -246,6 +288,9 @@ impl<'a> Parser<'a> {
             let node = self
                 .ast
                 .push_ambient(self.owner(), symbol, Span::new(start, open + 1));
+            if before > 0 {
+                self.place_before(node, before);
+            }
             self.push_frame(FrameKind::Ambient, Some(node), open)?;
             return Ok(State::ExpectPart { allow_empty: true });
         }
@@ -276,6 +321,9 @@ impl<'a> Parser<'a> {
         let node = self
             .ast
             .push_cap(self.owner(), cap, target, Span::new(start, end));
+        if before > 0 {
+            self.place_before(node, before);
+        }
         Ok(State::AfterCap(node))
     }
 
@@ -395,7 +443,7 @@ impl<'a> Parser<'a> {
 
     /// Between parts. Returns `None` at the end of the program.
     fn after_part(&mut self, after_cap: bool) -> Result<Option<State>, SyntaxError> {
-        self.rest = trivia(self.rest);
+        self.skip_trivia();
         let at = self.offset();
         let top = self.stack.last().copied();
         let closer = match self.rest.first() {
@@ -415,6 +463,10 @@ impl<'a> Parser<'a> {
             (Some(kind), Some(frame)) if frame.kind == kind => {
                 self.rest = &self.rest[1..];
                 self.stack.pop();
+                // Comments at the end of a group wait for the next part.
+                if kind == FrameKind::Ambient && !self.pending.is_empty() {
+                    self.place_comments(CommentPlace::End(frame.owner));
+                }
                 Ok(Some(State::PartDone { after_cap: false }))
             }
             (Some(kind), None) => Err(self.error(

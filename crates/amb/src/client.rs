@@ -8,7 +8,6 @@
 
 use std::{fmt, time::Duration};
 
-use clap::Args;
 use serde_json::{Value, json};
 
 use crate::home::HomeArgs;
@@ -17,12 +16,9 @@ use crate::home::HomeArgs;
 pub(crate) const TOKEN_ENV: &str = "AMB_API_TOKEN";
 
 /// `--node URL`: the node's API (and `--home`, whose token it sends).
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct NodeArgs {
-    /// The node's API, as its `ready` line gives it (http://HOST:PORT).
-    #[arg(long, value_name = "URL", env = "AMB_NODE_URL")]
     node: String,
-    #[command(flatten)]
     home: HomeArgs,
 }
 
@@ -57,8 +53,7 @@ impl fmt::Display for Unreachable {
 impl std::error::Error for Unreachable {}
 
 impl NodeArgs {
-    /// The node at `url`, with the token of `home` (commands whose `--node` is
-    /// optional).
+    /// The node at `url`, with the token of `home`.
     pub(crate) fn new(url: &str, home: &HomeArgs) -> NodeArgs {
         NodeArgs {
             node: url.to_string(),

@@ -3,21 +3,22 @@
 
 use std::path::PathBuf;
 
-use amb_log::{Home, Loaded, Store};
+use amb_log::{Home, HomeError, Loaded, Store};
 use anyhow::Context;
-use clap::Args;
 
-/// `--home DIR`: where the node's key, configuration and store live.
-#[derive(Debug, Args, Clone)]
+/// Where the node's key, configuration and store live: `--home DIR` (a global
+/// option, `options.rs`), else `AMB_HOME` or the default.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct HomeArgs {
-    /// The node's home directory: key, configuration, store, and the API token
-    /// that `--node` commands send [default: $AMB_HOME, else $XDG_DATA_HOME/amb or
-    /// ~/.local/share/amb].
-    #[arg(long, value_name = "DIR")]
     home: Option<PathBuf>,
 }
 
 impl HomeArgs {
+    /// The home given by `--home`, if any.
+    pub(crate) fn new(home: Option<PathBuf>) -> HomeArgs {
+        HomeArgs { home }
+    }
+
     /// The home directory chosen by the flag, the environment or the default.
     pub(crate) fn resolve(&self) -> anyhow::Result<Home> {
         Ok(Home::resolve(self.home.clone())?)
@@ -34,5 +35,25 @@ impl HomeArgs {
         let loaded = self.load()?;
         Store::open(&loaded.store_path)
             .with_context(|| format!("opening the store {}", loaded.store_path.display()))
+    }
+
+    /// The home's key and settings, creating the home first when it has never been
+    /// initialized (`amb run`'s first use), which is said on standard error.
+    pub(crate) fn load_or_create(&self) -> anyhow::Result<Loaded> {
+        let home = self.resolve()?;
+        match home.load() {
+            Err(HomeError::NotInitialized { .. }) => {
+                let init = home
+                    .init()
+                    .with_context(|| format!("initializing {}", home.dir().display()))?;
+                let peer = amb_net::identity::peer_id(&init.loaded().key.public_key());
+                eprintln!(
+                    "created the home {} (as `amb init` does): a new key, peer id {peer}",
+                    home.dir().display()
+                );
+                Ok(home.load()?)
+            }
+            loaded => Ok(loaded?),
+        }
     }
 }

@@ -4,15 +4,18 @@
 //! arguments, runs one command and turns its outcome into an exit code: 0 for
 //! success, 1 for a failure the command reported (every error answer of a node
 //! included), 2 for bad usage. Only our own output's reader going away
-//! (`amb log | head`) ends a command quietly with 0. With `--json`, the commands
-//! that talk to a node (and `amb init`) also print their error on stdout in the
-//! API's shape, `{"error": {"kind", "message", …}}`.
+//! (`amb log | head`) ends a command quietly with 0. The global options (`--home`,
+//! `--node`, `--json`) are in `options`; with `--json` every command prints its
+//! result as JSON, and its error once on stdout in the API's shape,
+//! `{"error": {"kind", "message", "rule"?, "at"?}}`, with the same exit code.
 
+mod address;
 mod client;
 mod commands;
 mod daemon;
 mod home;
 mod inspector;
+mod options;
 mod progress;
 mod source;
 
@@ -20,32 +23,46 @@ use std::{io::Write, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-/// Parse, format, compile and run programs of the Ambients protocol.
+/// The version `amb -V` prints: the crate's version and the commit it was built
+/// from (`build.rs`).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("AMB_COMMIT"), ")");
+
+/// Run programs of the Ambients protocol as signed, verifiable event logs: format,
+/// compile, reduce, run and verify them locally; run peer nodes, deploy programs
+/// to them and inspect every step.
 #[derive(Debug, Parser)]
-#[command(name = "amb", version, about, propagate_version = true)]
-struct Cli {
+#[command(name = "amb", version = VERSION, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    global: options::Global,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Print a program in canonical form (or indented with --pretty).
-    Fmt(commands::fmt::Args),
-    /// Compile a program to bytecode blocks and print its CID.
-    Compile(commands::compile::Args),
-    /// Reduce a program to its normal form and print it with its value.
-    Reduce(commands::reduce::Args),
-    /// Enumerate every reachable normal form of a program (bounded).
-    Explore(commands::explore::Args),
-    /// Deploy a program to a new address, run it and record every step as signed events.
+    /// Run a program: record every step as signed events, print its value and address.
     Run(commands::run::Args),
     /// Re-check every event of every log of a stored program.
     Verify(commands::verify::Args),
+    /// List the programs of the store (or of a node, with --node).
+    Ls(commands::ls::Args),
     /// List the events of a stored program (`--json`, `--dot` for Graphviz).
     Log(commands::log::Args),
     /// Show the ambient tree of a stored program after any step (time travel).
     Inspect(commands::inspect::Args),
+    /// Write a stored program with its signed events to a CAR file.
+    Export(commands::car::ExportArgs),
+    /// Verify the program of a CAR file and store it (nothing is stored on failure).
+    Import(commands::car::ImportArgs),
+    /// Print a program in canonical form (or indented with --pretty), comments kept.
+    Fmt(commands::fmt::Args),
+    /// Compile a program to bytecode blocks and print its CID.
+    Compile(commands::compile::Args),
+    /// Reduce a program to its normal form and print it with its value (nothing stored).
+    Reduce(commands::reduce::Args),
+    /// Enumerate every reachable normal form of a program (bounded).
+    Explore(commands::explore::Args),
     /// Create the node's key, configuration and store (once; an existing key is kept).
     Init(commands::init::Args),
     /// Run a peer node: libp2p gossip and sync, and a local HTTP API.
@@ -58,6 +75,8 @@ enum Command {
     Value(commands::value::Args),
     /// Serve the time-travel inspector (a page and read routes) over the home's store.
     Ui(commands::ui::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(commands::completions::Args),
 }
 
 /// mimalloc: the events of a long run are many small allocations, which the system
@@ -66,44 +85,34 @@ enum Command {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-impl Command {
-    /// Whether the command prints its errors as JSON (`--json` of the commands that
-    /// talk to a node, and of `amb init`).
-    fn json_errors(&self) -> bool {
-        match self {
-            Command::Deploy(args) => args.json,
-            Command::Info(args) => args.json,
-            Command::Value(args) => args.json,
-            Command::Init(args) => args.json,
-            _ => false,
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let json_errors = cli.command.json_errors();
-    let outcome = match cli.command {
-        Command::Fmt(args) => commands::fmt::run(&args),
-        Command::Compile(args) => commands::compile::run(&args),
-        Command::Reduce(args) => commands::reduce::run(&args),
-        Command::Explore(args) => commands::explore::run(&args),
-        Command::Run(args) => commands::run::run(&args),
-        Command::Verify(args) => commands::verify::run(&args),
-        Command::Log(args) => commands::log::run(&args),
-        Command::Inspect(args) => commands::inspect::run(&args),
-        Command::Init(args) => commands::init::run(&args),
-        Command::Node(args) => commands::node::run(&args),
-        Command::Info(args) => commands::info::run(&args),
-        Command::Deploy(args) => commands::deploy::run(&args),
-        Command::Value(args) => commands::value::run(&args),
-        Command::Ui(args) => commands::ui::run(&args),
+    let global = &cli.global;
+    let outcome = match &cli.command {
+        Command::Run(args) => commands::run::run(args, global),
+        Command::Verify(args) => commands::verify::run(args, global),
+        Command::Ls(args) => commands::ls::run(args, global),
+        Command::Log(args) => commands::log::run(args, global),
+        Command::Inspect(args) => commands::inspect::run(args, global),
+        Command::Export(args) => commands::car::export(args, global),
+        Command::Import(args) => commands::car::import(args, global),
+        Command::Fmt(args) => commands::fmt::run(args, global),
+        Command::Compile(args) => commands::compile::run(args, global),
+        Command::Reduce(args) => commands::reduce::run(args, global),
+        Command::Explore(args) => commands::explore::run(args, global),
+        Command::Init(args) => commands::init::run(args, global),
+        Command::Node(args) => commands::node::run(args, &global.home()),
+        Command::Info(args) => commands::info::run(args, global),
+        Command::Deploy(args) => commands::deploy::run(args, global),
+        Command::Value(args) => commands::value::run(args, global),
+        Command::Ui(args) => commands::ui::run(args, &global.home()),
+        Command::Completions(args) => commands::completions::run(args),
     };
     match outcome {
         Ok(code) => code,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            if json_errors {
+            if global.json {
                 commands::json_error::print_json_error(&error);
             }
             // A closed stderr is no reason to panic.

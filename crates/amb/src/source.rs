@@ -55,11 +55,7 @@ pub(crate) fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// Parses a program's text; a syntax error comes back rendered with its place.
 pub(crate) fn parse(path: &Path, text: &[u8], limits: &LimitArgs) -> anyhow::Result<Ast> {
-    let name = if path == Path::new("-") {
-        "<stdin>".to_string()
-    } else {
-        path.display().to_string()
-    };
+    let name = display_name(path);
     amb_syntax::parse_with_limits(text, &limits.limits())
         .map_err(|e| Reported(e.render(text, &name)).into())
 }
@@ -118,13 +114,77 @@ pub(crate) fn load_program(
 /// Compiles a JavaScript file; the generated program and its source map.
 pub(crate) fn compile_js(path: &Path) -> anyhow::Result<(String, amb_js::SourceMap)> {
     let text = read(path)?;
-    let name = if path == Path::new("-") {
-        "<stdin>".to_string()
-    } else {
-        path.display().to_string()
-    };
+    let name = display_name(path);
     let source =
         String::from_utf8(text).map_err(|_| anyhow::anyhow!("{name} is not UTF-8 text"))?;
     let compiled = amb_js::compile(&source).map_err(|e| Reported(e.render(&source, &name)))?;
     Ok((compiled.roam, compiled.map))
+}
+
+/// Refuses a program that has no part (an empty or comment-only file): there is
+/// nothing to run (`--allow-empty` runs it anyway).
+pub(crate) fn refuse_empty(path: &Path, ast: &Ast, allow_empty: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        allow_empty || !ast.is_empty(),
+        "{} holds no program (it is empty or only comments): nothing to run \
+         (--allow-empty runs the empty program)",
+        display_name(path)
+    );
+    Ok(())
+}
+
+/// The smallest encoding of a `deploy` instruction: array, opcode, the CID's tag
+/// and byte string header, the 37 bytes of the CID, `prev` (`spec/bytecode.md`).
+const MIN_DEPLOY_BYTES: usize = 1 + 1 + 2 + 2 + 37 + 1;
+/// The smallest encoding of any other instruction: array, opcode, target, `prev`.
+const MIN_INSTRUCTION_BYTES: usize = 4;
+
+/// Refuses, before compiling, a program one of whose blocks must be larger than
+/// `max_block_bytes`: each block's size is bounded below by its instructions'
+/// smallest encodings, so a flat program of millions of parts is refused at once
+/// instead of after the whole compilation.
+pub(crate) fn check_block_sizes(ast: &Ast, max_block_bytes: usize) -> anyhow::Result<()> {
+    use amb_syntax::NodeKind;
+    // Block owners: 0 is the program's root, i + 1 the ambient of node i.
+    let mut sizes: Vec<usize> = vec![MIN_INSTRUCTION_BYTES; ast.len() + 1];
+    let mut stack: Vec<(amb_syntax::NodeId, usize)> = ast.roots().map(|r| (r, 0)).collect();
+    while let Some((id, block)) = stack.pop() {
+        let node = ast.node(id);
+        let own = match node.kind() {
+            NodeKind::Ambient => {
+                sizes[block] += MIN_DEPLOY_BYTES;
+                id.index() + 1
+            }
+            NodeKind::Cap(_) => {
+                let name = node.name().map_or(0, |s| ast.name_text(s).len());
+                sizes[block] += MIN_INSTRUCTION_BYTES + name;
+                block
+            }
+        };
+        if sizes[block] > max_block_bytes {
+            let whose = match block {
+                0 => "the program's root".to_string(),
+                i => {
+                    let owner = ast.node(ast.node_id(i - 1));
+                    format!("`{}`", owner.name().map_or("?", |s| ast.name_text(s)))
+                }
+            };
+            anyhow::bail!(
+                "the block of {whose} would be more than {max_block_bytes} bytes \
+                 (max_block_bytes): refused before compiling; split its body into nested \
+                 ambients"
+            );
+        }
+        stack.extend(ast.children(Some(id)).map(|child| (child, own)));
+    }
+    Ok(())
+}
+
+/// How a path is named in messages (`-` is standard input).
+fn display_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
 }

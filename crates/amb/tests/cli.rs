@@ -89,7 +89,11 @@ fn fmt_prints_the_canonical_form() {
         "// a comment\ncall[ out a . in b | open_ ]  |\n  \"abc\"[ ( in_ ) ]\n",
     );
     let output = amb(&["fmt", s(&file)], None);
-    assert_eq!(success(&output), "abc[in_]|call[open_|out a.in b]\n");
+    // The comment before the first part is the program's header: it stays first.
+    assert_eq!(
+        success(&output),
+        "// a comment\nabc[in_]|call[open_|out a.in b]\n"
+    );
     assert_eq!(stderr(&output), "");
 
     let file = files.write("ch06.amb", CHAPTER_06);
@@ -97,18 +101,22 @@ fn fmt_prints_the_canonical_form() {
         success(&amb(&["fmt", s(&file)], None)),
         "call[open_|out a.in b]\n"
     );
-    // The empty program prints as an empty line.
+    // The empty program prints as an empty line (its comments kept).
     let file = files.write("empty.amb", "// nothing\n");
+    assert_eq!(success(&amb(&["fmt", s(&file)], None)), "// nothing\n");
+    let file = files.write("empty.amb", "");
     assert_eq!(success(&amb(&["fmt", s(&file)], None)), "\n");
 }
 
 #[test]
-fn fmt_check_accepts_only_the_canonical_form() {
+fn fmt_check_accepts_only_the_formatted_forms() {
     let files = Files::new();
     for canonical in [
         "call[open_|out a.in b]\n",
         "call[open_|out a.in b]",
         "a[]|b[]\n",
+        // The pretty form is formatted too.
+        "a[]|\nb[]\n",
     ] {
         let file = files.write("c.amb", canonical);
         let output = amb(&["fmt", "--check", s(&file)], None);
@@ -126,7 +134,7 @@ fn fmt_check_accepts_only_the_canonical_form() {
         let output = amb(&["fmt", "--check", s(&file)], None);
         let err = failure(&output);
         assert_eq!(stdout(&output), "", "{other:?}");
-        assert!(err.contains("not in canonical form"), "{other:?}: {err}");
+        assert!(err.contains("not formatted"), "{other:?}: {err}");
     }
 }
 
@@ -369,7 +377,7 @@ fn a_missing_file_is_reported() {
 
 #[test]
 fn bad_usage_exits_2() {
-    let output = amb(&["fmt", "--check", "--pretty", "x.amb"], None);
+    let output = amb(&["fmt", "--check", "--write", "x.amb"], None);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let output = amb(&["frobnicate"], None);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
@@ -423,4 +431,142 @@ fn javascript_files_compile_reduce_and_point_errors_into_the_source() {
     let err = failure(&amb(&["reduce", s(&bad)], None));
     assert!(err.contains("bad.js:2:18"), "{err}");
     assert!(err.contains("if statement"), "{err}");
+}
+
+/// A program with comments everywhere a comment can be: a header, before parts (in a
+/// body and in a prefix's group), at the end of a body and of the program.
+const COMMENTED: &str = "// header line one
+// header line two
+zeta[
+  // before in_
+  in_ x.open_ // trailing after open_
+]|
+alpha[
+  in b.(
+    // inside a group
+    c[]|d[]
+  )|
+  inner[
+    // only a comment in this body
+  ]
+]
+// at the very end
+";
+
+#[test]
+fn fmt_keeps_every_comment_in_both_forms() {
+    let files = Files::new();
+    let file = files.write("c.amb", COMMENTED);
+    let comments = |text: &str| -> Vec<String> {
+        let mut found: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.find("//").map(|i| l[i..].trim_end().to_string()))
+            .collect();
+        found.sort();
+        found
+    };
+    let original = amb_syntax::parse(COMMENTED).unwrap();
+    for form in [vec!["fmt"], vec!["fmt", "--pretty"]] {
+        let mut args = form.clone();
+        args.push(s(&file));
+        let out = success(&amb(&args, None));
+        assert_eq!(comments(&out), comments(COMMENTED), "{form:?}:\n{out}");
+        // The header stays first; parts are sorted, each with its comments.
+        assert!(
+            out.starts_with("// header line one\n// header line two\n"),
+            "{out}"
+        );
+        assert!(
+            out.find("alpha").unwrap() < out.find("zeta").unwrap(),
+            "{out}"
+        );
+        assert!(out.trim_end().ends_with("// at the very end"), "{out}");
+        // It parses to the same program, with the same comments, and formats to
+        // itself: `--check` accepts it.
+        let again = amb_syntax::parse(&out).expect("the output parses");
+        let mut canonical = original.clone();
+        canonical.canonicalize();
+        assert!(again.same_structure(&canonical), "{out}");
+        assert_eq!(again.comments().len(), original.comments().len());
+        let formatted = files.write("f.amb", &out);
+        let mut again_args = form.clone();
+        again_args.push(s(&formatted));
+        assert_eq!(success(&amb(&again_args, None)), out, "{form:?} is stable");
+        assert_eq!(success(&amb(&["fmt", "--check", s(&formatted)], None)), "");
+    }
+    let pretty = success(&amb(&["fmt", "--pretty", s(&file)], None));
+    assert!(
+        pretty.contains("\n  // before in_\n  in_ x.open_"),
+        "{pretty}"
+    );
+    assert!(
+        pretty.contains("    // only a comment in this body\n  ]"),
+        "{pretty}"
+    );
+}
+
+#[test]
+fn fmt_write_formats_files_in_place_and_the_examples_are_formatted() {
+    let files = Files::new();
+    let one = files.write("one.amb", "b[] | a[] // a\n");
+    let two = files.write("two.amb", "a[]|b[]\n");
+    let output = amb(&["fmt", "--write", s(&one), s(&two)], None);
+    success(&output);
+    assert_eq!(stderr(&output), format!("formatted {}\n", one.display()));
+    assert_eq!(std::fs::read_to_string(&one).unwrap(), "a[]|b[]\n// a\n");
+    assert_eq!(std::fs::read_to_string(&two).unwrap(), "a[]|b[]\n");
+    success(&amb(&["fmt", "--write", "--pretty", s(&one)], None));
+    success(&amb(&["fmt", "--check", s(&one), s(&two)], None));
+    let json: serde_json::Value =
+        serde_json::from_str(&success(&amb(&["fmt", "--check", "--json", s(&one)], None))).unwrap();
+    assert_eq!(json["files"][0]["formatted"], true);
+
+    // Every example of the repository is formatted.
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut roam: Vec<PathBuf> = std::fs::read_dir(&examples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "amb"))
+        .collect();
+    roam.sort();
+    assert!(roam.len() >= 4, "{roam:?}");
+    let mut args = vec!["fmt", "--check"];
+    args.extend(roam.iter().map(|p| s(p)));
+    let output = amb(&args, None);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
+fn version_names_the_commit_and_completions_are_generated() {
+    let version = success(&amb(&["-V"], None));
+    let head = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git runs");
+    let head = String::from_utf8(head.stdout).unwrap();
+    assert!(
+        version.starts_with("amb 0.") && version.contains(&format!("({})", head.trim())),
+        "{version} (HEAD {head})"
+    );
+    for (shell, mark) in [
+        ("bash", "_amb()"),
+        ("zsh", "#compdef amb"),
+        ("fish", "complete -c amb"),
+    ] {
+        let script = success(&amb(&["completions", shell], None));
+        assert!(script.contains(mark), "{shell}: {script}");
+        for command in ["run", "verify", "export", "import", "ls", "completions"] {
+            assert!(script.contains(command), "{shell} completes {command}");
+        }
+    }
+    let err = amb(&["completions", "tcsh"], None);
+    assert_eq!(err.status.code(), Some(2));
+    // The top-level help names the main job first.
+    let help = success(&amb(&["--help"], None));
+    assert!(!help.contains("(later)"), "{help}");
+    assert!(
+        help.contains("run ") && help.contains("--home") && help.contains("--node"),
+        "{help}"
+    );
 }

@@ -42,12 +42,18 @@ fn first_init_creates_key_and_config_second_keeps_them() {
 
     let first = json(&amb(&["init", "--json"], data, None));
     let keys: Vec<_> = first.as_object().expect("object").keys().cloned().collect();
-    assert_eq!(keys, ["home", "public_key", "created"]);
+    assert_eq!(keys, ["home", "peer_id", "public_key", "created"]);
     assert_eq!(first["home"], s(&home));
     assert_eq!(first["created"], true);
     let public_key = first["public_key"].as_str().expect("hex").to_string();
     assert_eq!(public_key.len(), 64);
     assert!(public_key.bytes().all(|b| b.is_ascii_hexdigit()));
+    // The identity as everywhere else: the peer id of that key.
+    let peer_id = first["peer_id"].as_str().expect("a peer id").to_string();
+    assert!(
+        peer_id.starts_with("12D3KooW") && peer_id.len() > 40,
+        "{peer_id}"
+    );
 
     let key = std::fs::read(home.join("key")).expect("the key file");
     assert_eq!(key.len(), 32);
@@ -89,6 +95,8 @@ fn first_init_creates_key_and_config_second_keeps_them() {
     let out = text(&output.stdout);
     assert!(out.starts_with("already initialized "), "{out}");
     assert!(out.contains(&format!("public key: {public_key}")), "{out}");
+    assert!(out.contains(&format!("peer id: {peer_id}")), "{out}");
+    assert_eq!(second["peer_id"], peer_id.as_str());
 }
 
 #[test]

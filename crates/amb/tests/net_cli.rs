@@ -1027,3 +1027,96 @@ fn a_panic_in_one_programs_check_fails_that_program_alone() {
     assert_eq!(info["refused"]["internal"], 1, "{info}");
     assert!(node.is_running(), "log:\n{}", node.log());
 }
+
+#[test]
+fn delegating_a_name_the_program_lacks_is_refused_and_nodes_log_what_they_do() {
+    let a = Node::fresh(&[]);
+    let b = Node::fresh(&[a.address()]);
+    a.wait_peer(&b.peer_id);
+    let file = corpus(MONOID);
+    let file = file.to_str().unwrap();
+
+    // A name no ambient of the program has: refused before anything is stored.
+    let nosuch = format!("nosuch={}", b.peer_id);
+    let output = a.client(&["deploy", file, "--delegate", &nosuch, "--json"]);
+    let err = failure(&output);
+    assert!(
+        err.contains("the program has no ambient named `nosuch`"),
+        "{err}"
+    );
+    json_error(&output, "invalid");
+    let listed = json_of(&a.client(&["ls", "--json"]));
+    assert_eq!(listed["programs"], json!([]), "nothing stored");
+
+    // A real delegation: `amb ls --node` lists it, and both nodes log what happened.
+    let address = common::node::deploy(&a, file, &[("string_concat", &b)]);
+    let value = json_of(&b.client(&["value", &address, "--json"]));
+    assert_eq!(value["value"], "helloworld");
+    // A unique prefix is accepted through a node too.
+    let by_prefix = json_of(&b.client(&["value", &address[5..25], "--json"]));
+    assert_eq!(by_prefix["address"], address.as_str());
+    let entry = wait_until("the program listed as complete on A", || {
+        let listed = json_of(&a.client(&["ls", "--json"]));
+        let entry = listed["programs"][0].clone();
+        (entry["status"] == "complete").then_some(entry)
+    });
+    assert_eq!(entry["address"], address.as_str());
+    assert_eq!(entry["name"], "locally-evaluated-string-concat");
+    let table = text(&a.client(&["ls"]).stdout);
+    assert!(table.contains(&address), "{table}");
+    // Event prefixes, as `amb log` prints them, through a node too.
+    let log = json_of(&a.client(&["log", &address, "--json"]));
+    let last = log.as_array().and_then(|l| l.last()).expect("events")["cid"]
+        .as_str()
+        .expect("a CID")
+        .to_string();
+    let by_prefix = json_of(&a.client(&["inspect", &address, "--at", &last[..16], "--json"]));
+    let by_cid = json_of(&a.client(&["inspect", &address, "--at", &last, "--json"]));
+    assert_eq!(by_prefix, by_cid);
+    wait_until(
+        "A's log of the connection, deployment and delegation",
+        || {
+            let log = a.log();
+            (log.contains("connected")
+                && log.contains(&format!("deployed {address}"))
+                && log.contains("the peer hosts slices"))
+            .then_some(())
+        },
+    );
+    wait_until("B's log of the delegation request", || {
+        b.log()
+            .contains(&format!("asked to host slices of {address}"))
+            .then_some(())
+    });
+
+    // A peer that cannot be reached is warned about.
+    let home = Home::new();
+    let unreachable = format!("/ip4/127.0.0.1/tcp/1/p2p/{}", b.peer_id);
+    let c = Node::start(&home, &[unreachable], &[], &[]);
+    wait_until("a warning for the unreachable peer", || {
+        c.log().contains("cannot reach the peer").then_some(())
+    });
+}
+
+#[test]
+fn deploy_info_and_value_use_the_default_node_address() {
+    let node = Node::fresh(&[]);
+    // No --node: AMB_NODE_URL, else http://127.0.0.1:4080.
+    let info = json_of(
+        &amb_command(node.sandbox())
+            .args(["info", "--json"])
+            .env("AMB_NODE_URL", &node.api)
+            .output()
+            .expect("amb runs"),
+    );
+    assert_eq!(info["peer_id"], node.peer_id.as_str());
+    let unset = amb_command(node.sandbox())
+        .args(["info", "--json"])
+        .env("AMB_NODE_URL", "")
+        .output()
+        .expect("amb runs");
+    if unset.status.code() != Some(0) {
+        let err = text(&unset.stderr);
+        assert!(err.contains("http://127.0.0.1:4080"), "{err}");
+    }
+}

@@ -177,7 +177,14 @@ fn limits_are_errors_and_traces_list_every_step() {
     assert!(stdout.contains("step 1: a#1 enters b#2"), "{stdout}");
     assert!(stdout.contains("step 2: b#2 enters c#3"), "{stdout}");
     assert!(stdout.contains("normal form: c[b[a[]]]"), "{stdout}");
+    // A budget no reduction can keep is bad usage (exit 2), said before any work.
     let (code, _, stderr) = amb(&["reduce", "--max-memory", "16", file]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("16 bytes cannot be met"), "{stderr}");
+    // A budget the engine outgrows is the engine's error (exit 1).
+    let wide = dir.path().join("wide.amb");
+    std::fs::write(&wide, "x[in_ y]|".repeat(100_000) + "y[]").unwrap();
+    let (code, _, stderr) = amb(&["reduce", "--max-memory", "1048576", wide.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(stderr.contains("max_memory_bytes"), "{stderr}");
     let (code, stdout, _) = amb(&["explore", "--max-states", "1", "--json", file]);

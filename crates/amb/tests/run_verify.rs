@@ -99,11 +99,18 @@ fn run_prints_the_address_and_what_reduce_prints_and_the_run_verifies() {
             .collect();
         assert_eq!(
             keys,
-            ["address", "normal_form", "value", "steps", "events"],
+            [
+                "address",
+                "normal_form",
+                "value",
+                "steps",
+                "events",
+                "stuck"
+            ],
             "{file}"
         );
         let reduced = json(&amb(&["reduce", s(&path), "--json"], node.tmp.path()));
-        for key in ["normal_form", "value", "steps"] {
+        for key in ["normal_form", "value", "steps", "stuck"] {
             assert_eq!(run[key], reduced[key], "{file}: {key}");
         }
         let events = run["events"].as_u64().expect("a count");
@@ -173,28 +180,65 @@ fn verifying_an_unknown_address_is_a_clear_error() {
     // A well-formed address of nothing stored.
     let unknown = format!("/amb/{}", Cid::of(b"no such program"));
     let err = failure(&node.amb(&["verify", &unknown]));
-    assert!(err.contains(&unknown), "{err}");
-    assert!(err.contains("no valid program manifest is stored"), "{err}");
+    assert!(
+        err.contains(&format!("no program {unknown} in this store")),
+        "{err}"
+    );
     // Not an address at all.
     let err = failure(&node.amb(&["verify", "/amb/not-a-cid"]));
     assert!(
-        err.contains("is not an address of the form /amb/<cid>"),
+        err.contains("`/amb/not-a-cid` is not a program address"),
         "{err}"
     );
-    // A stored block that is not a manifest: the program's root bytecode block.
+    // A bytecode CID (`amb compile`) where an address is expected: said so.
     let path = corpus(MONOID);
     json(&node.amb(&["run", s(&path), "--json"]));
     let block = success(&amb(&["compile", s(&path)], node.tmp.path()));
-    let block = format!("/amb/{}", block.trim());
-    let err = failure(&node.amb(&["verify", &block]));
-    assert!(err.contains("no valid program manifest is stored"), "{err}");
+    let block = block.trim();
+    for args in [
+        vec!["verify", block],
+        vec!["run", "--resume", block],
+        vec!["log", block],
+        vec!["inspect", block, "--at", "0"],
+        vec!["export", block, "-o", "x.car"],
+    ] {
+        let err = failure(&node.amb(&args));
+        assert!(
+            err.contains(&format!(
+                "{block} is a bytecode CID (`amb compile`), not a program address (`amb run`/`deploy`)"
+            )),
+            "{args:?}: {err}"
+        );
+    }
+    // An unknown address gets one wording everywhere.
+    for args in [
+        vec!["verify", unknown.as_str()],
+        vec!["run", "--resume", unknown.as_str()],
+        vec!["log", unknown.as_str()],
+        vec!["inspect", unknown.as_str(), "--at", "0"],
+        vec!["export", unknown.as_str(), "-o", "x.car"],
+    ] {
+        let err = failure(&node.amb(&args));
+        assert!(
+            err.contains(&format!("no program {unknown} in this store")),
+            "{args:?}: {err}"
+        );
+    }
     // With --json, the failure is also a JSON error on stdout.
     for (address, kind) in [
         (unknown.as_str(), "not-found"),
         ("/amb/not-a-cid", "invalid"),
+        (block, "invalid"),
     ] {
         let out = node.amb(&["verify", address, "--json"]);
         failure(&out);
+        // Printed once.
+        assert_eq!(
+            text(&out.stdout).lines().count(),
+            1,
+            "{}",
+            text(&out.stdout)
+        );
         let error: Value = serde_json::from_slice(&out.stdout).expect("a JSON error");
         assert_eq!(error["error"]["kind"], kind, "{error}");
         assert!(
@@ -207,24 +251,38 @@ fn verifying_an_unknown_address_is_a_clear_error() {
 }
 
 #[test]
-fn run_and_verify_without_init_tell_to_run_amb_init() {
+fn run_creates_a_missing_home_and_verify_without_one_says_to_run_amb_init() {
     let tmp = tempfile::tempdir().expect("temporary directory");
     let home = tmp.path().join("never-initialized");
-    let path = corpus(MONOID);
-    let err = failure(&amb(
-        &["run", s(&path), "--json", "--home", s(&home)],
-        tmp.path(),
-    ));
-    assert!(err.contains("run `amb init`"), "{err}");
-    assert!(err.contains(s(&home)), "{err}");
-    // Nothing was created.
-    assert!(!home.exists());
-    // Without --home: the default location, also uninitialized.
-    let err = failure(&amb(&["run", s(&path)], tmp.path()));
-    assert!(err.contains("run `amb init`"), "{err}");
     let unknown = format!("/amb/{}", Cid::of(b"x"));
     let err = failure(&amb(&["verify", &unknown, "--home", s(&home)], tmp.path()));
     assert!(err.contains("run `amb init`"), "{err}");
+    assert!(!home.exists());
+    // `amb run` makes the home it needs, and says so on stderr.
+    let path = corpus(MONOID);
+    let out = amb(&["--home", s(&home), "run", s(&path), "--json"], tmp.path());
+    let run = json(&out);
+    assert_eq!(run["value"], "helloworld");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("created the home {}", home.display())),
+        "{err}"
+    );
+    assert!(err.contains("peer id 12D3KooW"), "{err}");
+    assert!(home.join("key").is_file());
+    // The second run uses it without a word about it.
+    let again = amb(&["run", s(&path), "--home", s(&home)], tmp.path());
+    success(&again);
+    assert!(!text(&again.stderr).contains("created the home"));
+    // The default home too (in the data directory).
+    let out = amb(&["run", s(&path)], tmp.path());
+    success(&out);
+    assert!(
+        text(&out.stderr).contains("created the home"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(tmp.path().join("amb").is_dir());
 }
 
 #[test]
@@ -274,7 +332,12 @@ fn log_lists_every_event_and_inspect_travels_from_the_deployed_program_to_the_no
     assert_eq!(at("0")["term"], "a[in b.open_]|b[in_ a.open a]|open b");
     assert_eq!(at("0")["step"], 0);
     assert_eq!(at(&steps.to_string())["term"], run["normal_form"]);
-    assert_eq!(at("99")["step"], steps);
+    // A step past the end is refused, naming the last step.
+    let err = failure(&node.amb(&["inspect", address, "--at", "99"]));
+    assert!(
+        err.contains(&format!("step 99 is past the end: the run of {address} has {steps} steps (the last is step {steps})")),
+        "{err}"
+    );
     let second_halves: Vec<&str> = events
         .iter()
         .filter(|e| matches!(e["op"].as_str(), Some("in_" | "out_" | "open")))
@@ -292,20 +355,36 @@ fn log_lists_every_event_and_inspect_travels_from_the_deployed_program_to_the_no
     assert_eq!(text(&verified.stderr), "");
     assert_eq!(success(&verified), shown);
 
-    // `--diff`: what one step changed, as removed and added lines.
+    // `--diff`: what one step changed, as removed and added lines; with --json the
+    // same lines as `{"from", "to", "lines"}`.
     let diff = success(&node.amb(&["inspect", address, "--diff", "0", "1"]));
     assert!(diff.starts_with("--- step 0\n+++ step 1"), "{diff}");
     assert!(diff.lines().any(|l| l.starts_with('-')) && diff.lines().any(|l| l.starts_with('+')));
+    let diff_json = json(&node.amb(&["inspect", address, "--diff", "0", "1", "--json"]));
+    assert_eq!(
+        (diff_json["from"].clone(), diff_json["to"].clone()),
+        (0.into(), 1.into())
+    );
+    let lines: Vec<&str> = diff_json["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| l.as_str().expect("a line"))
+        .collect();
+    assert_eq!(lines, diff.lines().skip(2).collect::<Vec<_>>());
 
     // Bad moments are clear errors.
     let err = failure(&node.amb(&["inspect", address, "--at", "not-a-step"]));
     assert!(
-        err.contains("neither a step number nor an event CID"),
+        err.contains("`not-a-step` is neither a step number nor an event of the program"),
         "{err}"
     );
     let other = Cid::of(b"no such event").to_string();
     let err = failure(&node.amb(&["inspect", address, "--at", &other]));
-    assert!(err.contains("is not an event of this program"), "{err}");
+    assert!(
+        err.contains(&format!("no event {other} in {address}")),
+        "{err}"
+    );
 }
 
 /// A program whose normal form is larger than a pipe's buffer (64 KiB): 1,000 empty
@@ -542,4 +621,453 @@ fn a_truncated_store_is_damaged_for_every_command_that_opens_it() {
     let err = failure(&child.wait_with_output().expect("its output"));
     assert!(err.contains(&damaged), "node: {err}");
     assert_eq!(std::fs::read(&store).expect("read the store"), left);
+}
+
+/// `amb ls --json`'s programs.
+fn listed(node: &Node) -> Vec<Value> {
+    let list = json(&node.amb(&["ls", "--json"]));
+    list["programs"].as_array().expect("a program list").clone()
+}
+
+#[test]
+fn ls_lists_the_store_and_short_prefixes_name_programs_and_events() {
+    let node = Node::init();
+    assert!(listed(&node).is_empty());
+    assert!(success(&node.amb(&["ls"])).starts_with("no programs"));
+    let file = node.tmp.path().join("p.amb");
+    std::fs::write(&file, "a[in b.open_] | b[in_ a.open a]").expect("written");
+    let stuck = node.tmp.path().join("stuck.amb");
+    std::fs::write(&stuck, "a[in nowhere]").expect("written");
+    let run = json(&node.amb(&["run", s(&file), "--json"]));
+    let stuck_run = json(&node.amb(&["run", s(&stuck), "--json"]));
+    assert_eq!(
+        (run["stuck"].clone(), stuck_run["stuck"].clone()),
+        (false.into(), true.into())
+    );
+    let address = run["address"].as_str().expect("an address");
+
+    // Both programs, with their names, statuses and counts; `created` is recent.
+    let programs = listed(&node);
+    assert_eq!(programs.len(), 2, "{programs:?}");
+    let entry = programs
+        .iter()
+        .find(|p| p["address"] == address)
+        .expect("listed");
+    assert_eq!(entry["name"], "p");
+    assert_eq!(entry["status"], "complete");
+    assert_eq!(entry["events"], run["events"]);
+    assert_eq!(entry["steps"], run["steps"]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let created = entry["created"].as_u64().expect("a creation time");
+    assert!(created <= now && now - created < 600_000, "{entry}");
+    let other = programs
+        .iter()
+        .find(|p| p["address"] != address)
+        .expect("listed");
+    assert_eq!(
+        (other["name"].clone(), other["status"].clone()),
+        ("stuck".into(), "stuck".into())
+    );
+    let table = success(&node.amb(&["ls"]));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(address) && l.contains(" complete ")),
+        "{table}"
+    );
+    // `--home` before the subcommand (a global option) works the same.
+    let before = amb(&["--home", s(&node.home), "ls", "--json"], node.tmp.path());
+    assert_eq!(json(&before)["programs"].as_array().map(Vec::len), Some(2));
+
+    // A unique prefix of an address (16 characters, as listed) is accepted anywhere
+    // an address is.
+    let cid = &address[5..];
+    let short = &cid[..16];
+    let verified = json(&node.amb(&["verify", short, "--json"]));
+    assert_eq!(verified["address"], address);
+    let log = json(&node.amb(&["log", &format!("/amb/{short}"), "--json"]));
+    assert_eq!(
+        log.as_array().map(Vec::len),
+        run["events"].as_u64().map(|n| n as usize)
+    );
+
+    // `amb log` shows each event by a 16-character prefix, which `inspect --at`
+    // takes; writers are shown by the last 8 characters of their peer id, and the
+    // JSON form has the writer's key, peer id and signature.
+    let peer = json(&node.amb(&["init", "--json"]))["peer_id"]
+        .as_str()
+        .expect("a peer id")
+        .to_string();
+    assert!(peer.starts_with("12D3KooW"), "{peer}");
+    let text_log = success(&node.amb(&["log", short]));
+    let first = text_log.lines().nth(1).expect("an event line");
+    assert!(
+        first.contains(&format!("writer {}", &peer[peer.len() - 8..])),
+        "{first}"
+    );
+    for event in log.as_array().expect("events") {
+        assert_eq!(event["peer"], peer.as_str());
+        assert_eq!(event["writer"].as_str().map(str::len), Some(64));
+        assert_eq!(event["signature"].as_str().map(str::len), Some(128));
+    }
+    let last = log.as_array().unwrap().last().unwrap();
+    let last_cid = last["cid"].as_str().expect("a CID");
+    let listed_prefix = text_log
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .expect("the last event's prefix");
+    assert_eq!(listed_prefix.len(), 16);
+    assert!(last_cid.starts_with(listed_prefix));
+    let by_prefix = json(&node.amb(&["inspect", short, "--at", listed_prefix, "--json"]));
+    let by_cid = json(&node.amb(&["inspect", short, "--at", last_cid, "--json"]));
+    assert_eq!(by_prefix, by_cid);
+    // Too short to name anything.
+    let err = failure(&node.amb(&["verify", "bafyr4i"]));
+    assert!(err.contains("is not a program address"), "{err}");
+}
+
+#[test]
+fn an_ambiguous_prefix_lists_the_programs_it_starts() {
+    let node = Node::init();
+    let file = node.tmp.path().join("tiny.amb");
+    std::fs::write(&file, "a[]").expect("written");
+    // 33 addresses: two share their first 8 characters (7 are `bafyr4i`, the 8th
+    // one of 32).
+    let mut addresses: Vec<String> = Vec::new();
+    let (one, two) = loop {
+        let run = json(&node.amb(&["run", s(&file), "--json", "--quiet"]));
+        let address = run["address"].as_str().expect("an address").to_string();
+        let twin = addresses
+            .iter()
+            .find(|a| a[5..13] == address[5..13])
+            .cloned();
+        if let Some(twin) = twin {
+            break (twin, address);
+        }
+        addresses.push(address);
+        assert!(
+            addresses.len() <= 32,
+            "33 addresses without a shared prefix"
+        );
+    };
+    let prefix = &one[5..13];
+    let out = node.amb(&["verify", prefix, "--json"]);
+    let err = failure(&out);
+    assert!(err.contains(&format!("`{prefix}` is ambiguous")), "{err}");
+    assert!(err.contains(&one) && err.contains(&two), "{err}");
+    let error: Value = serde_json::from_slice(&out.stdout).expect("a JSON error");
+    assert_eq!(error["error"]["kind"], "invalid");
+}
+
+#[test]
+fn mistakes_are_refused_before_any_work() {
+    let node = Node::init();
+    let dir = node.tmp.path();
+    // Empty and comment-only programs: nothing to run, unless asked.
+    for (name, text) in [
+        ("empty.amb", ""),
+        ("comments.amb", "// only a comment\n  \n"),
+    ] {
+        let file = dir.join(name);
+        std::fs::write(&file, text).expect("written");
+        let err = failure(&node.amb(&["run", s(&file)]));
+        assert!(
+            err.contains("holds no program (it is empty or only comments)"),
+            "{err}"
+        );
+        let run = json(&node.amb(&["run", s(&file), "--allow-empty", "--json"]));
+        assert_eq!(run["steps"], 0);
+    }
+    assert_eq!(
+        listed(&node).len(),
+        2,
+        "only the two allowed runs are stored"
+    );
+    // A memory budget no reduction can keep: bad usage (exit 2), named.
+    let file = dir.join("p.amb");
+    std::fs::write(&file, "a[in b] | b[]").expect("written");
+    let out = node.amb(&["reduce", s(&file), "--max-memory", "1000"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("1000 bytes cannot be met"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A block over max_block_bytes is refused before compiling: 200,000 parts.
+    let wide = dir.join("wide.amb");
+    std::fs::write(&wide, "a[]|".repeat(200_000) + "a[]").expect("written");
+    let started = Instant::now();
+    let err = failure(&amb(
+        &["compile", s(&wide), "--max-block-bytes", "100000"],
+        dir,
+    ));
+    assert!(
+        err.contains("the block of the program's root would be more than 100000 bytes (max_block_bytes): refused before compiling"),
+        "{err}"
+    );
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    // Over the default limit (4 MiB), `amb run` refuses it the same way.
+    std::fs::write(&wide, "a[]|".repeat(120_000) + "a[]").expect("written");
+    let err = failure(&node.amb(&["run", s(&wide)]));
+    assert!(err.contains("refused before compiling"), "{err}");
+}
+
+#[test]
+fn json_and_quiet_cover_runs_reductions_and_traces() {
+    let node = Node::init();
+    let file = node.tmp.path().join("p.amb");
+    std::fs::write(&file, "a[in b.open_] | b[in_ a.open a] | open b").expect("written");
+    // --quiet leaves the normal form out; --verify verifies right after the run.
+    let run = json(&node.amb(&["run", s(&file), "--json", "--quiet", "--verify"]));
+    assert!(run.get("normal_form").is_none(), "{run}");
+    assert_eq!(run["verified"], true);
+    let out = success(&node.amb(&["run", s(&file), "--quiet", "--verify"]));
+    assert!(!out.contains("normal form"), "{out}");
+    assert!(
+        out.contains(&format!("verified: {} events", run["events"])),
+        "{out}"
+    );
+    // reduce --trace --json: the trace is part of the JSON, one object a step.
+    let reduced = json(&amb(
+        &["reduce", s(&file), "--trace", "--json"],
+        node.tmp.path(),
+    ));
+    let trace = reduced["trace"].as_array().expect("a trace");
+    assert_eq!(trace.len() as u64, reduced["steps"].as_u64().unwrap());
+    assert_eq!(trace[0]["step"], 1);
+    assert_eq!(trace[0]["rule"], "in");
+    assert_eq!(
+        (trace[0]["subject"].clone(), trace[0]["object"].clone()),
+        ("a".into(), "b".into())
+    );
+    let quiet = success(&amb(&["reduce", s(&file), "--quiet"], node.tmp.path()));
+    assert!(!quiet.contains("normal form"), "{quiet}");
+    // compile, explore and fmt answer in JSON too; errors in the API's shape.
+    let compiled = json(&amb(&["compile", s(&file), "--json"], node.tmp.path()));
+    assert!(
+        compiled["cid"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("bafyr4i"))
+    );
+    let explored = json(&amb(&["explore", s(&file), "--json"], node.tmp.path()));
+    assert!(explored["normal_forms"].is_array());
+    let formatted = json(&amb(&["fmt", s(&file), "--json"], node.tmp.path()));
+    assert_eq!(formatted["text"], "a[in b.open_]|b[in_ a.open a]|open b\n");
+    let bad = node.tmp.path().join("bad.amb");
+    std::fs::write(&bad, "a[").expect("written");
+    for command in ["fmt", "compile", "reduce", "run"] {
+        let out = node.amb(&[command, s(&bad), "--json"]);
+        failure(&out);
+        let error: Value = serde_json::from_slice(&out.stdout).expect("a JSON error");
+        assert_eq!(error["error"]["kind"], "invalid", "{command}: {error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("bad.amb:1:3"),
+            "{error}"
+        );
+    }
+}
+
+/// Runs the independent CAR reader (`.ci/car-reader`, `@ipld/car`) on `file`: its
+/// `{"version", "roots", "blocks", "mismatches"}`. Fails, never skips, without it.
+fn car_reader(file: &Path) -> Value {
+    let reader = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/car-reader");
+    assert!(
+        reader.join("node_modules/@ipld/car").is_dir(),
+        "the CAR reader is not installed: run `npm ci` in {} (.ci/run does)",
+        reader.display()
+    );
+    let out = Command::new("node")
+        .arg(reader.join("read.mjs"))
+        .arg(file)
+        .output()
+        .expect("node runs (install Node.js)");
+    serde_json::from_str(&success(&out)).expect("the reader's JSON")
+}
+
+#[test]
+fn a_program_exported_to_a_car_file_imports_into_another_home_and_verifies() {
+    let a = Node::init();
+    let run = json(&a.amb(&["run", s(&corpus(MONOID)), "--json"]));
+    let address = run["address"].as_str().expect("an address");
+    let car = a.tmp.path().join("monoid.car");
+    let exported = json(&a.amb(&["export", &address[..21], "-o", s(&car), "--json"]));
+    assert_eq!(exported["address"], address);
+    assert_eq!(exported["events"], run["events"]);
+
+    // The independent reader: CAR v1, the program manifest as root, every CID the
+    // hash of its block.
+    let read = car_reader(&car);
+    assert_eq!(read["version"], 1);
+    assert_eq!(read["roots"], serde_json::json!([&address[5..]]));
+    assert_eq!(read["mismatches"], serde_json::json!([]));
+    let blocks = read["blocks"].as_array().expect("blocks");
+    assert_eq!(blocks.len() as u64, exported["blocks"].as_u64().unwrap());
+    assert_eq!(blocks[0]["cid"], &address[5..]);
+    let log = json(&a.amb(&["log", address, "--json"]));
+    let cids: std::collections::HashSet<&str> =
+        blocks.iter().map(|b| b["cid"].as_str().unwrap()).collect();
+    for event in log.as_array().unwrap() {
+        assert!(cids.contains(event["cid"].as_str().unwrap()), "{event}");
+    }
+
+    // Into a fresh home: verified, stored, and the same value.
+    let b = Node::init();
+    let imported = json(&b.amb(&["import", s(&car), "--json"]));
+    assert_eq!(imported["address"], address);
+    assert_eq!(imported["complete"], true);
+    assert_eq!(imported["normal_form"], run["normal_form"]);
+    let verified = json(&b.amb(&["verify", address, "--json"]));
+    assert_eq!(verified["events"], run["events"]);
+    assert_eq!(verified["normal_form"], run["normal_form"]);
+    assert_eq!(listed(&b)[0]["status"], "complete");
+    // Importing again stores nothing new.
+    assert_eq!(
+        json(&b.amb(&["import", s(&car), "--json"]))["new_events"],
+        0
+    );
+}
+
+#[test]
+fn a_forged_or_incomplete_car_file_is_refused_and_nothing_is_stored() {
+    let a = Node::init();
+    let run = json(&a.amb(&["run", s(&corpus(MONOID)), "--json"]));
+    let address = run["address"].as_str().expect("an address");
+    let car = a.tmp.path().join("monoid.car");
+    success(&a.amb(&["export", address, "-o", s(&car)]));
+    let original = amb_log::read_car(&std::fs::read(&car).unwrap()).expect("reads");
+    let events: Vec<usize> = original
+        .blocks
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, bytes))| amb_log::Event::decode(bytes).is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    let write = |name: &str, blocks: &[(Cid, Vec<u8>)]| {
+        let path = a.tmp.path().join(name);
+        let mut out = Vec::new();
+        amb_log::write_car(
+            original.root,
+            blocks.iter().map(|(c, b)| (*c, b.as_slice())),
+            &mut out,
+        )
+        .unwrap();
+        std::fs::write(&path, out).unwrap();
+        path
+    };
+    let b = Node::init();
+    let refused = |path: &Path, kind: &str| -> Value {
+        let out = b.amb(&["import", s(path), "--json"]);
+        let err = failure(&out);
+        assert!(
+            err.contains("nothing was stored") || kind == "invalid",
+            "{err}"
+        );
+        let error: Value = serde_json::from_slice(&out.stdout).expect("a JSON error");
+        assert_eq!(error["error"]["kind"], kind, "{error}");
+        assert!(listed(&b).is_empty(), "nothing stored");
+        error["error"].clone()
+    };
+
+    // A forged signature: the event's bytes changed (and its CID with them).
+    let mut forged = original.blocks.clone();
+    let (_, bytes) = &mut forged[events[3]];
+    let at = bytes.len() - 5;
+    bytes[at] ^= 0x55;
+    let forged_cid = Cid::of(bytes);
+    forged[events[3]].0 = forged_cid;
+    let error = refused(&write("forged.car", &forged), "refused");
+    assert!(error["rule"].is_string(), "{error}");
+    assert!(error["at"].is_string(), "{error}");
+
+    // The last event missing: the run is cut short, which a rule names.
+    let mut cut = original.blocks.clone();
+    let last = cut.remove(*events.last().unwrap()).0;
+    let error = refused(&write("cut.car", &cut), "refused");
+    assert!(error["rule"].is_string(), "{error}");
+    assert_ne!(error["at"], last.to_string());
+
+    // A block whose bytes are not its CID's: the file itself is refused.
+    let mut bytes = std::fs::read(&car).unwrap();
+    let end = bytes.len() - 3;
+    bytes[end] ^= 1;
+    let flipped = a.tmp.path().join("flipped.car");
+    std::fs::write(&flipped, bytes).unwrap();
+    let error = refused(&flipped, "invalid");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not match its CID"),
+        "{error}"
+    );
+    // The original still imports.
+    success(&b.amb(&["import", s(&car)]));
+}
+
+/// The commands of the README's quick start: the first `sh` block after its
+/// `## Quick start` heading.
+fn quick_start() -> Vec<String> {
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let readme = std::fs::read_to_string(readme).expect("README.md");
+    let section = &readme[readme.find("## Quick start").expect("a quick start")..];
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a sh block");
+    block.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn the_readme_quick_start_runs_as_written() {
+    let commands = quick_start();
+    assert_eq!(
+        commands[0], "cargo install --path crates/amb",
+        "{commands:?}"
+    );
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let home = tmp.path().join("home");
+    let mut outputs = String::new();
+    // The commands after the install, with the binary just built and a fresh home.
+    for line in &commands[1..] {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[0], "amb", "{line}");
+        let out = Command::new(env!("CARGO_BIN_EXE_amb"))
+            .args(&words[1..])
+            .current_dir(&repo)
+            .env("AMB_HOME", &home)
+            .stdin(Stdio::null())
+            .output()
+            .expect("amb runs");
+        outputs.push_str(&success(&out));
+        assert!(
+            text(&out.stderr).contains("created the home"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert!(outputs.contains("value: \"helloworld\""), "{outputs}");
+    assert!(outputs.contains("address: /amb/bafyr4i"), "{outputs}");
+    assert!(outputs.contains("verified: "), "{outputs}");
+    // Every example file the README names exists.
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    for word in readme.split(|c: char| c.is_whitespace() || c == '`') {
+        if let Some(path) = word
+            .strip_prefix("examples/")
+            .filter(|p| p.ends_with(".amb") && !p.contains('*'))
+        {
+            assert!(
+                repo.join("examples").join(path).is_file(),
+                "examples/{path}"
+            );
+        }
+    }
 }

@@ -5,9 +5,15 @@ use std::{path::PathBuf, process::ExitCode};
 use amb_bytecode::{BlockLimits, Program};
 use anyhow::Context;
 
-use crate::source::{self, LimitArgs};
+use serde_json::json;
 
-/// Arguments of `amb compile`.
+use crate::{
+    options::Global,
+    source::{self, LimitArgs},
+};
+
+/// Arguments of `amb compile` (with `--json`: `{"cid", "blocks"}`, with `"explain"`
+/// for --explain; `{"roam"}` for `--emit roam`).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Program file (`-` for standard input).
@@ -37,7 +43,7 @@ pub(crate) struct Args {
     emit: Option<String>,
 }
 
-pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
     if args.emit.as_deref() == Some("map") {
         let (roam, map) = source::compile_js(&args.file)?;
         let marks: Vec<serde_json::Value> = map
@@ -52,12 +58,17 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     let (_, mut ast) = source::load_program(&args.file, &args.lang, &args.limits)?;
     if args.emit.is_some() {
-        print!("{}", amb_syntax::to_pretty_string(&ast));
+        let roam = amb_syntax::to_pretty_string(&ast);
+        match global.json {
+            true => println!("{}", json!({ "roam": roam })),
+            false => print!("{roam}"),
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if args.canonical {
         ast.canonicalize();
     }
+    source::check_block_sizes(&ast, args.max_block_bytes)?;
     let limits = BlockLimits {
         max_block_bytes: args.max_block_bytes,
         ..BlockLimits::default()
@@ -71,9 +82,18 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
         }
     }
-    if args.explain {
-        let program = Program::from_compiled(&compiled)?;
-        print!("{}", program.explain());
+    let explained = match args.explain {
+        true => Some(Program::from_compiled(&compiled)?.explain()),
+        false => None,
+    };
+    if global.json {
+        let mut json = json!({ "cid": compiled.root.to_string(), "blocks": compiled.blocks.len() });
+        if let Some(explained) = explained {
+            json["explain"] = json!(explained);
+        }
+        println!("{json}");
+    } else if let Some(explained) = explained {
+        print!("{explained}");
     } else {
         println!("{}", compiled.root);
     }

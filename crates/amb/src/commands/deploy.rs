@@ -1,25 +1,26 @@
-//! `amb deploy FILE --node URL [--json]`: deploy a program on a running node, which
+//! `amb deploy FILE [--node URL] [--json]`: deploy a program on a running node, which
 //! runs it, records its events and publishes them; prints its address.
 
 use std::{io::Write, path::PathBuf, process::ExitCode, time::Duration};
 
 use amb_engine::Limits;
 
-use crate::{client::NodeArgs, source::LimitArgs};
+use crate::{options::Global, source::LimitArgs};
 
 /// Arguments of `amb deploy`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Program file (`-` for standard input).
     file: PathBuf,
-    /// Print `{"address"}` as JSON (and an error as `{"error"}`).
+    /// Deploy an empty (or comment-only) program instead of refusing it.
     #[arg(long)]
-    pub(crate) json: bool,
+    allow_empty: bool,
     /// Most reduction steps; reaching it is an error.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_steps)]
     max_steps: u64,
-    /// Host the ambients named NAME on the peer PEER_ID (repeatable): that peer runs
-    /// them and writes their logs.
+    /// Host the ambients named NAME on the peer PEER_ID (repeatable; the peer id as
+    /// `amb init`, `amb info` and the node's ready line show it): that peer runs them
+    /// and writes their logs. A NAME the program has no ambient of is refused.
     #[arg(long, value_name = "NAME=PEER_ID", value_parser = parse_delegate)]
     delegate: Vec<(String, String)>,
     /// How long to wait for the node, in seconds.
@@ -29,13 +30,12 @@ pub(crate) struct Args {
     limits: LimitArgs,
     #[command(flatten)]
     lang: crate::source::LangArgs,
-    #[command(flatten)]
-    node: NodeArgs,
 }
 
-pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
     // Parsed here first, so a syntax error is shown against the file.
-    let (text, _) = crate::source::load_program(&args.file, &args.lang, &args.limits)?;
+    let (text, ast) = crate::source::load_program(&args.file, &args.lang, &args.limits)?;
+    crate::source::refuse_empty(&args.file, &ast, args.allow_empty)?;
     let source = String::from_utf8(text)
         .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", args.file.display()))?;
     let name = args
@@ -53,14 +53,15 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         "max_steps": args.max_steps,
         "delegate": delegate,
     });
-    let answer = args
-        .node
-        .post("/v1/deploy", &body, Duration::from_secs(args.timeout))?;
+    let answer =
+        global
+            .node_or_default()
+            .post("/v1/deploy", &body, Duration::from_secs(args.timeout))?;
     let address = answer["address"]
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("the node's answer has no address: {answer}"))?;
     let mut out = std::io::stdout().lock();
-    if args.json {
+    if global.json {
         writeln!(out, "{}", serde_json::json!({ "address": address }))?;
     } else {
         writeln!(out, "{address}")?;

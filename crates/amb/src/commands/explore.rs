@@ -5,9 +5,13 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
 
-use crate::source::{self, LimitArgs};
+use crate::{
+    options::Global,
+    source::{self, LimitArgs},
+};
 
-/// Arguments of `amb explore`.
+/// Arguments of `amb explore` (with `--json`: `{"normal_forms", "states",
+/// "confluent", "truncated"}`).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Program file (`-` for standard input).
@@ -15,18 +19,15 @@ pub(crate) struct Args {
     /// Most distinct states to visit; past it the result is marked truncated.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_states: usize,
-    /// Print `{"normal_forms", "states", "confluent", "truncated"}` as JSON.
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
     limits: LimitArgs,
 }
 
-pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
     let (_, ast) = source::load(&args.file, &args.limits)?;
     let exploration =
         amb_reference::explore(&ast, args.max_states).context("exploring the state space")?;
-    if args.json {
+    if global.json {
         println!("{}", exploration.to_json());
         return Ok(ExitCode::SUCCESS);
     }

@@ -1,24 +1,20 @@
-//! `amb info --node URL [--json]`: a running node's peer id, health, addresses,
+//! `amb info [--node URL] [--json]`: a running node's peer id, health, addresses,
 //! peers and counters of refused messages by rule.
 
 use std::{io::Write, process::ExitCode, time::Duration};
 
-use crate::client::NodeArgs;
+use crate::options::Global;
 
 /// Arguments of `amb info`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {
-    /// Print the node's answer as JSON (and an error as `{"error"}`).
-    #[arg(long)]
-    pub(crate) json: bool,
-    #[command(flatten)]
-    node: NodeArgs,
-}
+pub(crate) struct Args {}
 
-pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let info = args.node.get("/v1/info", Duration::from_secs(10))?;
+pub(crate) fn run(_args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let info = global
+        .node_or_default()
+        .get("/v1/info", Duration::from_secs(10))?;
     let mut out = std::io::stdout().lock();
-    if args.json {
+    if global.json {
         writeln!(out, "{info}")?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -12,64 +12,51 @@ use amb_bytecode::Cid;
 use amb_vm::travel::{Moment, Timeline};
 use anyhow::Context;
 
-use crate::{
-    client::NodeArgs,
-    commands::{
-        json_error::print_json_error,
-        verify::{VerifyFirst, parse_address},
-    },
-    home::HomeArgs,
-};
+use crate::{address, client::NodeArgs, commands::verify::VerifyFirst, options::Global};
 
 /// Arguments of `amb inspect`.
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("when").required(true).args(["at", "diff"])))]
 pub(crate) struct Args {
-    /// The program's address, `/amb/<cid>`.
+    /// The program's address, `/amb/<cid>` (or the bare CID, or a unique prefix).
     address: String,
-    /// A step number (0 is the deployed program) or an event CID.
+    /// A step number (0 is the deployed program) or an event CID (or a unique prefix
+    /// of one, as `amb log` prints it).
     #[arg(long, value_name = "K|CID")]
     at: Option<String>,
     /// Show what changed between two steps.
     #[arg(long, num_args = 2, value_names = ["K1", "K2"])]
     diff: Option<Vec<String>>,
-    /// Print `{"term", "step"}` as JSON (with --at; a failure as `{"error": {…}}`).
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
     verify: VerifyFirst,
-    /// Read the program from the running node at this API URL (else the home's
-    /// store is read).
-    #[arg(long, value_name = "URL")]
-    node: Option<String>,
-    #[command(flatten)]
-    home: HomeArgs,
 }
 
-fn moment(text: &str) -> anyhow::Result<Moment> {
-    if let Ok(step) = text.parse::<u64>() {
+/// The moment `text` names in `timeline`: a step up to the last one, or an event of
+/// the program.
+fn moment(text: &str, timeline: &Timeline<'_>) -> anyhow::Result<Moment> {
+    if let Ok(step) = text.trim().parse::<u64>() {
+        let last = timeline.total_steps();
+        anyhow::ensure!(
+            step <= last,
+            "step {step} is past the end: the run of /amb/{} has {last} steps (the last is step {last})",
+            timeline.program()
+        );
         return Ok(Moment::Step(step));
     }
-    let cid = text
-        .parse()
-        .with_context(|| format!("`{text}` is neither a step number nor an event CID"))?;
-    Ok(Moment::Event(cid))
+    let events = timeline.events().iter().map(|(cid, _)| *cid);
+    let event = address::event(text, timeline.program(), events).with_context(|| {
+        format!("`{text}` is neither a step number nor an event of the program")
+    })?;
+    Ok(Moment::Event(event))
 }
 
-pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let shown = show(args);
-    if let (Err(error), true) = (&shown, args.json) {
-        print_json_error(error);
+pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
+    if let Some(node) = global.remote() {
+        let program = address::resolve_remote(&node, &args.address)?;
+        return remote(&node, args, global.json, program);
     }
-    shown
-}
-
-fn show(args: &Args) -> anyhow::Result<ExitCode> {
-    let program = parse_address(&args.address)?;
-    if let Some(url) = &args.node {
-        return remote(&NodeArgs::new(url, &args.home), args, program);
-    }
-    let store = args.home.open_store()?;
+    let store = global.home().open_store()?;
+    let program = address::resolve(&store, &args.address)?;
     let status = args.verify.check(&store, program)?;
     let mut stdout = BufWriter::new(std::io::stdout().lock());
     let progress = crate::progress::reporter();
@@ -78,9 +65,9 @@ fn show(args: &Args) -> anyhow::Result<ExitCode> {
     let timeline =
         Timeline::load_with_interval(&store, program, Some(u64::MAX), progress.as_ref())?;
     if let Some(at) = &args.at {
-        let snapshot = timeline.seek(moment(at)?)?;
+        let snapshot = timeline.seek(moment(at, &timeline)?)?;
         let term = amb_syntax::to_compact_string(&snapshot.term);
-        if args.json {
+        if global.json {
             let json = serde_json::json!({ "term": term, "step": snapshot.step });
             writeln!(stdout, "{json}")?;
         } else {
@@ -93,28 +80,69 @@ fn show(args: &Args) -> anyhow::Result<ExitCode> {
     let Some([from, to]) = args.diff.as_deref() else {
         anyhow::bail!("--diff takes two steps");
     };
-    let before = timeline.seek(moment(from)?)?;
-    let after = timeline.seek(moment(to)?)?;
+    let before = timeline.seek(moment(from, &timeline)?)?;
+    let after = timeline.seek(moment(to, &timeline)?)?;
     let old = amb_syntax::to_pretty_string(&before.term);
     let new = amb_syntax::to_pretty_string(&after.term);
-    writeln!(stdout, "--- step {}\n+++ step {}", before.step, after.step)?;
-    for line in crate::inspector::diff::diff_lines(&old, &new) {
-        writeln!(stdout, "{line}")?;
-    }
+    let lines = crate::inspector::diff::diff_lines(&old, &new);
+    print_diff(
+        &mut stdout,
+        global.json,
+        &before.step.into(),
+        &after.step.into(),
+        &lines,
+    )?;
     stdout.flush()?;
     Ok(status)
 }
 
+/// The moment `text` names, as the node's routes take it: a step or a full event
+/// CID as given; a prefix of an event's CID looked up in the node's event list.
+fn remote_moment(node: &NodeArgs, program: Cid, text: &str) -> anyhow::Result<String> {
+    if text.trim().parse::<u64>().is_ok() || text.trim().parse::<Cid>().is_ok() {
+        return Ok(text.trim().to_string());
+    }
+    let events = crate::commands::log::remote_events(node, program)?;
+    let cids = events
+        .iter()
+        .filter_map(|e| e["cid"].as_str().and_then(|c| c.parse::<Cid>().ok()));
+    let event = address::event(text, program, cids).with_context(|| {
+        format!("`{text}` is neither a step number nor an event of the program")
+    })?;
+    Ok(event.to_string())
+}
+
+/// Prints a diff as text or as `{"from", "to", "lines"}` (the diff route's shape).
+fn print_diff(
+    out: &mut impl Write,
+    json: bool,
+    from: &serde_json::Value,
+    to: &serde_json::Value,
+    lines: &[String],
+) -> anyhow::Result<()> {
+    if json {
+        let json = serde_json::json!({ "from": from, "to": to, "lines": lines });
+        writeln!(out, "{json}")?;
+    } else {
+        writeln!(out, "--- step {from}\n+++ step {to}")?;
+        for line in lines {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(())
+}
+
 /// The remote form: the node at `node` seeks over its store (the inspector's term
 /// and diff routes); prints what the local form prints.
-fn remote(node: &NodeArgs, args: &Args, program: Cid) -> anyhow::Result<ExitCode> {
+fn remote(node: &NodeArgs, args: &Args, json: bool, program: Cid) -> anyhow::Result<ExitCode> {
     let status = args.verify.check_remote(node, program)?;
     let timeout = Duration::from_secs(600);
     let mut stdout = BufWriter::new(std::io::stdout().lock());
     if let Some(at) = &args.at {
+        let at = remote_moment(node, program, at)?;
         let answer = node.get(&format!("/v1/programs/{program}/steps/{at}/term"), timeout)?;
         let term = answer["term"].as_str().unwrap_or_default();
-        if args.json {
+        if json {
             let json = serde_json::json!({ "term": term, "step": answer["step"] });
             writeln!(stdout, "{json}")?;
         } else {
@@ -132,18 +160,21 @@ fn remote(node: &NodeArgs, args: &Args, program: Cid) -> anyhow::Result<ExitCode
     let Some([from, to]) = args.diff.as_deref() else {
         anyhow::bail!("--diff takes two steps");
     };
+    let (from, to) = (
+        remote_moment(node, program, from)?,
+        remote_moment(node, program, to)?,
+    );
     let answer = node.get(
         &format!("/v1/programs/{program}/diff?from={from}&to={to}"),
         timeout,
     )?;
-    writeln!(
-        stdout,
-        "--- step {}\n+++ step {}",
-        answer["from"], answer["to"]
-    )?;
-    for line in answer["lines"].as_array().into_iter().flatten() {
-        writeln!(stdout, "{}", line.as_str().unwrap_or_default())?;
-    }
+    let lines: Vec<String> = answer["lines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|line| line.as_str().unwrap_or_default().to_string())
+        .collect();
+    print_diff(&mut stdout, json, &answer["from"], &answer["to"], &lines)?;
     stdout.flush()?;
     Ok(status)
 }

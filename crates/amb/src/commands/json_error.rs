@@ -3,8 +3,9 @@
 //! standard output while the command still exits non-zero.
 //!
 //! `kind` says whose the failure is: `invalid` (the arguments: an address that is not
-//! one, a home that is not initialized or not readable), `not-found` (no such program
-//! in the store), `refused` (an event breaks a rule of `spec/events.md` §7, named by
+//! one, a bytecode CID or an ambiguous prefix given for one, a home that is not
+//! initialized or not readable, a file that is not CAR v1), `not-found` (no such
+//! program in the store, no such event), `refused` (an event breaks a rule of `spec/events.md` §7, named by
 //! `rule`, at the event `at`), `incomplete` (the run stops at the event `at`),
 //! `storage` (the store could not be opened or read: damaged, in use, unreadable),
 //! `unreachable` (a node that cannot be reached, or that broke the exchange off),
@@ -16,6 +17,7 @@ use std::io::Write;
 use amb_log::{HomeError, StoreError};
 
 use crate::{
+    address::AddressError,
     client::{NodeError, Unreachable},
     source::Reported,
 };
@@ -46,22 +48,23 @@ pub(crate) fn print_json_error(error: &anyhow::Error) {
     let _ = writeln!(stdout, "{}", json_error(error)).and_then(|()| stdout.flush());
 }
 
-/// Nothing by that address in the store (kind `not-found`).
-#[derive(Debug)]
-pub(crate) struct NotFound(pub(crate) String);
-
-impl std::fmt::Display for NotFound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for NotFound {}
-
 fn kind(error: &anyhow::Error) -> &'static str {
     for cause in error.chain() {
-        if cause.downcast_ref::<NotFound>().is_some() {
+        if let Some(address) = cause.downcast_ref::<AddressError>() {
+            return match address {
+                AddressError::NotFound(_) | AddressError::NoEvent { .. } => "not-found",
+                AddressError::Store(_) => "storage",
+                _ => "invalid",
+            };
+        }
+        if cause
+            .downcast_ref::<amb_vm::stored::LoadError>()
+            .is_some_and(|e| matches!(e, amb_vm::stored::LoadError::NotStored(_)))
+        {
             return "not-found";
+        }
+        if cause.downcast_ref::<amb_log::CarError>().is_some() {
+            return "invalid";
         }
         if cause.downcast_ref::<Reported>().is_some() {
             return "invalid";

@@ -1,6 +1,8 @@
 //! `amb log ADDRESS [--json | --dot] [--verify]`: the events of a stored program, in
 //! the stable topological order that `amb verify` replays them in. Unverified (said on
-//! standard error) unless `--verify`, which verifies the program first.
+//! standard error) unless `--verify`, which verifies the program first. Writers are
+//! shown by their short peer id ([`short_peer`]); `--json` gives each event's
+//! `writer` key (hex), its `peer` id and its `signature`.
 
 use std::{
     collections::BTreeMap,
@@ -14,62 +16,44 @@ use amb_bytecode::Cid;
 use amb_log::Manifest;
 use serde_json::Value;
 
-use crate::{
-    client::NodeArgs,
-    commands::{
-        json_error::{NotFound, print_json_error},
-        verify::{VerifyFirst, parse_address},
-    },
-    home::HomeArgs,
-    inspector::views::event_json,
-};
+use crate::{client::NodeArgs, inspector::views::event_json, options::Global};
+
+use super::verify::VerifyFirst;
 
 /// Arguments of `amb log`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The program's address, `/amb/<cid>`.
+    /// The program's address, `/amb/<cid>` (or the bare CID, or a unique prefix).
     address: String,
-    /// Print a JSON array of events.
-    #[arg(long, conflicts_with = "dot")]
-    json: bool,
     /// Print the event DAG for Graphviz (one cluster per log).
     #[arg(long)]
     dot: bool,
     #[command(flatten)]
     verify: VerifyFirst,
-    /// Read the events from the running node at this API URL (else the home's
-    /// store is read).
-    #[arg(long, value_name = "URL")]
-    node: Option<String>,
-    #[command(flatten)]
-    home: HomeArgs,
 }
 
-pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let listed = list(args);
-    if let (Err(error), true) = (&listed, args.json) {
-        print_json_error(error);
-    }
-    listed
-}
-
-fn list(args: &Args) -> anyhow::Result<ExitCode> {
-    let program = parse_address(&args.address)?;
-    let (status, events, logs) = match &args.node {
-        Some(url) => remote(&NodeArgs::new(url, &args.home), &args.verify, program)?,
-        None => local(args, program)?,
+pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !(args.dot && global.json),
+        "--dot and --json are two forms of the output: give one"
+    );
+    let (program, status, events, logs) = match global.remote() {
+        Some(node) => {
+            let program = crate::address::resolve_remote(&node, &args.address)?;
+            let (status, events, logs) = remote(&node, &args.verify, program)?;
+            (program, status, events, logs)
+        }
+        None => local(args, global)?,
     };
-    print(args, program, &events, logs)?;
+    print(args, global.json, program, &events, logs)?;
     Ok(status)
 }
 
 /// The events of the home's store, in replay order, and how many logs they are in.
-fn local(args: &Args, program: Cid) -> anyhow::Result<(ExitCode, Vec<Value>, usize)> {
-    let store = args.home.open_store()?;
+fn local(args: &Args, global: &Global) -> anyhow::Result<(Cid, ExitCode, Vec<Value>, usize)> {
+    let store = global.home().open_store()?;
+    let program = crate::address::resolve(&store, &args.address)?;
     let logs = store.program_logs(program)?;
-    if logs.is_empty() {
-        return Err(NotFound(format!("no program /amb/{program} in this store")).into());
-    }
     let status = args.verify.check(&store, program)?;
     let mut names: BTreeMap<Cid, String> = BTreeMap::new();
     for log in &logs {
@@ -94,7 +78,7 @@ fn local(args: &Args, program: Cid) -> anyhow::Result<(ExitCode, Vec<Value>, usi
             event_json(cid, e, &names[&e.log()])
         })
         .collect();
-    Ok((status, listed, logs.len()))
+    Ok((program, status, listed, logs.len()))
 }
 
 /// The events as the node at `node` serves them (every page of its events route),
@@ -105,6 +89,18 @@ fn remote(
     program: Cid,
 ) -> anyhow::Result<(ExitCode, Vec<Value>, usize)> {
     let status = verify.check_remote(node, program)?;
+    let events = remote_events(node, program)?;
+    let logs = events
+        .iter()
+        .filter_map(|e| e["log"].as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    Ok((status, events, logs))
+}
+
+/// Every event of `program` as the node at `node` serves them (every page of its
+/// events route), with the fields the local form prints.
+pub(crate) fn remote_events(node: &NodeArgs, program: Cid) -> anyhow::Result<Vec<Value>> {
     let mut events = Vec::new();
     let mut after: Option<u64> = None;
     loop {
@@ -125,23 +121,23 @@ fn remote(
         }
         match page["next"].as_u64() {
             Some(next) => after = Some(next),
-            None => break,
+            None => return Ok(events),
         }
     }
-    let logs = events
-        .iter()
-        .filter_map(|e| e["log"].as_str())
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    Ok((status, events, logs))
 }
 
 /// Prints the events (as [`event_json`] gives them) as JSON, Graphviz or text.
-fn print(args: &Args, program: Cid, events: &[Value], logs: usize) -> anyhow::Result<()> {
+fn print(
+    args: &Args,
+    json: bool,
+    program: Cid,
+    events: &[Value],
+    logs: usize,
+) -> anyhow::Result<()> {
     let text = |e: &Value, key: &str| e[key].as_str().unwrap_or_default().to_string();
     let short = |s: String| s.chars().take(16).collect::<String>();
     let mut stdout = BufWriter::new(std::io::stdout().lock());
-    if args.json {
+    if json {
         writeln!(stdout, "{}", Value::Array(events.to_vec()))?;
     } else if args.dot {
         // Logs in CID order, each with its name.
@@ -209,7 +205,7 @@ fn print(args: &Args, program: Cid, events: &[Value], logs: usize) -> anyhow::Re
                 e["seq"],
                 text(e, "op"),
                 text(e, "target"),
-                text(e, "writer").chars().take(8).collect::<String>(),
+                short_peer(&text(e, "peer")),
                 refs.join(", "),
                 e["payload"]
                     .as_str()
@@ -219,4 +215,11 @@ fn print(args: &Args, program: Cid, events: &[Value], logs: usize) -> anyhow::Re
     }
     stdout.flush()?;
     Ok(())
+}
+
+/// A peer id as `amb log` shows it: its last 8 characters (every Ed25519 peer id
+/// starts with the same `12D3KooW`).
+pub(crate) fn short_peer(peer: &str) -> String {
+    let chars: Vec<char> = peer.chars().collect();
+    chars[chars.len().saturating_sub(8)..].iter().collect()
 }

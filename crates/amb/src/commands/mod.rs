@@ -1,7 +1,9 @@
-//! One module per `amb` subcommand, and the `--json` form of their failures
-//! (`json_error`).
+//! One module per `amb` subcommand (`car` holds `export` and `import`), and the
+//! `--json` form of their failures (`json_error`).
 
+pub(crate) mod car;
 pub(crate) mod compile;
+pub(crate) mod completions;
 pub(crate) mod deploy;
 pub(crate) mod explore;
 pub(crate) mod fmt;
@@ -10,6 +12,7 @@ pub(crate) mod init;
 pub(crate) mod inspect;
 pub(crate) mod json_error;
 pub(crate) mod log;
+pub(crate) mod ls;
 pub(crate) mod node;
 pub(crate) mod reduce;
 pub(crate) mod run;

@@ -11,9 +11,11 @@ use amb_bytecode::BlockLimits;
 use amb_engine::Limits;
 use amb_log::{Manifest, Store};
 use anyhow::Context;
+use serde_json::json;
 
 use crate::{
-    home::HomeArgs,
+    commands::verify,
+    options::Global,
     source::{self, LimitArgs},
 };
 
@@ -23,12 +25,19 @@ pub(crate) struct Args {
     /// Program file (`-` for standard input).
     #[arg(required_unless_present = "resume", conflicts_with = "resume")]
     file: Option<PathBuf>,
-    /// Continue an interrupted run at its address, `/amb/<cid>`.
+    /// Continue an interrupted run at its address, `/amb/<cid>` (or a unique prefix).
     #[arg(long, value_name = "ADDRESS")]
     resume: Option<String>,
-    /// Print `{"address", "normal_form", "value", "steps", "events"}` as JSON.
+    /// Verify every recorded event right after the run, as `amb verify` does.
     #[arg(long)]
-    json: bool,
+    verify: bool,
+    /// Leave out the normal form, which can be large (the value, address and counts
+    /// are still printed).
+    #[arg(long, short)]
+    quiet: bool,
+    /// Run an empty (or comment-only) program instead of refusing it.
+    #[arg(long)]
+    allow_empty: bool,
     /// Most reduction steps; reaching it is an error.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_steps)]
     max_steps: u64,
@@ -36,17 +45,17 @@ pub(crate) struct Args {
     limits: LimitArgs,
     #[command(flatten)]
     lang: source::LangArgs,
-    #[command(flatten)]
-    home: HomeArgs,
 }
 
-pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let loaded = args.home.load()?;
+pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let loaded = global.home().load_or_create()?;
     let store = Store::open_or_create(&loaded.store_path)
         .with_context(|| format!("opening the store {}", loaded.store_path.display()))?;
     let (ast, manifest) = match (&args.file, &args.resume) {
         (Some(file), _) => {
             let (_, ast) = source::load_program(file, &args.lang, &args.limits)?;
+            source::refuse_empty(file, &ast, args.allow_empty)?;
+            source::check_block_sizes(&ast, BlockLimits::default().max_block_bytes)?;
             let compiled = amb_bytecode::compile(&ast)
                 .with_context(|| format!("compiling {}", file.display()))?;
             let time = SystemTime::now()
@@ -85,21 +94,38 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let recorded =
         amb_vm::record::record_events(&plan, &manifest, &loaded.key, &store, progress.as_ref())
             .context("recording the run")?;
+    let verified = match args.verify {
+        true => Some(verify::verified_json(
+            recorded.program,
+            &verify::verified(&store, recorded.program)?,
+        )),
+        false => None,
+    };
     let normal_form = amb_syntax::to_compact_string(&plan.final_term);
     let value = amb_vm::value_of(&plan.final_term);
+    let stuck = is_stuck(&plan.final_term);
     let address = format!("/amb/{}", recorded.program);
-    if args.json {
-        let json = serde_json::json!({
+    if global.json {
+        let mut json = json!({
             "address": address,
             "normal_form": normal_form,
             "value": value.as_ref().map_or(serde_json::Value::Null, |v| v.to_json()),
             "steps": plan.steps,
             "events": recorded.events,
+            "stuck": stuck,
         });
+        if let (true, Some(fields)) = (args.quiet, json.as_object_mut()) {
+            fields.shift_remove("normal_form");
+        }
+        if let Some(verified) = &verified {
+            json["verified"] = json!(verified["complete"] == true);
+        }
         println!("{json}");
     } else {
         println!("address: {address}");
-        println!("normal form: {normal_form}");
+        if !args.quiet {
+            println!("normal form: {normal_form}");
+        }
         match &value {
             Ok(v) => println!("value: {}", v.to_json()),
             Err(reason) => println!("value: none ({reason})"),
@@ -110,6 +136,15 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             recorded.events,
             recorded.log_cids.len()
         );
+        if stuck {
+            println!("stuck: capabilities remain that no step can use");
+        }
+        if let Some(verified) = &verified {
+            println!(
+                "verified: {} events in {} logs, {} steps replayed",
+                verified["events"], verified["logs"], verified["steps"]
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -117,7 +152,15 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
 /// The program and manifest of a stored run, for `--resume` (loaded as a node
 /// loads a deployment's program: `amb_vm::stored`).
 fn resume_program(store: &Store, address: &str) -> anyhow::Result<(amb_syntax::Ast, Manifest)> {
-    let program = crate::commands::verify::parse_address(address)?;
+    let program = crate::address::resolve(store, address)?;
     let stored = amb_vm::stored::load_program(store, program)?;
     Ok((stored.ast, stored.manifest))
+}
+
+/// Whether a normal form is stuck: capabilities remain in it that no step can use.
+pub(crate) fn is_stuck(normal_form: &amb_syntax::Ast) -> bool {
+    (0..normal_form.len()).any(|index| {
+        let node = normal_form.node(normal_form.node_id(index));
+        matches!(node.kind(), amb_syntax::NodeKind::Cap(_))
+    })
 }

@@ -5,8 +5,10 @@
 //! (3) when every rule holds but the run is a prefix, as an interrupted `amb run`
 //! leaves (0 with `--allow-incomplete`; the output says `incomplete` either way); 1
 //! when an event breaks a rule (missing logs and events included) or the program
-//! cannot be read. With `--json`, a failure is printed on standard output as
-//! `{"error": {"kind", "message", "rule"?, "at"?}}` ([`super::json_error`]).
+//! cannot be read. With `--json`, the result is `{"address", "events", "logs",
+//! "steps", "normal_form", "complete", "stops_at"?}` and a failure is printed on
+//! standard output as `{"error": {"kind", "message", "rule"?, "at"?}}`
+//! ([`super::json_error`]).
 //!
 //! `amb log` and `amb inspect` verify first with `--verify` ([`VerifyFirst`]).
 
@@ -21,7 +23,7 @@ use amb_vm::verify::{Verified, verify_prefix_with_progress};
 use anyhow::Context;
 use serde_json::json;
 
-use crate::{client::NodeArgs, commands::json_error::print_json_error, home::HomeArgs};
+use crate::{client::NodeArgs, options::Global};
 
 /// The exit status of a run that verifies but is incomplete.
 pub(crate) const EXIT_INCOMPLETE: u8 = 3;
@@ -29,48 +31,23 @@ pub(crate) const EXIT_INCOMPLETE: u8 = 3;
 /// Arguments of `amb verify`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The program's address, `/amb/<cid>` (or the bare CID).
+    /// The program's address, `/amb/<cid>` (or the bare CID, or a unique prefix).
     address: String,
-    /// Print `{"address", "events", "logs", "steps", "normal_form", "complete",
-    /// "stops_at"?}` as JSON (a failure as `{"error": {…}}`).
-    #[arg(long)]
-    json: bool,
     /// Exit 0 for an incomplete run too (it is still reported as incomplete).
     #[arg(long)]
     allow_incomplete: bool,
-    /// Ask the running node at this API URL to verify it over its store (else the
-    /// home's store is read).
-    #[arg(long, value_name = "URL")]
-    node: Option<String>,
-    #[command(flatten)]
-    home: HomeArgs,
 }
 
-/// The program CID of an address (`/amb/<cid>` or a bare CID).
-pub(crate) fn parse_address(address: &str) -> anyhow::Result<Cid> {
-    let cid = address.strip_prefix("/amb/").unwrap_or(address);
-    cid.parse::<Cid>()
-        .with_context(|| format!("`{address}` is not an address of the form /amb/<cid>"))
-}
-
-pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let verified = parse_address(&args.address).and_then(|program| match &args.node {
-        Some(url) => remote(&NodeArgs::new(url, &args.home), program),
+pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let verified = match global.remote() {
+        Some(node) => remote(&node, crate::address::resolve_remote(&node, &args.address)?)?,
         None => {
-            let store = args.home.open_store()?;
-            Ok(verified_json(program, &verified(&store, program)?))
-        }
-    });
-    let verified = match verified {
-        Ok(verified) => verified,
-        Err(error) => {
-            if args.json {
-                print_json_error(&error);
-            }
-            return Err(error);
+            let store = global.home().open_store()?;
+            let program = crate::address::resolve(&store, &args.address)?;
+            verified_json(program, &verified(&store, program)?)
         }
     };
-    print_verified(&verified, args.json)?;
+    print_verified(&verified, global.json)?;
     let complete = verified["complete"].as_bool() == Some(true);
     Ok(exit_status(complete, args.allow_incomplete))
 }
@@ -144,7 +121,7 @@ fn print_verified(verified: &serde_json::Value, as_json: bool) -> anyhow::Result
 
 /// Verifies a stored program, which may be a prefix of its run, with a progress bar
 /// on a terminal.
-fn verified(store: &Store, program: Cid) -> anyhow::Result<Verified> {
+pub(crate) fn verified(store: &Store, program: Cid) -> anyhow::Result<Verified> {
     let progress = crate::progress::reporter();
     verify_prefix_with_progress(store, program, progress.as_ref())
         .with_context(|| format!("verifying /amb/{program}"))

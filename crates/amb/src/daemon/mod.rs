@@ -55,12 +55,11 @@ pub(crate) struct Args {
     /// `seed=N,drop=P,duplicate=P,delay_ms=N`.
     #[arg(long, value_name = "SETTINGS", value_parser = FaultConfig::parse)]
     faults: Option<FaultConfig>,
-    #[command(flatten)]
-    home: HomeArgs,
 }
 
-pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let home = args.home.resolve()?;
+/// `amb node` with the home of the global `--home`.
+pub(crate) fn run(args: &Args, home: &HomeArgs) -> anyhow::Result<ExitCode> {
+    let home = home.resolve()?;
     let loaded = home.load()?;
     let env = |key: &str| std::env::var(format!("AMB_NODE_{key}")).ok();
     // The server's own keys first: amb-net refuses keys it does not know.
@@ -192,20 +191,18 @@ pub(crate) struct UiArgs {
     /// Address to serve the inspector on, HOST:PORT (loopback; port 0 picks one).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:4090")]
     api: SocketAddr,
-    #[command(flatten)]
-    home: HomeArgs,
 }
 
 /// `amb ui`: the inspector's page and read routes over the home's store, with no
 /// peer (the store is opened, so a running node's store is refused: ask the node
 /// instead). Prints `{"event": "ready", "api": URL}` when it listens.
-pub(crate) fn ui(args: &UiArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn ui(args: &UiArgs, home: &HomeArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         args.api.ip().is_loopback(),
         "amb ui serves a store with no bearer token: give a loopback --api, not {}",
         args.api
     );
-    let loaded = args.home.load()?;
+    let loaded = home.load()?;
     let mut node_table = loaded.config.node.clone();
     let env = |key: &str| std::env::var(format!("AMB_NODE_{key}")).ok();
     let settings = ApiSettings::take(node_table.as_mut(), env).map_err(anyhow::Error::msg)?;

@@ -11,7 +11,7 @@
 mod assets;
 pub(crate) mod cache;
 pub(crate) mod diff;
-mod list;
+pub(crate) mod list;
 pub(crate) mod routes;
 mod stuck;
 pub(crate) mod views;
