@@ -14,8 +14,10 @@
 //! ui` serves the store: the first request loads the program's timeline (its
 //! `load_ms`, the figure of that load, and the request's wall time); then, for 64
 //! seeded random steps, the **state** route (`/steps/K`, at most 2,000 tree nodes,
-//! the term inline under 64 KiB) and the **term** route (`/steps/K/term`): each
-//! request's wall time and response bytes. Without `--bench` (as `cargo test
+//! the term inline under 64 KiB, the redex and what the step changed) and the
+//! **term** route (`/steps/K/term`), and for the first 16 of them the **diff**
+//! route (`/diff?from=K-1&to=K`, the line diff of the two whole pretty terms):
+//! each request's wall time and response bytes. Without `--bench` (as `cargo test
 //! --all-targets` would run it) it makes a quick run of 1,800 steps.
 
 use std::{
@@ -155,7 +157,9 @@ fn main() {
     let mut rng = Rng::new(42);
     let (mut state_ms, mut state_bytes, mut term_ms, mut term_bytes) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..64 {
+    let (mut diff_ms, mut diff_bytes) = (Vec::new(), Vec::new());
+    let mut largest = 0;
+    for i in 0..64 {
         let k = rng.below(total as usize + 1);
         let (t, body) = timed_get(
             &agent,
@@ -163,6 +167,16 @@ fn main() {
         );
         state_ms.push(t);
         state_bytes.push(body.len());
+        let state: Value = serde_json::from_str(&body).expect("JSON");
+        largest = largest.max(state["total_nodes"].as_u64().expect("total_nodes"));
+        if i < 16 && k > 0 {
+            let (t, body) = timed_get(
+                &agent,
+                &format!("{api}/v1/programs/{cid}/diff?from={}&to={k}", k - 1),
+            );
+            diff_ms.push(t);
+            diff_bytes.push(body.len());
+        }
         let (t, body) = timed_get(&agent, &format!("{api}/v1/programs/{cid}/steps/{k}/term"));
         term_ms.push(t);
         term_bytes.push(body.len());
@@ -176,6 +190,8 @@ fn main() {
         full,
     );
     summary("term `/steps/K/term`", term_ms, &term_bytes, full);
+    summary("diff `/diff?from=K-1&to=K`", diff_ms, &diff_bytes, full);
+    println!("largest state asked: {largest} tree nodes");
     let _ = ui.kill();
     let _ = ui.wait();
 }
