@@ -662,6 +662,10 @@ fn the_page_steps_through_the_monoid_and_a_delegated_run_and_deep_links_survive_
     // The peers route ties each slice to the host that writes its log now: a slice
     // A created that moved into one of B's (control transfer) is B's, and B wrote
     // its last event.
+    let moving = a.sandbox().join("moving.amb");
+    std::fs::write(&moving, "a[in b.open_] | b[in_ a.open a]").unwrap();
+    let moved_run = deploy(&a, moving.to_str().unwrap(), &[("b", &b)]);
+    json_of(&a.client(&["value", &moved_run, "--json", "--wait", "60"]));
     let peers = ok(&format!("{}/v1/peers", a.api));
     let of = |peer: &str| -> Vec<Value> {
         peers["peers"]
@@ -673,7 +677,7 @@ fn the_page_steps_through_the_monoid_and_a_delegated_run_and_deep_links_survive_
             .as_array()
             .unwrap()
             .iter()
-            .filter(|s| s["program"] == delegated.as_str())
+            .filter(|s| s["program"] == moved_run.as_str())
             .cloned()
             .collect()
     };
@@ -681,11 +685,12 @@ fn the_page_steps_through_the_monoid_and_a_delegated_run_and_deep_links_survive_
         .into_iter()
         .filter(|s| s["creator"] == a.peer_id.as_str())
         .collect();
-    assert!(!moved.is_empty(), "a slice of A's now hosted by B: {peers}");
+    assert_eq!(moved.len(), 1, "`a`, A's, now hosted by B: {peers}");
+    assert_eq!(moved[0]["name"], "a", "{peers}");
     let events = ok(&format!(
         "{}/v1/programs/{}/events?limit=10000",
         a.api,
-        cid(&delegated)
+        cid(&moved_run)
     ));
     for slice in &moved {
         let last = events["events"]
