@@ -60,12 +60,16 @@ fn ms(d: Duration) -> f64 {
 /// GET `url`: the wall time and the body.
 fn timed_get(agent: &ureq::Agent, url: &str) -> (f64, String) {
     let started = Instant::now();
-    let body = agent
-        .get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-        .into_string()
-        .expect("a body");
+    let mut body = String::new();
+    std::io::Read::read_to_string(
+        &mut agent
+            .get(url)
+            .call()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+            .into_reader(),
+        &mut body,
+    )
+    .expect("a body");
     (ms(started.elapsed()), body)
 }
 

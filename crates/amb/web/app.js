@@ -401,10 +401,16 @@ async function programView(cid) {
     end.replaceChildren(...parts);
   }
 
+  // The page of events around the step (fetched once per page and program size).
   async function drawEvents(state) {
     const current = state.redex && state.redex.second ? state.redex.second.index : 0;
     const start = Math.max(0, current - (current % EVENTS_PAGE));
-    const answer = await api(`/v1/programs/${cid}/events?limit=${EVENTS_PAGE}${start ? `&after=${start - 1}` : ''}`);
+    const key = `${start}/${state.events}`;
+    if (!view.eventsPage || view.eventsPage.key !== key) {
+      const answer = await api(`/v1/programs/${cid}/events?limit=${EVENTS_PAGE}${start ? `&after=${start - 1}` : ''}`);
+      view.eventsPage = { key, answer };
+    }
+    const answer = view.eventsPage.answer;
     if (state.step !== step) return;
     const lanes = new Map();
     for (const e of answer.events) if (!lanes.has(e.log)) lanes.set(e.log, lanes.size);
