@@ -399,6 +399,9 @@ impl Replay {
         sizes: &mut HashMap<(usize, u32), usize>,
     ) -> usize {
         let key = |i: &Arc<Instance>, index: u32| (Arc::as_ptr(i) as usize, index);
+        if let Some(&size) = sizes.get(&key(instance, index)) {
+            return size;
+        }
         let mut stack: Vec<(Arc<Instance>, u32, bool)> = vec![(Arc::clone(instance), index, false)];
         while let Some((inst, i, expanded)) = stack.pop() {
             if sizes.contains_key(&key(&inst, i)) {

@@ -50,7 +50,8 @@ impl Reader {
     pub(crate) fn new(store: Arc<Store>, cache_bytes: usize, node: Option<NodeHandle>) -> Reader {
         Reader {
             store,
-            cache: Arc::new(TimelineCache::new(cache_bytes)),
+            // Without a node, the store is opened alone (`amb ui`): nothing writes it.
+            cache: Arc::new(TimelineCache::new(cache_bytes, node.is_none())),
             counted: Arc::default(),
             node,
         }

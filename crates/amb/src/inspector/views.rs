@@ -372,7 +372,7 @@ fn redex(
     let events = timeline.events();
     let mut consumed = Vec::new();
     let mut event = |cid: &Cid| {
-        let i = events[..=at].iter().rposition(|(c, _)| c == cid)?;
+        let i = timeline.position_of(cid).filter(|&i| i <= at)?;
         let (cid, e) = &events[i];
         consumed.extend(e.at());
         let mut json = event_json(cid, e, &name_of(&e.log()));
