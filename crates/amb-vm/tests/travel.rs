@@ -170,7 +170,7 @@ fn the_views_of_a_state_read_the_term_in_parts_and_name_what_a_step_changed() {
                 .collect();
             assert_eq!(got, expected, "{file} step {k}");
             assert_eq!(
-                replay.census(source, 10).nodes,
+                replay.census(source, 10, usize::MAX).nodes,
                 ast.len(),
                 "{file} step {k}"
             );

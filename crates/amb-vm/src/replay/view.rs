@@ -76,8 +76,11 @@ pub struct TreeView {
 /// The whole state counted: see [`Replay::census`].
 #[derive(Clone, Debug)]
 pub struct Census {
-    /// Tree nodes (what [`Replay::to_ast`] would build).
+    /// Tree nodes (what [`Replay::to_ast`] would build), or at least that many
+    /// when not `complete`.
     pub nodes: usize,
+    /// Whether the whole state was counted (not stopped at the limit).
+    pub complete: bool,
     /// Each host with how many slices (logs of live ambients, the program's
     /// included) it writes, and the first of them, in tree order.
     pub hosts: Vec<HostedSlices>,
@@ -342,10 +345,11 @@ impl Replay {
         Ok(TreeView { nodes, more })
     }
 
-    /// Counts the whole state without building it: its tree nodes, and each host
-    /// with how many slices it writes and the first `listed` of them. Reads every
-    /// live ambient once and each distinct instruction once.
-    pub fn census(&self, source: &dyn Source, listed: usize) -> Census {
+    /// Counts the state without building it, stopping past `max_nodes`: its tree
+    /// nodes, and each host with how many slices it writes and the first `listed`
+    /// of them. Reads each live ambient counted once and each distinct instruction
+    /// once.
+    pub fn census(&self, source: &dyn Source, listed: usize, max_nodes: usize) -> Census {
         let mut blocks = Blocks::new();
         let mut sizes: HashMap<(usize, u32), usize> = HashMap::new();
         let mut hosts: Vec<HostedSlices> = Vec::new();
@@ -371,6 +375,9 @@ impl Replay {
         let mut nodes = 0usize;
         let mut stack = vec![0usize];
         while let Some(amb) = stack.pop() {
+            if nodes > max_nodes {
+                break;
+            }
             let ambient = &self.ambs[amb];
             for key in &ambient.caps {
                 let instance = &self.caps[key].instance;
@@ -384,7 +391,11 @@ impl Replay {
                 stack.push(child);
             }
         }
-        Census { nodes, hosts }
+        Census {
+            complete: stack.is_empty() && nodes <= max_nodes,
+            nodes,
+            hosts,
+        }
     }
 
     /// The nodes of instruction `index` of `instance` and of everything that follows

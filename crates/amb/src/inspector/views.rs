@@ -212,9 +212,12 @@ pub(crate) fn state(
     let path = parse_path(&path_text)?;
     let replay = timeline.replay_at(Moment::Step(step))?;
     let source = timeline.source();
-    let census = replay.census(source, MAX_SLICE_NAMES);
+    // Counted up to the size whose term is shown inline: past it, the answer's
+    // time would grow with the state.
+    let census = replay.census(source, MAX_SLICE_NAMES, FULL_TERM_NODES);
     let last = step == timeline.total_steps();
-    let ast = (census.nodes <= FULL_TERM_NODES || last).then(|| replay.to_ast(source));
+    let ast = (census.complete || last).then(|| replay.to_ast(source));
+    let total_nodes = ast.as_ref().map(|ast| ast.len());
     let term_bytes = ast
         .as_ref()
         .map(|ast| amb_syntax::to_compact_string(ast).len());
@@ -278,7 +281,8 @@ pub(crate) fn state(
         "shown": nodes.len(),
         "nodes": nodes,
         "more": view.more.map(|(from, count)| json!({ "from": from, "count": count })),
-        "total_nodes": census.nodes,
+        "total_nodes": total_nodes,
+        "hosts_complete": census.complete,
     });
     if let Some(term) = term {
         answer["term"] = json!(term);
