@@ -270,7 +270,7 @@ async function programView(cid) {
     const added = new Set(state.changes ? state.changes.added : []);
     legend.replaceChildren(...Object.entries(state.hosts).map(([peer, hosted]) =>
       el('span', { title: `${peer} hosts ${hosted.slices.join(', ')}${hosted.count > hosted.slices.length ? ', …' : ''}` },
-        el('i', { style: `background:${color(peer)}` }), short(peer, 14), ` (${hosted.count} slices)`)));
+        el('i', { style: `background:${color(peer)}` }), short(peer, 14), ` (${hosted.count}${state.hosts_complete === false ? '+' : ''} slices)`)));
     const root = el('div', { class: 'top' });
     view.treeCount = 0;
     addNodes(root, state.nodes, added, state.step);
