@@ -14,8 +14,10 @@
 //! ui` serves the store: the first request loads the program's timeline (its
 //! `load_ms`, the figure of that load, and the request's wall time); then, for 64
 //! seeded random steps, the **state** route (`/steps/K`, at most 2,000 tree nodes,
-//! the term inline under 64 KiB) and the **term** route (`/steps/K/term`): each
-//! request's wall time and response bytes. Without `--bench` (as `cargo test
+//! the term inline under 64 KiB, the redex and what the step changed) and the
+//! **term** route (`/steps/K/term`), and for the first 16 of them the **diff**
+//! route (`/diff?from=K-1&to=K`, the line diff of the two whole pretty terms):
+//! each request's wall time and response bytes. Without `--bench` (as `cargo test
 //! --all-targets` would run it) it makes a quick run of 1,800 steps.
 
 use std::{
@@ -58,12 +60,16 @@ fn ms(d: Duration) -> f64 {
 /// GET `url`: the wall time and the body.
 fn timed_get(agent: &ureq::Agent, url: &str) -> (f64, String) {
     let started = Instant::now();
-    let body = agent
-        .get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-        .into_string()
-        .expect("a body");
+    let mut body = String::new();
+    std::io::Read::read_to_string(
+        &mut agent
+            .get(url)
+            .call()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+            .into_reader(),
+        &mut body,
+    )
+    .expect("a body");
     (ms(started.elapsed()), body)
 }
 
@@ -155,7 +161,9 @@ fn main() {
     let mut rng = Rng::new(42);
     let (mut state_ms, mut state_bytes, mut term_ms, mut term_bytes) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..64 {
+    let (mut diff_ms, mut diff_bytes) = (Vec::new(), Vec::new());
+    let mut largest = 0;
+    for i in 0..64 {
         let k = rng.below(total as usize + 1);
         let (t, body) = timed_get(
             &agent,
@@ -163,6 +171,19 @@ fn main() {
         );
         state_ms.push(t);
         state_bytes.push(body.len());
+        let state: Value = serde_json::from_str(&body).expect("JSON");
+        // Counted only up to 65,536 nodes (null past it).
+        if state["total_nodes"].is_null() {
+            largest += 1;
+        }
+        if i < 16 && k > 0 {
+            let (t, body) = timed_get(
+                &agent,
+                &format!("{api}/v1/programs/{cid}/diff?from={}&to={k}", k - 1),
+            );
+            diff_ms.push(t);
+            diff_bytes.push(body.len());
+        }
         let (t, body) = timed_get(&agent, &format!("{api}/v1/programs/{cid}/steps/{k}/term"));
         term_ms.push(t);
         term_bytes.push(body.len());
@@ -176,6 +197,8 @@ fn main() {
         full,
     );
     summary("term `/steps/K/term`", term_ms, &term_bytes, full);
+    summary("diff `/diff?from=K-1&to=K`", diff_ms, &diff_bytes, full);
+    println!("states over 65,536 tree nodes (total_nodes null): {largest} of 64");
     let _ = ui.kill();
     let _ = ui.wait();
 }

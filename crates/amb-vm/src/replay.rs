@@ -31,6 +31,12 @@ use crate::{
     plan::is_primitive,
 };
 
+mod view;
+pub use view::{
+    Census, Changes, HostedSlices, NoSuchPath, NodeRef, Removed, TreeView, ViewKind, ViewNode,
+    changes,
+};
+
 /// A broken rule, with the event that breaks it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("event {event}: rule {rule}: {detail}")]

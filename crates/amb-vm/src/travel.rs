@@ -86,8 +86,8 @@ pub struct Timeline<'a> {
     events: Vec<(Cid, Event)>,
     /// By step K (from 0): the position in `events` of its second half.
     seconds: Vec<usize>,
-    /// By event: the step that holds it.
-    step_of: HashMap<Cid, u64>,
+    /// By event: the step that holds it, and its position in `events`.
+    step_of: HashMap<Cid, (u64, usize)>,
     /// Every `interval` steps from step 0: the replay state after that step.
     snapshots: Vec<Replay>,
     interval: u64,
@@ -248,7 +248,7 @@ impl<'a> Timeline<'a> {
     pub fn step_at(&self, moment: Moment) -> Result<u64, VerifyError> {
         match moment {
             Moment::Step(k) => Ok(k.min(self.total_steps())),
-            Moment::Event(cid) => self.step_of.get(&cid).copied().ok_or_else(|| {
+            Moment::Event(cid) => self.step_of(&cid).ok_or_else(|| {
                 VerifyError::Program(
                     self.program,
                     format!("event {cid} is not an event of this program"),
@@ -259,7 +259,12 @@ impl<'a> Timeline<'a> {
 
     /// The step an event belongs to (see [`Timeline::seek`] for [`Moment::Event`]).
     pub fn step_of(&self, event: &Cid) -> Option<u64> {
-        self.step_of.get(event).copied()
+        self.step_of.get(event).map(|(step, _)| *step)
+    }
+
+    /// Where an event is in [`Timeline::events`].
+    pub fn position_of(&self, event: &Cid) -> Option<usize> {
+        self.step_of.get(event).map(|(_, position)| *position)
     }
 
     /// The two events of step `k` (from 1), the redex: its first half (the
@@ -269,12 +274,11 @@ impl<'a> Timeline<'a> {
         let at = *self.seconds.get(usize::try_from(k.checked_sub(1)?).ok()?)?;
         let (second, event) = &self.events[at];
         let want = first_half_of(event.op().opcode());
+        // The first half is the one ref that belongs to step k (`steps_of`).
         let first = event.refs().iter().copied().find(|r| {
-            self.events[..at]
-                .iter()
-                .rev()
-                .find(|(cid, _)| cid == r)
-                .is_some_and(|(_, e)| Some(e.op().opcode()) == want)
+            self.step_of.get(r).is_some_and(|&(step, position)| {
+                step == k && Some(self.events[position].1.op().opcode()) == want
+            })
         });
         Some((first, *second))
     }
@@ -314,25 +318,29 @@ fn first_half_of(op: Opcode) -> Option<Opcode> {
     }
 }
 
-fn steps_of(events: &[(Cid, Event)]) -> HashMap<Cid, u64> {
+fn steps_of(events: &[(Cid, Event)]) -> HashMap<Cid, (u64, usize)> {
     let dual = first_half_of;
-    let ops: HashMap<Cid, Opcode> = events.iter().map(|(c, e)| (*c, e.op().opcode())).collect();
+    let ops: HashMap<Cid, (Opcode, usize)> = events
+        .iter()
+        .enumerate()
+        .map(|(i, (c, e))| (*c, (e.op().opcode(), i)))
+        .collect();
     let mut step = HashMap::with_capacity(events.len());
     let mut seconds = 0u64;
-    for (cid, event) in events {
+    for (i, (cid, event)) in events.iter().enumerate() {
         let op = event.op().opcode();
         if is_second_half(op) {
             seconds += 1;
-            step.insert(*cid, seconds);
-            if let Some(first) = event
-                .refs()
-                .iter()
-                .find(|r| ops.get(r).is_some_and(|&o| Some(o) == dual(op)))
-            {
-                step.insert(*first, seconds);
+            step.insert(*cid, (seconds, i));
+            if let Some((first, at)) = event.refs().iter().find_map(|r| {
+                ops.get(r)
+                    .filter(|(o, _)| Some(*o) == dual(op))
+                    .map(|(_, at)| (*r, *at))
+            }) {
+                step.insert(first, (seconds, at));
             }
         } else {
-            step.entry(*cid).or_insert(seconds);
+            step.entry(*cid).or_insert((seconds, i));
         }
     }
     step

@@ -111,3 +111,130 @@ fn every_step_is_a_legal_reduction_of_the_one_before() {
         );
     }
 }
+
+/// A node of a term read breadth first, as the views give it: its path, and what it
+/// is (`name` of an ambient, `cap target` of a capability).
+fn breadth_first(ast: &amb_syntax::Ast) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut queue = std::collections::VecDeque::new();
+    for (i, child) in ast.children(None).enumerate() {
+        queue.push_back((child, i.to_string()));
+    }
+    while let Some((node, path)) = queue.pop_front() {
+        let n = ast.node(node);
+        let name = n.name().map(|s| ast.name_text(s)).unwrap_or("");
+        let what = match n.kind() {
+            amb_syntax::NodeKind::Ambient => name.to_string(),
+            amb_syntax::NodeKind::Cap(cap) => format!("{} {name}", cap.keyword()),
+        };
+        for (i, child) in ast.children(Some(node)).enumerate() {
+            queue.push_back((child, format!("{path}.{i}")));
+        }
+        out.push((path, what));
+    }
+    out
+}
+
+fn view_text(node: &amb_vm::replay::ViewNode) -> String {
+    match &node.kind {
+        amb_vm::replay::ViewKind::Ambient { name, .. } => name.to_string(),
+        amb_vm::replay::ViewKind::Cap { kind, target, .. } => {
+            format!("{} {}", kind.keyword(), target.as_deref().unwrap_or(""))
+        }
+    }
+}
+
+#[test]
+fn the_views_of_a_state_read_the_term_in_parts_and_name_what_a_step_changed() {
+    use amb_vm::replay::{NodeRef, changes};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path().join("store.redb")).unwrap();
+    for file in [
+        "ambientsprotocol-encoding-examples/monoids/locally-evaluated-string-concat.amb",
+        "ambientsprotocol-encoding-examples/functors/identity-functor.amb",
+        "ambientsprotocol-whitepaper/ch05/20-call-return.amb",
+    ] {
+        let recording = record_file(file, &store);
+        let timeline = Timeline::load(&store, recording.recorded.program, &()).unwrap();
+        let source = timeline.source();
+        for k in 0..=timeline.total_steps() {
+            let replay = timeline.replay_at(Moment::Step(k)).unwrap();
+            let ast = replay.to_ast(source);
+            let expected = breadth_first(&ast);
+            // The whole view is the term, breadth first, path by path.
+            let whole = replay.tree_view(source, &[], 0, usize::MAX).unwrap();
+            let got: Vec<(String, String)> = whole
+                .nodes
+                .iter()
+                .map(|n| (n.path.clone(), view_text(n)))
+                .collect();
+            assert_eq!(got, expected, "{file} step {k}");
+            assert_eq!(
+                replay.census(source, 10, usize::MAX).nodes,
+                ast.len(),
+                "{file} step {k}"
+            );
+            // A bounded view hides children, which their path gives.
+            let small = replay.tree_view(source, &[], 0, 4).unwrap();
+            assert!(small.nodes.len() <= 4);
+            for node in small.nodes.iter().filter(|n| n.hidden > 0) {
+                let path: Vec<usize> = node.path.split('.').map(|p| p.parse().unwrap()).collect();
+                let deeper = replay.tree_view(source, &path, 0, usize::MAX).unwrap();
+                let first_level = deeper.nodes.iter().filter(|n| n.parent.is_none()).count();
+                assert_eq!(first_level, node.hidden, "{file} step {k} {}", node.path);
+                let prefix = format!("{}.", node.path);
+                let under: Vec<_> = expected
+                    .iter()
+                    .filter(|(p, _)| p.starts_with(&prefix))
+                    .collect();
+                assert_eq!(
+                    deeper.nodes.len(),
+                    under.len(),
+                    "{file} step {k} {}",
+                    node.path
+                );
+            }
+            assert!(replay.tree_view(source, &[999], 0, 4).is_err());
+            if k == 0 {
+                continue;
+            }
+            // The two capabilities of step k's redex: live nodes before, removed by it.
+            let (first, second) = timeline.redex(k).unwrap();
+            let at_of = |cid: &amb_bytecode::Cid| {
+                timeline
+                    .events()
+                    .iter()
+                    .find(|(c, _)| c == cid)
+                    .and_then(|(_, e)| e.at())
+                    .unwrap()
+            };
+            let consumed = vec![at_of(&first.unwrap()), at_of(&second)];
+            let before = timeline.replay_at(Moment::Step(k - 1)).unwrap();
+            let changed = changes(&before, &replay, &consumed);
+            let before_ids: Vec<NodeRef> = before
+                .tree_view(source, &[], 0, usize::MAX)
+                .unwrap()
+                .nodes
+                .iter()
+                .filter_map(|n| n.id)
+                .collect();
+            let after_ids: Vec<NodeRef> = whole.nodes.iter().filter_map(|n| n.id).collect();
+            for (d, i) in &consumed {
+                let id = NodeRef::Instruction(*d, *i);
+                assert!(before_ids.contains(&id), "{file} step {k}");
+                assert!(!after_ids.contains(&id), "{file} step {k}");
+                assert!(
+                    changed.removed.iter().any(|r| r.id == id),
+                    "{file} step {k}: {changed:?}"
+                );
+            }
+            // What is added is in the state after; what is removed was in the one before.
+            for id in &changed.added {
+                assert!(after_ids.contains(id), "{file} step {k}: {id:?}");
+            }
+            for removed in &changed.removed {
+                assert!(before_ids.contains(&removed.id), "{file} step {k}");
+            }
+        }
+    }
+}

@@ -379,6 +379,56 @@ fn the_read_routes_answer_page_and_refuse_with_4xx() {
             .iter()
             .any(|n| n["kind"] == "cap" && n["enabled"] == false)
     );
+    // Counted without building the tree: every node fits here, the term is inline.
+    assert_eq!(state["total_nodes"], state["shown"], "{state}");
+    assert_eq!(
+        state["term_bytes"].as_u64().unwrap() as usize,
+        state["term"].as_str().unwrap().len()
+    );
+    // What the step changed: the two capabilities of its redex, consumed (live
+    // nodes of step 2 with those ids, of the redex events' ops and target), among
+    // what it removed; what it added is in the tree of step 3.
+    let changes = &state["changes"];
+    let removed = changes["removed"].as_array().expect("removed");
+    let consumed: Vec<&Value> = removed.iter().filter(|r| r["redex"] == true).collect();
+    assert_eq!(consumed.len(), 2, "{changes}");
+    let before = ok(&format!("{api}/v1/programs/{program}/steps/2"));
+    let before_nodes = before["nodes"].as_array().unwrap();
+    for half in ["first", "second"] {
+        let event = &state["redex"][half];
+        let r = consumed
+            .iter()
+            .find(|c| c["cap"] == event["op"])
+            .unwrap_or_else(|| panic!("the {half} half's capability in {changes}"));
+        if event["op"] == "open" {
+            assert_eq!(r["name"], event["target"], "{changes}");
+        }
+        assert!(
+            before_nodes
+                .iter()
+                .any(|n| n["id"] == r["id"] && n["kind"] == "cap" && n["cap"] == r["cap"]),
+            "{r} in step 2"
+        );
+        assert!(!nodes.iter().any(|n| n["id"] == r["id"]), "{r} consumed");
+    }
+    let added = changes["added"].as_array().expect("added");
+    assert!(!added.is_empty(), "{changes}");
+    for id in added {
+        assert!(nodes.iter().any(|n| n["id"] == *id), "{id} in step 3");
+    }
+    assert_eq!(
+        before["changes"]["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["redex"] == true)
+            .count(),
+        2
+    );
+    assert_eq!(
+        ok(&format!("{api}/v1/programs/{program}/steps/0"))["changes"],
+        Value::Null
+    );
     // Bounded: a small max_nodes hides subtrees, fetched by path.
     let small = ok(&format!("{api}/v1/programs/{program}/steps/3?max_nodes=5"));
     assert!(small["shown"].as_u64().unwrap() <= 5, "{small}");
@@ -569,6 +619,37 @@ fn the_page_steps_through_the_monoid_and_a_delegated_run_and_deep_links_survive_
     );
     browser.screenshot("program-end");
 
+    // At step 3 (`open` of an `open_`), the tree marks what the step changed: the
+    // two capabilities it consumed, ghosted and highlighted as its redex (exactly
+    // the redex events' ops and target), what it removed ghosted, what it added.
+    browser.open(&format!("{}/programs/{}?step=3", a.api, cid(&local)));
+    browser.term_at(3);
+    let redex = ok(&format!("{}/v1/programs/{}/steps/3", a.api, cid(&local)))["redex"].clone();
+    let mut expected: Vec<String> = ["first", "second"]
+        .iter()
+        .map(|half| {
+            let e = &redex[*half];
+            match e["op"].as_str().unwrap() {
+                "open_" => "open_".to_string(),
+                op => format!("{op} {}", e["target"].as_str().unwrap()),
+            }
+        })
+        .collect();
+    expected.sort();
+    let marks = browser.eval(
+        "const t = document.getElementById('tree'); return { \
+           redex: Array.from(t.querySelectorAll('.redex')).filter(e => e.classList.contains('chip')).map(c => c.textContent).sort(), \
+           ghosted: Array.from(t.querySelectorAll('.chip.redex')).every(c => c.classList.contains('removed') && c.closest('.capgroup.removed')), \
+           removed: t.querySelectorAll('.removed').length, \
+           added: t.querySelectorAll('.amb.added, .capgroup.added').length }",
+        json!([]),
+    );
+    assert_eq!(marks["redex"], json!(expected), "{marks}");
+    assert_eq!(marks["ghosted"], true, "{marks}");
+    assert!(marks["removed"].as_u64().unwrap() > 2, "{marks}");
+    assert!(marks["added"].as_u64().unwrap() >= 1, "{marks}");
+    browser.screenshot("program-changes");
+
     // The delegated run, on the deployer: two hosts, each its colour.
     browser.open(&format!("{}/programs/{}", a.api, cid(&delegated)));
     times.extend(step_through(&browser, &a, &delegated, 18));
@@ -577,6 +658,54 @@ fn the_page_steps_through_the_monoid_and_a_delegated_run_and_deep_links_survive_
         json!([]),
     );
     assert_eq!(hosts, 2, "two hosts in the legend");
+
+    // The peers route ties each slice to the host that writes its log now: a slice
+    // A created that moved into one of B's (control transfer) is B's, and B wrote
+    // its last event.
+    let moving = a.sandbox().join("moving.amb");
+    std::fs::write(&moving, "a[in b.open_] | b[in_ a.open a]").unwrap();
+    let moved_run = deploy(&a, moving.to_str().unwrap(), &[("b", &b)]);
+    json_of(&a.client(&["value", &moved_run, "--json", "--wait", "60"]));
+    let peers = ok(&format!("{}/v1/peers", a.api));
+    let of = |peer: &str| -> Vec<Value> {
+        peers["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["peer_id"] == peer)
+            .unwrap_or_else(|| panic!("{peer} in {peers}"))["slices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["program"] == moved_run.as_str())
+            .cloned()
+            .collect()
+    };
+    let moved: Vec<Value> = of(&b.peer_id)
+        .into_iter()
+        .filter(|s| s["creator"] == a.peer_id.as_str())
+        .collect();
+    assert_eq!(moved.len(), 1, "`a`, A's, now hosted by B: {peers}");
+    assert_eq!(moved[0]["name"], "a", "{peers}");
+    let events = ok(&format!(
+        "{}/v1/programs/{}/events?limit=10000",
+        a.api,
+        cid(&moved_run)
+    ));
+    for slice in &moved {
+        let last = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["log"] == slice["log"])
+            .max_by_key(|e| e["seq"].as_u64().unwrap())
+            .expect("events of the slice");
+        assert_eq!(last["peer"], b.peer_id.as_str(), "{slice}: {last}");
+        assert!(
+            !of(&a.peer_id).iter().any(|s| s["log"] == slice["log"]),
+            "{slice} is listed once"
+        );
+    }
 
     // A deep link opens that step, and a reload shows the same view.
     browser.open(&format!("{}/programs/{}?step=7", a.api, cid(&delegated)));
@@ -606,9 +735,10 @@ fn the_page_steps_through_the_monoid_and_a_delegated_run_and_deep_links_survive_
     assert!(detail["signature"].as_str().is_some(), "{detail}");
     browser.screenshot("program-step");
 
+    let first = times[0];
     times.sort_by(f64::total_cmp);
     eprintln!(
-        "page update after a step move: p50 {:.1} ms, slowest {:.1} ms over {} moves",
+        "page update after a step move: p50 {:.1} ms, slowest {:.1} ms over {} moves (the first {first:.1} ms)",
         times[times.len() / 2],
         times[times.len() - 1],
         times.len()
@@ -738,4 +868,96 @@ fn amb_ui_keeps_at_most_5000_tree_nodes_in_the_page_on_a_large_program() {
     browser.screenshot("large");
     let _ = ui.kill();
     let _ = ui.wait();
+}
+
+#[test]
+fn the_page_works_on_a_node_whose_api_needs_the_bearer_token() {
+    let home = Home::new();
+    let node = Node::start(&home, &[], &["--api-token"], &[]);
+    let token = std::fs::read_to_string(std::path::Path::new(&home.path()).join("api_token"))
+        .expect("the home's token")
+        .trim()
+        .to_string();
+    // The ready line gives the page with the token in its fragment.
+    assert_eq!(
+        node.page,
+        format!("{}/#token={token}", node.api),
+        "{}",
+        node.page
+    );
+    // The API refuses a request without the token; the page and its files need none.
+    refused(&format!("{}/v1/programs", node.api), 401, "unauthorized");
+    for path in ["/", "/assets/app.js"] {
+        let page = ureq::get(&format!("{}{path}", node.api))
+            .call()
+            .expect("the page");
+        assert_eq!(page.status(), 200);
+    }
+    // The CLI with the token.
+    let with_token = |args: &[&str]| {
+        amb_command(home.sandbox())
+            .args(args)
+            .args(["--node", &node.api])
+            .env("AMB_API_TOKEN", &token)
+            .output()
+            .expect("amb runs")
+    };
+    let file = common::corpus(MONOID);
+    let deployed = json_of(&with_token(&["deploy", file.to_str().unwrap(), "--json"]));
+    let address = deployed["address"].as_str().unwrap().to_string();
+    let term_at = |k: u64| {
+        let answer = json_of(&with_token(&[
+            "inspect",
+            &address,
+            "--at",
+            &k.to_string(),
+            "--json",
+        ]));
+        answer["term"].as_str().unwrap().to_string()
+    };
+
+    let browser = Browser::start();
+    browser.open(&node.page);
+    browser.wait_for(
+        "the list, live, through the token",
+        "return document.body.dataset.ready === 'list' && window.inspector.live === 'on' && document.querySelectorAll('#programs tbody tr').length === 1",
+    );
+    // The token left the address bar; the tab keeps it.
+    let url = browser.eval("return location.href", json!([]));
+    assert!(!url.as_str().unwrap().contains("token"), "{url}");
+    let kept = browser.eval("return sessionStorage.getItem('amb-api-token')", json!([]));
+    assert_eq!(kept, token.as_str());
+    // The live list receives a deploy made after it opened (the stream sends the
+    // token too).
+    let later = json_of(&with_token(&[
+        "deploy",
+        common::corpus(STUCK).to_str().unwrap(),
+        "--json",
+    ]));
+    let later = later["address"].as_str().unwrap().to_string();
+    browser.wait_for(
+        "the later program in the list",
+        &format!("return document.querySelector(`tr[data-address='{later}']`) !== null"),
+    );
+    // A program view steps with the token.
+    browser.eval(
+        "document.querySelector(`tr[data-address='${arguments[0]}'] a`).click()",
+        json!([address]),
+    );
+    assert_eq!(browser.term_at(0), term_at(0));
+    browser.press("ArrowRight");
+    assert_eq!(browser.term_at(1), term_at(1));
+    browser.screenshot("token");
+    // Without the token (another tab's storage), the page asks for it.
+    browser.eval("sessionStorage.clear()", json!([]));
+    browser.refresh();
+    browser.wait_for(
+        "the page to ask for the token",
+        "return document.getElementById('token-form') !== null",
+    );
+    browser.eval(
+        "document.getElementById('token').value = arguments[0]; document.getElementById('token-form').requestSubmit()",
+        json!([token]),
+    );
+    assert_eq!(browser.term_at(1), term_at(1));
 }

@@ -3,7 +3,9 @@
 // or why it is stuck), read from the node's API (spec/network.md §7). Plain ES
 // module, no dependencies. The view keeps at most MAX_TREE_NODES tree nodes in
 // the DOM: the server answers at most TREE_PAGE nodes, collapsed subtrees are
-// fetched on demand.
+// fetched on demand. On a node whose API needs the bearer token, the page reads
+// it from the URL fragment (`#token=…`, which the browser never sends) or asks
+// for it, keeps it for the tab (sessionStorage) and sends it with each request.
 
 const TREE_PAGE = 1500;
 const MAX_TREE_NODES = 5000;
@@ -14,8 +16,24 @@ const where = document.getElementById('where');
 /** State the tests and the benches read. */
 const inspector = (window.inspector = { step: null, renderMs: null, treeNodes: 0, live: 'off' });
 
+// ----- the bearer token -----
+
+const TOKEN_KEY = 'amb-api-token';
+{
+  const match = location.hash.match(/(?:^#|&)token=([^&]*)/);
+  if (match) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+}
+
+function headers(accept) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { Accept: accept, Authorization: `Bearer ${token}` } : { Accept: accept };
+}
+
 async function api(path) {
-  const response = await fetch(path, { headers: { Accept: 'application/json' } });
+  const response = await fetch(path, { headers: headers('application/json') });
   const body = await response.json().catch(() => ({ error: { message: response.statusText } }));
   if (!response.ok) {
     const error = new Error(body.error ? body.error.message : response.statusText);
@@ -23,6 +41,39 @@ async function api(path) {
     throw error;
   }
   return body;
+}
+
+// A server-sent event stream read with fetch (EventSource cannot send the token):
+// calls `on.open()` once connected, `on[event](data)` per event, `on.error()` when
+// it cannot connect or ends.
+async function stream(path, on) {
+  try {
+    const response = await fetch(path, { headers: headers('text/event-stream') });
+    if (!response.ok || !response.body) throw new Error(response.statusText);
+    on.open();
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = 'message';
+        const data = [];
+        for (const line of block.split('\n')) {
+          if (line.startsWith('event:')) event = line.slice(6).trim();
+          else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+        }
+        if (data.length && on[event]) on[event](data.join('\n'));
+      }
+    }
+  } catch (_) {
+    // fall through: the stream is unavailable or over
+  }
+  on.error();
 }
 
 function el(tag, attrs = {}, ...children) {
@@ -62,6 +113,19 @@ function cidOf(address) {
 
 function showError(error) {
   app.replaceChildren(el('p', { class: 'error', id: 'error', text: error.message }));
+  if (error.status === 401) askToken();
+}
+
+// The API wants the bearer token: a field to give it (kept for this tab).
+function askToken() {
+  const input = el('input', { type: 'password', id: 'token', size: 64, autocomplete: 'off', placeholder: 'the api_token file of the node\'s home' });
+  const form = el('form', { id: 'token-form' }, el('label', {}, 'bearer token: ', input), ' ', el('button', { type: 'submit', text: 'use' }));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+    location.reload();
+  });
+  app.append(form);
 }
 
 // ----- the program list -----
@@ -93,17 +157,17 @@ async function listView() {
   more.addEventListener('click', () => page().catch(showError));
   await page();
   // Live: programs stored from now on join the list (only a node has a stream).
-  if (!window.EventSource) return;
-  const source = new EventSource('/v1/events');
   let timer = null;
-  source.addEventListener('open', () => { inspector.live = 'on'; where.textContent = 'programs (live)'; });
-  source.addEventListener('error', () => { inspector.live = 'unavailable'; source.close(); });
-  source.addEventListener('stored', (message) => {
-    inspector.received = (inspector.received || 0) + 1;
-    const stored = JSON.parse(message.data);
-    if (body.querySelector(`tr[data-address="/amb/${stored.program}"]`)) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => { body.replaceChildren(); next = null; page().catch(showError); }, 250);
+  stream('/v1/events', {
+    open: () => { inspector.live = 'on'; where.textContent = 'programs (live)'; },
+    error: () => { inspector.live = 'unavailable'; },
+    stored: (data) => {
+      inspector.received = (inspector.received || 0) + 1;
+      const stored = JSON.parse(data);
+      if (body.querySelector(`tr[data-address="/amb/${stored.program}"]`)) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => { body.replaceChildren(); next = null; page().catch(showError); }, 250);
+    },
   });
 }
 
@@ -198,38 +262,60 @@ async function programView(cid) {
     inspector.renderMs = performance.now() - started;
     document.body.dataset.ready = `step-${state.step}`;
     // What follows needs another request each; the step is shown already.
-    drawDiff(state.step).catch(() => {});
+    drawDiff(state).catch(() => {});
     drawEvents(state).catch(() => {});
   }
 
   function drawTree(state) {
-    const redexLogs = new Set();
-    if (state.redex) for (const e of [state.redex.first, state.redex.second]) if (e) redexLogs.add(e.log);
+    const added = new Set(state.changes ? state.changes.added : []);
     legend.replaceChildren(...Object.entries(state.hosts).map(([peer, hosted]) =>
       el('span', { title: `${peer} hosts ${hosted.slices.join(', ')}${hosted.count > hosted.slices.length ? ', …' : ''}` },
-        el('i', { style: `background:${color(peer)}` }), short(peer, 14), ` (${hosted.count} slices)`)));
+        el('i', { style: `background:${color(peer)}` }), short(peer, 14), ` (${hosted.count}${state.hosts_complete === false ? '+' : ''} slices)`)));
     const root = el('div', { class: 'top' });
     view.treeCount = 0;
-    addNodes(root, state.nodes, redexLogs, state.step);
-    addMore(root, state.more, '', redexLogs, state.step);
+    addNodes(root, state.nodes, added, state.step);
+    addMore(root, state.more, '', added, state.step);
+    if (state.changes) addGhosts(root, state.changes.removed);
     tree.replaceChildren(root);
     inspector.treeNodes = view.treeCount;
   }
 
-  function addNodes(container, nodes, redexLogs, k) {
+  // What the step removed (consumed, opened, moved away), drawn ghosted where it
+  // was: in its ambient's box when that is shown, else at the top; the step's
+  // redex (the two capabilities it consumed) marked.
+  function addGhosts(root, removed) {
+    const ghosts = new Map();
+    for (const r of removed) {
+      const text = r.kind === 'cap' ? (r.name ? `${r.cap} ${r.name}` : r.cap) : r.name;
+      const node = r.kind === 'cap'
+        ? el('span', { class: 'capgroup removed' + (r.redex ? ' redex' : ''), 'data-id': r.id },
+          el('span', { class: 'chip removed' + (r.redex ? ' redex' : ''), title: r.redex ? 'consumed by this step (its redex)' : 'removed by this step', text }))
+        : el('div', { class: 'amb removed', 'data-id': r.id, title: 'removed from here by this step' }, el('div', { class: 'name', text }), el('div', { class: 'body' }));
+      ghosts.set(r.id, node);
+    }
+    for (const r of removed) {
+      const node = ghosts.get(r.id);
+      const ghost = r.parent && ghosts.get(r.parent);
+      const live = r.parent && root.querySelector(`.amb[data-id="${r.parent}"]:not(.removed) > .body`);
+      const parent = ghost ? ghost.querySelector('.body') : live || root;
+      parent.prepend(node);
+    }
+  }
+
+  function addNodes(container, nodes, added, k) {
     const made = [];
     nodes.forEach((n, i) => {
       let node;
       let inner;
       if (n.kind === 'ambient') {
         inner = el('div', { class: 'body' });
-        node = el('div', { class: 'amb' + (n.log && redexLogs.has(n.log) ? ' redex' : ''), style: `--host:${color(n.host)}`, 'data-path': n.path, title: `${n.log_name || n.name} hosted by ${n.host || '?'}` },
+        node = el('div', { class: 'amb' + (added.has(n.id) ? ' added' : ''), style: `--host:${color(n.host)}`, 'data-path': n.path, 'data-id': n.id, title: `${n.log_name || n.name} hosted by ${n.host || '?'}` },
           el('div', { class: 'name', text: n.name }), inner);
       } else if (n.kind === 'cap') {
         inner = el('span', { class: 'cont' });
         const text = n.name ? `${n.cap} ${n.name}` : n.cap;
-        node = el('span', { class: 'capgroup', 'data-path': n.path },
-          el('span', { class: `chip ${n.enabled ? 'enabled' : 'waiting'}`, title: n.enabled ? 'enabled' : 'waiting for the prefix before it', text }), inner);
+        node = el('span', { class: 'capgroup' + (added.has(n.id) ? ' added' : ''), 'data-path': n.path, 'data-id': n.id },
+          el('span', { class: `chip ${n.enabled ? 'enabled' : 'waiting'}${added.has(n.id) ? ' added' : ''}`, title: n.enabled ? 'enabled' : 'waiting for the prefix before it', text }), inner);
       } else {
         node = el('span');
         inner = node;
@@ -237,7 +323,7 @@ async function programView(cid) {
       view.treeCount += 1;
       if (n.hidden) {
         const button = el('button', { class: 'hidden-more', 'data-path': n.path, text: `+${n.hidden} hidden` });
-        button.addEventListener('click', () => expand(button, inner, n.path, redexLogs, k));
+        button.addEventListener('click', () => expand(button, inner, n.path, added, k));
         inner.append(button);
       }
       made[i] = inner;
@@ -248,22 +334,22 @@ async function programView(cid) {
   }
 
   // A level with more children than one answer holds: a button for the next page.
-  function addMore(container, more, path, redexLogs, k) {
+  function addMore(container, more, path, added, k) {
     if (!more) return;
     const button = el('button', { class: 'hidden-more', 'data-path': path, text: `+${more.count} more here` });
-    button.addEventListener('click', () => expand(button, container, path, redexLogs, k, more.from));
+    button.addEventListener('click', () => expand(button, container, path, added, k, more.from));
     container.append(button);
   }
 
-  async function expand(button, inner, path, redexLogs, k, from = 0) {
+  async function expand(button, inner, path, added, k, from = 0) {
     if (view.treeCount + TREE_PAGE > MAX_TREE_NODES) {
       button.textContent = 'too many nodes shown: collapse others first (reload)';
       return;
     }
     const answer = await api(`/v1/programs/${cid}/steps/${k}?max_nodes=${TREE_PAGE}&path=${encodeURIComponent(path)}&from=${from}`);
     button.remove();
-    addNodes(inner, answer.nodes, redexLogs, k);
-    addMore(inner, answer.more, path, redexLogs, k);
+    addNodes(inner, answer.nodes, added, k);
+    addMore(inner, answer.more, path, added, k);
     inspector.treeNodes = view.treeCount;
   }
 
@@ -281,8 +367,15 @@ async function programView(cid) {
       el('div', { class: 'mono' }, 'second half: ', describe(state.redex.second)));
   }
 
-  async function drawDiff(k) {
+  // The line diff of the terms when they are small (else what the tree marks).
+  async function drawDiff(state) {
+    const k = state.step;
     if (k === 0) { diff.replaceChildren(el('p', { class: 'muted', text: 'nothing before step 0' })); return; }
+    if (state.term === undefined) {
+      const c = state.changes;
+      diff.replaceChildren(el('p', { class: 'muted', text: `${c.added.length} added and ${c.removed.length} removed${c.more ? ` (and ${c.more} more)` : ''}: marked in the tree (the terms are too large to diff here)` }));
+      return;
+    }
     const answer = await api(`/v1/programs/${cid}/diff?from=${k - 1}&to=${k}`);
     if (k !== step) return;
     const changed = answer.lines.filter((l) => l[0] !== ' ');
@@ -308,10 +401,16 @@ async function programView(cid) {
     end.replaceChildren(...parts);
   }
 
+  // The page of events around the step (fetched once per page and program size).
   async function drawEvents(state) {
     const current = state.redex && state.redex.second ? state.redex.second.index : 0;
     const start = Math.max(0, current - (current % EVENTS_PAGE));
-    const answer = await api(`/v1/programs/${cid}/events?limit=${EVENTS_PAGE}${start ? `&after=${start - 1}` : ''}`);
+    const key = `${start}/${state.events}`;
+    if (!view.eventsPage || view.eventsPage.key !== key) {
+      const answer = await api(`/v1/programs/${cid}/events?limit=${EVENTS_PAGE}${start ? `&after=${start - 1}` : ''}`);
+      view.eventsPage = { key, answer };
+    }
+    const answer = view.eventsPage.answer;
     if (state.step !== step) return;
     const lanes = new Map();
     for (const e of answer.events) if (!lanes.has(e.log)) lanes.set(e.log, lanes.size);
@@ -356,18 +455,13 @@ async function programView(cid) {
 
   // Live: follow the node's event stream (only a node has one).
   function live() {
-    if (!window.EventSource) return;
-    const source = new EventSource(`/v1/events?program=${cid}`);
     let timer = null;
-    source.addEventListener('open', () => { liveLabel.textContent = 'live: on'; inspector.live = 'on'; });
-    source.addEventListener('error', () => {
-      liveLabel.textContent = 'live: unavailable';
-      inspector.live = 'unavailable';
-      source.close();
-    });
-    source.addEventListener('stored', (message) => {
+    stream(`/v1/events?program=${cid}`, {
+      open: () => { liveLabel.textContent = 'live: on'; inspector.live = 'on'; },
+      error: () => { liveLabel.textContent = 'live: unavailable'; inspector.live = 'unavailable'; },
+      stored: (data) => {
       inspector.received = (inspector.received || 0) + 1;
-      inspector.lastStored = JSON.parse(message.data);
+      inspector.lastStored = JSON.parse(data);
       clearTimeout(timer);
       timer = setTimeout(async () => {
         const before = view.total;
@@ -377,6 +471,7 @@ async function programView(cid) {
         if (follow.checked || step === before) go(view.total);
         else go(step);
       }, 250);
+      },
     });
   }
 

@@ -3,7 +3,10 @@
 //! (this closes DNS rebinding: a page served under an attacker's name that
 //! resolves to this machine sends that name as `Host`), and when it carries an
 //! `Origin` that is not the API's own origin (a cross-site browser request). Where
-//! the bearer token is on, a request without it, or with another, is refused 401.
+//! the bearer token is on, a request without it, or with another, is refused 401,
+//! except a `GET` of the inspector's page and its files (`/`, `/programs/…`,
+//! `/assets/…`), which hold nothing of the node's: the page sends the token with
+//! each of its requests (it reads it from the URL fragment, never sent here).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -30,8 +33,9 @@ impl Guard {
         Guard { addr, token }
     }
 
-    /// Checks one request's headers.
-    pub(crate) fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    /// Checks one request's headers (`page`: a `GET` of the page or its files,
+    /// which needs no token).
+    pub(crate) fn check(&self, headers: &HeaderMap, page: bool) -> Result<(), ApiError> {
         let forbidden = |rule: &str, message: String| {
             ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).rule(rule)
         };
@@ -65,7 +69,7 @@ impl Guard {
                 ));
             }
         }
-        if let Some(token) = &self.token {
+        if let Some(token) = self.token.as_ref().filter(|_| !page) {
             let given = headers
                 .get(header::AUTHORIZATION)
                 .and_then(|h| h.to_str().ok())
@@ -120,13 +124,19 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Whether `path` is the inspector's page or one of its files.
+fn is_page(path: &str) -> bool {
+    path == "/" || path.starts_with("/programs/") || path.starts_with("/assets/")
+}
+
 /// The middleware: refuses a request the guard does not let through.
 pub(crate) async fn check(
     State(guard): State<std::sync::Arc<Guard>>,
     request: Request,
     next: Next,
 ) -> Response {
-    match guard.check(request.headers()) {
+    let page = request.method() == axum::http::Method::GET && is_page(request.uri().path());
+    match guard.check(request.headers(), page) {
         Ok(()) => next.run(request).await,
         Err(error) => error.into_response(),
     }
@@ -144,7 +154,7 @@ mod tests {
     }
 
     fn status(guard: &Guard, pairs: &[(header::HeaderName, &str)]) -> u16 {
-        match guard.check(&headers(pairs)) {
+        match guard.check(&headers(pairs), false) {
             Ok(()) => 200,
             Err(e) => e.status().as_u16(),
         }
@@ -194,6 +204,25 @@ mod tests {
         let basic = (header::AUTHORIZATION, "Basic s3cret");
         assert_eq!(status(&guard, &[host.clone(), basic]), 401);
         let right = (header::AUTHORIZATION, "Bearer s3cret");
-        assert_eq!(status(&guard, &[host, right]), 200);
+        assert_eq!(status(&guard, &[host.clone(), right]), 200);
+        // The page and its files need no token; the host is still checked.
+        assert!(
+            guard
+                .check(&headers(std::slice::from_ref(&host)), true)
+                .is_ok()
+        );
+        let evil = (header::HOST, "evil.example:4080");
+        assert!(guard.check(&headers(&[evil]), true).is_err());
+        for path in ["/", "/programs/bafy", "/assets/app.js"] {
+            assert!(is_page(path), "{path}");
+        }
+        for path in [
+            "/v1/programs",
+            "/v1/programs/x/steps/1",
+            "/v1/events",
+            "/programsx",
+        ] {
+            assert!(!is_page(path), "{path}");
+        }
     }
 }

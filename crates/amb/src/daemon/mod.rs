@@ -133,6 +133,27 @@ fn api_token(home: &Home, api: SocketAddr, asked: bool) -> anyhow::Result<Option
     )
 }
 
+/// The inspector page's URL: with the bearer token, when it is on, in the
+/// fragment (`#token=…`), which a browser never sends: the page reads it, keeps it
+/// for the tab and sends it as `Authorization: Bearer`.
+fn page_url(api: &str, token: Option<&str>) -> String {
+    match token {
+        None => format!("{api}/"),
+        Some(token) => {
+            let encoded: String = token
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        char::from(b).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{api}/#token={encoded}")
+        }
+    }
+}
+
 /// The API's address, token and bounds.
 struct Api {
     addr: SocketAddr,
@@ -157,6 +178,7 @@ async fn serve(
         "peer_id": ready.peer_id,
         "listen": ready.listen,
         "api": api_url,
+        "page": page_url(&api_url, api.token.as_deref()),
     });
     // Nobody reading the ready line is no reason to stop serving.
     let mut out = std::io::stdout().lock();
@@ -227,7 +249,12 @@ pub(crate) fn ui(args: &UiArgs, home: &HomeArgs) -> anyhow::Result<ExitCode> {
             guard::Guard::new(local, None),
             &settings,
         );
-        let line = serde_json::json!({ "event": "ready", "api": format!("http://{local}") });
+        let api_url = format!("http://{local}");
+        let line = serde_json::json!({
+            "event": "ready",
+            "api": api_url,
+            "page": page_url(&api_url, None),
+        });
         println!("{line}");
         let (stopping, _) = watch::channel(false);
         server::serve(

@@ -58,6 +58,9 @@ pub(crate) enum CacheError {
 /// The kept timelines, most recently used last.
 pub(crate) struct TimelineCache {
     budget: usize,
+    /// The store cannot change while the cache reads it (`amb ui` opens it alone):
+    /// every timeline is settled, and no request counts the stored events.
+    frozen: bool,
     kept: Mutex<Vec<Entry>>,
     loading: Mutex<()>,
 }
@@ -71,10 +74,12 @@ impl std::fmt::Debug for TimelineCache {
 }
 
 impl TimelineCache {
-    /// A cache of at most `budget_bytes` of timelines (estimated).
-    pub(crate) fn new(budget_bytes: usize) -> TimelineCache {
+    /// A cache of at most `budget_bytes` of timelines (estimated) of a store that
+    /// others may write, unless `frozen`.
+    pub(crate) fn new(budget_bytes: usize, frozen: bool) -> TimelineCache {
         TimelineCache {
             budget: budget_bytes,
+            frozen,
             kept: Mutex::new(Vec::new()),
             loading: Mutex::new(()),
         }
@@ -109,7 +114,7 @@ impl TimelineCache {
                 load_ms: None,
             });
         }
-        let settled = is_over(store, program)?;
+        let settled = self.frozen || is_over(store, program)?;
         let started = Instant::now();
         let timeline = Timeline::load_owned(store, program, &())?;
         let load_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -202,7 +207,7 @@ mod tests {
         let b = recorded(&store, "c[out d] | d[]");
         let per = |p| stored_events(&store, p).unwrap() * BYTES_PER_EVENT;
         // Room for the larger of the two only.
-        let cache = TimelineCache::new(per(a).max(per(b)));
+        let cache = TimelineCache::new(per(a).max(per(b)), false);
         assert!(cache.get(&store, a).unwrap().load_ms.is_some());
         assert!(cache.get(&store, a).unwrap().load_ms.is_none(), "kept");
         assert!(cache.get(&store, b).unwrap().load_ms.is_some());

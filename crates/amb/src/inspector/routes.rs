@@ -50,7 +50,8 @@ impl Reader {
     pub(crate) fn new(store: Arc<Store>, cache_bytes: usize, node: Option<NodeHandle>) -> Reader {
         Reader {
             store,
-            cache: Arc::new(TimelineCache::new(cache_bytes)),
+            // Without a node, the store is opened alone (`amb ui`): nothing writes it.
+            cache: Arc::new(TimelineCache::new(cache_bytes, node.is_none())),
             counted: Arc::default(),
             node,
         }
@@ -304,9 +305,12 @@ async fn verify(
     .await
 }
 
-/// This node and its connected peers, each with the slices (logs) it created of
+/// This node and its connected peers, each with the slices (logs) it hosts now of
 /// the programs the store holds: `{"peers": [{"peer_id", "self", "slices":
-/// [{"program", "log", "name"}]}]}`.
+/// [{"program", "log", "name", "creator"}]}]}`. A log's host is the key that writes
+/// its next event, read from the program's replayed state (its timeline, from the
+/// cache): its manifest's creator, then, after its ambient moved `in` or `out`, the
+/// host of the log it moved into (`spec/network.md` §8).
 async fn peers(State(reader): State<Reader>) -> Result<Json<Value>, ApiError> {
     let mut ids = Vec::new();
     if let Some(node) = &reader.node {
@@ -319,24 +323,39 @@ async fn peers(State(reader): State<Reader>) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let store = &reader.store;
         let mut slices: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+        let mut peer_of: std::collections::HashMap<[u8; 32], String> = Default::default();
+        let mut peer = |key: &amb_log::PublicKey| {
+            peer_of
+                .entry(*key.as_bytes())
+                .or_insert_with(|| views::peer(key))
+                .clone()
+        };
         let failed = |e| ApiError::from(CacheError::Store(e));
         for program in store.programs().map_err(failed)? {
-            for log in store.program_logs(program).map_err(failed)? {
-                let Some(manifest) = store
-                    .get_block(log)
-                    .map_err(failed)?
-                    .and_then(|b| amb_log::Manifest::decode(&b).ok())
-                else {
-                    continue;
+            let loaded = reader.cache.get(store, program)?;
+            let timeline = loaded.timeline.lock().unwrap_or_else(|e| e.into_inner());
+            let last = amb_vm::travel::Moment::Step(timeline.total_steps());
+            let replay = timeline.replay_at(last).map_err(CacheError::Replay)?;
+            let mut hosted = replay.log_hosts();
+            hosted.sort_by_key(|(log, _)| *log);
+            for (log, host) in hosted {
+                let Some(host) = host else { continue };
+                // The root log's manifest is derived from the program's, by its creator.
+                let manifest = if log == replay.root_log() {
+                    program
+                } else {
+                    log
                 };
-                slices
-                    .entry(views::peer(manifest.creator()))
-                    .or_default()
-                    .push(json!({
-                        "program": format!("/amb/{program}"),
-                        "log": log.to_string(),
-                        "name": manifest.name(),
-                    }));
+                let creator = timeline
+                    .source()
+                    .manifest(&manifest)
+                    .map(|m| peer(m.creator()));
+                slices.entry(peer(&host)).or_default().push(json!({
+                    "program": format!("/amb/{program}"),
+                    "log": log.to_string(),
+                    "name": views::log_name(&timeline, &log),
+                    "creator": creator,
+                }));
             }
         }
         for writer in slices.keys() {

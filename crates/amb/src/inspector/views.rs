@@ -8,9 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use amb_bytecode::{Cid, Target};
 use amb_log::{Event, PublicKey};
-use amb_syntax::{Ast, NodeId, NodeKind};
 use amb_vm::{
-    replay::AmbientLog,
+    replay::{NodeRef, ViewKind, ViewNode},
     travel::{Moment, Timeline},
     verify::VerifyError,
 };
@@ -92,6 +91,11 @@ pub(crate) fn peer(key: &PublicKey) -> String {
 /// One event as `amb log --json` prints it (and the event routes answer): its
 /// fields, the writer as key and as peer id, and its signature.
 pub(crate) fn event_json(cid: &Cid, e: &Event, log_name: &str) -> Value {
+    event_json_by(cid, e, log_name, &peer(e.creator()))
+}
+
+/// [`event_json`] with the writer's peer id worked out already.
+fn event_json_by(cid: &Cid, e: &Event, log_name: &str, peer: &str) -> Value {
     json!({
         "cid": cid.to_string(),
         "log": e.log().to_string(),
@@ -103,7 +107,7 @@ pub(crate) fn event_json(cid: &Cid, e: &Event, log_name: &str) -> Value {
         "refs": e.refs().iter().map(|r| r.to_string()).collect::<Vec<_>>(),
         "payload": e.payload().map(|p| p.to_string()),
         "writer": e.creator().to_string(),
-        "peer": peer(e.creator()),
+        "peer": peer,
         "signature": hex::encode(e.signature().to_bytes()),
     })
 }
@@ -130,6 +134,7 @@ pub(crate) fn events_page(timeline: &Timeline<'_>, after: Option<usize>, limit: 
     let start = after.map_or(0, |a| a.saturating_add(1)).min(events.len());
     let end = start.saturating_add(limit).min(events.len());
     let mut names: HashMap<Cid, String> = HashMap::new();
+    let mut peers = Peers::default();
     let page: Vec<Value> = events[start..end]
         .iter()
         .enumerate()
@@ -137,7 +142,7 @@ pub(crate) fn events_page(timeline: &Timeline<'_>, after: Option<usize>, limit: 
             let name = names
                 .entry(e.log())
                 .or_insert_with(|| log_name(timeline, &e.log()));
-            let mut json = event_json(cid, e, name);
+            let mut json = event_json_by(cid, e, name, &peers.of(e.creator()));
             json["index"] = json!(start + i);
             json["step"] = json!(timeline.step_of(cid));
             json["verified"] = json!(true);
@@ -186,25 +191,46 @@ pub(crate) struct TreeQuery {
     pub(crate) from: usize,
 }
 
-/// The state after a step: `{"address", "step", "total_steps", "redex", "term"?,
-/// "term_bytes", "value"?, "hosts", "nodes", "shown", "total_nodes"}`.
+/// A state with more tree nodes than this has a term over [`INLINE_TERM_BYTES`]
+/// (every node prints at least one byte): a state answer does not build its term.
+const FULL_TERM_NODES: usize = INLINE_TERM_BYTES;
+
+/// The most entries of each list of a step's changes.
+const MAX_CHANGES: usize = 1000;
+
+/// The state after a step: `{"address", "step", "total_steps", "events", "redex",
+/// "changes", "term"?, "term_bytes", "hosts", "nodes", "shown", "more",
+/// "total_nodes", "value"?, "stuck"?}`. Only the nodes shown are built (and the
+/// whole term where the state is small, or at the last step for its value).
 pub(crate) fn state(
     timeline: &Timeline<'_>,
     moment: Moment,
     query: &TreeQuery,
 ) -> Result<Value, ViewError> {
     let step = step_of(timeline, moment)?;
+    let path_text = query.path.clone().unwrap_or_default();
+    let path = parse_path(&path_text)?;
     let replay = timeline.replay_at(Moment::Step(step))?;
-    let (ast, logs) = replay.to_ast_with_logs(timeline.source());
-    let root_host = replay.program_host();
+    let source = timeline.source();
+    // Counted up to the size whose term is shown inline: past it, the answer's
+    // time would grow with the state.
+    let census = replay.census(source, MAX_SLICE_NAMES, FULL_TERM_NODES);
+    let last = step == timeline.total_steps();
+    let ast = (census.complete || last).then(|| replay.to_ast(source));
+    let total_nodes = ast.as_ref().map(|ast| ast.len());
+    let term_bytes = ast
+        .as_ref()
+        .map(|ast| amb_syntax::to_compact_string(ast).len());
     // Canonical order changes no character: the length is known before sorting,
     // which is done only for a term shown inline.
-    let term_bytes = amb_syntax::to_compact_string(&ast).len();
-    let term = (term_bytes <= INLINE_TERM_BYTES).then(|| {
-        let mut canonical = ast.clone();
-        canonical.canonicalize();
-        amb_syntax::to_compact_string(&canonical)
-    });
+    let term = ast
+        .as_ref()
+        .filter(|_| term_bytes.is_some_and(|b| b <= INLINE_TERM_BYTES))
+        .map(|ast| {
+            let mut canonical = ast.clone();
+            canonical.canonicalize();
+            amb_syntax::to_compact_string(&canonical)
+        });
     let mut names: HashMap<Cid, String> = HashMap::new();
     let mut name_of = |log: &Cid| {
         names
@@ -214,196 +240,184 @@ pub(crate) fn state(
     };
     // Peer ids, once per key (each is a point decompression).
     let mut peers = Peers::default();
-    // Who hosts which slices (logs) at this step: how many, and the first names.
-    let mut hosts: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
-    let mut host_of = |host: &PublicKey, log: &Cid, peers: &mut Peers| {
-        let entry = hosts.entry(peers.of(host)).or_default();
-        entry.0 += 1;
-        if entry.1.len() < MAX_SLICE_NAMES {
-            entry.1.push(name_of(log));
-        }
-    };
-    if let Some(host) = &root_host {
-        host_of(host, &timeline.program(), &mut peers);
-    }
-    for ambient in &logs {
-        if let (Some(log), Some(host)) = (ambient.log, ambient.host) {
-            host_of(&host, &log, &mut peers);
-        }
-    }
-    let hosts: BTreeMap<String, Value> = hosts
-        .into_iter()
-        .map(|(peer, (count, names))| (peer, json!({ "count": count, "slices": names })))
+    let hosts: BTreeMap<String, Value> = census
+        .hosts
+        .iter()
+        .map(|h| {
+            let names: Vec<String> = h.first.iter().map(&mut name_of).collect();
+            (
+                peers.of(&h.host),
+                json!({ "count": h.count, "slices": names }),
+            )
+        })
         .collect();
-    let (nodes, shown, more) = tree(&ast, &logs, root_host, query, &mut name_of, &mut peers)?;
-    let redex = timeline.redex(step).map(|(first, second)| {
-        // The second half is where the step is; the first half comes before it.
-        let at = timeline.second_half_position(step).unwrap_or(0);
-        let events = timeline.events();
-        let mut event = |cid: &Cid| {
-            let i = events[..=at].iter().rposition(|(c, _)| c == cid)?;
-            let (cid, e) = &events[i];
-            let mut json = event_json(cid, e, &name_of(&e.log()));
-            json["index"] = json!(i);
-            Some(json)
-        };
-        let first = first.as_ref().and_then(&mut event);
-        json!({ "first": first, "second": event(&second) })
-    });
+    let view = replay
+        .tree_view(source, &path, query.from, query.max_nodes)
+        .map_err(|_| ViewError::NoSuchPath(path_text.clone()))?;
+    let nodes: Vec<Value> = view
+        .nodes
+        .iter()
+        .map(|n| node_json(n, &mut name_of, &mut peers))
+        .collect();
+    let (redex, consumed) = redex(timeline, step, &mut name_of);
+    let changes = if step == 0 {
+        Value::Null
+    } else {
+        let before = timeline.replay_at(Moment::Step(step - 1))?;
+        changes_json(
+            &amb_vm::replay::changes(&before, &replay, &consumed),
+            &consumed,
+        )
+    };
     let mut answer = json!({
         "address": format!("/amb/{}", timeline.program()),
         "step": step,
         "total_steps": timeline.total_steps(),
         "events": timeline.events().len(),
         "redex": redex,
+        "changes": changes,
         "term_bytes": term_bytes,
         "hosts": hosts,
+        "shown": nodes.len(),
         "nodes": nodes,
-        "shown": shown,
-        "more": more,
-        "total_nodes": ast.len(),
+        "more": view.more.map(|(from, count)| json!({ "from": from, "count": count })),
+        "total_nodes": total_nodes,
+        "hosts_complete": census.complete,
     });
     if let Some(term) = term {
         answer["term"] = json!(term);
     }
-    if step == timeline.total_steps() {
-        answer["value"] = amb_vm::value_json(&ast);
-        answer["stuck"] = super::stuck::explain(&ast);
+    if let (true, Some(ast)) = (last, &ast) {
+        answer["value"] = amb_vm::value_json(ast);
+        answer["stuck"] = super::stuck::explain(ast);
     }
     Ok(answer)
 }
 
-/// The tree as a flat list of nodes, breadth first from the top level (or from
-/// the node at `query.path`), at most `query.max_nodes`; a node whose children
-/// did not fit says how many nodes under it are `hidden`. The first level starts
-/// at child `query.from`; when it has more children than fit, `more` says where
-/// the next page starts and how many are left.
-fn tree(
-    ast: &Ast,
-    logs: &[AmbientLog],
-    root_host: Option<PublicKey>,
-    query: &TreeQuery,
-    name_of: &mut dyn FnMut(&Cid) -> String,
-    peers: &mut Peers,
-) -> Result<(Vec<Value>, usize, Option<Value>), ViewError> {
-    // By node index: the live ambient's log and host.
-    let mut by_node: Vec<Option<&AmbientLog>> = vec![None; ast.len()];
-    for ambient in logs {
-        by_node[ambient.node.index()] = Some(ambient);
+/// A path as child indices (`0.2.1`; empty: the top level).
+fn parse_path(text: &str) -> Result<Vec<usize>, ViewError> {
+    if text.is_empty() {
+        return Ok(Vec::new());
     }
-    // Parents, and subtree sizes (a child's id is greater than its parent's).
-    let mut parent: Vec<Option<NodeId>> = vec![None; ast.len()];
-    for i in 0..ast.len() {
-        let id = ast.node_id(i);
-        for child in ast.children(Some(id)) {
-            parent[child.index()] = Some(id);
+    text.split('.')
+        .map(|part| {
+            part.parse()
+                .map_err(|_| ViewError::NoSuchPath(text.to_string()))
+        })
+        .collect()
+}
+
+/// A node's name across states, as text: `a<n>` for a live ambient, `i<anchor>.<i>`
+/// for an instruction of a started instance (the anchor shortened to the last 12
+/// characters of its CID).
+fn node_id(id: &NodeRef) -> String {
+    match id {
+        NodeRef::Ambient(amb) => format!("a{amb}"),
+        NodeRef::Instruction(anchor, index) => {
+            let text = anchor.to_string();
+            format!("i{}.{index}", &text[text.len().saturating_sub(12)..])
         }
     }
-    let mut size = vec![1usize; ast.len()];
-    for i in (0..ast.len()).rev() {
-        if let Some(p) = parent[i] {
-            size[p.index()] += size[i];
-        }
-    }
-    // The host of each node: its own log's, else its parent's, else the program's.
-    let mut host: Vec<Option<PublicKey>> = vec![None; ast.len()];
-    for i in 0..ast.len() {
-        host[i] = match by_node[i] {
-            Some(AmbientLog {
-                log: Some(_), host, ..
-            }) => *host,
-            _ => parent[i].map_or(root_host, |p| host[p.index()]),
-        };
-    }
-    // Where to start.
-    let mut start: Option<NodeId> = None;
-    let mut path_prefix = String::new();
-    if let Some(path) = query.path.as_deref().filter(|p| !p.is_empty()) {
-        for part in path.split('.') {
-            let index: usize = part
-                .parse()
-                .map_err(|_| ViewError::NoSuchPath(path.to_string()))?;
-            start = Some(
-                ast.children(start)
-                    .nth(index)
-                    .ok_or_else(|| ViewError::NoSuchPath(path.to_string()))?,
-            );
-        }
-        path_prefix = format!("{path}.");
-    }
-    let mut nodes = Vec::new();
-    let mut queue = std::collections::VecDeque::new();
-    let mut shown = 0usize;
-    // The first level: from `query.from`, at most `max_nodes` (the rest is paged).
-    let level: Vec<NodeId> = ast.children(start).collect();
-    let begin = query.from.min(level.len());
-    let end = begin.saturating_add(query.max_nodes).min(level.len());
-    let first = level[begin..end].to_vec();
-    let more = (end < level.len()).then(|| json!({ "from": end, "count": level.len() - end }));
-    let mut expand = |children: Vec<NodeId>,
-                      offset: usize,
-                      prefix: String,
-                      parent_at: Option<usize>,
-                      nodes: &mut Vec<Value>,
-                      queue: &mut std::collections::VecDeque<(NodeId, usize, String)>,
-                      shown: &mut usize| {
-        for (k, child) in children.into_iter().enumerate() {
-            let path = format!("{prefix}{}", offset + k);
-            let node = ast.node(child);
-            let mut json = json!({
-                "path": path,
-                "parent": parent_at,
-                "name": node.name().map(|s| ast.name_text(s)),
-                "host": host[child.index()].as_ref().map(|h| peers.of(h)),
-            });
-            match node.kind() {
-                NodeKind::Ambient => {
-                    json["kind"] = json!("ambient");
-                    if let Some(log) = by_node[child.index()].and_then(|l| l.log) {
-                        json["log"] = json!(log.to_string());
-                        json["log_name"] = json!(name_of(&log));
-                    }
-                }
-                NodeKind::Cap(cap) => {
-                    json["kind"] = json!("cap");
-                    json["cap"] = json!(cap.keyword());
-                    let enabled = parent[child.index()]
-                        .is_none_or(|p| matches!(ast.node(p).kind(), NodeKind::Ambient));
-                    json["enabled"] = json!(enabled);
-                }
+}
+
+/// A node's kind as JSON fields, onto `json`.
+fn kind_json(kind: &ViewKind, json: &mut Value, name_of: &mut dyn FnMut(&Cid) -> String) {
+    match kind {
+        ViewKind::Ambient { name, log } => {
+            json["kind"] = json!("ambient");
+            json["name"] = json!(&**name);
+            if let Some(log) = log {
+                json["log"] = json!(log.to_string());
+                json["log_name"] = json!(name_of(log));
             }
-            nodes.push(json);
-            *shown += 1;
-            queue.push_back((child, nodes.len() - 1, path));
         }
-    };
-    expand(
-        first,
-        begin,
-        path_prefix,
-        None,
-        &mut nodes,
-        &mut queue,
-        &mut shown,
-    );
-    while let Some((node, at, path)) = queue.pop_front() {
-        let children: Vec<NodeId> = ast.children(Some(node)).collect();
-        if children.is_empty() {
-            continue;
+        ViewKind::Cap {
+            kind,
+            target,
+            enabled,
+        } => {
+            json["kind"] = json!("cap");
+            json["cap"] = json!(kind.keyword());
+            json["name"] = json!(target.as_deref());
+            json["enabled"] = json!(enabled);
         }
-        if shown + children.len() > query.max_nodes {
-            nodes[at]["hidden"] = json!(size[node.index()] - 1);
-            continue;
-        }
-        expand(
-            children,
-            0,
-            format!("{path}."),
-            Some(at),
-            &mut nodes,
-            &mut queue,
-            &mut shown,
-        );
     }
-    Ok((nodes, shown, more))
+}
+
+/// One node of a state answer.
+fn node_json(node: &ViewNode, name_of: &mut dyn FnMut(&Cid) -> String, peers: &mut Peers) -> Value {
+    let mut json = json!({
+        "path": node.path,
+        "parent": node.parent,
+        "host": node.host.as_ref().map(|h| peers.of(h)),
+    });
+    if let Some(id) = &node.id {
+        json["id"] = json!(node_id(id));
+    }
+    kind_json(&node.kind, &mut json, name_of);
+    if node.hidden > 0 {
+        json["hidden"] = json!(node.hidden);
+    }
+    json
+}
+
+/// The step's redex as JSON (its two events, as the events route gives them), and
+/// the capabilities it consumed (the events' `at`).
+fn redex(
+    timeline: &Timeline<'_>,
+    step: u64,
+    name_of: &mut dyn FnMut(&Cid) -> String,
+) -> (Value, Vec<(Cid, u32)>) {
+    let Some((first, second)) = timeline.redex(step) else {
+        return (Value::Null, Vec::new());
+    };
+    // The second half is where the step is; the first half comes before it.
+    let at = timeline.second_half_position(step).unwrap_or(0);
+    let events = timeline.events();
+    let mut consumed = Vec::new();
+    let mut event = |cid: &Cid| {
+        let i = timeline.position_of(cid).filter(|&i| i <= at)?;
+        let (cid, e) = &events[i];
+        consumed.extend(e.at());
+        let mut json = event_json(cid, e, &name_of(&e.log()));
+        json["index"] = json!(i);
+        Some(json)
+    };
+    let first = first.as_ref().and_then(&mut event);
+    let second = event(&second);
+    (json!({ "first": first, "second": second }), consumed)
+}
+
+/// A step's changes: `{"added": [id], "removed": [{"id", "parent", "kind", "name",
+/// "cap"?, "redex"}], "more"}`; `parent` is the id of the ambient it was in (null:
+/// the top level), `redex` whether the step consumed it.
+fn changes_json(changes: &amb_vm::replay::Changes, consumed: &[(Cid, u32)]) -> Value {
+    let added: Vec<String> = changes
+        .added
+        .iter()
+        .take(MAX_CHANGES)
+        .map(node_id)
+        .collect();
+    let mut none = |_: &Cid| String::new();
+    let removed: Vec<Value> = changes
+        .removed
+        .iter()
+        .take(MAX_CHANGES)
+        .map(|r| {
+            let redex = matches!(r.id, NodeRef::Instruction(d, i) if consumed.contains(&(d, i)));
+            let mut json = json!({
+                "id": node_id(&r.id),
+                "parent": (r.parent != 0).then(|| node_id(&NodeRef::Ambient(r.parent))),
+                "redex": redex,
+            });
+            kind_json(&r.kind, &mut json, &mut none);
+            if let Some(object) = json.as_object_mut() {
+                object.remove("log_name");
+            }
+            json
+        })
+        .collect();
+    let more = changes.added.len().saturating_sub(MAX_CHANGES)
+        + changes.removed.len().saturating_sub(MAX_CHANGES);
+    json!({ "added": added, "removed": removed, "more": more })
 }

@@ -24,9 +24,12 @@ use super::{json_of, success};
 pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
 /// `amb` with no `AMB_*` setting from the environment and its default home inside
-/// `sandbox`, so a test never touches the user's node.
+/// `sandbox`, so a test never touches the user's node. `AMB_TEST_BIN` runs another
+/// build of it (the release one, for the inspector page's timing).
 pub(crate) fn amb_command(sandbox: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_amb"));
+    let binary = std::env::var_os("AMB_TEST_BIN")
+        .unwrap_or_else(|| std::ffi::OsString::from(env!("CARGO_BIN_EXE_amb")));
+    let mut command = Command::new(binary);
     for (key, _) in std::env::vars() {
         if key.starts_with("AMB_") {
             command.env_remove(key);
@@ -157,6 +160,9 @@ pub(crate) struct Node {
     pub(crate) peer_id: String,
     pub(crate) listen: Vec<String>,
     pub(crate) api: String,
+    /// The inspector page's URL from the ready line (with `#token=…` when the
+    /// bearer token is on).
+    pub(crate) page: String,
 }
 
 impl Node {
@@ -215,6 +221,7 @@ impl Node {
             peer_id: String::new(),
             listen: Vec::new(),
             api: String::new(),
+            page: String::new(),
         };
         let line = match rx.recv_timeout(WAIT) {
             Ok(Some(Ok(line))) => line,
@@ -234,6 +241,7 @@ impl Node {
             .map(|a| a.as_str().expect("an address").to_string())
             .collect();
         node.api = ready["api"].as_str().expect("an API URL").to_string();
+        node.page = ready["page"].as_str().unwrap_or_default().to_string();
         assert!(
             !node.listen.is_empty() && node.api.starts_with("http://"),
             "{ready}"
