@@ -27,8 +27,8 @@ use crate::{
     serve,
     status::{PeerInfo, SwarmInfo},
     wire::{
-        DelegateRefusal, DelegateRequest, DelegateResponse, SyncRefusal, SyncRequest,
-        SyncResponse, topic_name,
+        DelegateRefusal, DelegateRequest, DelegateResponse, SyncRefusal, SyncRequest, SyncResponse,
+        topic_name,
     },
 };
 
