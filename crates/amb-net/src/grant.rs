@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 
 use amb_bytecode::{Block, Cid};
-use amb_log::{Kind, Manifest, Store, StoreError};
+use amb_log::{Kind, Manifest, Snapshot, Store, StoreError};
 
 /// What one address grants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,18 +32,19 @@ pub(crate) struct Grant {
 impl Grant {
     /// What `under` grants, or `None` when this node holds no program or slice of
     /// that address. Its bytecode blocks are worked out only `with_bytecode` (a
-    /// request for events needs the logs alone).
+    /// request for events needs the logs alone). Read in one view of the store.
     pub(crate) fn of(
         store: &Store,
         under: Cid,
         with_bytecode: bool,
     ) -> Result<Option<Grant>, StoreError> {
-        let Some(manifest) = manifest(store, under)? else {
+        let view = store.snapshot()?;
+        let Some(manifest) = view.get_manifest(under)? else {
             return Ok(None);
         };
         let mut grant = match manifest.kind() {
-            Kind::Program => program_grant(store, under, &manifest)?,
-            Kind::Slice => match slice_grant(store, under)? {
+            Kind::Program => program_grant(&view, under, &manifest)?,
+            Kind::Slice => match slice_grant(store, &view, under)? {
                 Some(grant) => grant,
                 None => return Ok(None),
             },
@@ -55,7 +56,7 @@ impl Grant {
         if with_bytecode {
             grant
                 .blocks
-                .extend(bytecode_reached(store, manifest.program())?);
+                .extend(bytecode_reached(&view, manifest.program())?);
         }
         Ok(Some(grant))
     }
@@ -71,16 +72,8 @@ impl Grant {
     }
 }
 
-/// The manifest stored under `cid`, if that is one.
-fn manifest(store: &Store, cid: Cid) -> Result<Option<Manifest>, StoreError> {
-    Ok(store
-        .get_block(cid)?
-        .and_then(|bytes| Manifest::decode(&bytes).ok())
-        .filter(|m| m.cid() == cid))
-}
-
-fn program_grant(store: &Store, program: Cid, manifest: &Manifest) -> Result<Grant, StoreError> {
-    let mut logs: HashSet<Cid> = store.program_logs(program)?.into_iter().collect();
+fn program_grant(view: &Snapshot, program: Cid, manifest: &Manifest) -> Result<Grant, StoreError> {
+    let mut logs: HashSet<Cid> = view.program_logs(program)?.into_iter().collect();
     if let Some(root) = manifest.root_log() {
         logs.insert(root.cid());
     }
@@ -91,15 +84,15 @@ fn program_grant(store: &Store, program: Cid, manifest: &Manifest) -> Result<Gra
     })
 }
 
-fn slice_grant(store: &Store, slice: Cid) -> Result<Option<Grant>, StoreError> {
-    let Some(program) = program_of_log(store, slice)? else {
+fn slice_grant(store: &Store, view: &Snapshot, slice: Cid) -> Result<Option<Grant>, StoreError> {
+    let Some(program) = program_of_log(store, view, slice)? else {
         return Ok(None);
     };
-    let program_logs = store.program_logs(program)?;
+    let program_logs = view.program_logs(program)?;
     // Each slice log of the program with the log its announcing deploy is in.
     let mut announced_in = Vec::new();
     for log in &program_logs {
-        let Some(parent) = manifest_parent(store, *log)? else {
+        let Some(parent) = view.get_manifest(*log)?.and_then(|m| m.parent()) else {
             continue;
         };
         if let Some(event) = store.get_event(parent)? {
@@ -125,15 +118,10 @@ fn slice_grant(store: &Store, slice: Cid) -> Result<Option<Grant>, StoreError> {
     }))
 }
 
-/// The announcing deploy of a slice log (`None` for a root log or no manifest).
-fn manifest_parent(store: &Store, log: Cid) -> Result<Option<Cid>, StoreError> {
-    Ok(manifest(store, log)?.and_then(|m| m.parent()))
-}
-
 /// The program whose logs include `log`.
-fn program_of_log(store: &Store, log: Cid) -> Result<Option<Cid>, StoreError> {
+fn program_of_log(store: &Store, view: &Snapshot, log: Cid) -> Result<Option<Cid>, StoreError> {
     for program in store.programs()? {
-        if store.program_logs(program)?.contains(&log) {
+        if view.program_logs(program)?.contains(&log) {
             return Ok(Some(program));
         }
     }
@@ -141,11 +129,11 @@ fn program_of_log(store: &Store, log: Cid) -> Result<Option<Cid>, StoreError> {
 }
 
 /// Every bytecode block reachable from `root` that the store holds.
-fn bytecode_reached(store: &Store, root: Cid) -> Result<HashSet<Cid>, StoreError> {
+fn bytecode_reached(view: &Snapshot, root: Cid) -> Result<HashSet<Cid>, StoreError> {
     let mut seen = HashSet::from([root]);
     let mut frontier = vec![root];
     while let Some(cid) = frontier.pop() {
-        let Some(bytes) = store.get_block(cid)? else {
+        let Some(bytes) = view.get_block(cid)? else {
             continue;
         };
         let Ok(block) = Block::decode(&bytes) else {

@@ -315,6 +315,10 @@ impl<S: Script> Walk<S> {
         index: usize,
         told: &mut impl FnMut(usize) -> Option<Cid>,
     ) -> Option<usize> {
+        if self.bare.is_empty() {
+            // A whole plan, or an order that leaves nothing outside its grant.
+            return None;
+        }
         let event = &self.script.events()[index];
         let at = event.at.map(|(anchor, _)| anchor);
         for reference in event.refs.iter().copied().chain(at) {
