@@ -130,7 +130,9 @@ pub(crate) enum Job {
     Drive(Cid),
     Fail(Cid, String),
     Execution(Cid, oneshot::Sender<Option<ExecutionStatus>>),
-    Counters(oneshot::Sender<(BTreeMap<String, u64>, usize, usize)>),
+    /// Refused messages by rule, held programs, waiting events, events received
+    /// outside the orders this node walks.
+    Counters(oneshot::Sender<(BTreeMap<String, u64>, usize, usize, u64)>),
 }
 
 impl std::fmt::Debug for Command {

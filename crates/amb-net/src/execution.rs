@@ -274,6 +274,8 @@ pub(crate) struct Executions {
     crash_after: Option<u64>,
     /// Walks done, not yet taken by [`Executions::take_done`].
     done: Vec<Cid>,
+    /// Events received for orders and never walked (outside the grant).
+    outside_grant: u64,
 }
 
 impl Executions {
@@ -286,6 +288,7 @@ impl Executions {
             signed: 0,
             crash_after,
             done: Vec::new(),
+            outside_grant: 0,
         }
     }
 
@@ -378,17 +381,25 @@ impl Executions {
     /// Drops a walk that is over, keeping its last status.
     fn retire(&mut self, name: Cid) {
         if let Some(status) = self.status(&name) {
-            if let Some(Running {
-                script: Script::Plan { feeds, .. },
-                ..
-            }) = self.running.remove(&name)
-            {
-                for feed in feeds {
-                    self.orders.remove(&feed.name);
+            match self.running.remove(&name).map(|run| run.script) {
+                Some(Script::Plan { feeds, .. }) => {
+                    for feed in feeds {
+                        self.orders.remove(&feed.name);
+                    }
                 }
+                // What is left unwalked at the end was never part of the order.
+                Some(Script::Order(o)) if status.done => {
+                    self.outside_grant += o.inbox.len() as u64;
+                }
+                _ => {}
             }
             self.over.insert(name, status);
         }
+    }
+
+    /// Events received for the orders this node walked that were in none of them.
+    pub(crate) fn outside_grant(&self) -> u64 {
+        self.outside_grant
     }
 
     /// Walks done since the last call.
@@ -534,6 +545,7 @@ impl Executions {
             match advance.need {
                 Need::Done => {
                     run.waiting_for = None;
+                    tracing::info!(walk = %name, "the walk is at its end");
                     self.done.push(name);
                     break;
                 }

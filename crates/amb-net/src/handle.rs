@@ -171,7 +171,7 @@ impl NodeHandle {
     /// The node's state.
     pub async fn info(&self) -> Result<NodeInfo, NetError> {
         let swarm = self.ask(Command::Info).await?;
-        let (mut refused, _, waiting) = self.job(Job::Counters).await?;
+        let (mut refused, _, waiting, outside_grant) = self.job(Job::Counters).await?;
         if swarm.buffer_full > 0 {
             *refused
                 .entry(crate::ingest::RULE_BUFFER_FULL.to_string())
@@ -194,6 +194,7 @@ impl NodeHandle {
             banned: swarm.banned,
             programs,
             waiting,
+            outside_grant,
             faults: swarm.faults,
         })
     }

@@ -260,7 +260,12 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
                     .iter()
                     .map(|(k, v)| (k.to_string(), *v))
                     .collect();
-                let _ = reply.send((refused, state.ingest.held_count(), state.ingest.waiting()));
+                let _ = reply.send((
+                    refused,
+                    state.ingest.held_count(),
+                    state.ingest.waiting(),
+                    state.executions.outside_grant(),
+                ));
             }
             Job::Execute(start, hosts) => {
                 let name = start.name();

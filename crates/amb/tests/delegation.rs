@@ -336,6 +336,106 @@ fn the_scenario_survives_loss_duplicates_and_reordering() {
     }
 }
 
+#[test]
+fn eight_calls_on_eight_delegates_each_learn_only_their_own_function() {
+    let home_a = Home::new();
+    let mut a = Node::start(&home_a, &[], &[], &[]);
+    let homes: Vec<Home> = (0..8).map(|_| Home::new()).collect();
+    let mut delegates: Vec<Node> = homes
+        .iter()
+        .map(|home| Node::start(home, &[a.address()], &[], &[]))
+        .collect();
+    for delegate in &delegates {
+        a.wait_peer(&delegate.peer_id);
+    }
+    // Eight independent calls: `a<i>` enters `f<i>`, which opens it. Each
+    // function's body holds its own marker; the deployer's `d` never moves.
+    let file = home_a.sandbox().join("calls.amb");
+    let mut source = String::from("d[deployersecret[]]");
+    for i in 1..=8 {
+        source.push_str(&format!(
+            " | f{i}[in_ a{i}.open a{i}.secret{i}x[]] | a{i}[in f{i}.open_]"
+        ));
+    }
+    std::fs::write(&file, &source).unwrap();
+    let file = file.to_str().unwrap();
+    let names: Vec<String> = (1..=8).map(|i| format!("f{i}")).collect();
+    let hosting: Vec<(&str, &Node)> = names.iter().map(String::as_str).zip(&delegates).collect();
+    let address = deploy(&a, file, &hosting);
+    let expected = reduced(&home_a, file);
+    assert_eq!(value(&a, &address)["normal_form"], expected["normal_form"]);
+    // A late third party with the program address reads and verifies it all.
+    let home_late = Home::new();
+    let mut late = Node::start(&home_late, &[a.address()], &[], &[]);
+    assert_eq!(
+        value(&late, &address)["normal_form"],
+        expected["normal_form"]
+    );
+    for delegate in &delegates {
+        common::node::wait_until("the delegate's walk at its end", || {
+            delegate
+                .log()
+                .contains("the walk is at its end")
+                .then_some(())
+        });
+        let info = delegate.info();
+        assert_eq!(info["outside_grant"], 0, "{info}");
+        assert_eq!(info["refused"], serde_json::json!({}), "{info}");
+    }
+    for node in delegates.iter_mut().chain([&mut a, &mut late]) {
+        assert!(node.terminate().success());
+    }
+    let writers = check_store(&home_a, &address, events_of(&home_a, &address));
+    assert_eq!(writers.len(), 9, "the deployer and each delegate wrote");
+    assert_eq!(
+        check_store(&home_late, &address, events_of(&home_a, &address)),
+        writers
+    );
+    // What each delegate's home holds, byte for byte: its own marker (the check
+    // sees names), no other function's, not the deployer's, not the address.
+    let program: amb_bytecode::Cid = address[5..].parse().expect("a CID");
+    for (i, home) in homes.iter().enumerate() {
+        let bytes = bytes_under(std::path::Path::new(&home.path()));
+        let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        let own = format!("secret{}x", i + 1);
+        assert!(holds(own.as_bytes()), "delegate {} lacks {own}", i + 1);
+        for j in (1..=8).filter(|&j| j != i + 1) {
+            let other = format!("secret{j}x");
+            assert!(!holds(other.as_bytes()), "delegate {} holds {other}", i + 1);
+        }
+        assert!(
+            !holds(b"deployersecret"),
+            "delegate {} holds d's marker",
+            i + 1
+        );
+        assert!(
+            !holds(address[5..].as_bytes()),
+            "delegate {} holds the address",
+            i + 1
+        );
+        assert!(
+            !holds(&program.to_bytes()),
+            "delegate {} holds the address",
+            i + 1
+        );
+        assert_never_held(home, &address);
+    }
+}
+
+/// Every file's bytes under `dir`, concatenated.
+fn bytes_under(dir: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("a directory").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            bytes.extend(bytes_under(&path));
+        } else {
+            bytes.extend(std::fs::read(&path).unwrap_or_default());
+        }
+    }
+    bytes
+}
+
 /// The number of events of a stored program (the node stopped).
 fn events_of(home: &Home, address: &str) -> u64 {
     json_of(&home.amb(&["log", address, "--json"]))
