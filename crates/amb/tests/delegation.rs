@@ -409,7 +409,7 @@ fn eight_calls_on_eight_delegates_each_learn_only_their_own_function() {
             i + 1
         );
         assert!(
-            !holds(address[5..].as_bytes()),
+            !holds(&address.as_bytes()[5..]),
             "delegate {} holds the address",
             i + 1
         );
