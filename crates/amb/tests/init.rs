@@ -173,7 +173,7 @@ fn commands_that_make_a_homes_content_create_it_and_readers_refuse_a_missing_one
     for args in [
         vec!["ls"],
         vec!["log", &address],
-        vec!["inspect", &address],
+        vec!["inspect", &address, "--at", "1"],
         vec!["verify", &address],
         vec!["export", &address, "-o", "out.car"],
         vec!["ui", "--api", "127.0.0.1:0"],
