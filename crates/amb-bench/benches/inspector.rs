@@ -183,6 +183,9 @@ fn main() {
         );
         state_ms.push(t);
         state_bytes.push(body.len());
+        if t > 100.0 {
+            println!("state request {i} (step {k}) took {t:.1} ms");
+        }
         let state: Value = serde_json::from_str(&body).expect("JSON");
         // Counted only up to 21,845 nodes (null past it).
         if state["total_nodes"].is_null() {
