@@ -7,8 +7,10 @@
 //! perf record -e cpu-clock -g target/release/examples/profile_frontend 50 compile 3
 //! ```
 //!
-//! Arguments: size in MB (default 1), phase `parse`, `compile` or `e2e` (default
-//! `parse`), repetitions (default 1).
+//! Arguments: size in MB (default 1), phase `parse`, `compile`, `e2e`, `fmt` (what
+//! `amb fmt` does between reading and writing) or `write=FILE` (the program text
+//! into FILE, to profile `amb fmt FILE` itself) (default `parse`), repetitions
+//! (default 1).
 
 use std::hint::black_box;
 
@@ -37,7 +39,17 @@ fn main() {
                 let ast = parse_with_limits(black_box(text.as_bytes()), &limits).expect("parses");
                 drop(black_box(amb_bytecode::compile(&ast).expect("compiles")));
             }
-            other => panic!("unknown phase {other}: parse, compile or e2e"),
+            "fmt" => {
+                let mut ast =
+                    parse_with_limits(black_box(text.as_bytes()), &limits).expect("parses");
+                ast.canonicalize();
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::sink());
+                amb_syntax::write_compact_with_comments(&ast, &mut out).expect("to a sink");
+            }
+            other if other.starts_with("write=") => {
+                std::fs::write(&other["write=".len()..], &text).expect("the file is written");
+            }
+            other => panic!("unknown phase {other}: parse, compile, e2e, fmt or write=FILE"),
         }
     }
     println!("{phase} of {} bytes, {reps} time(s): done", text.len());

@@ -221,12 +221,21 @@ impl<'a> Timeline<'a> {
         let target = self.step_at(moment)?;
         let nearest = (target / self.interval) as usize;
         let mut replay = self.snapshots[nearest].clone();
+        self.advance(&mut replay, target)?;
+        Ok(replay)
+    }
+
+    /// Brings a replay state of this timeline (one [`Timeline::replay_at`] gave, or
+    /// a copy of it) forward to the state after step `to` (no later than its own:
+    /// nothing is undone). Seeking step K and then K + 1 this way applies only the
+    /// events of one step.
+    pub fn advance(&self, replay: &mut Replay, to: u64) -> Result<(), VerifyError> {
         let from = self.position_after(replay.steps());
-        let to = self.position_after(target);
+        let to = self.position_after(to.min(self.total_steps())).max(from);
         for (cid, event) in &self.events[from..to] {
             replay.apply(*cid, event, &self.source)?;
         }
-        Ok(replay)
+        Ok(())
     }
 
     /// The source of blocks and manifests the timeline reads (to render a state).

@@ -234,6 +234,28 @@ fn the_views_of_a_state_read_the_term_in_parts_and_name_what_a_step_changed() {
             }
             for removed in &changed.removed {
                 assert!(before_ids.contains(&removed.id), "{file} step {k}");
+                // A capability named removed is gone (consumed), not moved by an `open`.
+                if let NodeRef::Instruction(..) = removed.id {
+                    assert!(!after_ids.contains(&removed.id), "{file} step {k}");
+                }
+            }
+            // Only the top of a new subtree is marked: nothing added is inside an
+            // ambient that is new since the state before.
+            for node in &whole.nodes {
+                let Some(id) = node.id.filter(|id| changed.added.contains(id)) else {
+                    continue;
+                };
+                let mut parent = node.parent;
+                while let Some(p) = parent {
+                    assert!(
+                        whole.nodes[p]
+                            .id
+                            .is_none_or(|pid| before_ids.contains(&pid)
+                                || !matches!(pid, NodeRef::Ambient(_))),
+                        "{file} step {k}: {id:?} is inside a new ambient"
+                    );
+                    parent = whole.nodes[p].parent;
+                }
             }
         }
     }

@@ -101,6 +101,20 @@ impl NodeArgs {
         answer(&self.node, result)
     }
 
+    /// GETs `path` and its answer's bytes (a file, not JSON), waiting at most
+    /// `timeout`; an error answer is a [`NodeError`] as for [`NodeArgs::get`].
+    pub(crate) fn get_bytes(&self, path: &str, timeout: Duration) -> anyhow::Result<Vec<u8>> {
+        let response = answered(&self.node, self.request("GET", path, timeout)?.call())?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).map_err(|e| {
+            Unreachable(format!(
+                "reading the answer of the node at {}: {e}",
+                self.node
+            ))
+        })?;
+        Ok(bytes)
+    }
+
     /// POSTs `body` to `path`, waiting at most `timeout`.
     pub(crate) fn post(
         &self,
@@ -113,11 +127,20 @@ impl NodeArgs {
     }
 }
 
+/// A JSON answer's value.
 fn answer(node: &str, result: Result<ureq::Response, ureq::Error>) -> anyhow::Result<Value> {
+    answered(node, result)?
+        .into_json()
+        .map_err(|e| Unreachable(format!("reading the answer of the node at {node}: {e}")).into())
+}
+
+/// A successful answer, or the error the node gave or the transport met.
+fn answered(
+    node: &str,
+    result: Result<ureq::Response, ureq::Error>,
+) -> anyhow::Result<ureq::Response> {
     match result {
-        Ok(response) => response.into_json().map_err(|e| {
-            Unreachable(format!("reading the answer of the node at {node}: {e}")).into()
-        }),
+        Ok(response) => Ok(response),
         Err(ureq::Error::Status(status, response)) => {
             let text = response.into_string().unwrap_or_default();
             let error = serde_json::from_str::<Value>(&text)

@@ -38,7 +38,10 @@ impl HomeArgs {
     }
 
     /// The home's key and settings, creating the home first when it has never been
-    /// initialized (`amb run`'s first use), which is said on standard error.
+    /// initialized, which is said on standard error: the commands that make a
+    /// home's content (`run`, `import`, `node`; `init` is the creation itself) do
+    /// this, the ones that read it (`ls`, `log`, `inspect`, `verify`, `export`,
+    /// `ui`) refuse a missing home ([`HomeArgs::load`]).
     pub(crate) fn load_or_create(&self) -> anyhow::Result<Loaded> {
         let home = self.resolve()?;
         match home.load() {

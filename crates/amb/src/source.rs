@@ -8,6 +8,8 @@ use amb_syntax::{Ast, Limits};
 use anyhow::Context;
 use clap::Args;
 
+use crate::commands::json_error::Invalid;
+
 /// An error already rendered for people (a syntax error with its caret).
 #[derive(Debug)]
 pub(crate) struct Reported(pub(crate) String);
@@ -116,7 +118,7 @@ pub(crate) fn compile_js(path: &Path) -> anyhow::Result<(String, amb_js::SourceM
     let text = read(path)?;
     let name = display_name(path);
     let source =
-        String::from_utf8(text).map_err(|_| anyhow::anyhow!("{name} is not UTF-8 text"))?;
+        String::from_utf8(text).map_err(|_| Invalid(format!("{name} is not UTF-8 text")))?;
     let compiled = amb_js::compile(&source).map_err(|e| Reported(e.render(&source, &name)))?;
     Ok((compiled.roam, compiled.map))
 }
@@ -124,7 +126,7 @@ pub(crate) fn compile_js(path: &Path) -> anyhow::Result<(String, amb_js::SourceM
 /// Refuses a program that has no part (an empty or comment-only file): there is
 /// nothing to run (`--allow-empty` runs it anyway).
 pub(crate) fn refuse_empty(path: &Path, ast: &Ast, allow_empty: bool) -> anyhow::Result<()> {
-    anyhow::ensure!(
+    crate::commands::json_error::ensure_valid!(
         allow_empty || !ast.is_empty(),
         "{} holds no program (it is empty or only comments): nothing to run \
          (--allow-empty runs the empty program)",
@@ -169,11 +171,12 @@ pub(crate) fn check_block_sizes(ast: &Ast, max_block_bytes: usize) -> anyhow::Re
                     format!("`{}`", owner.name().map_or("?", |s| ast.name_text(s)))
                 }
             };
-            anyhow::bail!(
+            return Err(Invalid(format!(
                 "the block of {whose} would be more than {max_block_bytes} bytes \
                  (max_block_bytes): refused before compiling; split its body into nested \
                  ambients"
-            );
+            ))
+            .into());
         }
         stack.extend(ast.children(Some(id)).map(|child| (child, own)));
     }

@@ -162,3 +162,80 @@ fn a_home_that_cannot_be_created_is_a_clear_error() {
     let err = failure(&amb(&["init", "--home", s(&home)], tmp.path(), None));
     assert!(err.contains("creating"), "{err}");
 }
+
+#[test]
+fn commands_that_make_a_homes_content_create_it_and_readers_refuse_a_missing_one() {
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let data = tmp.path();
+    let missing = data.join("never-made");
+    let address = format!("/amb/{}", amb_bytecode::Cid::of(b"no program"));
+    // The readers refuse, naming the home and what makes one, and create nothing.
+    for args in [
+        vec!["ls"],
+        vec!["log", &address],
+        vec!["inspect", &address, "--at", "1"],
+        vec!["verify", &address],
+        vec!["export", &address, "-o", "out.car"],
+        vec!["ui", "--api", "127.0.0.1:0"],
+    ] {
+        let mut with_home = args.clone();
+        with_home.extend(["--home", s(&missing), "--json"]);
+        let out = amb(&with_home, data, None);
+        let err = failure(&out);
+        assert!(
+            err.contains(s(&missing)) && err.contains("amb init"),
+            "{args:?}: {err}"
+        );
+        let error: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(error["error"]["kind"], "invalid", "{args:?}: {error}");
+        assert!(!missing.exists(), "{args:?} created the home");
+    }
+    // `run` and `import` create it, saying so on stderr, and use it.
+    let program = data.join("p.amb");
+    std::fs::write(&program, "a[in b] | b[in_ a]").expect("written");
+    let run = amb(
+        &["run", s(&program), "--home", s(&missing), "--json"],
+        data,
+        None,
+    );
+    assert!(
+        text(&run.stderr).contains(&format!("created the home {}", s(&missing))),
+        "{run:?}"
+    );
+    let address = json(&run)["address"]
+        .as_str()
+        .expect("an address")
+        .to_string();
+    assert!(missing.join("key").is_file());
+    let car = data.join("p.car");
+    json(&amb(
+        &[
+            "export",
+            &address,
+            "-o",
+            s(&car),
+            "--home",
+            s(&missing),
+            "--json",
+        ],
+        data,
+        None,
+    ));
+    let other = data.join("imported-into");
+    let import = amb(
+        &["import", s(&car), "--home", s(&other), "--json"],
+        data,
+        None,
+    );
+    assert!(
+        text(&import.stderr).contains("created the home"),
+        "{import:?}"
+    );
+    assert_eq!(json(&import)["address"], address.as_str());
+    // A second run does not say it again.
+    let again = amb(&["run", s(&program), "--home", s(&missing)], data, None);
+    assert!(
+        !text(&again.stderr).contains("created the home"),
+        "{again:?}"
+    );
+}

@@ -1110,13 +1110,76 @@ fn deploy_info_and_value_use_the_default_node_address() {
             .expect("amb runs"),
     );
     assert_eq!(info["peer_id"], node.peer_id.as_str());
-    let unset = amb_command(node.sandbox())
-        .args(["info", "--json"])
-        .env("AMB_NODE_URL", "")
+    // Without either: a node whose API is at the default address answers. The port
+    // is waited for while another process holds it (another run of this test). The
+    // node's home does not exist: it creates it, and says so.
+    let home = Home::missing();
+    let default = wait_until("127.0.0.1:4080 to be free", || {
+        std::net::TcpListener::bind("127.0.0.1:4080")
+            .ok()
+            .map(drop)?;
+        Some(Node::start(&home, &[], &["--api", "127.0.0.1:4080"], &[]))
+    });
+    assert_eq!(default.api, "http://127.0.0.1:4080");
+    assert!(
+        default.log().contains("created the home"),
+        "{}",
+        default.log()
+    );
+    let without = |args: &[&str]| {
+        amb_command(node.sandbox())
+            .args(args)
+            .env("AMB_NODE_URL", "")
+            .output()
+            .expect("amb runs")
+    };
+    let info = json_of(&without(&["info", "--json"]));
+    assert_eq!(info["peer_id"], default.peer_id.as_str(), "{info}");
+    assert_ne!(default.peer_id, node.peer_id);
+    let monoid = corpus(MONOID);
+    let deployed = json_of(&without(&[
+        "deploy",
+        monoid.to_str().expect("UTF-8"),
+        "--json",
+    ]));
+    let address = deployed["address"].as_str().expect("an address");
+    let value = json_of(&without(&["value", address, "--json"]));
+    assert_eq!(value["address"], address, "{value}");
+    // A read command stays local: the default home has no store.
+    let err = failure(&without(&["ls"]));
+    assert!(err.contains("amb init"), "{err}");
+
+    // `amb export --node`: the node writes the CAR file from its store; imported
+    // into a home of its own (created, as said on stderr), the program verifies and
+    // reaches the normal form the node's value gives.
+    let car = home.sandbox().join("exported.car");
+    let car = car.to_str().expect("UTF-8");
+    let exported = json_of(&without(&[
+        "export",
+        address,
+        "-o",
+        car,
+        "--node",
+        &default.api,
+        "--json",
+    ]));
+    assert_eq!(exported["address"], address, "{exported}");
+    assert!(exported["events"].as_u64().unwrap_or(0) > 0, "{exported}");
+    let elsewhere = tempfile::tempdir().expect("a temporary directory");
+    let imported = amb_command(elsewhere.path())
+        .args(["import", car, "--json"])
         .output()
         .expect("amb runs");
-    if unset.status.code() != Some(0) {
-        let err = text(&unset.stderr);
-        assert!(err.contains("http://127.0.0.1:4080"), "{err}");
-    }
+    assert!(
+        text(&imported.stderr).contains("created the home"),
+        "{imported:?}"
+    );
+    let imported = json_of(&imported);
+    assert_eq!(imported["address"], address, "{imported}");
+    assert_eq!(imported["complete"], true, "{imported}");
+    assert_eq!(imported["normal_form"], value["normal_form"], "{imported}");
+    // An address the node does not hold is refused.
+    let unknown = format!("/amb/{}", Cid::of(b"not a program"));
+    let out = without(&["export", &unknown, "-o", car, "--node", &default.api]);
+    assert!(failure(&out).contains("no program"), "{out:?}");
 }

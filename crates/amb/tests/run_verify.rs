@@ -338,6 +338,10 @@ fn log_lists_every_event_and_inspect_travels_from_the_deployed_program_to_the_no
         err.contains(&format!("step 99 is past the end: the run of {address} has {steps} steps (the last is step {steps})")),
         "{err}"
     );
+    assert_eq!(
+        invalid_kind(&node.amb(&["inspect", address, "--at", "99", "--json"])),
+        "invalid"
+    );
     let second_halves: Vec<&str> = events
         .iter()
         .filter(|e| matches!(e["op"].as_str(), Some("in_" | "out_" | "open")))
@@ -779,6 +783,11 @@ fn mistakes_are_refused_before_any_work() {
             err.contains("holds no program (it is empty or only comments)"),
             "{err}"
         );
+        // The user's input, refused before any work: kind `invalid`.
+        assert_eq!(
+            invalid_kind(&node.amb(&["run", s(&file), "--json"])),
+            "invalid"
+        );
         let run = json(&node.amb(&["run", s(&file), "--allow-empty", "--json"]));
         assert_eq!(run["steps"], 0);
     }
@@ -814,6 +823,25 @@ fn mistakes_are_refused_before_any_work() {
     std::fs::write(&wide, "a[]|".repeat(120_000) + "a[]").expect("written");
     let err = failure(&node.amb(&["run", s(&wide)]));
     assert!(err.contains("refused before compiling"), "{err}");
+    assert_eq!(
+        invalid_kind(&node.amb(&["run", s(&wide), "--json"])),
+        "invalid"
+    );
+    // Printing takes one file.
+    assert_eq!(
+        invalid_kind(&node.amb(&["fmt", s(&file), s(&file), "--json"])),
+        "invalid"
+    );
+}
+
+/// The `kind` of a failed command's `--json` error.
+fn invalid_kind(out: &std::process::Output) -> String {
+    failure(out);
+    let error: Value = serde_json::from_slice(&out.stdout).expect("a JSON error");
+    error["error"]["kind"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no kind: {error}"))
+        .to_string()
 }
 
 #[test]

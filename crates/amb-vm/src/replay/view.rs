@@ -353,13 +353,18 @@ impl Replay {
         let mut blocks = Blocks::new();
         let mut sizes: HashMap<(usize, u32), usize> = HashMap::new();
         let mut hosts: Vec<HostedSlices> = Vec::new();
-        let mut count_host = |host: Option<PublicKey>, log: Cid| {
+        // Keys by reference: a key is large (its decompressed point), and nearly
+        // every ambient's host is one met before.
+        let mut count_host = |host: Option<&PublicKey>, log: Cid| {
             let Some(host) = host else { return };
-            let i = match hosts.iter().position(|h| h.host == host) {
+            let i = match hosts
+                .iter()
+                .position(|h| h.host.as_bytes() == host.as_bytes())
+            {
                 Some(i) => i,
                 None => {
                     hosts.push(HostedSlices {
-                        host,
+                        host: *host,
                         count: 0,
                         first: Vec::new(),
                     });
@@ -371,7 +376,7 @@ impl Replay {
                 hosts[i].first.push(log);
             }
         };
-        count_host(self.program_host(), self.root_log);
+        count_host(self.program_host().as_ref(), self.root_log);
         let mut nodes = 0usize;
         let mut stack = vec![0usize];
         while let Some(amb) = stack.pop() {
@@ -386,7 +391,7 @@ impl Replay {
             for &child in &ambient.children {
                 nodes += 1;
                 if let Some(log) = self.ambs[child].log {
-                    count_host(self.logs.get(&log).and_then(|s| s.host), log);
+                    count_host(self.logs.get(&log).and_then(|s| s.host.as_ref()), log);
                 }
                 stack.push(child);
             }
@@ -483,10 +488,16 @@ fn deployed(instance: &Instance, index: u32) -> Option<Cid> {
 }
 
 /// What changed from `before` to `after`, a later state of the same replay (one
-/// step apart, for the inspector): in the ambients that held `consumed` (the
-/// capabilities the steps between consumed) and their parents, and in the parents
-/// of the ambients created since, the capabilities and child ambients added and
-/// removed; the ambients created since are added. Reads only those ambients.
+/// step apart, for the inspector), read only in the ambients that held `consumed`
+/// (the capabilities the steps between consumed), their parents, and the parents of
+/// the ambients created since. Only what really changed is named:
+/// - added: capabilities enabled since, ambients created since (the top of each
+///   new subtree, not what is inside it), and ambients moved in (`in`, `out`);
+/// - removed: capabilities consumed (no longer anywhere), ambients opened, and
+///   ambients moved away.
+///
+/// What an opened ambient held is not named: it is where it was, its ambient's
+/// boundary gone (the opened ambient is named removed).
 pub fn changes(before: &Replay, after: &Replay, consumed: &[(Cid, u32)]) -> Changes {
     let mut touched: Vec<usize> = Vec::new();
     let touch = |amb: usize, touched: &mut Vec<usize>| {
@@ -510,15 +521,21 @@ pub fn changes(before: &Replay, after: &Replay, consumed: &[(Cid, u32)]) -> Chan
             }
         }
     }
-    let created = before.ambs.len()..after.ambs.len();
-    for amb in created.clone() {
+    for amb in before.ambs.len()..after.ambs.len() {
         if let Some(parent) = after.ambs[amb].parent {
             touch(parent, &mut touched);
         }
     }
     let mut changes = Changes::default();
+    let existed = |amb: usize| amb < before.ambs.len();
+    // Whether an ambient was inside one that the steps opened.
+    let in_opened = |amb: usize| {
+        before.ambs[amb]
+            .parent
+            .is_some_and(|p| existed(p) && !after.ambs[p].alive)
+    };
     for &amb in &touched {
-        if amb >= before.ambs.len() {
+        if !existed(amb) {
             continue;
         }
         let (was, is) = (&before.ambs[amb], &after.ambs[amb]);
@@ -530,30 +547,35 @@ pub fn changes(before: &Replay, after: &Replay, consumed: &[(Cid, u32)]) -> Chan
             (&empty_caps, &empty_children)
         };
         for key in is_caps.difference(&was.caps) {
-            changes.added.push(NodeRef::Instruction(key.0, key.1));
+            // Not one moved up out of an opened ambient.
+            if before.caps.get(key).is_none() {
+                changes.added.push(NodeRef::Instruction(key.0, key.1));
+            }
         }
         for key in was.caps.difference(is_caps) {
-            changes.removed.push(Removed {
-                id: NodeRef::Instruction(key.0, key.1),
-                parent: amb,
-                kind: before.cap_view(key),
-            });
+            // Consumed, not moved up by an `open`.
+            if after.caps.get(key).is_none() {
+                changes.removed.push(Removed {
+                    id: NodeRef::Instruction(key.0, key.1),
+                    parent: amb,
+                    kind: before.cap_view(key),
+                });
+            }
         }
         for &child in is_children.difference(&was.children) {
-            changes.added.push(NodeRef::Ambient(child));
+            if !existed(child) || !in_opened(child) {
+                changes.added.push(NodeRef::Ambient(child));
+            }
         }
         for &child in was.children.difference(is_children) {
-            changes.removed.push(Removed {
-                id: NodeRef::Ambient(child),
-                parent: amb,
-                kind: before.ambient_view(child),
-            });
-        }
-    }
-    // Ambients created since inside others created since.
-    for amb in created {
-        if !changes.added.contains(&NodeRef::Ambient(amb)) {
-            changes.added.push(NodeRef::Ambient(amb));
+            // Opened or moved away, not moved up by the `open` of this one.
+            if is.alive || !after.ambs[child].alive {
+                changes.removed.push(Removed {
+                    id: NodeRef::Ambient(child),
+                    parent: amb,
+                    kind: before.ambient_view(child),
+                });
+            }
         }
     }
     changes

@@ -23,9 +23,16 @@ use amb_vm::replay::Source;
 use anyhow::Context;
 use serde_json::json;
 
-use crate::{commands::verify::verified_json, options::Global};
+use crate::{
+    commands::{
+        json_error::{Invalid, ensure_valid},
+        verify::verified_json,
+    },
+    options::Global,
+};
 
-/// Arguments of `amb export`.
+/// Arguments of `amb export` (with `--node URL`, a running node's program,
+/// written by the node from its store).
 #[derive(Debug, clap::Args)]
 pub(crate) struct ExportArgs {
     /// The program's address, `/amb/<cid>` (or the bare CID, or a unique prefix).
@@ -89,24 +96,52 @@ fn export_blocks(store: &Store, program: Cid) -> anyhow::Result<Vec<(Cid, Vec<u8
     Ok(blocks)
 }
 
-pub(crate) fn export(args: &ExportArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        global.node.is_none(),
-        "amb export reads the home's store; a node's programs are exported from its home"
-    );
-    let store = global.home().open_store()?;
-    let program = crate::address::resolve(&store, &args.address)?;
-    let blocks = export_blocks(&store, program)?;
-    let file = std::fs::File::create(&args.output)
-        .with_context(|| format!("creating {}", args.output.display()))?;
-    let mut out = BufWriter::new(file);
+/// The CAR file of a stored program (as `amb export` writes it): its bytes.
+pub(crate) fn car_bytes(store: &Store, program: Cid) -> anyhow::Result<Vec<u8>> {
+    let blocks = export_blocks(store, program)?;
+    let mut out = Vec::new();
     amb_log::write_car(
         program,
         blocks.iter().map(|(cid, bytes)| (*cid, bytes.as_slice())),
         &mut out,
-    )
-    .and_then(|()| out.flush())
-    .with_context(|| format!("writing {}", args.output.display()))?;
+    )?;
+    Ok(out)
+}
+
+/// The media type of a CAR file (what the node's export route answers with).
+pub(crate) const CAR_MEDIA_TYPE: &str = "application/vnd.ipld.car";
+
+/// How long a node may take to write a program's CAR file.
+const EXPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+pub(crate) fn export(args: &ExportArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    // With `--node`, the node writes the file from its store (its route
+    // `/v1/programs/{cid}/car`); it is read back here before it is kept.
+    let (program, bytes) = match global.remote() {
+        Some(node) => {
+            let program = crate::address::resolve_remote(&node, &args.address)?;
+            let bytes = node.get_bytes(&format!("/v1/programs/{program}/car"), EXPORT_TIMEOUT)?;
+            (program, bytes)
+        }
+        None => {
+            let store = global.home().open_store()?;
+            let program = crate::address::resolve(&store, &args.address)?;
+            (program, car_bytes(&store, program)?)
+        }
+    };
+    let car = amb_log::read_car(&bytes).context("the exported file is not a CAR v1 file")?;
+    anyhow::ensure!(
+        car.root == program,
+        "the exported file's root is {}, not /amb/{program}",
+        car.root
+    );
+    let file = std::fs::File::create(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+    let mut out = BufWriter::new(file);
+    out.write_all(&bytes)
+        .and_then(|()| out.flush())
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    let blocks = car.blocks;
     let events = blocks
         .iter()
         .filter(|(_, bytes)| Event::decode(bytes).is_ok())
@@ -166,12 +201,13 @@ pub(crate) fn import(args: &ImportArgs, global: &Global) -> anyhow::Result<ExitC
         } else if let Ok(block) = Block::decode(bytes) {
             source.blocks.insert(*cid, Arc::new(block));
         } else {
-            anyhow::bail!(
+            return Err(Invalid(format!(
                 "{name}: the block {cid} is neither a manifest, a signed event nor a bytecode block"
-            );
+            ))
+            .into());
         }
     }
-    anyhow::ensure!(
+    ensure_valid!(
         source
             .manifests
             .get(&program)

@@ -36,8 +36,9 @@ pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
     // Parsed here first, so a syntax error is shown against the file.
     let (text, ast) = crate::source::load_program(&args.file, &args.lang, &args.limits)?;
     crate::source::refuse_empty(&args.file, &ast, args.allow_empty)?;
-    let source = String::from_utf8(text)
-        .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", args.file.display()))?;
+    let source = String::from_utf8(text).map_err(|_| {
+        crate::commands::json_error::Invalid(format!("{} is not UTF-8 text", args.file.display()))
+    })?;
     let name = args
         .file
         .file_stem()

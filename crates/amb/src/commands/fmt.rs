@@ -17,6 +17,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::{
+    commands::json_error::{Invalid, ensure_valid},
     options::Global,
     source::{self, LimitArgs},
 };
@@ -44,13 +45,22 @@ pub(crate) struct Args {
 /// The formatted text of a program: compact (with a final line break) or pretty.
 fn formatted(ast: &amb_syntax::Ast, pretty: bool, size: usize) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(size + size / 8 + 1);
-    if pretty {
-        amb_syntax::write_pretty_with_comments(ast, &mut out)?;
-    } else {
-        amb_syntax::write_compact_with_comments(ast, &mut out)?;
-        out.push(b'\n');
-    }
+    write_formatted(ast, pretty, &mut out)?;
     Ok(out)
+}
+
+/// Writes [`formatted`]'s text to `out`.
+fn write_formatted(
+    ast: &amb_syntax::Ast,
+    pretty: bool,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    if pretty {
+        amb_syntax::write_pretty_with_comments(ast, out)
+    } else {
+        amb_syntax::write_compact_with_comments(ast, out)?;
+        out.write_all(b"\n")
+    }
 }
 
 /// Whether `text` is already in a form `amb fmt` prints.
@@ -67,17 +77,23 @@ pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
         return check_or_write(args, global);
     }
     let [file] = args.files.as_slice() else {
-        anyhow::bail!("printing takes one file (`--write` or `--check` take several)");
+        return Err(Invalid(
+            "printing takes one file (`--write` or `--check` take several)".into(),
+        )
+        .into());
     };
     let (text, mut ast) = source::load(file, &args.limits)?;
     ast.canonicalize();
-    let out = formatted(&ast, args.pretty, text.len())?;
-    let mut stdout = BufWriter::new(std::io::stdout().lock());
+    let mut stdout = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if global.json {
+        let out = formatted(&ast, args.pretty, text.len())?;
         let text = String::from_utf8(out).context("the formatted text is UTF-8")?;
         writeln!(stdout, "{}", json!({ "text": text }))?;
     } else {
-        stdout.write_all(&out)?;
+        // Streamed: no buffer the size of the program (its pages cost as much to
+        // map as the printing itself).
+        drop(text);
+        write_formatted(&ast, args.pretty, &mut stdout)?;
     }
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -119,7 +135,7 @@ fn check_or_write(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
 /// Replaces a file's contents: written beside it, then renamed over it, so an
 /// interrupted write leaves the old text.
 fn write_in_place(file: &Path, text: &[u8]) -> anyhow::Result<()> {
-    anyhow::ensure!(
+    ensure_valid!(
         file != Path::new("-"),
         "--write needs a file, not standard input"
     );

@@ -12,7 +12,15 @@ use amb_bytecode::Cid;
 use amb_vm::travel::{Moment, Timeline};
 use anyhow::Context;
 
-use crate::{address, client::NodeArgs, commands::verify::VerifyFirst, options::Global};
+use crate::{
+    address,
+    client::NodeArgs,
+    commands::{
+        json_error::{Invalid, ensure_valid},
+        verify::VerifyFirst,
+    },
+    options::Global,
+};
 
 /// Arguments of `amb inspect`.
 #[derive(Debug, clap::Args)]
@@ -36,7 +44,7 @@ pub(crate) struct Args {
 fn moment(text: &str, timeline: &Timeline<'_>) -> anyhow::Result<Moment> {
     if let Ok(step) = text.trim().parse::<u64>() {
         let last = timeline.total_steps();
-        anyhow::ensure!(
+        ensure_valid!(
             step <= last,
             "step {step} is past the end: the run of /amb/{} has {last} steps (the last is step {last})",
             timeline.program()
@@ -78,7 +86,7 @@ pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
         return Ok(status);
     }
     let Some([from, to]) = args.diff.as_deref() else {
-        anyhow::bail!("--diff takes two steps");
+        return Err(Invalid("--diff takes two steps".into()).into());
     };
     let before = timeline.seek(moment(from, &timeline)?)?;
     let after = timeline.seek(moment(to, &timeline)?)?;
@@ -158,7 +166,7 @@ fn remote(node: &NodeArgs, args: &Args, json: bool, program: Cid) -> anyhow::Res
         return Ok(status);
     }
     let Some([from, to]) = args.diff.as_deref() else {
-        anyhow::bail!("--diff takes two steps");
+        return Err(Invalid("--diff takes two steps".into()).into());
     };
     let (from, to) = (
         remote_moment(node, program, from)?,

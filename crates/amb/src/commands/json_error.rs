@@ -4,7 +4,8 @@
 //!
 //! `kind` says whose the failure is: `invalid` (the arguments: an address that is not
 //! one, a bytecode CID or an ambiguous prefix given for one, a home that is not
-//! initialized or not readable, a file that is not CAR v1), `not-found` (no such
+//! initialized or not readable, a file that is not CAR v1, a program refused before
+//! any work by one of the early checks: [`Invalid`]), `not-found` (no such
 //! program in the store, no such event), `refused` (an event breaks a rule of `spec/events.md` §7, named by
 //! `rule`, at the event `at`), `incomplete` (the run stops at the event `at`),
 //! `storage` (the store could not be opened or read: damaged, in use, unreadable),
@@ -23,6 +24,23 @@ use crate::{
 };
 use amb_vm::verify::VerifyError;
 use serde_json::{Value, json};
+
+/// Input the command refuses before doing any work (an empty program, a step past
+/// the end, flags that cannot go together, a block over its limit): the user's to
+/// fix, kind `invalid`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Invalid(pub(crate) String);
+
+/// Refuses with [`Invalid`] unless `ok`.
+macro_rules! ensure_valid {
+    ($ok:expr, $($message:tt)+) => {
+        if !$ok {
+            return Err($crate::commands::json_error::Invalid(format!($($message)+)).into());
+        }
+    };
+}
+pub(crate) use ensure_valid;
 
 /// The JSON of `error`.
 pub(crate) fn json_error(error: &anyhow::Error) -> Value {
@@ -66,7 +84,7 @@ fn kind(error: &anyhow::Error) -> &'static str {
         if cause.downcast_ref::<amb_log::CarError>().is_some() {
             return "invalid";
         }
-        if cause.downcast_ref::<Reported>().is_some() {
+        if cause.downcast_ref::<Reported>().is_some() || cause.downcast_ref::<Invalid>().is_some() {
             return "invalid";
         }
         if cause.downcast_ref::<Unreachable>().is_some() {

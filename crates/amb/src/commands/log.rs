@@ -33,7 +33,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
+    crate::commands::json_error::ensure_valid!(
         !(args.dot && global.json),
         "--dot and --json are two forms of the output: give one"
     );

@@ -73,7 +73,12 @@ pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
             (ast, manifest)
         }
         (None, Some(address)) => resume_program(&store, address)?,
-        (None, None) => anyhow::bail!("give a program file or --resume ADDRESS"),
+        (None, None) => {
+            return Err(crate::commands::json_error::Invalid(
+                "give a program file or --resume ADDRESS".into(),
+            )
+            .into());
+        }
     };
     let (compiled, map) =
         amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).context("compiling")?;

@@ -59,8 +59,9 @@ pub(crate) struct Args {
 
 /// `amb node` with the home of the global `--home`.
 pub(crate) fn run(args: &Args, home: &HomeArgs) -> anyhow::Result<ExitCode> {
+    // A missing home is created, as `amb init` does (said on standard error).
+    let loaded = home.load_or_create()?;
     let home = home.resolve()?;
-    let loaded = home.load()?;
     let env = |key: &str| std::env::var(format!("AMB_NODE_{key}")).ok();
     // The server's own keys first: amb-net refuses keys it does not know.
     let mut node_table = loaded.config.node.clone();

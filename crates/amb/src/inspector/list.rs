@@ -1,12 +1,9 @@
 //! The program list (`GET /v1/programs`): each program a store holds, with its
 //! name, status, event and step counts and the peers that wrote its events, read
 //! from the store without replaying: one pass over each listed program's events,
-//! kept while its stored event count stays the same. Paged by program address.
+//! kept while the program's stored events stay the same (`fresh`). Paged by program address.
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    sync::Mutex,
-};
+use std::collections::BTreeSet;
 
 use amb_bytecode::Cid;
 use amb_log::{Manifest, Store};
@@ -46,7 +43,7 @@ pub(crate) fn window(
 
 /// What one pass over a program's events counts.
 #[derive(Clone, Debug)]
-struct Counts {
+pub(crate) struct Counts {
     events: u64,
     steps: u64,
     hosts: Vec<String>,
@@ -54,33 +51,9 @@ struct Counts {
     complete: bool,
 }
 
-/// The counts of the programs listed lately, kept while their stored event
-/// count is the same (a program of 10^6 events takes seconds to count): at most
-/// [`Counted::MAX`] programs, forgotten all at once past that.
-#[derive(Debug, Default)]
-pub(crate) struct Counted(Mutex<HashMap<Cid, (usize, Counts)>>);
-
-impl Counted {
-    const MAX: usize = 4096;
-
-    fn counts(&self, store: &Store, program: Cid) -> Result<Counts, CacheError> {
-        let stored = store.snapshot()?.program_events(program)?.remaining();
-        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((n, counts)) = kept.get(&program)
-            && *n == stored
-        {
-            return Ok(counts.clone());
-        }
-        drop(kept);
-        let counts = count(store, program)?;
-        kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.len() >= Counted::MAX {
-            kept.clear();
-        }
-        kept.insert(program, (stored, counts.clone()));
-        Ok(counts)
-    }
-}
+/// The counts of the programs listed lately (a program of 10^6 events takes
+/// seconds to count), kept while they are fresh.
+pub(crate) type Counted = super::fresh::PerProgram<Counts>;
 
 /// One pass over the stored events of `program`.
 fn count(store: &Store, program: Cid) -> Result<Counts, CacheError> {
@@ -126,7 +99,7 @@ pub(crate) fn entry(
     let manifest = store
         .get_block(program)?
         .and_then(|bytes| Manifest::decode(&bytes).ok());
-    let counts = counted.counts(store, program)?;
+    let counts = counted.get_or(store, program, || count(store, program))?;
     let over = known.over || store.is_run_over(program)?;
     let status = if known.failed {
         "failed"

@@ -3,7 +3,9 @@
 //! them, served by `amb node` over the node's own store and by `amb ui` over a
 //! local one.
 //!
-//! Split by job: the program list (`list`), the timeline cache (`cache`), the
+//! Split by job: the program list (`list`), the timeline cache (`cache`), figures
+//! kept per program while its events stay the same (`fresh`), the slices each
+//! peer hosts (`peers`), the
 //! JSON of events, states, terms and diffs (`views`), why a normal form is stuck
 //! (`stuck`), the line diff (`diff`), the routes (`routes`) and the page's files
 //! (`assets`, from `crates/amb/web/`).
@@ -11,7 +13,9 @@
 mod assets;
 pub(crate) mod cache;
 pub(crate) mod diff;
+mod fresh;
 pub(crate) mod list;
+mod peers;
 pub(crate) mod routes;
 mod stuck;
 pub(crate) mod views;

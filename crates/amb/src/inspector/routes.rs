@@ -13,7 +13,7 @@ use axum::{
     Json, Router,
     extract::{Path, Query, State},
     http::StatusCode,
-    response::Response,
+    response::{IntoResponse, Response},
     routing::get,
 };
 use serde::Deserialize;
@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::{
     assets,
     cache::{CacheError, TimelineCache},
-    list,
+    list, peers,
     views::{self, TreeQuery, ViewError},
 };
 use crate::daemon::{
@@ -41,6 +41,7 @@ pub(crate) struct Reader {
     store: Arc<Store>,
     cache: Arc<TimelineCache>,
     counted: Arc<list::Counted>,
+    hosted: Arc<peers::HostedCache>,
     node: Option<NodeHandle>,
 }
 
@@ -53,6 +54,7 @@ impl Reader {
             // Without a node, the store is opened alone (`amb ui`): nothing writes it.
             cache: Arc::new(TimelineCache::new(cache_bytes, node.is_none())),
             counted: Arc::default(),
+            hosted: Arc::default(),
             node,
         }
     }
@@ -70,6 +72,7 @@ pub(crate) fn router(reader: Reader) -> Router {
         .route("/v1/programs/{cid}/steps/{at}/term", get(term))
         .route("/v1/programs/{cid}/diff", get(diff))
         .route("/v1/programs/{cid}/verify", get(verify))
+        .route("/v1/programs/{cid}/car", get(car))
         .route("/v1/peers", get(peers))
         .with_state(reader)
 }
@@ -305,12 +308,36 @@ async fn verify(
     .await
 }
 
+/// The program as a CAR file, as `amb export` writes it (`amb export --node`).
+async fn car(
+    State(reader): State<Reader>,
+    Checked(Path(cid)): Checked<Path<String>>,
+) -> Result<Response, ApiError> {
+    let program = program_cid(&cid)?;
+    let bytes = blocking(move || {
+        super::cache::stored_events(&reader.store, program)?;
+        crate::commands::car::car_bytes(&reader.store, program).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("exporting /amb/{program}: {e:#}"),
+            )
+        })
+    })
+    .await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::commands::car::CAR_MEDIA_TYPE,
+        )],
+        bytes,
+    )
+        .into_response())
+}
+
 /// This node and its connected peers, each with the slices (logs) it hosts now of
 /// the programs the store holds: `{"peers": [{"peer_id", "self", "slices":
-/// [{"program", "log", "name", "creator"}]}]}`. A log's host is the key that writes
-/// its next event, read from the program's replayed state (its timeline, from the
-/// cache): its manifest's creator, then, after its ambient moved `in` or `out`, the
-/// host of the log it moved into (`spec/network.md` §8).
+/// [{"program", "log", "name", "creator"}]}]}` (see `peers`).
 async fn peers(State(reader): State<Reader>) -> Result<Json<Value>, ApiError> {
     let mut ids = Vec::new();
     if let Some(node) = &reader.node {
@@ -323,39 +350,10 @@ async fn peers(State(reader): State<Reader>) -> Result<Json<Value>, ApiError> {
     blocking(move || {
         let store = &reader.store;
         let mut slices: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
-        let mut peer_of: std::collections::HashMap<[u8; 32], String> = Default::default();
-        let mut peer = |key: &amb_log::PublicKey| {
-            peer_of
-                .entry(*key.as_bytes())
-                .or_insert_with(|| views::peer(key))
-                .clone()
-        };
         let failed = |e| ApiError::from(CacheError::Store(e));
         for program in store.programs().map_err(failed)? {
-            let loaded = reader.cache.get(store, program)?;
-            let timeline = loaded.timeline.lock().unwrap_or_else(|e| e.into_inner());
-            let last = amb_vm::travel::Moment::Step(timeline.total_steps());
-            let replay = timeline.replay_at(last).map_err(CacheError::Replay)?;
-            let mut hosted = replay.log_hosts();
-            hosted.sort_by_key(|(log, _)| *log);
-            for (log, host) in hosted {
-                let Some(host) = host else { continue };
-                // The root log's manifest is derived from the program's, by its creator.
-                let manifest = if log == replay.root_log() {
-                    program
-                } else {
-                    log
-                };
-                let creator = timeline
-                    .source()
-                    .manifest(&manifest)
-                    .map(|m| peer(m.creator()));
-                slices.entry(peer(&host)).or_default().push(json!({
-                    "program": format!("/amb/{program}"),
-                    "log": log.to_string(),
-                    "name": views::log_name(&timeline, &log),
-                    "creator": creator,
-                }));
+            for (peer, slice) in peers::hosted(store, &reader.cache, &reader.hosted, program)? {
+                slices.entry(peer).or_default().push(slice);
             }
         }
         for writer in slices.keys() {

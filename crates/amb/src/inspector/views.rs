@@ -72,10 +72,11 @@ const MAX_SLICE_NAMES: usize = 100;
 
 /// Peer ids of keys, each worked out once.
 #[derive(Default)]
-struct Peers(HashMap<[u8; 32], String>);
+pub(crate) struct Peers(HashMap<[u8; 32], String>);
 
 impl Peers {
-    fn of(&mut self, key: &PublicKey) -> String {
+    /// The peer id of `key`.
+    pub(crate) fn of(&mut self, key: &PublicKey) -> String {
         self.0
             .entry(*key.as_bytes())
             .or_insert_with(|| peer(key))
@@ -192,8 +193,10 @@ pub(crate) struct TreeQuery {
 }
 
 /// A state with more tree nodes than this has a term over [`INLINE_TERM_BYTES`]
-/// (every node prints at least one byte): a state answer does not build its term.
-const FULL_TERM_NODES: usize = INLINE_TERM_BYTES;
+/// (every node prints at least 3 bytes: `a[]`, `in_`, `in a`, ...): a state answer
+/// does not build its term, nor count the state past it (the count is the larger
+/// part of a state answer's time).
+const FULL_TERM_NODES: usize = INLINE_TERM_BYTES / 3;
 
 /// The most entries of each list of a step's changes.
 const MAX_CHANGES: usize = 1000;
@@ -210,7 +213,20 @@ pub(crate) fn state(
     let step = step_of(timeline, moment)?;
     let path_text = query.path.clone().unwrap_or_default();
     let path = parse_path(&path_text)?;
-    let replay = timeline.replay_at(Moment::Step(step))?;
+    // One seek: the state before the step, then the step's events on a copy of it
+    // (the copy shares the state's maps).
+    let before = step
+        .checked_sub(1)
+        .map(|k| timeline.replay_at(Moment::Step(k)))
+        .transpose()?;
+    let replay = match &before {
+        Some(before) => {
+            let mut after = before.clone();
+            timeline.advance(&mut after, step)?;
+            after
+        }
+        None => timeline.replay_at(Moment::Step(step))?,
+    };
     let source = timeline.source();
     // Counted up to the size whose term is shown inline: past it, the answer's
     // time would grow with the state.
@@ -260,14 +276,12 @@ pub(crate) fn state(
         .map(|n| node_json(n, &mut name_of, &mut peers))
         .collect();
     let (redex, consumed) = redex(timeline, step, &mut name_of);
-    let changes = if step == 0 {
-        Value::Null
-    } else {
-        let before = timeline.replay_at(Moment::Step(step - 1))?;
-        changes_json(
-            &amb_vm::replay::changes(&before, &replay, &consumed),
+    let changes = match &before {
+        None => Value::Null,
+        Some(before) => changes_json(
+            &amb_vm::replay::changes(before, &replay, &consumed),
             &consumed,
-        )
+        ),
     };
     let mut answer = json!({
         "address": format!("/amb/{}", timeline.program()),

@@ -78,6 +78,13 @@ impl Home {
         Home::init(tempfile::tempdir().expect("a temporary directory"))
     }
 
+    /// A home directory that does not exist yet (`amb node` creates it).
+    pub(crate) fn missing() -> Home {
+        Home {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
     /// A home in a directory under `parent` (a small file system, say).
     pub(crate) fn new_in(parent: &Path) -> Home {
         Home::init(tempfile::tempdir_in(parent).expect("a temporary directory"))
