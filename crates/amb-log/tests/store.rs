@@ -277,6 +277,32 @@ fn events_logs_heads_and_children() {
 }
 
 #[test]
+fn a_hosts_part_keeps_refs_outside_it_as_cids_and_joins_the_program_later() {
+    let (_dir, store) = store();
+    let program = Cid::of(b"program");
+    let b = Cid::of(b"log b");
+    let b0 = Event::new(b, 0, &[], "b0");
+    let ghost = Cid::of(b"ghost");
+    let b1 = Event::new(b, 1, &[ghost], "b1");
+    // A host's part of a program may refer outside it: the ref stays a CID, and
+    // the event reads back whole.
+    let part = Cid::of(b"an order");
+    store
+        .write_part(part, &[], &batch(&[&b0, &b1]))
+        .expect("a part with a bare ref");
+    assert_eq!(store.log_count(b).expect("count"), 2);
+    let read = store.get_event(b1.cid).expect("read").expect("stored");
+    assert_eq!(read.bytes, b1.bytes);
+    assert_eq!(store.program_logs(part).expect("logs"), [b]);
+    // The same events written for the program afterwards register their log
+    // under it too (they are stored already).
+    store
+        .write_batch(program, &batch(&[&b0]))
+        .expect("stored already");
+    assert!(store.program_logs(program).expect("logs").contains(&b));
+}
+
+#[test]
 fn a_fork_or_a_missing_ref_aborts_the_whole_batch() {
     let (_dir, store) = store();
     let program = Cid::of(b"program");

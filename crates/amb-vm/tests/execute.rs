@@ -269,6 +269,22 @@ fn delegates_walking_their_orders_alone_write_what_the_whole_plan_says() {
             assert_eq!(Order::decode(&bytes).as_ref(), Ok(&projection.order));
             assert_eq!(projection.order.name(), Cid::of(&bytes));
             assert!(Order::decode(&bytes[..bytes.len() - 1]).is_err());
+            // A maker's order that refers forward, or to a log no deploy announced
+            // before it, cannot be walked: it is refused when read.
+            let mut forward = projection.order.clone();
+            forward.events[0].refs = vec![amb_vm::order::Ref::Held(1)];
+            assert!(Order::decode(&forward.encode()).is_err());
+            let mut unannounced = projection.order.clone();
+            let last = unannounced.events.len() - 1;
+            unannounced.events[0].log = unannounced.events[last].log;
+            let announced_late = matches!(
+                unannounced.logs[unannounced.events[last].log].id,
+                amb_vm::order::LogId::Announced(_)
+            );
+            assert_eq!(
+                Order::decode(&unannounced.encode()).is_err(),
+                announced_late
+            );
             assert!(
                 !projection.order.reserve.is_empty() || hosts_count > 2,
                 "the monoid's order has steps whose halves two hosts write"

@@ -369,6 +369,8 @@ impl<'t> Writer<'t> {
                             seq: event.seq,
                         });
                     }
+                    let log = self.log_number(stored_log)?;
+                    self.register(program, log)?;
                     return Ok(false);
                 }
                 (event.cid, event.log, event.seq, event.refs)
