@@ -59,6 +59,20 @@ const SIGN_BUDGET: usize = 4096;
 /// Most events in one answer to `Feed`.
 const FEED_MAX_EVENTS: usize = 2048;
 
+/// How many orders of walks that are over the maker keeps, to answer a late
+/// `Feed` (a delegate that lost the last events its walk needs).
+const ARCHIVED_ORDERS: usize = 256;
+
+/// What the maker keeps of an order once its walk of the plan is over.
+struct FeedArchive {
+    /// The order's host.
+    peer: PeerId,
+    /// By order index: the CID of each event its host does not write.
+    events: Vec<Option<Cid>>,
+    /// Every bare ref's CID, with its index among them.
+    told: Vec<(u64, ByteBuf)>,
+}
+
 /// A delegate's order, as its maker keeps it while walking the plan.
 #[derive(Debug)]
 pub struct Feed {
@@ -276,6 +290,8 @@ pub(crate) struct Executions {
     done: Vec<Cid>,
     /// Events received for orders and never walked (outside the grant).
     outside_grant: u64,
+    /// The orders of this node's walks of plans that are over, by name.
+    archived: Recent<Cid, FeedArchive>,
 }
 
 impl Executions {
@@ -289,6 +305,7 @@ impl Executions {
             crash_after,
             done: Vec::new(),
             outside_grant: 0,
+            archived: Recent::new(ARCHIVED_ORDERS),
         }
     }
 
@@ -382,9 +399,29 @@ impl Executions {
     fn retire(&mut self, name: Cid) {
         if let Some(status) = self.status(&name) {
             match self.running.remove(&name).map(|run| run.script) {
-                Some(Script::Plan { feeds, .. }) => {
+                Some(Script::Plan { walk, feeds }) => {
                     for feed in feeds {
                         self.orders.remove(&feed.name);
+                        let events = feed
+                            .held
+                            .iter()
+                            .map(|&p| {
+                                (walk.plan().events[p].writer != feed.host)
+                                    .then(|| walk.cid(p))
+                                    .flatten()
+                            })
+                            .collect();
+                        let told = feed
+                            .bare
+                            .iter()
+                            .filter_map(|&(p, b)| Some((b as u64, cid_bytes(walk.cid(p)?))))
+                            .collect();
+                        let archive = FeedArchive {
+                            peer: feed.peer,
+                            events,
+                            told,
+                        };
+                        self.archived.insert(feed.name, archive);
                     }
                 }
                 // What is left unwalked at the end was never part of the order.
@@ -771,6 +808,24 @@ impl Executions {
                 .filter_map(|&(p, b)| Some((b as u64, cid_bytes(walk.cid(p)?))))
                 .collect();
             return DelegateResponse::Events { events, told };
+        }
+        // The order of a walk of the plan that is over: as the maker kept it.
+        if let Some(archive) = self.archived.get(name) {
+            if peer != archive.peer {
+                return refuse(DelegateRefusal::NotAllowed);
+            }
+            let events = archive
+                .events
+                .iter()
+                .skip(from)
+                .flatten()
+                .filter_map(|&cid| bytes(cid))
+                .take(FEED_MAX_EVENTS)
+                .collect();
+            return DelegateResponse::Events {
+                events,
+                told: archive.told.clone(),
+            };
         }
         // A walk that is over: its host answers with its own events as stored.
         if self.over.get(name).is_some() {

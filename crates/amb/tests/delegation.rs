@@ -313,6 +313,11 @@ fn the_scenario_survives_loss_duplicates_and_reordering() {
         }
         addresses.push(address);
     }
+    // B's walk of each order reached its end too (what gossip lost, B asked its
+    // maker for, after the maker's walk was over as well).
+    common::node::wait_until("B's five walks at their end", || {
+        (b.log().matches("the walk is at its end").count() == addresses.len()).then_some(())
+    });
     // The layer did drop and duplicate messages on the way.
     let counts: Vec<Value> = [&a, &b, &c]
         .iter()
