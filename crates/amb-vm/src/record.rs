@@ -13,7 +13,7 @@
 
 use std::sync::mpsc;
 
-use amb_bytecode::{Cid, CompiledProgram, Opcode};
+use amb_bytecode::{Cid, CompiledProgram};
 use amb_log::{DecodedEvent, Manifest, Op, SigningKey, Store, StoreError, UnsignedEvent};
 
 use crate::{plan::Plan, verify::Progress};
@@ -201,7 +201,7 @@ fn sign_events(
         // Commit only before the event that starts a step (`in` and `out` are written
         // before their co-capability, `open_` before its `open`), so that what a crash
         // leaves committed is whole steps.
-        let starts_step = matches!(planned.opcode, Opcode::In | Opcode::Out | Opcode::OpenCo);
+        let starts_step = planned.opcode.starts_step();
         if starts_step && batch.events.len() >= BATCH_EVENTS {
             let full = std::mem::replace(&mut batch, committer.empty_batch());
             committer.send(full, progress)?;
