@@ -14,7 +14,7 @@ mod engine;
 mod limits;
 mod state;
 
-pub use engine::{Engine, Rule, Step};
+pub use engine::{BringInError, Engine, Rule, Step};
 pub use limits::{EngineError, Limits};
 pub use state::{AmbId, CapId};
 

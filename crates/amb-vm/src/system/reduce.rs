@@ -1,0 +1,179 @@
+//! A reduction that meets each service call with its effect (`spec/system.md` §2):
+//! right after a service ambient opens a `call`, before any other step, its `arg` is
+//! read as a typed value, the service performed within its limits, and the result
+//! (or the failure value) brought in in the `arg`'s place.
+
+use std::sync::Arc;
+
+use amb_bytecode::Cid;
+use amb_engine::{AmbId, Engine, EngineError, Limits, Rule};
+use amb_syntax::{Ast, CapKind, NodeId, NodeKind};
+
+use super::{
+    perform::{EffectLimits, perform},
+    service::{Failure, Service, SystemServices, is_service_name},
+    term::{term_of, value_block},
+};
+use crate::value::{Value, value_of};
+
+/// One effect of a run: the service ambient's name, the argument (if it was a
+/// value), the result brought in, and the value blocks naming them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EffectRecord {
+    /// The reserved name called.
+    pub name: String,
+    /// The argument, if the `arg` held exactly one typed value.
+    pub argument: Option<Value>,
+    /// The result, or the failure value.
+    pub result: Value,
+    /// The value block of the argument (`None` when it was not a value).
+    pub args_cid: Option<Cid>,
+    /// The value block of the result.
+    pub result_cid: Cid,
+    /// The number of the step after which it happened (from 1).
+    pub after_step: u64,
+}
+
+/// Why a reduction with effects stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReduceError {
+    /// A limit of the engine.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A service ambient does not have the body the host requires.
+    #[error(
+        "rule reserved-name: {name} is a reserved service name (spec/system.md §2), so its body must be exactly `in_ call.open call.open return.open_`"
+    )]
+    ReservedName {
+        /// The ambient's name.
+        name: String,
+    },
+    /// A value too large to compile into blocks.
+    #[error("a value of an effect does not compile: {0}")]
+    Compile(#[from] amb_bytecode::CompileError),
+}
+
+/// Checks that every `sys_` ambient of `ast` has exactly the body
+/// `in_ call.open call.open return.open_` (`reserved-name`).
+pub fn check_reserved(ast: &Ast) -> Result<(), ReduceError> {
+    for index in 0..ast.len() {
+        let id = ast.node_id(index);
+        let node = ast.node(id);
+        if node.kind() != NodeKind::Ambient {
+            continue;
+        }
+        let name = ast.name_text(node.name().expect("ambients are named"));
+        if is_service_name(name) && !has_service_body(ast, id) {
+            return Err(ReduceError::ReservedName {
+                name: name.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether `amb`'s body is exactly `in_ call.open call.open return.open_`.
+fn has_service_body(ast: &Ast, amb: NodeId) -> bool {
+    let chain = [
+        (CapKind::InCo, Some("call")),
+        (CapKind::Open, Some("call")),
+        (CapKind::Open, Some("return")),
+        (CapKind::OpenCo, None),
+    ];
+    let mut at = Some(amb);
+    for (kind, target) in chain {
+        let mut children = ast.children(at);
+        let (Some(child), None) = (children.next(), children.next()) else {
+            return false;
+        };
+        let node = ast.node(child);
+        let named = node.name().map(|n| ast.name_text(n));
+        if node.kind() != NodeKind::Cap(kind) || (target.is_some() && named != target) {
+            return false;
+        }
+        at = Some(child);
+    }
+    ast.children(at).next().is_none()
+}
+
+/// Reduces `ast` to its normal form (within `limits`), performing each service call
+/// through `services` for the program `scope`; returns the canonical final term and
+/// the effects in the order they happened.
+pub fn reduce(
+    ast: &Ast,
+    services: &Arc<dyn SystemServices>,
+    scope: &str,
+    limits: Limits,
+    effect_limits: EffectLimits,
+) -> Result<(Ast, Vec<EffectRecord>), ReduceError> {
+    check_reserved(ast)?;
+    let mut engine = Engine::new(ast, limits)?;
+    let mut effects = Vec::new();
+    while let Some(step) = engine.step()? {
+        if step.rule != Rule::Open || engine.ambient_name(step.object) != Some("call") {
+            continue;
+        }
+        let Some(name) = engine
+            .ambient_name(step.subject)
+            .filter(|n| is_service_name(n))
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let effect = meet(
+            &mut engine,
+            step.subject,
+            &name,
+            services,
+            scope,
+            effect_limits,
+        )?;
+        effects.push(effect);
+    }
+    let mut term = engine.to_ast();
+    term.canonicalize();
+    Ok((term, effects))
+}
+
+/// Meets the call that the service ambient `service_amb`, named `name`, just opened:
+/// reads its `arg`, performs the service and brings the result in.
+fn meet(
+    engine: &mut Engine<'_>,
+    service_amb: AmbId,
+    name: &str,
+    services: &Arc<dyn SystemServices>,
+    scope: &str,
+    limits: EffectLimits,
+) -> Result<EffectRecord, ReduceError> {
+    let args: Vec<AmbId> = engine
+        .children(service_amb)
+        .filter(|&a| engine.ambient_name(a) == Some("arg"))
+        .collect();
+    // The one `arg`, and its value if it holds exactly one typed value.
+    let (remove, argument) = match args.as_slice() {
+        [arg] => {
+            let content = engine.content_ast(*arg);
+            let free = (0..content.len())
+                .all(|i| content.node(content.node_id(i)).kind() == NodeKind::Ambient);
+            (free.then_some(*arg), value_of(&content).ok())
+        }
+        _ => (None, None),
+    };
+    let result = match (&argument, Service::from_name(name)) {
+        (_, None) => Failure::NotOffered.value(),
+        (None, Some(_)) => Failure::BadArgument.value(),
+        (Some(argument), Some(service)) => perform(services, scope, service, argument, limits),
+    };
+    engine
+        .bring_in(service_amb, remove, &term_of(&result))
+        .expect("a value holds no capability, and the arg is the service's child");
+    let args_cid = argument.as_ref().map(value_block).transpose()?.map(|b| b.0);
+    Ok(EffectRecord {
+        name: name.to_string(),
+        argument,
+        result_cid: value_block(&result)?.0,
+        result,
+        args_cid,
+        after_step: engine.steps(),
+    })
+}

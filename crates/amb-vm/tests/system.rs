@@ -1,0 +1,276 @@
+//! The system interface (`spec/system.md`): programs that call `sys_` services,
+//! reduced with their effects over a real redb store, with the limits and the
+//! failure value.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use amb_engine::Limits;
+use amb_log::{SigningKey, Store};
+use amb_vm::{
+    system::{
+        EffectLimits, EffectRecord, Failure, LocalServices, ReduceError, Service, SystemServices,
+        reduce, term_of, value_block,
+    },
+    value::{Value, value_of},
+};
+
+/// A program whose ambient `x` calls `service` with `arg` (ROAM of a typed value),
+/// with the service ambient the host requires.
+fn calling(service: &str, arg: &str) -> String {
+    format!(
+        "x[call[out x.in {service}.open_|arg[{arg}]|return[open_.in x]]|out_ call.in_ {service}.open {service}] \
+         | {service}[in_ call.open call.open return.open_]"
+    )
+}
+
+struct Host {
+    _dir: tempfile::TempDir,
+    services: Arc<dyn SystemServices>,
+}
+
+fn host(configure: impl FnOnce(LocalServices) -> LocalServices) -> Host {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(Store::create(dir.path().join("store.redb")).expect("store"));
+    Host {
+        _dir: dir,
+        services: Arc::new(configure(LocalServices::new(store))),
+    }
+}
+
+/// Reduces `program` for `scope` on `host`; returns the value `x` ends with and the
+/// effects.
+fn run(
+    host: &Host,
+    scope: &str,
+    program: &str,
+    limits: EffectLimits,
+) -> Result<(Value, Vec<EffectRecord>), ReduceError> {
+    let ast = amb_syntax::parse(program).expect("parses");
+    let (term, effects) = reduce(&ast, &host.services, scope, Limits::default(), limits)?;
+    let x = term.roots().next().expect("x is left");
+    assert_eq!(
+        term.roots().count(),
+        1,
+        "{}",
+        amb_syntax::to_compact_string(&term)
+    );
+    let value = amb_vm::value::value_of_node(
+        &term,
+        term.children(Some(x)).next().expect("x holds the result"),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", amb_syntax::to_compact_string(&term)));
+    Ok((value, effects))
+}
+
+fn ok(host: &Host, scope: &str, program: &str) -> (Value, Vec<EffectRecord>) {
+    run(host, scope, program, EffectLimits::default()).expect("runs")
+}
+
+#[test]
+fn a_hash_brings_in_blake3_of_the_canonical_encoding() {
+    let host = host(|s| s);
+    let (value, effects) = ok(&host, "p", &calling("sys_hash", "string[hello[]]"));
+    // The canonical encoding of "hello" is its compact JSON form, quotes included.
+    let expected = blake3::hash(b"\"hello\"");
+    assert_eq!(value, Value::Bytes(expected.as_bytes().to_vec()));
+    // The vector of spec/system.md §3.
+    let spec = include_str!("../../../spec/system.md");
+    assert!(
+        spec.contains(&format!("`bytes[{}[]]`", expected.to_hex())),
+        "spec/system.md gives another hash of \"hello\" than {}",
+        expected.to_hex()
+    );
+    assert_eq!(effects.len(), 1);
+    let effect = &effects[0];
+    assert_eq!(effect.name, "sys_hash");
+    assert_eq!(effect.argument, Some(Value::String("hello".into())));
+    assert_eq!(effect.result, value);
+    let hello = value_block(&Value::String("hello".into())).unwrap().0;
+    assert_eq!(effect.args_cid, Some(hello));
+    assert_eq!(effect.result_cid, value_block(&value).unwrap().0);
+    assert_ne!(effect.args_cid, Some(effect.result_cid));
+}
+
+#[test]
+fn a_value_put_is_got_back_by_its_program_only() {
+    let host = host(|s| s);
+    let stored = "tuple[0[string[\"a b\"[]]]|1[int[42[]]]]";
+    let (cid, _) = ok(&host, "program-1", &calling("sys_put", stored));
+    let Value::String(cid) = cid else {
+        panic!("sys_put answers a CID as a string, not {cid}")
+    };
+    let expected = value_block(&Value::Tuple(vec![
+        Value::String("a b".into()),
+        Value::Int(42),
+    ]));
+    assert_eq!(cid, expected.unwrap().0.to_string());
+    let get = calling("sys_get", &format!("string[{cid}[]]"));
+    let (value, _) = ok(&host, "program-1", &get);
+    assert_eq!(
+        value,
+        Value::Tuple(vec![Value::String("a b".into()), Value::Int(42)])
+    );
+    // Another program cannot read it through the store.
+    let (other, _) = ok(&host, "program-2", &get);
+    assert_eq!(other, Failure::NotFound.value());
+}
+
+#[test]
+fn a_get_of_a_cid_nobody_holds_is_the_failure_value() {
+    let host = host(|s| s);
+    let nobody = value_block(&Value::String("never put".into())).unwrap().0;
+    let (value, effects) = ok(
+        &host,
+        "p",
+        &calling("sys_get", &format!("string[{nobody}[]]")),
+    );
+    assert_eq!(value, Value::Failure("not-found".into()));
+    assert_eq!(effects[0].result, value);
+    // Not a CID at all: a bad argument.
+    let (value, _) = ok(&host, "p", &calling("sys_get", "string[hello[]]"));
+    assert_eq!(value, Failure::BadArgument.value());
+}
+
+/// A host whose `get` asks peers that never answer.
+struct Unanswered;
+
+impl SystemServices for Unanswered {
+    fn offered(&self) -> Vec<Service> {
+        vec![Service::Get]
+    }
+
+    fn perform(&self, _: &str, _: Service, _: &Value) -> Result<Value, Failure> {
+        std::thread::sleep(Duration::from_secs(30));
+        Err(Failure::NotFound)
+    }
+}
+
+#[test]
+fn an_unanswered_get_ends_after_its_timeout_in_the_failure_value() {
+    let host = Host {
+        _dir: tempfile::tempdir().unwrap(),
+        services: Arc::new(Unanswered),
+    };
+    let limits = EffectLimits {
+        timeout: Duration::from_millis(200),
+        ..EffectLimits::default()
+    };
+    let start = Instant::now();
+    let nobody = value_block(&Value::Int(7)).unwrap().0;
+    let (value, _) = run(
+        &host,
+        "p",
+        &calling("sys_get", &format!("string[{nobody}[]]")),
+        limits,
+    )
+    .expect("runs");
+    let took = start.elapsed();
+    assert_eq!(value, Value::Failure("timeout".into()));
+    assert!(took >= Duration::from_millis(200), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn random_bytes_and_time_are_brought_in_and_a_result_over_the_limit_is_refused() {
+    let host = host(|s| s);
+    let (value, effects) = ok(&host, "p", &calling("sys_random", "int[16[]]"));
+    let Value::Bytes(bytes) = &value else {
+        panic!("random bytes, not {value}")
+    };
+    assert_eq!(bytes.len(), 16);
+    assert_eq!(effects[0].result, value);
+    let (again, _) = ok(&host, "p", &calling("sys_random", "int[16[]]"));
+    assert_ne!(again, value, "two draws of 16 random bytes");
+    let (time, _) = ok(&host, "p", &calling("sys_time", "tuple[]"));
+    let Value::Int(ms) = time else {
+        panic!("a time in ms, not {time}")
+    };
+    assert!(ms > 1_700_000_000_000, "{ms}");
+    let small = EffectLimits {
+        max_result_bytes: 100,
+        ..EffectLimits::default()
+    };
+    let (value, _) = run(&host, "p", &calling("sys_random", "int[64[]]"), small).unwrap();
+    assert_eq!(value, Failure::TooLarge.value());
+    let (value, _) = ok(&host, "p", &calling("sys_random", "int[2000[]]"));
+    assert_eq!(value, Failure::BadArgument.value());
+}
+
+#[test]
+fn untrusted_services_are_not_offered_by_a_host_without_them() {
+    let host = host(LocalServices::deterministic_only);
+    assert!(!host.services.offered().contains(&Service::Random));
+    let (value, _) = ok(&host, "p", &calling("sys_random", "int[1[]]"));
+    assert_eq!(value, Failure::NotOffered.value());
+    let (value, _) = ok(&host, "p", &calling("sys_nothing", "int[1[]]"));
+    assert_eq!(value, Failure::NotOffered.value());
+}
+
+#[test]
+fn a_signature_is_checked_under_the_protocol_rule() {
+    let host = host(|s| s);
+    let key = SigningKey::from_seed(&[7; 32]);
+    let public = key.public_key();
+    let message = b"pay 5";
+    let sig = key.sign_message(message);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let arg = |msg: &[u8]| {
+        format!(
+            "tuple[0[bytes[{}[]]]|1[bytes[{}[]]]|2[bytes[{}[]]]]",
+            hex(public.as_bytes()),
+            hex(msg),
+            hex(sig.as_bytes())
+        )
+    };
+    let (valid, _) = ok(&host, "p", &calling("sys_verify", &arg(message)));
+    assert_eq!(valid, Value::Bool(true));
+    let (forged, _) = ok(&host, "p", &calling("sys_verify", &arg(b"pay 6")));
+    assert_eq!(forged, Value::Bool(false));
+    let (bad, _) = ok(&host, "p", &calling("sys_verify", "int[1[]]"));
+    assert_eq!(bad, Failure::BadArgument.value());
+}
+
+#[test]
+fn a_service_ambient_with_another_body_is_refused() {
+    let host = host(|s| s);
+    let fake = "x[open sys_hash] | sys_hash[open_|bytes[00[]]]";
+    let err = run(&host, "p", fake, EffectLimits::default()).unwrap_err();
+    assert!(err.to_string().contains("reserved-name"), "{err}");
+}
+
+#[test]
+fn an_argument_that_is_not_a_value_brings_in_bad_argument() {
+    let host = host(|s| s);
+    let (value, effects) = ok(&host, "p", &calling("sys_hash", "notatype[]"));
+    assert_eq!(value, Failure::BadArgument.value());
+    assert_eq!(effects[0].args_cid, None);
+}
+
+#[test]
+fn a_value_as_a_term_reads_back_as_itself() {
+    let values = [
+        Value::String(String::new()),
+        Value::String("hello world\n\"q\"".into()),
+        Value::Int(-9_223_372_036_854_775_808),
+        Value::Float(0.1),
+        Value::Float(-0.0),
+        Value::Float(1e300),
+        Value::Bool(false),
+        Value::Bytes(vec![]),
+        Value::Bytes(vec![0, 255, 16]),
+        Value::Char('é'),
+        Value::Tuple(vec![]),
+        Value::Tuple(vec![Value::Int(1), Value::List(vec![Value::Bool(true)])]),
+        Value::List((0..50).map(Value::Int).collect()),
+        Value::Failure("not-found".into()),
+    ];
+    for value in values {
+        let term = term_of(&value);
+        let printed = amb_syntax::to_compact_string(&term);
+        let reparsed = amb_syntax::parse(&printed).expect("prints as ROAM");
+        assert_eq!(value_of(&reparsed).expect(&printed), value, "{printed}");
+    }
+}
