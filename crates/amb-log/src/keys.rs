@@ -23,6 +23,8 @@ pub enum Domain {
     Event,
     /// Manifests: `amb-manifest-v2`.
     Manifest,
+    /// Effect events (`spec/system.md` §6): `amb-event-v3`.
+    Effect,
 }
 
 impl Domain {
@@ -31,6 +33,7 @@ impl Domain {
         match self {
             Domain::Event => "amb-event-v2",
             Domain::Manifest => "amb-manifest-v2",
+            Domain::Effect => "amb-event-v3",
         }
     }
 }
