@@ -10,9 +10,10 @@ use std::{
 use amb_engine::Limits;
 use amb_log::{SigningKey, Store};
 use amb_vm::{
+    replay::Violation,
     system::{
-        EffectLimits, EffectRecord, Failure, LocalServices, ReduceError, Service, SystemServices,
-        reduce, term_of, value_block,
+        CheckedEffect, EffectLimits, EffectRecord, Failure, LocalServices, ReduceError, Service,
+        SystemServices, Trust, check_effect, reduce, term_of, value_block,
     },
     value::{Value, value_of},
 };
@@ -273,4 +274,155 @@ fn a_value_as_a_term_reads_back_as_itself() {
         let reparsed = amb_syntax::parse(&printed).expect("prints as ROAM");
         assert_eq!(value_of(&reparsed).expect(&printed), value, "{printed}");
     }
+}
+
+/// A recorded effect checked without performing it: a log whose manifest lists
+/// `writer`, the effect's blocks in `host`'s store.
+struct Recorded {
+    host: Host,
+    store: Arc<Store>,
+    manifest: amb_log::Manifest,
+    key: SigningKey,
+}
+
+fn recorded() -> Recorded {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(Store::create(dir.path().join("store.redb")).expect("store"));
+    let key = SigningKey::from_seed(&[9; 32]);
+    let manifest = amb_log::Manifest::new_slice(
+        value_block(&Value::Int(0)).unwrap().0,
+        "sys_hash".into(),
+        vec![key.public_key()],
+        key.public_key(),
+        value_block(&Value::Int(1)).unwrap().0,
+    );
+    Recorded {
+        host: Host {
+            _dir: dir,
+            services: Arc::new(LocalServices::new(Arc::clone(&store))),
+        },
+        store,
+        manifest,
+        key,
+    }
+}
+
+impl Recorded {
+    /// Runs `program`, stores its one effect's blocks and signs its event with `key`.
+    fn effect(&self, program: &str, key: &SigningKey) -> (EffectRecord, amb_log::EffectEvent) {
+        let (_, effects) = ok(&self.host, "p", program);
+        let record = effects.into_iter().next().expect("one effect");
+        self.store_blocks(&record.blocks().unwrap());
+        let event = record
+            .sign(self.manifest.cid(), 2, vec![], key)
+            .expect("the argument is a value");
+        (record, event)
+    }
+
+    fn store_blocks(&self, blocks: &[(amb_bytecode::Cid, Vec<u8>)]) {
+        self.store
+            .put_blocks(blocks.iter().map(|(c, b)| (*c, b.as_slice())))
+            .unwrap();
+    }
+
+    /// The effect event `event` with another result (its blocks stored), re-signed.
+    fn with_result(&self, event: &amb_log::EffectEvent, result: &Value) -> amb_log::EffectEvent {
+        let (cid, blocks) = value_block(result).unwrap();
+        self.store_blocks(&blocks);
+        let mut body = event.body().clone();
+        body.result = cid;
+        amb_log::EffectEvent::sign(body, &self.key)
+    }
+
+    fn check(
+        &self,
+        event: &amb_log::EffectEvent,
+        limits: EffectLimits,
+    ) -> Result<CheckedEffect, Violation> {
+        check_effect(
+            event.cid(),
+            event,
+            &self.manifest,
+            |c| self.store.get_block(*c).ok().flatten(),
+            limits,
+        )
+    }
+}
+
+#[test]
+fn a_recorded_hash_is_recomputed_and_a_forged_one_refused() {
+    let r = recorded();
+    let (record, event) = r.effect(&calling("sys_hash", "string[hello[]]"), &r.key);
+    let checked = r.check(&event, EffectLimits::default()).expect("accepted");
+    assert_eq!(checked.trust, Trust::Recomputed);
+    assert_eq!(checked.result, record.result);
+    let forged = r.with_result(&event, &Value::Bytes(vec![0; 32]));
+    let refused = r.check(&forged, EffectLimits::default()).unwrap_err();
+    assert_eq!((refused.rule, refused.event), ("effect", forged.cid()));
+    assert!(refused.detail.contains("sys_hash"), "{refused}");
+}
+
+#[test]
+fn a_get_answered_with_another_block_than_the_cid_asked_for_is_refused() {
+    let r = recorded();
+    let (_, put) = r.effect(&calling("sys_put", "string[kept[]]"), &r.key);
+    assert_eq!(
+        r.check(&put, EffectLimits::default()).unwrap().trust,
+        Trust::Recomputed
+    );
+    let asked = value_block(&Value::String("kept".into())).unwrap().0;
+    let (record, get) = r.effect(&calling("sys_get", &format!("string[{asked}[]]")), &r.key);
+    assert_eq!(record.result, Value::String("kept".into()));
+    assert_eq!(
+        r.check(&get, EffectLimits::default()).unwrap().trust,
+        Trust::Recomputed
+    );
+    // The host answers other bytes than those the CID names.
+    let other = r.with_result(&get, &Value::String("swapped".into()));
+    let refused = r.check(&other, EffectLimits::default()).unwrap_err();
+    assert_eq!(refused.rule, "effect");
+    assert!(
+        refused.detail.contains("do not hash to the CID asked for"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn an_effect_signed_by_a_key_not_allowed_to_write_the_log_is_refused() {
+    let r = recorded();
+    let stranger = SigningKey::from_seed(&[10; 32]);
+    let (_, event) = r.effect(&calling("sys_hash", "int[1[]]"), &stranger);
+    let refused = r.check(&event, EffectLimits::default()).unwrap_err();
+    assert_eq!((refused.rule, refused.event), ("key", event.cid()));
+    // A changed signature: the signature rule.
+    let mut changed = event.encode();
+    let last = changed.len() - 1;
+    changed[last] ^= 1;
+    let changed = amb_log::EffectEvent::decode(&changed).unwrap();
+    let refused = r.check(&changed, EffectLimits::default()).unwrap_err();
+    assert_eq!(refused.rule, "signature");
+}
+
+#[test]
+fn a_result_over_the_size_limit_is_refused_and_untrusted_results_are_listed_as_signed() {
+    let r = recorded();
+    let (record, event) = r.effect(&calling("sys_random", "int[200[]]"), &r.key);
+    let checked = r.check(&event, EffectLimits::default()).unwrap();
+    assert_eq!(
+        checked.trust,
+        Trust::Signed {
+            creator: r.key.public_key()
+        }
+    );
+    assert_eq!(
+        checked.result, record.result,
+        "the recorded value, not a new draw"
+    );
+    let small = EffectLimits {
+        max_result_bytes: 100,
+        ..EffectLimits::default()
+    };
+    let refused = r.check(&event, small).unwrap_err();
+    assert_eq!(refused.rule, "effect");
+    assert!(refused.detail.contains("max_result_bytes"), "{refused}");
 }

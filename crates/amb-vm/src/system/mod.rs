@@ -9,16 +9,19 @@
 //!   its canonical encoding and its value block;
 //! - [`local`]: the local provider (BLAKE3, the signature rule, the redb store scoped
 //!   by program, the clock, the OS random source);
+//! - [`check`]: a recorded effect checked without performing it again;
 //! - [`perform`]: one effect within its timeout and size limit, a failure value
 //!   otherwise, never a hang;
 //! - [`reduce`]: a reduction that meets each service call with its effect.
 
+pub mod check;
 pub mod local;
 pub mod perform;
 pub mod reduce;
 pub mod service;
 pub mod term;
 
+pub use check::{CheckedEffect, Trust, check_effect};
 pub use local::LocalServices;
 pub use perform::{EffectLimits, perform};
 pub use reduce::{EffectRecord, ReduceError, reduce};

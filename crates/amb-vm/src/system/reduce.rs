@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use amb_bytecode::Cid;
 use amb_engine::{AmbId, Engine, EngineError, Limits, Rule};
+use amb_log::{EffectEvent, SigningKey, UnsignedEffect};
 use amb_syntax::{Ast, CapKind, NodeId, NodeKind};
 
 use super::{
@@ -14,7 +15,10 @@ use super::{
     service::{Failure, Service, SystemServices, is_service_name},
     term::{term_of, value_block},
 };
-use crate::value::{Value, value_of};
+use crate::{
+    plan::Blocks,
+    value::{Value, value_of},
+};
 
 /// One effect of a run: the service ambient's name, the argument (if it was a
 /// value), the result brought in, and the value blocks naming them.
@@ -32,6 +36,43 @@ pub struct EffectRecord {
     pub result_cid: Cid,
     /// The number of the step after which it happened (from 1).
     pub after_step: u64,
+}
+
+impl EffectRecord {
+    /// The effect event that records it in `log` at `seq`, referring to `refs`,
+    /// signed by `key` (`spec/system.md` §6); `None` when the argument was not a
+    /// value (no block names it).
+    pub fn sign(
+        &self,
+        log: Cid,
+        seq: u64,
+        refs: Vec<Cid>,
+        key: &SigningKey,
+    ) -> Option<EffectEvent> {
+        Some(EffectEvent::sign(
+            UnsignedEffect {
+                log,
+                seq,
+                service: self.name.clone(),
+                args: self.args_cid?,
+                result: self.result_cid,
+                refs,
+            },
+            key,
+        ))
+    }
+
+    /// The blocks of its argument's and result's value blocks, to store with the
+    /// run.
+    pub fn blocks(&self) -> Result<Blocks, amb_bytecode::CompileError> {
+        let mut blocks = value_block(&self.result)?.1;
+        if let Some(argument) = &self.argument {
+            blocks.extend(value_block(argument)?.1);
+        }
+        blocks.sort();
+        blocks.dedup();
+        Ok(blocks)
+    }
 }
 
 /// Why a reduction with effects stopped.
