@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use amb_bytecode::Cid;
-use amb_engine::{AmbId, Engine, EngineError, Limits, Rule};
+use amb_engine::{AmbId, Engine, EngineError, Limits, Rule, Step};
 use amb_log::{EffectEvent, SigningKey, UnsignedEffect};
 use amb_syntax::{Ast, CapKind, NodeId, NodeKind};
 
@@ -94,6 +94,18 @@ pub enum ReduceError {
     Compile(#[from] amb_bytecode::CompileError),
 }
 
+/// Whether `ast` holds a service ambient (a `sys_` name), so reducing it needs a
+/// host's services.
+pub fn uses_services(ast: &Ast) -> bool {
+    (0..ast.len()).any(|index| {
+        let node = ast.node(ast.node_id(index));
+        node.kind() == NodeKind::Ambient
+            && node
+                .name()
+                .is_some_and(|n| is_service_name(ast.name_text(n)))
+    })
+}
+
 /// Checks that every `sys_` ambient of `ast` has exactly the body
 /// `in_ call.open call.open return.open_` (`reserved-name`).
 pub fn check_reserved(ast: &Ast) -> Result<(), ReduceError> {
@@ -147,10 +159,23 @@ pub fn reduce(
     limits: Limits,
     effect_limits: EffectLimits,
 ) -> Result<(Ast, Vec<EffectRecord>), ReduceError> {
+    reduce_traced(ast, services, scope, limits, effect_limits, |_, _| {})
+}
+
+/// [`reduce`], calling `on_step` after every step (before the effect it may cause).
+pub fn reduce_traced(
+    ast: &Ast,
+    services: &Arc<dyn SystemServices>,
+    scope: &str,
+    limits: Limits,
+    effect_limits: EffectLimits,
+    mut on_step: impl FnMut(&Engine<'_>, &Step),
+) -> Result<(Ast, Vec<EffectRecord>), ReduceError> {
     check_reserved(ast)?;
     let mut engine = Engine::new(ast, limits)?;
     let mut effects = Vec::new();
     while let Some(step) = engine.step()? {
+        on_step(&engine, &step);
         if step.rule != Rule::Open || engine.ambient_name(step.object) != Some("call") {
             continue;
         }
