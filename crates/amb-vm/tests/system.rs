@@ -13,7 +13,7 @@ use amb_vm::{
     replay::Violation,
     system::{
         CheckedEffect, EffectLimits, EffectRecord, Failure, LocalServices, ReduceError, Service,
-        SystemServices, Trust, check_effect, reduce, term_of, value_block,
+        SystemServices, Trust, check_effect, reduce, services_needed, term_of, value_block,
     },
     value::{Value, value_of},
 };
@@ -232,6 +232,18 @@ fn a_signature_is_checked_under_the_protocol_rule() {
     assert_eq!(forged, Value::Bool(false));
     let (bad, _) = ok(&host, "p", &calling("sys_verify", "int[1[]]"));
     assert_eq!(bad, Failure::BadArgument.value());
+}
+
+#[test]
+fn the_services_a_program_needs_are_read_before_it_runs() {
+    let program = amb_syntax::parse(format!(
+        "{} | {} | plain[]",
+        calling("sys_random", "int[1[]]"),
+        calling("sys_hash", "int[1[]]").replace('x', "z")
+    ))
+    .unwrap();
+    assert_eq!(services_needed(&program), ["sys_hash", "sys_random"]);
+    assert!(services_needed(&amb_syntax::parse("a[in b]").unwrap()).is_empty());
 }
 
 #[test]

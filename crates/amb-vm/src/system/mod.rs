@@ -24,6 +24,9 @@ pub mod term;
 pub use check::{CheckedEffect, Trust, check_effect};
 pub use local::LocalServices;
 pub use perform::{EffectLimits, perform};
-pub use reduce::{EffectRecord, ReduceError, check_reserved, reduce, reduce_traced, uses_services};
+pub use reduce::{
+    EffectRecord, ReduceError, check_reserved, reduce, reduce_traced, services_needed,
+    uses_services,
+};
 pub use service::{Failure, Service, SystemServices};
 pub use term::{canonical_encoding, term_of, value_block};

@@ -94,16 +94,26 @@ pub enum ReduceError {
     Compile(#[from] amb_bytecode::CompileError),
 }
 
+/// The names of the service ambients `ast` holds (`sys_` names, sorted, each once):
+/// what a deployment needs from its host, read before it runs. A name that is no
+/// service is listed too (a host answers it `not-offered`).
+pub fn services_needed(ast: &Ast) -> Vec<String> {
+    let mut names: Vec<String> = (0..ast.len())
+        .filter_map(|index| {
+            let node = ast.node(ast.node_id(index));
+            let name = ast.name_text(node.name()?);
+            (node.kind() == NodeKind::Ambient && is_service_name(name)).then(|| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Whether `ast` holds a service ambient (a `sys_` name), so reducing it needs a
 /// host's services.
 pub fn uses_services(ast: &Ast) -> bool {
-    (0..ast.len()).any(|index| {
-        let node = ast.node(ast.node_id(index));
-        node.kind() == NodeKind::Ambient
-            && node
-                .name()
-                .is_some_and(|n| is_service_name(ast.name_text(n)))
-    })
+    !services_needed(ast).is_empty()
 }
 
 /// Checks that every `sys_` ambient of `ast` has exactly the body
