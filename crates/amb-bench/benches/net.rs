@@ -897,7 +897,7 @@ async fn delegated_calls(source: &str, calls: usize) -> DelegatedResult {
                 delegated: vec![("string_concat".into(), 1)],
                 max_steps: Limits::default().max_steps,
             };
-            let walk = amb_net::delegation::prepare(
+            let (walk, _) = amb_net::delegation::prepare(
                 a.handle.store(),
                 &deployment,
                 &a.handle.key().public_key(),

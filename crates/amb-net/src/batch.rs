@@ -80,12 +80,13 @@ impl Batcher {
 }
 
 /// An empty batch with a fresh nonce (a re-announcement is a new message).
-fn empty(program: Cid) -> GossipBatch {
+pub(crate) fn empty(program: Cid) -> GossipBatch {
     GossipBatch {
         program,
         nonce: rand::thread_rng().r#gen(),
         blocks: Vec::new(),
         events: Vec::new(),
+        told: Vec::new(),
     }
 }
 

@@ -7,15 +7,16 @@
 use std::collections::BTreeMap;
 
 use amb_bytecode::Cid;
-use amb_vm::{execute::Execution, plan::EventIx};
 use libp2p::{Multiaddr, PeerId, gossipsub, request_response};
+use serde_bytes::ByteBuf;
 use tokio::sync::oneshot;
 
 use crate::{
     error::NetError,
+    execution::Start,
     ingest::{Outcome, Refusal},
     status::{ExecutionStatus, ProgramStatus, SwarmInfo},
-    wire::{DelegateRequest, DelegateResponse, Deployment, SyncRequest, SyncResponse},
+    wire::{DelegateRequest, DelegateResponse, SyncRequest, SyncResponse},
 };
 
 /// Most commands waiting for the swarm task.
@@ -38,9 +39,16 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<DelegateResponse, NetError>>,
     },
     Reserve {
-        program: Cid,
-        first: EventIx,
+        walk: Cid,
+        first: usize,
         peer: PeerId,
+        request: DelegateRequest,
+    },
+    /// Ask `peer` with `request` and answer `channel` with its answer.
+    Relay {
+        peer: PeerId,
+        request: DelegateRequest,
+        channel: request_response::ResponseChannel<DelegateResponse>,
     },
     RespondDelegate {
         channel: request_response::ResponseChannel<DelegateResponse>,
@@ -83,23 +91,48 @@ pub(crate) enum Job {
         reply: oneshot::Sender<Outcome>,
     },
     Hold(Cid, oneshot::Sender<Result<(), Refusal>>),
+    AppliedLengths(Cid, oneshot::Sender<std::collections::HashMap<Cid, u64>>),
     Status(Cid, oneshot::Sender<ProgramStatus>),
-    Execute(Box<Execution>, Vec<PeerId>),
+    Execute(Box<Start>, Vec<PeerId>),
     Reserve {
-        program: Cid,
-        second: EventIx,
+        walk: Cid,
+        second: usize,
         peer: PeerId,
         channel: request_response::ResponseChannel<DelegateResponse>,
     },
+    Arrange {
+        order: Cid,
+        first: usize,
+        peer: PeerId,
+        channel: request_response::ResponseChannel<DelegateResponse>,
+    },
+    Feed {
+        order: Cid,
+        from: usize,
+        peer: PeerId,
+        channel: request_response::ResponseChannel<DelegateResponse>,
+    },
+    /// Events (and bare refs' CIDs) for an order this node walks, from its maker.
+    Take {
+        order: Cid,
+        events: Vec<ByteBuf>,
+        told: Vec<(u64, ByteBuf)>,
+        author: PeerId,
+    },
+    /// The order made for a peer in the walk of a program, and how far the walk
+    /// is into it.
+    FeedOf(Cid, PeerId, oneshot::Sender<Option<(Cid, usize)>>),
     Reserved {
-        program: Cid,
-        first: EventIx,
+        walk: Cid,
+        first: usize,
         granted: bool,
     },
     Drive(Cid),
     Fail(Cid, String),
     Execution(Cid, oneshot::Sender<Option<ExecutionStatus>>),
-    Counters(oneshot::Sender<(BTreeMap<String, u64>, usize, usize)>),
+    /// Refused messages by rule, held programs, waiting events, events received
+    /// outside the orders this node walks.
+    Counters(oneshot::Sender<(BTreeMap<String, u64>, usize, usize, u64)>),
 }
 
 impl std::fmt::Debug for Command {
@@ -114,9 +147,24 @@ impl std::fmt::Debug for Job {
     }
 }
 
-/// A peer asks this node to host its slices of a deployment.
+impl Job {
+    /// The channel of a job that answers a peer's request.
+    pub(crate) fn into_channel(
+        self,
+    ) -> Option<request_response::ResponseChannel<DelegateResponse>> {
+        match self {
+            Job::Reserve { channel, .. }
+            | Job::Arrange { channel, .. }
+            | Job::Feed { channel, .. } => Some(channel),
+            _ => None,
+        }
+    }
+}
+
+/// A peer asks this node to walk an order (its part of a deployment).
 pub(crate) struct HostRequest {
     pub(crate) peer: PeerId,
-    pub(crate) deployment: Deployment,
+    pub(crate) order: ByteBuf,
+    pub(crate) blocks: Vec<ByteBuf>,
     pub(crate) channel: request_response::ResponseChannel<DelegateResponse>,
 }

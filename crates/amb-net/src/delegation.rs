@@ -14,8 +14,11 @@ use amb_bytecode::Cid;
 use amb_engine::Limits;
 use amb_log::{PublicKey, Store};
 use amb_vm::{
-    execute::Execution,
+    execute::{Execution, Walk},
+    grant::host_grant,
+    order::Order,
     plan::{Hosting, PlanError, plan_hosted},
+    record::root_log_manifest,
     stored::{StoredProgram, load_program},
 };
 use libp2p::PeerId;
@@ -25,10 +28,10 @@ use tokio::sync::mpsc;
 use crate::{
     command::HostRequest,
     error::{DeploymentError, NetError},
+    execution::{Feed, Start},
     handle::NodeHandle,
     identity,
-    sync::{fetch, heads_of, sync_from},
-    wire::{DelegateRefusal, DelegateRequest, DelegateResponse, Deployment},
+    wire::{DelegateRefusal, DelegateRequest, DelegateResponse, Deployment, KeptOrder},
 };
 
 /// How often a walk's watchdog looks at it.
@@ -37,13 +40,15 @@ const WATCH: Duration = Duration::from_millis(250);
 /// waits for.
 const NUDGE_AFTER: Duration = Duration::from_millis(750);
 
-/// The walk of `deployment` by the host whose key is `me`: the program read back
-/// from the stored blocks (`amb_vm::stored`), planned with the deployment's hosting.
+/// The deployer's walk of `deployment` (`me` must be its first host): the program
+/// read back from the stored blocks (`amb_vm::stored`), planned with the
+/// deployment's hosting, and a [`Feed`] per delegate: its order (its part of the
+/// plan, `amb_vm::order`) and the `Host` request that gives it.
 pub fn prepare(
     store: &Store,
     deployment: &Deployment,
     me: &PublicKey,
-) -> Result<Execution, NetError> {
+) -> Result<(Execution, Vec<Feed>), NetError> {
     let program = deployment.program;
     let StoredProgram {
         manifest,
@@ -61,10 +66,9 @@ pub fn prepare(
     if hosts.first() != Some(manifest.creator()) {
         return Err(DeploymentError::Creator.into());
     }
-    let me = hosts
-        .iter()
-        .position(|k| k == me)
-        .ok_or(DeploymentError::NotAHost)?;
+    if hosts.first() != Some(me) {
+        return Err(DeploymentError::NotAHost.into());
+    }
     let mut delegated = HashMap::new();
     for (name, host) in &deployment.delegated {
         let host = *host as usize;
@@ -85,7 +89,25 @@ pub fn prepare(
         limit.unwrap_or_else(|| DeploymentError::Plan(e).into())
     })?;
     store.put_blocks(plan.value_blocks.iter().map(|(c, b)| (*c, b.as_slice())))?;
-    Ok(Execution::new(plan, &manifest, hosts, me))
+    let root_log = root_log_manifest(&manifest).cid();
+    let blocks: HashMap<Cid, &Vec<u8>> = compiled.blocks.iter().map(|(c, b)| (*c, b)).collect();
+    let feeds = (1..hosts.len())
+        .map(|host| {
+            let grant = host_grant(&plan, &compiled, host);
+            let projection = Order::project(&plan, &grant, root_log, hosts.clone());
+            let request = DelegateRequest::Host {
+                order: ByteBuf::from(projection.order.encode()),
+                blocks: grant
+                    .blocks
+                    .iter()
+                    .filter_map(|c| blocks.get(c))
+                    .map(|b| ByteBuf::from(b.to_vec()))
+                    .collect(),
+            };
+            Feed::new(identity::peer_id(&hosts[host]), host, &projection, request)
+        })
+        .collect();
+    Ok((Execution::new(plan, &manifest, hosts, 0), feeds))
 }
 
 /// The keys of a deployment's hosts, in order.
@@ -102,17 +124,18 @@ pub(crate) fn host_keys(deployment: &Deployment) -> Result<Vec<PublicKey>, Deplo
         .collect()
 }
 
-/// Answers requests to host slices: each in its own task.
+/// Answers requests to walk orders: each in its own task.
 pub(crate) async fn serve_hosting(node: NodeHandle, mut requests: mpsc::Receiver<HostRequest>) {
     while let Some(request) = requests.recv().await {
         let node = node.clone();
         tokio::spawn(async move {
             let HostRequest {
                 peer,
-                deployment,
+                order,
+                blocks,
                 channel,
             } = request;
-            let response = match host(&node, peer, deployment).await {
+            let response = match host(&node, peer, order.into_vec(), blocks).await {
                 Ok(()) => DelegateResponse::Granted { expires_ms: 0 },
                 Err((reason, detail)) => {
                     tracing::warn!(%peer, "refused to host: {reason}: {detail}");
@@ -128,7 +151,7 @@ pub(crate) async fn serve_hosting(node: NodeHandle, mut requests: mpsc::Receiver
 /// words.
 type Refused = (DelegateRefusal, String);
 
-/// The refusal of a host whose fetch, plan or start failed (over a limit, when
+/// The refusal of a host whose check, store or start failed (over a limit, when
 /// that is why).
 fn failed(e: NetError) -> Refused {
     match e {
@@ -138,80 +161,89 @@ fn failed(e: NetError) -> Refused {
     }
 }
 
-/// Hosts this node's slices of `deployment` for `peer`, its deployer.
-async fn host(node: &NodeHandle, peer: PeerId, deployment: Deployment) -> Result<(), Refused> {
+/// Walks the order `bytes` that `maker` (its deployer) gives this node, with the
+/// bytecode `blocks` of its grant.
+async fn host(
+    node: &NodeHandle,
+    maker: PeerId,
+    bytes: Vec<u8>,
+    blocks: Vec<ByteBuf>,
+) -> Result<(), Refused> {
     if !node.accepts_delegations() {
         return Err((
             DelegateRefusal::NotAllowed,
             "this node does not host slices for others".into(),
         ));
     }
-    let me = node.key().public_key();
-    let listed = |k: &ByteBuf| k.as_slice() == me.as_bytes();
-    if !deployment.hosts.iter().skip(1).any(listed) {
+    let order = Order::decode(&bytes).map_err(|e| (DelegateRefusal::Malformed, e.to_string()))?;
+    let name = Cid::of(&bytes);
+    if order.host_index(&node.key().public_key()).is_none() {
         return Err((
             DelegateRefusal::NotHost,
-            "this node is not a delegate of the deployment".into(),
+            "this node writes no event of the order".into(),
         ));
     }
-    if deployment.hosts.first().map(|k| k.as_slice())
-        != identity::public_key(&peer)
-            .map(|k| k.to_bytes().to_vec())
-            .as_deref()
-    {
-        return Err((
-            DelegateRefusal::NotAllowed,
-            "only the deployer asks to host its slices".into(),
-        ));
-    }
-    let bounds = node.deploy_limits();
-    if deployment.max_steps > bounds.max_steps {
-        return Err((
-            DelegateRefusal::Limit,
-            format!(
-                "over the limit max_deploy_steps: the deployment asks for {} steps, this node allows {}",
-                deployment.max_steps, bounds.max_steps
-            ),
-        ));
-    }
-    let program = deployment.program;
-    if node.execution(program).await.map_err(failed)?.is_some() {
+    node.deploy_limits()
+        .check_events(order.events.len())
+        .map_err(failed)?;
+    if node.execution(name).await.map_err(failed)?.is_some() {
         return Ok(());
     }
-    fetch(node, program).await.map_err(|e| {
-        (
-            DelegateRefusal::Failed,
-            format!("fetching /amb/{program}: {e}"),
-        )
-    })?;
     let store: Arc<Store> = node.store().clone();
-    let task_deployment = deployment.clone();
-    let walk = tokio::task::spawn_blocking(move || {
-        let walk = prepare(&store, &task_deployment, &me)?;
-        bounds.check_events(walk.plan().events.len())?;
-        Ok::<_, NetError>(walk)
+    let task_bytes = bytes.clone();
+    let maker_key = identity::public_key(&maker).ok_or((
+        DelegateRefusal::NotAllowed,
+        "the maker is not an Ed25519 peer".into(),
+    ))?;
+    tokio::task::spawn_blocking(move || {
+        let blocks: Vec<(Cid, &[u8])> = blocks.iter().map(|b| (Cid::of(b), b.as_slice())).collect();
+        store.put_blocks(blocks.iter().copied())?;
+        let kept = KeptOrder {
+            order: ByteBuf::from(task_bytes),
+            maker: ByteBuf::from(maker_key.to_bytes().to_vec()),
+        };
+        store.put_deployment(name, &kept.encode())?;
+        Ok::<_, NetError>(())
     })
     .await
-    .map_err(NetError::task("planning the walk"))
-    .and_then(|walk| walk)
+    .map_err(NetError::task("keeping the order"))
+    .and_then(|kept| kept)
     .map_err(failed)?;
-    let peers = host_keys(&deployment)
-        .map_err(|e| failed(e.into()))?
-        .iter()
-        .map(identity::peer_id)
-        .collect();
-    start_walk(node, deployment, walk, peers)
-        .await
-        .map_err(failed)
+    start_order(node, &bytes, maker).await.map_err(failed)
 }
 
-/// Starts this node's walk of `deployment` (`peers`: its hosts, in order) and its
-/// watchdog, once the deployment is kept in the store: a node that restarts
-/// resumes every walk whose run is not over (`restart.rs`).
+/// Starts walking a kept order (`bytes`, made by `maker`) and its watchdog.
+pub(crate) async fn start_order(
+    node: &NodeHandle,
+    bytes: &[u8],
+    maker: PeerId,
+) -> Result<(), NetError> {
+    let order = Order::decode(bytes).map_err(DeploymentError::Order)?;
+    let name = Cid::of(bytes);
+    let me = order
+        .host_index(&node.key().public_key())
+        .ok_or(DeploymentError::NotAHost)?;
+    let maker_key = identity::public_key(&maker).ok_or(DeploymentError::HostKey)?;
+    if order.host_index(&maker_key).is_none() {
+        return Err(DeploymentError::Maker.into());
+    }
+    node.follow(name)?;
+    tracing::info!(order = %name, events = order.events.len(), "walking an order of {maker}");
+    let walk = Walk::of_order(order, name, me);
+    node.execute(Start::Order(walk, maker), Vec::new())?;
+    tokio::spawn(watch_order(node.clone(), name, maker));
+    Ok(())
+}
+
+/// Starts this node's walk of `deployment` as its deployer (`peers`: its hosts,
+/// in order), following each delegate's order topic, and its watchdog, once the
+/// deployment is kept in the store: a node that restarts resumes every walk whose
+/// run is not over (`restart.rs`).
 pub(crate) async fn start_walk(
     node: &NodeHandle,
     deployment: Deployment,
     walk: Execution,
+    feeds: Vec<Feed>,
     peers: Vec<PeerId>,
 ) -> Result<(), NetError> {
     let store = node.store().clone();
@@ -219,65 +251,119 @@ pub(crate) async fn start_walk(
     tokio::task::spawn_blocking(move || store.put_deployment(program, &bytes))
         .await
         .map_err(NetError::task("keeping the deployment"))??;
-    let deployer = peers.first() == Some(&node.peer_id());
-    tracing::info!(%program, deployer, "walking /amb/{program}");
-    node.execute(walk, peers)?;
-    tokio::spawn(watch(node.clone(), deployment, deployer));
+    tracing::info!(%program, "walking /amb/{program}");
+    let asks: HashMap<PeerId, DelegateRequest> =
+        feeds.iter().map(|f| (f.peer, f.request.clone())).collect();
+    for feed in &feeds {
+        node.follow(feed.name)?;
+    }
+    node.execute(Start::Plan(walk, feeds), peers)?;
+    tokio::spawn(watch(node.clone(), program, asks));
     Ok(())
 }
 
-/// Watches this node's walk of a deployment until it is done or has failed.
-async fn watch(node: NodeHandle, deployment: Deployment, deployer: bool) {
-    let program: Cid = deployment.program;
+/// What a watchdog does on a tick.
+enum Tick {
+    /// The walk is over, or gone.
+    Over,
+    /// Nothing to do now.
+    Wait,
+    /// The walk stands still, waiting for `peer`.
+    Idle(PeerId),
+}
+
+/// Looks at the walk `name`: fails it past the peer timeout, says when it has
+/// stood still long enough to act.
+async fn tick(node: &NodeHandle, name: Cid) -> Tick {
+    tokio::time::sleep(WATCH).await;
+    let status = match node.execution(name).await {
+        Ok(Some(status)) => status,
+        // A full intake: look again at the next tick.
+        Err(NetError::Busy(_)) => return Tick::Wait,
+        _ => return Tick::Over,
+    };
+    if status.done || status.failed.is_some() {
+        return Tick::Over;
+    }
+    let idle = Duration::from_millis(status.idle_ms);
+    let Some(peer) = status
+        .waiting_for
+        .as_deref()
+        .and_then(|p| p.parse::<PeerId>().ok())
+    else {
+        return Tick::Wait;
+    };
+    if idle > node.peer_timeout() {
+        node.fail_execution(
+            name,
+            format!(
+                "host {peer} has not written its next event of /amb/{name} for {} s (the peer timeout): giving up at event {} of {}",
+                idle.as_secs(),
+                status.position,
+                status.total
+            ),
+        );
+        // Looked at again: the failure shows in its status (or, if the intake was
+        // too busy to take it, it is asked again).
+        return Tick::Wait;
+    }
+    if idle < NUDGE_AFTER {
+        return Tick::Wait;
+    }
+    Tick::Idle(peer)
+}
+
+/// Watches the deployer's walk of `program` until it is done or has failed: when
+/// it waits for a delegate, asks that delegate for its events of its order (gossip
+/// may have lost them), and asks it again to walk its order (`asks`) every 2 s (a
+/// delegate that lost its store, or never got the first request).
+async fn watch(node: NodeHandle, program: Cid, asks: HashMap<PeerId, DelegateRequest>) {
     let mut asked_again = Instant::now();
     loop {
-        tokio::time::sleep(WATCH).await;
-        let status = match node.execution(program).await {
-            Ok(Some(status)) => status,
-            // A full intake: look again at the next tick.
-            Err(NetError::Busy(_)) => continue,
-            _ => return,
+        let peer = match tick(&node, program).await {
+            Tick::Over => return,
+            Tick::Wait => continue,
+            Tick::Idle(peer) => peer,
         };
-        if status.done || status.failed.is_some() {
-            return;
-        }
-        let idle = Duration::from_millis(status.idle_ms);
-        let Some(peer) = status
-            .waiting_for
-            .as_deref()
-            .and_then(|p| p.parse::<PeerId>().ok())
-        else {
-            continue;
-        };
-        if idle > node.peer_timeout() {
-            node.fail_execution(
-                program,
-                format!(
-                    "host {peer} has not written its next event of /amb/{program} for {} s (the peer timeout): giving up at plan event {} of {}",
-                    idle.as_secs(),
-                    status.position,
-                    status.total
-                ),
-            );
-            // Looked at again: the failure shows in its status (or, if the intake
-            // was too busy to take it, it is asked again).
-            continue;
-        }
-        if idle < NUDGE_AFTER {
-            continue;
-        }
-        // Perhaps gossip lost its events: sync from it.
-        if let Ok(Some(heads)) = heads_of(&node, peer, program).await {
-            let _ = sync_from(&node, peer, program, &heads).await;
-        }
-        // Perhaps it restarted and forgot the walk: ask it again to host.
-        if deployer && asked_again.elapsed() > Duration::from_secs(2) {
-            asked_again = Instant::now();
-            let request = DelegateRequest::Host {
-                deployment: deployment.clone(),
+        if let Ok(Some((order, from))) = node.feed_of(program, peer).await {
+            let request = DelegateRequest::Feed {
+                order,
+                from: from as u64,
             };
-            let _ = node.delegate(peer, request).await;
+            if let Ok(DelegateResponse::Events { events, .. }) = node.delegate(peer, request).await
+            {
+                let events = events.into_iter().map(ByteBuf::into_vec).collect();
+                let _ = node.ingest_synced(program, events).await;
+            }
+        }
+        if asked_again.elapsed() > Duration::from_secs(2) {
+            asked_again = Instant::now();
+            if let Some(request) = asks.get(&peer) {
+                let _ = node.delegate(peer, request.clone()).await;
+            }
         }
         node.drive(program);
+    }
+}
+
+/// Watches a delegate's walk of order `name` until it is done or has failed:
+/// when it stands still, asks the maker for the events (and bare refs' CIDs) it
+/// may have missed.
+async fn watch_order(node: NodeHandle, name: Cid, maker: PeerId) {
+    loop {
+        match tick(&node, name).await {
+            Tick::Over => return,
+            Tick::Wait => continue,
+            Tick::Idle(_) => {}
+        }
+        let from = match node.execution(name).await {
+            Ok(Some(status)) => status.position as u64,
+            _ => continue,
+        };
+        let request = DelegateRequest::Feed { order: name, from };
+        if let Ok(DelegateResponse::Events { events, told }) = node.delegate(maker, request).await {
+            let _ = node.take(name, events, told, maker);
+        }
+        node.drive(name);
     }
 }

@@ -19,7 +19,7 @@ use crate::{
     handle::NodeHandle,
     identity,
     status::ExecutionStatus,
-    wire::{DelegateRequest, DelegateResponse, Deployment},
+    wire::{DelegateRefusal, DelegateResponse, Deployment},
 };
 
 pub use crate::limits::DeployLimits;
@@ -128,7 +128,7 @@ pub async fn deploy_delegated(
     let bounds = node.deploy_limits();
     let limits = bounds.engine(limits);
     let delegates: Vec<String> = delegates.into_iter().map(|(name, _)| name).collect();
-    let (deployment, walk, deployed) = tokio::task::spawn_blocking(move || {
+    let (deployment, (walk, feeds), deployed) = tokio::task::spawn_blocking(move || {
         let ast = bounds.parse(&source)?;
         check_delegated_names(&ast, &delegates)?;
         let compiled = amb_bytecode::compile(&ast).map_err(NetError::Compile)?;
@@ -153,7 +153,7 @@ pub async fn deploy_delegated(
             delegated,
             max_steps: limits.max_steps,
         };
-        let walk = prepare(&store, &deployment, &key.public_key())?;
+        let (walk, feeds) = prepare(&store, &deployment, &key.public_key())?;
         let plan = walk.plan();
         bounds.check_events(plan.events.len())?;
         let deployed = Deployed {
@@ -164,7 +164,7 @@ pub async fn deploy_delegated(
             value: amb_vm::value_of(&plan.final_term)
                 .map_or(serde_json::Value::Null, |v| v.to_json()),
         };
-        Ok::<_, NetError>((deployment, walk, deployed))
+        Ok::<_, NetError>((deployment, (walk, feeds), deployed))
     })
     .await
     .map_err(NetError::task("the deployment task"))??;
@@ -172,13 +172,11 @@ pub async fn deploy_delegated(
     node.hold(program).await?;
     node.follow(program)?;
     node.provide(program)?;
-    for peer in &peers[1..] {
-        let request = DelegateRequest::Host {
-            deployment: deployment.clone(),
-        };
-        match node.delegate(*peer, request).await? {
+    for feed in &feeds {
+        let peer = &feed.peer;
+        match node.delegate(*peer, feed.request.clone()).await? {
             DelegateResponse::Granted { .. } => {
-                tracing::info!(%peer, %program, "the peer hosts slices of /amb/{program}");
+                tracing::info!(%peer, %program, order = %feed.name, "the peer walks its order of /amb/{program}");
             }
             DelegateResponse::Refused { reason, detail } => {
                 tracing::warn!(%peer, %program, ?reason, "the peer refused to host slices: {detail}");
@@ -189,10 +187,18 @@ pub async fn deploy_delegated(
                     detail,
                 })));
             }
+            DelegateResponse::Events { .. } => {
+                return Err(NetError::HostRefused(Box::new(HostRefused {
+                    peer: *peer,
+                    program,
+                    reason: DelegateRefusal::Malformed,
+                    detail: "answered `Host` with events".into(),
+                })));
+            }
         }
     }
     let delegates = peers.len() - 1;
-    start_walk(node, deployment, walk, peers).await?;
+    start_walk(node, deployment, walk, feeds, peers).await?;
     tracing::info!(
         %program,
         steps = deployed.steps,

@@ -152,15 +152,39 @@ impl Driver {
                     .send_request(&peer, request);
                 self.delegations.insert(id, reply);
             }
+            Command::Relay {
+                peer,
+                request,
+                channel,
+            } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .delegate
+                    .send_request(&peer, request);
+                let (tx, rx) = oneshot::channel();
+                self.delegations.insert(id, tx);
+                let commands = self.commands.clone();
+                tokio::spawn(async move {
+                    let response = match rx.await {
+                        Ok(Ok(response)) => response,
+                        Ok(Err(e)) => DelegateResponse::Refused {
+                            reason: DelegateRefusal::Busy,
+                            detail: format!("the host of the second half did not answer: {e}"),
+                        },
+                        Err(_) => return,
+                    };
+                    let _ = commands
+                        .send(Command::RespondDelegate { channel, response })
+                        .await;
+                });
+            }
             Command::Reserve {
-                program,
+                walk,
                 first,
                 peer,
+                request,
             } => {
-                let request = DelegateRequest::Reserve {
-                    program,
-                    second: first as u64 + 1,
-                };
                 let id = self
                     .swarm
                     .behaviour_mut()
@@ -178,7 +202,7 @@ impl Driver {
                     // The walk waits for this answer: it is not dropped when the
                     // intake is busy, but waits for room (off the swarm task).
                     let job = Job::Reserved {
-                        program,
+                        walk,
                         first,
                         granted,
                     };
@@ -390,16 +414,12 @@ impl Driver {
                 request_response::Message::Request {
                     request, channel, ..
                 } => match request {
-                    DelegateRequest::Host { deployment } => {
-                        tracing::info!(
-                            %peer,
-                            program = %deployment.program,
-                            "asked to host slices of /amb/{}",
-                            deployment.program
-                        );
+                    DelegateRequest::Host { order, blocks } => {
+                        tracing::info!(%peer, "asked to walk an order");
                         let request = HostRequest {
                             peer,
-                            deployment,
+                            order,
+                            blocks,
                             channel,
                         };
                         if let Err(e) = self.hosting.try_send(request) {
@@ -418,23 +438,29 @@ impl Driver {
                         let behaviour = self.swarm.behaviour_mut();
                         let _ = behaviour.delegate.send_response(channel, response);
                     }
-                    DelegateRequest::Reserve { program, second } => {
-                        let job = Job::Reserve {
-                            program,
+                    DelegateRequest::Reserve { walk, second } => {
+                        self.hand_to_intake(Job::Reserve {
+                            walk,
                             second: second as usize,
                             peer,
                             channel,
-                        };
-                        if let Err(
-                            std::sync::mpsc::TrySendError::Full(Job::Reserve { channel, .. })
-                            | std::sync::mpsc::TrySendError::Disconnected(Job::Reserve {
-                                channel,
-                                ..
-                            }),
-                        ) = self.jobs.try_send(job)
-                        {
-                            self.busy(channel);
-                        }
+                        });
+                    }
+                    DelegateRequest::Arrange { order, first } => {
+                        self.hand_to_intake(Job::Arrange {
+                            order,
+                            first: first as usize,
+                            peer,
+                            channel,
+                        });
+                    }
+                    DelegateRequest::Feed { order, from } => {
+                        self.hand_to_intake(Job::Feed {
+                            order,
+                            from: from as usize,
+                            peer,
+                            channel,
+                        });
                     }
                 },
                 request_response::Message::Response {
@@ -505,6 +531,20 @@ impl Driver {
 
     /// Answers a peer's delegation request `busy`: the queue it goes to is full (it
     /// asks again).
+    /// Hands a peer's request to the intake, answering `busy` when its queue is
+    /// full.
+    fn hand_to_intake(&mut self, job: Job) {
+        if let Err(
+            std::sync::mpsc::TrySendError::Full(job)
+            | std::sync::mpsc::TrySendError::Disconnected(job),
+        ) = self.jobs.try_send(job)
+        {
+            if let Some(channel) = job.into_channel() {
+                self.busy(channel);
+            }
+        }
+    }
+
     fn busy(&mut self, channel: request_response::ResponseChannel<DelegateResponse>) {
         let response = DelegateResponse::Refused {
             reason: DelegateRefusal::Busy,

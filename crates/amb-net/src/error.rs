@@ -289,4 +289,10 @@ pub enum DeploymentError {
     /// A deployment kept under another program.
     #[error("kept under another program")]
     KeptElsewhere,
+    /// An order's bytes do not read as an order.
+    #[error("{0}")]
+    Order(#[from] amb_vm::order::OrderError),
+    /// The order's maker is no host of it.
+    #[error("the order's maker writes none of its events")]
+    Maker,
 }

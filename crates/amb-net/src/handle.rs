@@ -7,14 +7,15 @@ use std::{sync::Arc, time::Duration};
 
 use amb_bytecode::Cid;
 use amb_log::{SigningKey, Store};
-use amb_vm::execute::Execution;
 use libp2p::{Multiaddr, PeerId, request_response};
+use serde_bytes::ByteBuf;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::{
     command::{COMMAND_QUEUE, Command, Job},
     error::NetError,
     event::{NodeEvent, StoredSummary, emit_stored},
+    execution::Start,
     finished::Finished,
     ingest::{Outcome, Rule},
     limits::DeployLimits,
@@ -170,7 +171,7 @@ impl NodeHandle {
     /// The node's state.
     pub async fn info(&self) -> Result<NodeInfo, NetError> {
         let swarm = self.ask(Command::Info).await?;
-        let (mut refused, _, waiting) = self.job(Job::Counters).await?;
+        let (mut refused, _, waiting, outside_grant) = self.job(Job::Counters).await?;
         if swarm.buffer_full > 0 {
             *refused
                 .entry(crate::ingest::RULE_BUFFER_FULL.to_string())
@@ -193,6 +194,7 @@ impl NodeHandle {
             banned: swarm.banned,
             programs,
             waiting,
+            outside_grant,
             faults: swarm.faults,
         })
     }
@@ -264,10 +266,37 @@ impl NodeHandle {
         .await?
     }
 
-    /// Starts walking a plan: this node signs its part, takes the others' from what
-    /// it receives. `hosts` are the peers of the plan's hosts, in order.
-    pub fn execute(&self, walk: Execution, hosts: Vec<PeerId>) -> Result<(), NetError> {
-        self.put_job(Job::Execute(Box::new(walk), hosts))
+    /// Starts walking a plan or an order: this node signs its part, takes the
+    /// others' from what it receives. `hosts` are the peers of a plan's hosts, in
+    /// order (an order names its own).
+    pub(crate) fn execute(&self, start: Start, hosts: Vec<PeerId>) -> Result<(), NetError> {
+        self.put_job(Job::Execute(Box::new(start), hosts))
+    }
+
+    /// Hands events of an order this node walks, from its maker, to the intake.
+    pub(crate) fn take(
+        &self,
+        order: Cid,
+        events: Vec<ByteBuf>,
+        told: Vec<(u64, ByteBuf)>,
+        author: PeerId,
+    ) -> Result<(), NetError> {
+        self.put_job(Job::Take {
+            order,
+            events,
+            told,
+            author,
+        })
+    }
+
+    /// The order this node made for `peer` in its walk of `program`, and how far
+    /// the walk is into it.
+    pub(crate) async fn feed_of(
+        &self,
+        program: Cid,
+        peer: PeerId,
+    ) -> Result<Option<(Cid, usize)>, NetError> {
+        self.job(|tx| Job::FeedOf(program, peer, tx)).await
     }
 
     /// Where this node's walk of a program's plan is.
@@ -297,6 +326,14 @@ impl NodeHandle {
                 Rule::Internal => NetError::Internal(refusal.to_string()),
                 _ => NetError::Refused(refusal),
             })
+    }
+
+    /// How many events of each log of a held program the intake has applied.
+    pub(crate) async fn applied_lengths(
+        &self,
+        program: Cid,
+    ) -> Result<std::collections::HashMap<Cid, u64>, NetError> {
+        self.job(|tx| Job::AppliedLengths(program, tx)).await
     }
 
     /// Hands synced events to the intake.

@@ -398,6 +398,18 @@ impl Ingest {
         self.held.get(program)?.places.get(&(log, seq)).copied()
     }
 
+    /// How many events of each log of a held program are applied (each log's
+    /// applied events are a prefix of it).
+    pub fn applied_lengths(&self, program: &Cid) -> HashMap<Cid, u64> {
+        let mut lengths: HashMap<Cid, u64> = HashMap::new();
+        if let Some(held) = self.held.get(program) {
+            for (log, _) in held.places.keys() {
+                *lengths.entry(*log).or_default() += 1;
+            }
+        }
+        lengths
+    }
+
     /// Events applied of a held program.
     pub fn applied(&self, program: &Cid) -> Option<usize> {
         self.held.get(program).map(|h| h.places.len())
@@ -455,6 +467,22 @@ impl Ingest {
         };
         for cid in stable_order(&events) {
             let event = &events[&cid];
+            // A host's part of a program (an order it walked) holds some events of
+            // its path's logs without what they refer to: they wait for a sync of
+            // the whole program, which brings what they lack.
+            let anchor = event.at().map(|(deploy, _)| deploy);
+            let unmet = event
+                .refs()
+                .iter()
+                .chain(anchor.as_ref())
+                .any(|r| !held.replay.has_applied(r))
+                || event
+                    .seq()
+                    .checked_sub(1)
+                    .is_some_and(|before| !held.places.contains_key(&(event.log(), before)));
+            if unmet {
+                continue;
+            }
             held.replay.apply(cid, event, &self.source)?;
             held.note_applied(cid, event);
         }
@@ -674,21 +702,7 @@ impl Ingest {
             applied.push((cid, event, bytes));
         }
         if !applied.is_empty() {
-            let refs: Vec<Vec<Cid>> = applied.iter().map(|(_, e, _)| e.refs().to_vec()).collect();
-            let batch: Vec<NewEvent<'_>> = applied
-                .iter()
-                .zip(&refs)
-                .map(|((cid, event, bytes), refs)| NewEvent {
-                    cid: *cid,
-                    log: event.log(),
-                    seq: event.seq(),
-                    refs,
-                    bytes,
-                })
-                .collect();
-            self.store
-                .write(program, &[], &batch)
-                .map_err(store_refusal)?;
+            write_checked(&self.store, program, &[], &applied, false).map_err(store_refusal)?;
             for (cid, event, _) in applied {
                 outcome.stored.push(cid);
                 outcome.stored_events.push(event);
@@ -797,6 +811,35 @@ fn replayed_event(cid: Cid) -> Refusal {
         Some(cid),
         "gossiped by a peer that is not its creator (a replayed event)",
     )
+}
+
+/// Stores checked events (decoded, with their bytes) of `program` in one
+/// transaction, with `blocks`; `part`: a host's part of a program, whose refs may
+/// leave it ([`Store::write_part`]).
+pub(crate) fn write_checked(
+    store: &Store,
+    program: Cid,
+    blocks: &[(Cid, &[u8])],
+    events: &[(Cid, Event, Vec<u8>)],
+    part: bool,
+) -> Result<(), StoreError> {
+    let refs: Vec<Vec<Cid>> = events.iter().map(|(_, e, _)| e.refs().to_vec()).collect();
+    let batch: Vec<NewEvent<'_>> = events
+        .iter()
+        .zip(&refs)
+        .map(|((cid, event, bytes), refs)| NewEvent {
+            cid: *cid,
+            log: event.log(),
+            seq: event.seq(),
+            refs,
+            bytes,
+        })
+        .collect();
+    match part {
+        true => store.write_part(program, blocks, &batch),
+        false => store.write(program, blocks, &batch),
+    }
+    .map(|_| ())
 }
 
 fn store_refusal(e: StoreError) -> Refusal {

@@ -24,7 +24,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use crate::{
     command::{Command, Job},
     event::{NodeEvent, StoredSummary, emit_stored},
-    execution::{Action, Executions},
+    execution::{Action, Arranged, Executions},
     finished::Finished,
     identity,
     ingest::{Ingest, Outcome, RULE_INTERNAL, RULE_MALFORMED, RULE_PROGRAM, Refusal},
@@ -119,14 +119,16 @@ impl State {
                 });
             }
             Action::Reserve {
-                program,
+                walk,
                 first,
                 peer,
+                request,
             } => {
                 let _ = self.commands.blocking_send(Command::Reserve {
-                    program,
+                    walk,
                     first,
                     peer,
+                    request,
                 });
             }
             Action::Stored(summaries) => emit_stored(&self.events, summaries),
@@ -241,6 +243,9 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
                     .unwrap_or_else(Err);
                 let _ = reply.send(held);
             }
+            Job::AppliedLengths(program, reply) => {
+                let _ = reply.send(state.ingest.applied_lengths(&program));
+            }
             Job::Status(program, reply) => {
                 // A stored program is held (replayed) when first asked for, or
                 // again once its replay state was dropped; one the store lacks
@@ -255,30 +260,82 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
                     .iter()
                     .map(|(k, v)| (k.to_string(), *v))
                     .collect();
-                let _ = reply.send((refused, state.ingest.held_count(), state.ingest.waiting()));
+                let _ = reply.send((
+                    refused,
+                    state.ingest.held_count(),
+                    state.ingest.waiting(),
+                    state.executions.outside_grant(),
+                ));
             }
-            Job::Execute(walk, hosts) => {
-                let program = walk.program();
-                state.executions.start(*walk, key.clone(), me, hosts);
-                state.drive(program);
+            Job::Execute(start, hosts) => {
+                let name = start.name();
+                let store = state.ingest.store().clone();
+                state
+                    .executions
+                    .start(*start, key.clone(), me, hosts, &store);
+                state.drive(name);
             }
             Job::Drive(program) => state.drive(program),
             Job::Reserve {
-                program,
+                walk,
                 second,
                 peer,
                 channel,
             } => {
-                let response = state.executions.reserve(&program, second, peer);
+                let response = state.executions.reserve(&walk, second, peer);
                 let _ = commands.blocking_send(Command::RespondDelegate { channel, response });
             }
+            Job::Arrange {
+                order,
+                first,
+                peer,
+                channel,
+            } => {
+                let command = match state.executions.arrange(&order, first, peer) {
+                    Arranged::Answer(response) => Command::RespondDelegate { channel, response },
+                    Arranged::Relay(peer, request) => Command::Relay {
+                        peer,
+                        request,
+                        channel,
+                    },
+                };
+                let _ = commands.blocking_send(command);
+            }
+            Job::Feed {
+                order,
+                from,
+                peer,
+                channel,
+            } => {
+                let store = state.ingest.store().clone();
+                let response = state.executions.feed(&order, from, peer, &store);
+                let _ = commands.blocking_send(Command::RespondDelegate { channel, response });
+            }
+            Job::Take {
+                order,
+                events: taken,
+                told,
+                author,
+            } => {
+                if let Some(author) = identity::public_key(&author) {
+                    let result =
+                        state.guarded(order, |s| s.executions.take(&order, &taken, &told, &author));
+                    if let Err(refusal) | Ok(Err(refusal)) = result {
+                        tracing::warn!(%order, %refusal, "events of an order refused");
+                    }
+                    touched = Some(order);
+                }
+            }
+            Job::FeedOf(program, peer, reply) => {
+                let _ = reply.send(state.executions.feed_of(&program, &peer));
+            }
             Job::Reserved {
-                program,
+                walk,
                 first,
                 granted,
             } => {
-                state.executions.reserved(&program, first, granted);
-                state.drive(program);
+                state.executions.reserved(&walk, first, granted);
+                state.drive(walk);
             }
             Job::Fail(program, reason) => {
                 state.executions.fail(&program, reason);
@@ -343,7 +400,27 @@ fn judge_gossip(
                 "the message's source is not an Ed25519 peer".into(),
             )
         })?;
-    let program = batch.program;
+    let name = batch.program;
+    // An order this node walks as its host: the events wait for the walk.
+    if state.executions.walks_order(&name) {
+        let taken = state.guarded(name, |s| {
+            s.executions
+                .take(&name, &batch.events, &batch.told, &author)
+        })?;
+        let outcome = Outcome {
+            refused: taken.err(),
+            ..Outcome::default()
+        };
+        if let Some(refusal) = &outcome.refused {
+            state.ingest.count_refusal(refusal.rule);
+        }
+        return Ok((name, outcome));
+    }
+    // An order this node made: its host's events are events of the program.
+    let program = state
+        .executions
+        .made(&name)
+        .map_or(name, |(program, _)| program);
     let outcome = state.guarded(program, |s| {
         s.ingest
             .offer(program, &batch.blocks, &batch.events, Some(&author))

@@ -10,11 +10,11 @@ use std::time::Duration;
 use amb_bytecode::Cid;
 
 use crate::{
-    delegation::{host_keys, prepare, start_walk},
+    delegation::{host_keys, prepare, start_order, start_walk},
     error::{DeploymentError, NetError},
     handle::NodeHandle,
     identity,
-    wire::Deployment,
+    wire::{Deployment, KeptOrder},
 };
 
 /// Programs announced on the DHT per [`ANNOUNCE_EVERY`] after a start.
@@ -71,10 +71,14 @@ async fn resume(node: &NodeHandle) -> Result<(), NetError> {
         }
     }
     for (program, bytes) in deployments {
-        let resumed = match Deployment::decode(&bytes) {
-            Ok(deployment) if deployment.program == program => resume_walk(node, deployment).await,
-            Ok(_) => Err(DeploymentError::KeptElsewhere.into()),
-            Err(e) => Err(DeploymentError::Decode(e).into()),
+        let resumed = match (Deployment::decode(&bytes), KeptOrder::decode(&bytes)) {
+            (Ok(deployment), _) if deployment.program == program => {
+                resume_walk(node, deployment).await
+            }
+            (Ok(_), _) => Err(DeploymentError::KeptElsewhere.into()),
+            (Err(_), Ok(kept)) if Cid::of(&kept.order) == program => resume_order(node, kept).await,
+            (Err(_), Ok(_)) => Err(DeploymentError::KeptElsewhere.into()),
+            (Err(e), Err(_)) => Err(DeploymentError::Decode(e).into()),
         };
         match resumed {
             Ok(()) => tracing::info!(%program, "resuming the walk of /amb/{program}"),
@@ -97,11 +101,21 @@ async fn resume_walk(node: &NodeHandle, deployment: Deployment) -> Result<(), Ne
     let store = node.store().clone();
     let me = node.key().public_key();
     let kept = deployment.clone();
-    let walk = tokio::task::spawn_blocking(move || prepare(&store, &kept, &me))
+    let (walk, feeds) = tokio::task::spawn_blocking(move || prepare(&store, &kept, &me))
         .await
         .map_err(NetError::task("planning the walk"))??;
     node.hold(program).await?;
-    start_walk(node, deployment, walk, peers).await
+    start_walk(node, deployment, walk, feeds, peers).await
+}
+
+/// Walks a kept order again from its start (as [`resume_walk`]); its maker is
+/// asked for what the walk missed (`delegation::watch_order`).
+async fn resume_order(node: &NodeHandle, kept: KeptOrder) -> Result<(), NetError> {
+    let maker = <[u8; 32]>::try_from(kept.maker.as_slice())
+        .ok()
+        .and_then(|k| amb_log::PublicKey::from_bytes(&k).ok())
+        .ok_or(DeploymentError::HostKey)?;
+    start_order(node, &kept.order, identity::peer_id(&maker)).await
 }
 
 /// Announces `programs` on the DHT, [`ANNOUNCE_BATCH`] at a time (Kademlia then

@@ -58,6 +58,9 @@ pub struct NodeInfo {
     pub programs: usize,
     /// Events waiting for their predecessors.
     pub waiting: usize,
+    /// Events received for orders this node walks that are in none of them
+    /// (counted when a walk ends): outside its grant.
+    pub outside_grant: u64,
     /// What the fault layer did, when there is one.
     pub faults: Option<FaultCounts>,
 }

@@ -218,13 +218,13 @@ async fn fetch_events(
     under: Cid,
     heads: &[Head],
 ) -> Result<Vec<Vec<u8>>, NetError> {
-    let store = node.store();
     let mut ranges: HashMap<Cid, Range> = HashMap::new();
+    // What the node has applied of each log, not what its store holds: a host's
+    // part of a program (an order it walked) holds some events of its path's
+    // logs without what they refer to.
+    let applied = node.applied_lengths(under).await?;
     for head in heads {
-        let have = store
-            .log_head(head.log)
-            .map_err(NetError::from)?
-            .map_or(0, |(seq, _)| seq + 1);
+        let have = applied.get(&head.log).copied().unwrap_or(0);
         if have < head.len {
             ranges.insert(
                 head.log,

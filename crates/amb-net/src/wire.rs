@@ -45,6 +45,10 @@ pub struct GossipBatch {
     pub blocks: Vec<ByteBuf>,
     /// Signed events, each in its canonical encoding.
     pub events: Vec<ByteBuf>,
+    /// On an order's topic only: the CIDs of the order's bare refs that its maker
+    /// tells the host, each with its index among them (`spec/network.md` §8).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub told: Vec<(u64, ByteBuf)>,
 }
 
 impl GossipBatch {
@@ -301,23 +305,72 @@ impl Deployment {
     }
 }
 
+/// What a host keeps of an order it walks, to resume the walk after a restart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptOrder {
+    /// The order's bytes.
+    pub order: ByteBuf,
+    /// The maker's (the deployer's) Ed25519 key.
+    pub maker: ByteBuf,
+}
+
+impl KeptOrder {
+    /// Its bytes (CBOR).
+    pub fn encode(&self) -> Vec<u8> {
+        to_cbor(self)
+    }
+
+    /// Reads what [`KeptOrder::encode`] wrote.
+    pub fn decode(bytes: &[u8]) -> Result<KeptOrder, DecodeError> {
+        ciborium::from_reader(bytes).map_err(|e| DecodeError::Cbor {
+            what: "a kept order",
+            detail: e.to_string(),
+        })
+    }
+}
+
 /// A delegation request.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum DelegateRequest {
-    /// Will you host your slices of this deployment (and run them)? Idempotent: a
-    /// host that runs it already says yes again.
+    /// Will you walk this order, your part of a deployment (and run it)?
+    /// Idempotent: a host that walks it already says yes again.
     Host {
-        /// The deployment.
-        deployment: Deployment,
+        /// The order's bytes (`amb_vm::order::Order::encode`); its CID names it.
+        /// It gives the id of the program's root log (derived from the program
+        /// address, which the host does not learn).
+        order: ByteBuf,
+        /// The bytecode blocks of the host's grant, and the value blocks of the
+        /// payloads of its events.
+        blocks: Vec<ByteBuf>,
     },
-    /// Reserve the co-capability that the event at `second` of the plan consumes,
-    /// for the step whose first half this host is about to write.
+    /// Reserve the co-capability that event `second` of the walk named `walk`
+    /// consumes, for the step whose first half the asker is about to write (or,
+    /// from an order's maker, arranges for another host).
     Reserve {
-        /// The program.
+        /// The walk: a program address (a whole plan) or an order's name.
         #[serde(with = "cid_bytes")]
-        program: Cid,
-        /// The plan index of the step's second half.
+        walk: Cid,
+        /// The index, in that walk, of the step's second half.
         second: u64,
+    },
+    /// From a host to the maker of its order: have the co-capability of the step
+    /// whose first half is event `first` of the order reserved for it.
+    Arrange {
+        /// The order's name.
+        #[serde(with = "cid_bytes")]
+        order: Cid,
+        /// The index, in the order, of the step's first half.
+        first: u64,
+    },
+    /// The events of an order from its index `from` on that the asked node holds
+    /// (the maker: every one its host does not write, with the bare refs' CIDs;
+    /// the host: its own), for a walk that gossip left waiting.
+    Feed {
+        /// The order's name.
+        #[serde(with = "cid_bytes")]
+        order: Cid,
+        /// The first index wanted.
+        from: u64,
     },
     /// Bytes received that are no request: never sent, made by the codec on
     /// receipt so that the asker is answered `Refused` with reason `malformed`.
@@ -328,6 +381,13 @@ pub enum DelegateRequest {
 /// A delegation answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DelegateResponse {
+    /// The answer to `Feed`: signed events, and bare refs' CIDs by index.
+    Events {
+        /// Signed events, each in its canonical encoding, in order.
+        events: Vec<ByteBuf>,
+        /// Bare refs' CIDs, each with its index among the order's bare refs.
+        told: Vec<(u64, ByteBuf)>,
+    },
     /// Yes: hosting; or the reservation is held for this long (ms).
     Granted {
         /// For a reservation: how long it is held, in ms (0 for `Host`).
@@ -432,6 +492,7 @@ mod tests {
             nonce: 7,
             blocks: vec![ByteBuf::from(vec![1, 2])],
             events: vec![ByteBuf::from(vec![3])],
+            told: Vec::new(),
         };
         let back = GossipBatch::decode(&batch.encode()).unwrap();
         assert_eq!(back.program, batch.program);

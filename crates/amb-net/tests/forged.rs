@@ -178,6 +178,7 @@ fn batch(program: Cid, events: Vec<Vec<u8>>) -> Vec<u8> {
         nonce: rand::random(),
         blocks: Vec::new(),
         events: events.into_iter().map(ByteBuf::from).collect(),
+        told: Vec::new(),
     }
     .encode()
 }

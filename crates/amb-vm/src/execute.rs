@@ -236,6 +236,12 @@ impl<S: Script> Walk<S> {
         }
     }
 
+    /// What the walk is of: the program address (a whole plan) or the name its
+    /// maker gave an order.
+    pub fn name(&self) -> Cid {
+        self.name
+    }
+
     /// Events walked so far.
     pub fn position(&self) -> usize {
         self.next

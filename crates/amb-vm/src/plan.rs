@@ -198,6 +198,22 @@ pub fn plan_hosted(
     })
 }
 
+impl Plan {
+    /// Whether event `index` is a first half whose second half (the next event)
+    /// another host writes: its writer asks that host to reserve the
+    /// co-capability first (`spec/network.md` §8, the handshake).
+    pub fn needs_reservation(&self, index: EventIx) -> bool {
+        let (Some(first), Some(second)) = (self.events.get(index), self.events.get(index + 1))
+        else {
+            return false;
+        };
+        matches!(first.opcode, Opcode::In | Opcode::Out | Opcode::OpenCo)
+            && crate::verify::is_second_half(second.opcode)
+            && second.refs.contains(&index)
+            && second.writer != first.writer
+    }
+}
+
 impl Planner<'_> {
     fn new_log(
         &mut self,

@@ -262,8 +262,17 @@ fn delegates_walking_their_orders_alone_write_what_the_whole_plan_says() {
             })
             .collect();
         // Each delegate's order holds a small part of the plan, none of the
-        // deployer's `d` and none of another delegate's function.
+        // deployer's `d` and none of another delegate's function; its bytes read
+        // back to the same order, and damaged bytes are refused.
         for (i, projection) in projections.iter().enumerate() {
+            let bytes = projection.order.encode();
+            assert_eq!(Order::decode(&bytes).as_ref(), Ok(&projection.order));
+            assert_eq!(projection.order.name(), Cid::of(&bytes));
+            assert!(Order::decode(&bytes[..bytes.len() - 1]).is_err());
+            assert!(
+                !projection.order.reserve.is_empty() || hosts_count > 2,
+                "the monoid's order has steps whose halves two hosts write"
+            );
             let names: Vec<&str> = projection
                 .order
                 .logs

@@ -1,5 +1,6 @@
-//! Delegated runs across real nodes on loopback (`spec/network.md` §8): the
-//! acceptance scenario of the string-concat monoid with `string_concat` on a second
+//! Delegated runs across real nodes on loopback (`spec/network.md` §8), each
+//! delegate walking only its order (its part of the plan; its store never holds
+//! the program): the acceptance scenario of the string-concat monoid with `string_concat` on a second
 //! node and a late observer; a host killed mid-run and restarted; a deployer and
 //! its host both stopped mid-run and restarted, each resuming its walk; a deployer
 //! killed between the two halves of a cross-host step, resuming past it; a host
@@ -14,7 +15,6 @@ use std::collections::HashSet;
 use common::{
     failure, json_of,
     node::{Home, Node, deploy},
-    success,
 };
 use serde_json::Value;
 
@@ -23,7 +23,15 @@ const MONOID: &str =
 
 /// `amb value ADDRESS --node N --json`.
 fn value(node: &Node, address: &str) -> Value {
-    json_of(&node.client(&["value", address, "--json", "--wait", "60"]))
+    let out = node.client(&["value", address, "--json", "--wait", "60"]);
+    assert!(
+        out.status.success(),
+        "{}\n--- log of {}:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        node.peer_id,
+        node.log()
+    );
+    json_of(&out)
 }
 
 /// What `amb reduce --json` says of a file.
@@ -71,30 +79,44 @@ fn the_monoid_runs_across_two_nodes_and_a_late_observer_verifies_it() {
     let mut b = Node::start(&home_b, &[a.address()], &[], &[]);
     a.wait_peer(&b.peer_id);
     let address = deploy(&a, file, &[("string_concat", &b)]);
-    // B runs its part: wait until B sees the run over, then C joins, only observes.
-    let on_b = value(&b, &address);
+    let on_a = value(&a, &address);
+    // C joins late and only observes, with the program address.
     let mut c = Node::start(&home_c, &[a.address()], &[], &[]);
     let on_c = value(&c, &address);
-    // D knows only the delegate B, which got the root log's events by gossip: B
-    // serves them and the root log's manifest it derives.
-    let mut d = Node::start(&Home::new(), &[b.address()], &[], &[]);
-    let on_d = value(&d, &address);
     let expected = reduced(&home_a, file);
-    for answer in [&on_b, &on_c, &on_d] {
+    for answer in [&on_a, &on_c] {
         assert_eq!(answer["address"], address.as_str());
         assert_eq!(answer["value"], "helloworld");
         assert_eq!(answer["normal_form"], expected["normal_form"]);
     }
     let status = json_of(&c.client(&["info", "--json"]));
     assert_eq!(status["refused"], serde_json::json!({}), "{status}");
-    for node in [&mut a, &mut b, &mut c, &mut d] {
+    for node in [&mut a, &mut b, &mut c] {
         assert!(node.terminate().success());
     }
-    // Every store holds the whole run, verifies, and has events of both writers.
+    // The deployer's and the observer's stores hold the whole run, verify, and
+    // have events of both writers.
     let writers = check_store(&home_c, &address, 86);
     assert_eq!(writers.len(), 2, "A and B both wrote: {writers:?}");
-    assert_eq!(check_store(&home_b, &address, 86), writers);
     assert_eq!(check_store(&home_a, &address, 86), writers);
+    // B walked its order alone: it never held the program. Told the address
+    // afterwards, it reads the value like any peer (its part joins the program).
+    assert_never_held(&home_b, &address);
+    let a = Node::start(&home_a, &[], &[], &[]);
+    let b = Node::start(&home_b, &[a.address()], &[], &[]);
+    assert_eq!(value(&b, &address)["value"], "helloworld");
+    drop((a, b));
+    assert_eq!(check_store(&home_b, &address, 86), writers);
+}
+
+/// With the node stopped: its store does not know the program `address` (a
+/// delegate walks its order, which never names the program).
+fn assert_never_held(home: &Home, address: &str) {
+    let out = home.amb(&["log", address, "--json"]);
+    assert!(
+        !out.status.success(),
+        "the delegate's store holds {address}"
+    );
 }
 
 #[test]
@@ -107,14 +129,14 @@ fn a_javascript_add_delegated_to_a_second_node_runs_there() {
     let mut b = Node::start(&home_b, &[a.address()], &[], &[]);
     a.wait_peer(&b.peer_id);
     let address = deploy(&a, file, &[("add", &b)]);
-    let on_b = value(&b, &address);
+    let on_a = value(&a, &address);
     let expected = reduced(&home_a, file);
-    assert_eq!(on_b["value"], 5, "{on_b}");
-    assert_eq!(on_b["normal_form"], expected["normal_form"]);
+    assert_eq!(on_a["value"], 5, "{on_a}");
+    assert_eq!(on_a["normal_form"], expected["normal_form"]);
     for node in [&mut a, &mut b] {
         assert!(node.terminate().success());
     }
-    // `add`'s events were written by B, the rest by A; both stores hold them all.
+    // `add`'s events were written by B, the rest by A; A's store holds them all.
     let events = expected["steps"].as_u64().unwrap();
     let writers = check_store(&home_a, &address, events_of(&home_a, &address));
     assert_eq!(
@@ -122,10 +144,7 @@ fn a_javascript_add_delegated_to_a_second_node_runs_there() {
         2,
         "A and B both wrote: {writers:?} ({events} steps)"
     );
-    assert_eq!(
-        check_store(&home_b, &address, events_of(&home_a, &address)),
-        writers
-    );
+    assert_never_held(&home_b, &address);
 }
 
 #[test]
@@ -135,25 +154,20 @@ fn a_host_killed_mid_run_resumes_at_restart_with_nothing_lost_or_forked() {
     let (home_a, home_b) = (Home::new(), Home::new());
     let a = Node::start(&home_a, &[], &[], &[]);
     let (address, _) = deploy_to_a_crashing_host(&a, &home_b, file);
-    // What B committed before it died is still there, and verifies: a prefix of the
-    // run, incomplete (exit 3; 0 with --allow-incomplete), nothing missing.
-    let before = home_b.amb(&["verify", &address]);
-    assert_eq!(before.status.code(), Some(3), "{before:?}");
-    let said = success(&home_b.amb(&["verify", &address, "--allow-incomplete"]));
-    assert_eq!(said.as_bytes(), before.stdout, "{said}");
-    assert!(said.contains("verified"), "{said}");
-    assert!(said.contains("\nincomplete: stops after step"), "{said}");
-    // B restarts on the same home; A asks it again to host; the run completes.
+    // B restarts on the same home and resumes its order (A would also ask it
+    // again); the run completes.
     let b = Node::start(&home_b, &[a.address()], &[], &[]);
+    common::node::wait_until("B resumed its order", || {
+        b.log().contains("resuming the walk of").then_some(())
+    });
     let c = Node::start(&Home::new(), &[a.address()], &[], &[]);
     let on_c = value(&c, &address);
     assert_eq!(on_c["value"], "helloworld");
-    let on_b = value(&b, &address);
-    assert_eq!(on_b["value"], "helloworld");
+    assert_eq!(value(&a, &address)["value"], "helloworld");
     drop((a, b, c));
-    let writers = check_store(&home_b, &address, 86);
+    let writers = check_store(&home_a, &address, 86);
     assert_eq!(writers.len(), 2);
-    check_store(&home_a, &address, 86);
+    assert_never_held(&home_b, &address);
 }
 
 #[test]
@@ -169,19 +183,19 @@ fn a_deployer_and_its_host_both_restarted_resume_their_walks() {
     // Both restart: each resumes its own walk from its store.
     let a = Node::start(&home_a, &[], &[], &[]);
     let b = Node::start(&home_b, &[a.address()], &[], &[]);
+    let answer = value(&a, &address);
+    assert_eq!(answer["address"], address.as_str());
+    assert_eq!(answer["value"], "helloworld");
     for node in [&a, &b] {
-        let answer = value(node, &address);
-        assert_eq!(answer["address"], address.as_str());
-        assert_eq!(answer["value"], "helloworld");
-        let resumed = format!("resuming the walk of {address}");
         common::node::wait_until("the walk resumed", || {
-            node.log().contains(&resumed).then_some(())
+            node.log().contains("resuming the walk of").then_some(())
         });
-        assert_eq!(node.info()["programs"], 1);
     }
+    assert!(a.log().contains(&format!("resuming the walk of {address}")));
+    assert_eq!(a.info()["programs"], 1);
     drop((a, b));
     assert_eq!(check_store(&home_a, &address, 86).len(), 2);
-    assert_eq!(check_store(&home_b, &address, 86).len(), 2);
+    assert_never_held(&home_b, &address);
 }
 
 #[test]
@@ -211,9 +225,7 @@ fn a_deployer_killed_after_a_cross_host_step_resumes_past_it() {
     // Restarted, A signs its `in c` again (the same bytes) without asking B to
     // reserve the `in_` that B has consumed since (B would refuse: `taken`).
     let a = Node::start(&home_a, &[b.address()], &[], &[]);
-    for node in [&a, &b] {
-        assert_eq!(value(node, &address)["normal_form"], "a[x[]]");
-    }
+    assert_eq!(value(&a, &address)["normal_form"], "a[x[]]");
     // A's own walk reaches its end (the value alone could come from B's).
     let status = format!("{}/v1/programs/{}", a.api, &address[5..]);
     common::node::wait_until("A's walk at its end", || {
@@ -221,9 +233,9 @@ fn a_deployer_killed_after_a_cross_host_step_resumes_past_it() {
         (status["execution"]["done"] == true).then_some(())
     });
     drop((a, b));
-    let events = events_of(&home_b, &address);
+    let events = events_of(&home_a, &address);
     assert_eq!(check_store(&home_a, &address, events).len(), 2);
-    assert_eq!(check_store(&home_b, &address, events).len(), 2);
+    assert_never_held(&home_b, &address);
 }
 
 #[test]
@@ -251,7 +263,9 @@ fn two_movers_on_two_hosts_race_for_one_co_capability_on_a_third() {
     a.wait_peer(&c.peer_id);
     // `a` stays on A (the deployer), `b` runs on B, `c` on C.
     let address = deploy(&a, file, &[("b", &b), ("c", &c)]);
-    let answers: Vec<Value> = [&a, &b, &c].iter().map(|n| value(n, &address)).collect();
+    // D observes with the program address.
+    let d = Node::start(&Home::new(), &[a.address()], &[], &[]);
+    let answers: Vec<Value> = [&a, &d].iter().map(|n| value(n, &address)).collect();
     let normal_form = answers[0]["normal_form"].as_str().unwrap().to_string();
     // Exactly one mover is inside c; the other still holds its `in c`.
     let winners = ["c[a[x[]]]", "c[b[y[]]]"]
@@ -266,9 +280,11 @@ fn two_movers_on_two_hosts_race_for_one_co_capability_on_a_third() {
     for node in [&mut a, &mut b, &mut c] {
         assert!(node.terminate().success());
     }
-    for home in [&home_a, &home_b, &home_c] {
-        let writers = check_store(home, &address, events_of(&home_a, &address));
-        assert_eq!(writers.len(), 3, "A, B and C each wrote: {writers:?}");
+    drop(d);
+    let writers = check_store(&home_a, &address, events_of(&home_a, &address));
+    assert_eq!(writers.len(), 3, "A, B and C each wrote: {writers:?}");
+    for home in [&home_b, &home_c] {
+        assert_never_held(home, &address);
     }
 }
 
@@ -292,7 +308,7 @@ fn the_scenario_survives_loss_duplicates_and_reordering() {
     let mut addresses = Vec::new();
     for _ in 0..5 {
         let address = deploy(&a, file, &[("string_concat", &b)]);
-        for node in [&a, &b, &c] {
+        for node in [&a, &c] {
             assert_eq!(value(node, &address)["value"], "helloworld");
         }
         addresses.push(address);
@@ -310,11 +326,114 @@ fn the_scenario_survives_loss_duplicates_and_reordering() {
     for node in [&mut a, &mut b, &mut c] {
         assert!(node.terminate().success());
     }
-    for home in [&home_a, &home_b, &home_c] {
+    for home in [&home_a, &home_c] {
         for address in &addresses {
             assert_eq!(check_store(home, address, 86).len(), 2);
         }
     }
+    for address in &addresses {
+        assert_never_held(&home_b, address);
+    }
+}
+
+#[test]
+fn eight_calls_on_eight_delegates_each_learn_only_their_own_function() {
+    let home_a = Home::new();
+    let mut a = Node::start(&home_a, &[], &[], &[]);
+    let homes: Vec<Home> = (0..8).map(|_| Home::new()).collect();
+    let mut delegates: Vec<Node> = homes
+        .iter()
+        .map(|home| Node::start(home, &[a.address()], &[], &[]))
+        .collect();
+    for delegate in &delegates {
+        a.wait_peer(&delegate.peer_id);
+    }
+    // Eight independent calls: `a<i>` enters `f<i>`, which opens it. Each
+    // function's body holds its own marker; the deployer's `d` never moves.
+    let file = home_a.sandbox().join("calls.amb");
+    let mut source = String::from("d[deployersecret[]]");
+    for i in 1..=8 {
+        source.push_str(&format!(
+            " | f{i}[in_ a{i}.open a{i}.secret{i}x[]] | a{i}[in f{i}.open_]"
+        ));
+    }
+    std::fs::write(&file, &source).unwrap();
+    let file = file.to_str().unwrap();
+    let names: Vec<String> = (1..=8).map(|i| format!("f{i}")).collect();
+    let hosting: Vec<(&str, &Node)> = names.iter().map(String::as_str).zip(&delegates).collect();
+    let address = deploy(&a, file, &hosting);
+    let expected = reduced(&home_a, file);
+    assert_eq!(value(&a, &address)["normal_form"], expected["normal_form"]);
+    // A late third party with the program address reads and verifies it all.
+    let home_late = Home::new();
+    let mut late = Node::start(&home_late, &[a.address()], &[], &[]);
+    assert_eq!(
+        value(&late, &address)["normal_form"],
+        expected["normal_form"]
+    );
+    for delegate in &delegates {
+        common::node::wait_until("the delegate's walk at its end", || {
+            delegate
+                .log()
+                .contains("the walk is at its end")
+                .then_some(())
+        });
+        let info = delegate.info();
+        assert_eq!(info["outside_grant"], 0, "{info}");
+        assert_eq!(info["refused"], serde_json::json!({}), "{info}");
+    }
+    for node in delegates.iter_mut().chain([&mut a, &mut late]) {
+        assert!(node.terminate().success());
+    }
+    let writers = check_store(&home_a, &address, events_of(&home_a, &address));
+    assert_eq!(writers.len(), 9, "the deployer and each delegate wrote");
+    assert_eq!(
+        check_store(&home_late, &address, events_of(&home_a, &address)),
+        writers
+    );
+    // What each delegate's home holds, byte for byte: its own marker (the check
+    // sees names), no other function's, not the deployer's, not the address.
+    let program: amb_bytecode::Cid = address[5..].parse().expect("a CID");
+    for (i, home) in homes.iter().enumerate() {
+        let bytes = bytes_under(std::path::Path::new(&home.path()));
+        let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        let own = format!("secret{}x", i + 1);
+        assert!(holds(own.as_bytes()), "delegate {} lacks {own}", i + 1);
+        for j in (1..=8).filter(|&j| j != i + 1) {
+            let other = format!("secret{j}x");
+            assert!(!holds(other.as_bytes()), "delegate {} holds {other}", i + 1);
+        }
+        assert!(
+            !holds(b"deployersecret"),
+            "delegate {} holds d's marker",
+            i + 1
+        );
+        assert!(
+            !holds(address[5..].as_bytes()),
+            "delegate {} holds the address",
+            i + 1
+        );
+        assert!(
+            !holds(&program.to_bytes()),
+            "delegate {} holds the address",
+            i + 1
+        );
+        assert_never_held(home, &address);
+    }
+}
+
+/// Every file's bytes under `dir`, concatenated.
+fn bytes_under(dir: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("a directory").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            bytes.extend(bytes_under(&path));
+        } else {
+            bytes.extend(std::fs::read(&path).unwrap_or_default());
+        }
+    }
+    bytes
 }
 
 /// The number of events of a stored program (the node stopped).

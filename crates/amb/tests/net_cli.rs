@@ -1079,14 +1079,14 @@ fn delegating_a_name_the_program_lacks_is_refused_and_nodes_log_what_they_do() {
             let log = a.log();
             (log.contains("connected")
                 && log.contains(&format!("deployed {address}"))
-                && log.contains("the peer hosts slices"))
+                && log.contains("the peer walks its order"))
             .then_some(())
         },
     );
+    // B is given its order, never the program's address.
     wait_until("B's log of the delegation request", || {
-        b.log()
-            .contains(&format!("asked to host slices of {address}"))
-            .then_some(())
+        let log = b.log();
+        (log.contains("asked to walk an order") && !log.contains(&address[5..])).then_some(())
     });
 
     // A peer that cannot be reached is warned about.

@@ -824,7 +824,7 @@ impl Store {
     pub fn put_blocks<'b>(&self, blocks: impl IntoIterator<Item = (Cid, &'b [u8])>) -> Result<()> {
         let blocks: Vec<(Cid, &[u8])> = blocks.into_iter().collect();
         let (others, slices) = Store::sort_blocks(&blocks)?;
-        self.write_incoming(None, others, slices, std::iter::empty())?;
+        self.write_incoming(None, false, others, slices, std::iter::empty())?;
         Ok(())
     }
 
@@ -865,6 +865,27 @@ impl Store {
         blocks: &[(Cid, &[u8])],
         events: &[NewEvent<'_>],
     ) -> Result<Written> {
+        self.write_checked(program, blocks, events, false)
+    }
+
+    /// [`Store::write`] for a host's part of a program (`spec/network.md` §8): its
+    /// events may refer to events outside it, which stay CIDs (bare refs).
+    pub fn write_part(
+        &self,
+        part: Cid,
+        blocks: &[(Cid, &[u8])],
+        events: &[NewEvent<'_>],
+    ) -> Result<Written> {
+        self.write_checked(part, blocks, events, true)
+    }
+
+    fn write_checked(
+        &self,
+        program: Cid,
+        blocks: &[(Cid, &[u8])],
+        events: &[NewEvent<'_>],
+        bare_refs: bool,
+    ) -> Result<Written> {
         let mut decoded = Vec::with_capacity(events.len());
         for event in events {
             check_bytes("event", event.cid, event.bytes)?;
@@ -885,6 +906,7 @@ impl Store {
         let (others, slices) = Store::sort_blocks(blocks)?;
         self.write_incoming(
             Some(program),
+            bare_refs,
             others,
             slices,
             events.iter().zip(&decoded).map(|(new, found)| match found {
@@ -916,6 +938,7 @@ impl Store {
             .collect();
         self.write_incoming(
             Some(program),
+            false,
             roots
                 .iter()
                 .map(|(cid, bytes)| (*cid, &bytes[..]))
@@ -950,6 +973,7 @@ impl Store {
     fn write_incoming<'e>(
         &self,
         program: Option<Cid>,
+        bare_refs: bool,
         others: Blocks<'_>,
         slices: Slices<'_>,
         events: impl Iterator<Item = Incoming<'e>>,
@@ -957,6 +981,7 @@ impl Store {
         self.writing("committing a batch", |tx, state| {
             insert_blocks(tx, others)?;
             let mut writer = state.writer(tx)?;
+            writer.bare_refs = bare_refs;
             let mut written = Written::default();
             if let Some(program) = program {
                 let program_no = writer.log_number(program)?;
@@ -1022,6 +1047,19 @@ impl Store {
     /// are not seen).
     pub fn log_events(&self, log: Cid) -> Result<LogEvents> {
         self.snapshot()?.log_events(log)
+    }
+
+    /// How many events of `log` are stored (the index alone is read). Fewer than
+    /// its head's seq + 1 when the log has gaps (a host's part of a program holds
+    /// only some events of its path's logs).
+    pub fn log_count(&self, log: Cid) -> Result<u64> {
+        let mut events = self.log_events(log)?;
+        let mut count = 0;
+        while let Some(number) = events.next_number() {
+            number?;
+            count += 1;
+        }
+        Ok(count)
     }
 
     /// The seq and CID of the highest event of a log.

@@ -183,6 +183,9 @@ pub(super) struct Writer<'t> {
     dictionary: Dictionary,
     /// Whether `segment` holds entries not yet in the table.
     segment_dirty: bool,
+    /// Whether an event may refer to events this store does not hold (a host's
+    /// part of a program: its bare refs, kept as CIDs).
+    pub(super) bare_refs: bool,
 }
 
 impl<'t> Writer<'t> {
@@ -225,6 +228,7 @@ impl<'t> Writer<'t> {
             segment,
             dictionary,
             segment_dirty: false,
+            bare_refs: false,
         })
     }
 
@@ -371,6 +375,10 @@ impl<'t> Writer<'t> {
             }
         };
         let log = self.log_number(log_id)?;
+        // Registered even when the event is stored already: a host's part of a
+        // program (kept under its order's name) joins the program once the host
+        // holds the program itself.
+        self.register(program, log)?;
         // A decoded event's CID fixes its place, so its place tells whether it is
         // stored; any other event there is a fork.
         let existing = match self.chunk(log, seq / CHUNK)?.get(seq) {
@@ -391,7 +399,6 @@ impl<'t> Writer<'t> {
         }
         let number = self.next_event;
         let flags = self.number_refs(cid, (number, log, seq), refs)?;
-        self.register(program, log)?;
         self.scratch.digests.push((prefix(cid), number));
         self.chunk(log, seq / CHUNK)?.set(seq, number);
         let head = (flags, log, seq);
@@ -456,10 +463,19 @@ impl<'t> Writer<'t> {
         let mut flags = 0;
         self.scratch.refs.clear();
         for &r in refs {
-            let parent = self.locate(r)?.ok_or(StoreError::MissingRef {
-                event: cid,
-                missing: r,
-            })?;
+            let parent = match self.locate(r)? {
+                Some(parent) => parent,
+                None if self.bare_refs => {
+                    self.scratch.refs.push(EventRef::Cid(r));
+                    continue;
+                }
+                None => {
+                    return Err(StoreError::MissingRef {
+                        event: cid,
+                        missing: r,
+                    });
+                }
+            };
             let parent = earlier(parent, number)?;
             self.scratch.refs.push(EventRef::Number(parent));
             if Some(parent) == previous {

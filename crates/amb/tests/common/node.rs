@@ -373,6 +373,18 @@ pub(crate) fn deploy(node: &Node, file: &str, delegates: &[(&str, &Node)]) -> St
         args.push(format!("{name}={}", host.peer_id));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let answer = json_of(&node.client(&args));
+    let out = node.client(&args);
+    if !out.status.success() {
+        let logs: Vec<String> = std::iter::once(node)
+            .chain(delegates.iter().map(|(_, host)| *host))
+            .map(|n| format!("--- log of {}:\n{}", n.peer_id, n.log()))
+            .collect();
+        panic!(
+            "deploy failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            logs.join("\n")
+        );
+    }
+    let answer = json_of(&out);
     answer["address"].as_str().expect("an address").to_string()
 }

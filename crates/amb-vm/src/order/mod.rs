@@ -6,6 +6,8 @@
 //! address nor anything of its siblings: the root log's id comes with the order,
 //! and every other log's id follows from its announcing `deploy`.
 
+mod wire;
+
 use std::collections::HashMap;
 
 use amb_bytecode::Cid;
@@ -74,7 +76,13 @@ pub struct Order {
     /// The keys of the hosts the order names (by index): its writers and the keys
     /// of its logs' manifests, never another host of the deployment.
     pub hosts: Vec<PublicKey>,
+    /// The events (by index) that are the first half of a step whose second half
+    /// another host writes: the handshake reserves the co-capability first
+    /// (`spec/network.md` §8).
+    pub reserve: Vec<usize>,
 }
+
+pub use wire::OrderError;
 
 /// An order with what only its maker knows: where its events and bare refs are in
 /// the plan.
@@ -151,11 +159,18 @@ impl Order {
                 writer: planned.writer,
             });
         }
+        let reserve = held
+            .iter()
+            .enumerate()
+            .filter(|&(_, &index)| plan.needs_reservation(index))
+            .map(|(at, _)| at)
+            .collect();
         let mut order = Order {
             events,
             logs,
             bare: bare.len(),
             hosts,
+            reserve,
         };
         order.keep_named_hosts();
         Projection { order, held, bare }
