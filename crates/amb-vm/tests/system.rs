@@ -438,3 +438,165 @@ fn a_result_over_the_size_limit_is_refused_and_untrusted_results_are_listed_as_s
     assert_eq!(refused.rule, "effect");
     assert!(refused.detail.contains("max_result_bytes"), "{refused}");
 }
+
+#[test]
+fn a_planned_run_has_each_effect_after_its_open_call_and_a_delegates_order_carries_it() {
+    use amb_bytecode::{BlockLimits, Cid, Opcode};
+    use amb_vm::{
+        grant::host_grant,
+        order::{Order, Ref},
+        plan::{Hosting, PlannedEffect, plan_hosted, plan_with_effects},
+        system::EffectHost,
+    };
+    let host = host(|s| s);
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/sys_hash.amb"
+    ))
+    .expect("the example");
+    let ast = amb_syntax::parse(&src).unwrap();
+    let (compiled, map) = amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).unwrap();
+    // sys_hash is delegated to host 1, so its order holds the effect.
+    let hosting = Hosting {
+        delegated: [("sys_hash".to_string(), 1)].into(),
+    };
+    let effects = EffectHost {
+        services: &host.services,
+        scope: "p",
+        limits: EffectLimits::default(),
+    };
+    let plan = plan_with_effects(
+        &ast,
+        &compiled,
+        &map,
+        Limits::default(),
+        &hosting,
+        Some(effects),
+    )
+    .unwrap();
+    let at: Vec<usize> = (0..plan.events.len())
+        .filter(|&i| plan.events[i].effect.is_some())
+        .collect();
+    assert_eq!(at.len(), 1, "one effect");
+    let (index, event) = (at[0], &plan.events[at[0]]);
+    // In sys_hash's log, right after its `open call`, which it refers to.
+    assert_eq!(plan.logs[event.log].name.as_deref(), Some("sys_hash"));
+    let open = &plan.events[index - 1];
+    assert_eq!((open.log, open.opcode), (event.log, Opcode::Open));
+    assert_eq!(open.seq + 1, event.seq);
+    assert!(event.refs.contains(&(index - 1)));
+    assert_eq!((event.at, event.payload, event.writer), (None, None, 1));
+    let hello = value_block(&Value::String("hello".into())).unwrap().0;
+    let hash = Value::Bytes(blake3::hash(b"\"hello\"").as_bytes().to_vec());
+    let (result, _) = value_block(&hash).unwrap();
+    assert_eq!(
+        event.effect,
+        Some(PlannedEffect {
+            service: "sys_hash".into(),
+            args: hello,
+            result
+        })
+    );
+    // Both value blocks are stored with the run; x ends holding the hash.
+    for cid in [hello, result] {
+        assert!(plan.value_blocks.iter().any(|(c, _)| *c == cid), "{cid}");
+    }
+    let x = plan.final_term.roots().next().unwrap();
+    let held = plan.final_term.children(Some(x)).next().unwrap();
+    assert_eq!(
+        amb_vm::value::value_of_node(&plan.final_term, held).unwrap(),
+        hash
+    );
+    // Without the host's services the call is an ordinary step: no effect, and
+    // the service waits at its `open call`.
+    let plain = plan_hosted(&ast, &compiled, &map, Limits::default(), &hosting).unwrap();
+    assert!(plain.events.iter().all(|e| e.effect.is_none()));
+    assert!(plain.events.len() < plan.events.len());
+    // The delegate's order carries the effect, and its bytes read back to it.
+    let keys: Vec<SigningKey> = (1..=2u8).map(|i| SigningKey::from_seed(&[i; 32])).collect();
+    let hosts: Vec<_> = keys.iter().map(SigningKey::public_key).collect();
+    let grant = host_grant(&plan, &compiled, 1);
+    let projection = Order::project(&plan, &grant, Cid::of(b"root log"), hosts);
+    let carried: Vec<_> = projection
+        .order
+        .events
+        .iter()
+        .filter(|e| e.effect.is_some())
+        .collect();
+    assert_eq!(carried.len(), 1);
+    assert_eq!(carried[0].effect, event.effect);
+    // It refers to the `open call`, which the delegate writes too.
+    let open_at = projection
+        .held
+        .iter()
+        .position(|&i| i == index - 1)
+        .expect("the delegate holds sys_hash's open call");
+    assert!(carried[0].refs.contains(&Ref::Held(open_at)));
+    let bytes = projection.order.encode();
+    assert_eq!(Order::decode(&bytes).as_ref(), Ok(&projection.order));
+
+    // Recorded (one host), the effect is a signed effect event in sys_hash's log,
+    // which checks without performing anything, and the log goes on after it.
+    let plan = plan_with_effects(
+        &ast,
+        &compiled,
+        &map,
+        Limits::default(),
+        &Hosting::default(),
+        Some(effects),
+    )
+    .unwrap();
+    let index = plan.events.iter().position(|e| e.effect.is_some()).unwrap();
+    let key = SigningKey::from_seed(&[5; 32]);
+    let manifest = amb_log::Manifest::new_root(
+        compiled.root,
+        None,
+        vec![key.public_key()],
+        &key,
+        [2; 16],
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path().join("run.redb")).unwrap();
+    let recorded = amb_vm::record::record(&plan, &compiled, &manifest, &key, &store).unwrap();
+    assert_eq!(store.event_count().unwrap(), plan.events.len() as u64);
+    let cid = recorded.event_cids[index];
+    let stored = store
+        .get_event(cid)
+        .unwrap()
+        .expect("the effect event is stored");
+    let log = recorded.log_cids[plan.events[index].log];
+    assert_eq!((stored.log, stored.seq), (log, plan.events[index].seq));
+    let effect = amb_log::EffectEvent::decode(&stored.bytes).unwrap();
+    assert_eq!(effect.cid(), cid);
+    assert_eq!(effect.refs(), &[recorded.event_cids[index - 1]]);
+    let log_manifest =
+        amb_log::Manifest::decode(&store.get_block(log).unwrap().expect("its manifest")).unwrap();
+    let checked = check_effect(
+        cid,
+        &effect,
+        &log_manifest,
+        |c| store.get_block(*c).ok().flatten(),
+        EffectLimits::default(),
+    )
+    .unwrap();
+    assert_eq!((checked.result, checked.trust), (hash, Trust::Recomputed));
+    let after = plan
+        .events
+        .iter()
+        .position(|e| e.log == plan.events[index].log && e.seq == effect.seq() + 1)
+        .expect("sys_hash's log goes on");
+    let next = amb_log::Event::decode(
+        &store
+            .get_event(recorded.event_cids[after])
+            .unwrap()
+            .unwrap()
+            .bytes,
+    )
+    .unwrap();
+    assert!(next.refs().contains(&cid));
+    // Recording again writes nothing new.
+    let again = amb_vm::record::record(&plan, &compiled, &manifest, &key, &store).unwrap();
+    assert_eq!(again, recorded);
+    assert_eq!(store.event_count().unwrap(), plan.events.len() as u64);
+}

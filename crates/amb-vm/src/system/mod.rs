@@ -25,7 +25,7 @@ pub use check::{CheckedEffect, Trust, check_effect};
 pub use local::LocalServices;
 pub use perform::{EffectLimits, perform};
 pub use reduce::{
-    EffectRecord, ReduceError, check_reserved, reduce, reduce_traced, services_needed,
+    EffectHost, EffectRecord, ReduceError, check_reserved, reduce, reduce_traced, services_needed,
     uses_services,
 };
 pub use service::{Failure, Service, SystemServices};

@@ -183,32 +183,72 @@ pub fn reduce_traced(
 ) -> Result<(Ast, Vec<EffectRecord>), ReduceError> {
     check_reserved(ast)?;
     let mut engine = Engine::new(ast, limits)?;
+    let host = EffectHost {
+        services,
+        scope,
+        limits: effect_limits,
+    };
     let mut effects = Vec::new();
     while let Some(step) = engine.step()? {
         on_step(&engine, &step);
+        effects.extend(host.meet_step(&mut engine, &step)?);
+    }
+    let mut term = engine.to_ast();
+    term.canonicalize();
+    Ok((term, effects))
+}
+
+/// What meets a program's service calls: the host's services, the program's storage
+/// scope and the limits of every effect.
+#[derive(Clone, Copy)]
+pub struct EffectHost<'a> {
+    /// The services performed.
+    pub services: &'a Arc<dyn SystemServices>,
+    /// The program whose puts and gets are in scope.
+    pub scope: &'a str,
+    /// The timeout and result size limit of each effect.
+    pub limits: EffectLimits,
+}
+
+impl std::fmt::Debug for EffectHost<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EffectHost")
+            .field("services", &self.services.offered())
+            .field("scope", &self.scope)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl EffectHost<'_> {
+    /// Meets the call `step` opened, when it is a service ambient's `open call`
+    /// (`spec/system.md` §2): the effect, brought in before any other step; `None`
+    /// for any other step.
+    pub fn meet_step(
+        &self,
+        engine: &mut Engine<'_>,
+        step: &Step,
+    ) -> Result<Option<EffectRecord>, ReduceError> {
         if step.rule != Rule::Open || engine.ambient_name(step.object) != Some("call") {
-            continue;
+            return Ok(None);
         }
         let Some(name) = engine
             .ambient_name(step.subject)
             .filter(|n| is_service_name(n))
             .map(str::to_string)
         else {
-            continue;
+            return Ok(None);
         };
-        let effect = meet(
-            &mut engine,
+        meet(
+            engine,
             step.subject,
             &name,
-            services,
-            scope,
-            effect_limits,
-        )?;
-        effects.push(effect);
+            self.services,
+            self.scope,
+            self.limits,
+        )
+        .map(Some)
     }
-    let mut term = engine.to_ast();
-    term.canonicalize();
-    Ok((term, effects))
 }
 
 /// Meets the call that the service ambient `service_amb`, named `name`, just opened:
