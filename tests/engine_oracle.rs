@@ -756,7 +756,7 @@ fn redex_shape<'t>(term: &'t Term, redex: &Redex) -> Shape<'t> {
     }
 }
 
-fn step_shape<'e>(engine: &Engine<'e>, step: &Step) -> Shape<'e> {
+fn step_shape<'e>(engine: &'e Engine<'_>, step: &Step) -> Shape<'e> {
     (
         step.rule,
         engine.ambient_name(step.subject),

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 
 use amb_bytecode::{Cid, Opcode, Target};
 use amb_log::{
-    Domain, Event, Manifest, ManifestError, Op, PublicKey, Signature, SigningKey, UnsignedEvent,
+    Domain, EffectEvent, Event, Manifest, ManifestError, Op, PublicKey, Signature, SigningKey,
+    UnsignedEffect, UnsignedEvent,
 };
 use amb_tests::reference_blake3::{self, independent_cid, independent_cid_bytes};
 
@@ -381,6 +382,55 @@ fn event_vectors() {
         );
         assert_eq!(signed, event);
         assert_eq!(event.creator(), &key.public_key());
+    }
+}
+
+/// The 8 items an effect event signs (`spec/system.md` §6), written from its fields.
+fn effect_items(f: &Fields) -> Vec<Vec<u8>> {
+    let refs = list(field(f, "refs"))
+        .into_iter()
+        .map(cbor::link)
+        .collect::<Vec<_>>();
+    vec![
+        cbor::uint(3),
+        cbor::link(field(f, "log")),
+        cbor::uint(field(f, "seq").parse().unwrap()),
+        cbor::text(field(f, "service")),
+        cbor::link(field(f, "args")),
+        cbor::link(field(f, "result")),
+        cbor::array(&refs),
+        cbor::bytes(&unhex(field(f, "creator"))),
+    ]
+}
+
+#[test]
+fn effect_vectors() {
+    let effects = vectors("effect");
+    assert!(!effects.is_empty());
+    let key = SigningKey::from_seed(&seed());
+    for f in &effects {
+        check_independently(f, "amb-event-v3", effect_items(f));
+        let effect = EffectEvent::decode(&unhex(field(f, "encoding"))).unwrap();
+        check_library(
+            f,
+            effect.encode(),
+            effect.cid(),
+            effect.signing_input(),
+            effect.verify_signature().is_ok(),
+        );
+        let signed = EffectEvent::sign(
+            UnsignedEffect {
+                log: cid(field(f, "log")),
+                seq: field(f, "seq").parse().unwrap(),
+                service: field(f, "service").to_string(),
+                args: cid(field(f, "args")),
+                result: cid(field(f, "result")),
+                refs: list(field(f, "refs")).into_iter().map(cid).collect(),
+            },
+            &key,
+        );
+        assert_eq!(signed, effect);
+        assert!(Event::decode(&unhex(field(f, "encoding"))).is_err());
     }
 }
 

@@ -11,6 +11,11 @@
 //! run; a verification error is rule `signature`, and a signature that verifies does
 //! not verify in the manifest domain.
 //!
+//! **Effect**: the input is also decoded as an effect event (`EffectEvent::decode`,
+//! `spec/system.md` §6): what decodes re-encodes to exactly the input, has its CID,
+//! and is never also an event of the other kinds; a verification error is rule
+//! `signature`.
+//!
 //! **Structured**: the input's bytes choose a valid event (fields, integer widths,
 //! one of four fixed keys), which is signed, encoded, decoded back and verified. Then:
 //!
@@ -28,7 +33,10 @@
 use std::sync::LazyLock;
 
 use amb_bytecode::{BlockLimits, Cid, Opcode, Primitive, Target};
-use amb_log::{Domain, Event, EventError, Op, PublicKey, SigningKey, UnsignedEvent, signing_input};
+use amb_log::{
+    Domain, EffectEvent, Event, EventError, Op, PublicKey, SigningKey, UnsignedEvent,
+    signing_input,
+};
 use libfuzzer_sys::{
     arbitrary::{Result, Unstructured},
     fuzz_target,
@@ -68,6 +76,19 @@ fuzz_target!(|data: &[u8]| {
                 Event::decode(&data[..data.len() - 1]).is_err(),
                 "accepted a truncated event"
             );
+        }
+        Err(error) => check_error(&error),
+    }
+    match EffectEvent::decode(data) {
+        Ok(effect) => {
+            assert_eq!(effect.encode(), data, "an effect re-encodes to other bytes");
+            assert_eq!(effect.cid(), Cid::of(data));
+            assert!(EffectEvent::looks_like(data));
+            assert!(Event::decode(data).is_err(), "both an effect and an event");
+            let _ = format!("{effect:?}");
+            if let Err(error) = effect.verify_signature() {
+                assert_eq!(error.rule(), "signature", "{error:?}");
+            }
         }
         Err(error) => check_error(&error),
     }

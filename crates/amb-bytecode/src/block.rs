@@ -10,6 +10,8 @@
 
 use std::{fmt, sync::Arc};
 
+use amb_syntax::CapKind;
+
 use crate::cid::Cid;
 
 /// Opcodes of the execution model and the calculus (whitepaper chapter 06).
@@ -82,6 +84,73 @@ impl Opcode {
         }
     }
 
+    /// The opcode of a capability.
+    pub fn of_cap(cap: CapKind) -> Opcode {
+        match cap {
+            CapKind::In => Opcode::In,
+            CapKind::InCo => Opcode::InCo,
+            CapKind::Out => Opcode::Out,
+            CapKind::OutCo => Opcode::OutCo,
+            CapKind::Open => Opcode::Open,
+            CapKind::OpenCo => Opcode::OpenCo,
+        }
+    }
+
+    /// The capability kind of a capability opcode; `None` for `create` and `deploy`,
+    /// which are not capabilities.
+    pub fn cap_kind(self) -> Option<CapKind> {
+        Some(match self {
+            Opcode::In => CapKind::In,
+            Opcode::InCo => CapKind::InCo,
+            Opcode::Out => CapKind::Out,
+            Opcode::OutCo => CapKind::OutCo,
+            Opcode::Open => CapKind::Open,
+            Opcode::OpenCo => CapKind::OpenCo,
+            Opcode::Create | Opcode::Deploy => return None,
+        })
+    }
+
+    /// Which half of a step the opcode's event is (`spec/events.md` §4): the first
+    /// half (`in`, `out`, `open_`: written first, it starts the step) or the second
+    /// (`in_`, `out_`, `open`: it refers to the first and completes the step). `None`
+    /// for `create` and `deploy`, which are no step's half.
+    pub fn half(self) -> Option<Half> {
+        match self {
+            Opcode::In | Opcode::Out | Opcode::OpenCo => Some(Half::First),
+            Opcode::InCo | Opcode::OutCo | Opcode::Open => Some(Half::Second),
+            Opcode::Create | Opcode::Deploy => None,
+        }
+    }
+
+    /// Whether the opcode's event starts a step (its first half).
+    pub fn starts_step(self) -> bool {
+        self.half() == Some(Half::First)
+    }
+
+    /// Whether the opcode's event completes a step (its second half).
+    pub fn completes_step(self) -> bool {
+        self.half() == Some(Half::Second)
+    }
+
+    /// Whether the opcode is a co-capability (`in_`, `out_`, `open_`).
+    pub fn is_co(self) -> bool {
+        matches!(self, Opcode::InCo | Opcode::OutCo | Opcode::OpenCo)
+    }
+
+    /// The other half of the opcode's step: `in` and `in_`, `out` and `out_`, `open`
+    /// and `open_` pair; `None` for `create` and `deploy`.
+    pub fn dual(self) -> Option<Opcode> {
+        Some(match self {
+            Opcode::In => Opcode::InCo,
+            Opcode::InCo => Opcode::In,
+            Opcode::Out => Opcode::OutCo,
+            Opcode::OutCo => Opcode::Out,
+            Opcode::Open => Opcode::OpenCo,
+            Opcode::OpenCo => Opcode::Open,
+            Opcode::Create | Opcode::Deploy => return None,
+        })
+    }
+
     /// The mnemonic: `create`, `deploy`, `in`, `in_`, `out`, `out_`, `open`, `open_`.
     pub fn mnemonic(self) -> &'static str {
         match self {
@@ -95,6 +164,15 @@ impl Opcode {
             Opcode::OpenCo => "open_",
         }
     }
+}
+
+/// The half of a step an event is (`spec/events.md` §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Half {
+    /// Written first: `in`, `out`, `open_`.
+    First,
+    /// Written second, referring to the first: `in_`, `out_`, `open`.
+    Second,
 }
 
 /// The protocol primitives, whose names are encoded as codes (chapter 06).

@@ -249,16 +249,9 @@ impl Compiler<'_> {
     }
 }
 
-/// The opcode of a capability.
+/// The opcode of a capability ([`Opcode::of_cap`]).
 pub fn opcode(cap: CapKind) -> Opcode {
-    match cap {
-        CapKind::In => Opcode::In,
-        CapKind::InCo => Opcode::InCo,
-        CapKind::Out => Opcode::Out,
-        CapKind::OutCo => Opcode::OutCo,
-        CapKind::Open => Opcode::Open,
-        CapKind::OpenCo => Opcode::OpenCo,
-    }
+    Opcode::of_cap(cap)
 }
 
 #[cfg(test)]

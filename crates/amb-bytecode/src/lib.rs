@@ -16,7 +16,7 @@ mod codec;
 mod compile;
 mod program;
 
-pub use block::{Block, Instruction, Opcode, Primitive, Target};
+pub use block::{Block, Half, Instruction, Opcode, Primitive, Target};
 pub use cid::{BLAKE3_256, CID_PREFIX, Cid, CidError, DAG_CBOR};
 pub use codec::{BlockLimits, DecodeError, FORMAT_VERSION};
 pub use compile::{

@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, fmt::Write};
 
-use amb_syntax::{Ast, CapKind, NodeId, Span};
+use amb_syntax::{Ast, NodeId, Span};
 
 use crate::{
     block::{Block, Opcode, Target},
@@ -193,7 +193,7 @@ impl Program {
                         node
                     }
                     (op, target) => {
-                        let cap = cap_kind(*op).expect("validated: create comes first");
+                        let cap = op.cap_kind().expect("validated: create comes first");
                         let symbol = target.name().map(|n| ast.intern(n));
                         ast.push_cap(parent, cap, symbol, Span::default())
                     }
@@ -243,16 +243,4 @@ impl Program {
         }
         out
     }
-}
-
-fn cap_kind(op: Opcode) -> Option<CapKind> {
-    Some(match op {
-        Opcode::In => CapKind::In,
-        Opcode::InCo => CapKind::InCo,
-        Opcode::Out => CapKind::Out,
-        Opcode::OutCo => CapKind::OutCo,
-        Opcode::Open => CapKind::Open,
-        Opcode::OpenCo => CapKind::OpenCo,
-        Opcode::Create | Opcode::Deploy => return None,
-    })
 }

@@ -22,6 +22,9 @@ use std::collections::VecDeque;
 use amb_syntax::{Ast, CapKind, NodeId, NodeKind, Span, Symbol};
 use hashbrown::HashMap;
 
+mod bring;
+pub use bring::BringInError;
+
 use crate::{
     limits::{EngineError, Limits},
     state::{AmbId, CapId, NONE, State, is_co},
@@ -131,6 +134,9 @@ pub struct Engine<'a> {
     woken: Vec<u32>,
     origins: Option<Origins>,
     next_serial: u64,
+    /// Names of ambients brought in from outside the run (`bring.rs`), numbered
+    /// after the program's.
+    extra_names: Vec<Box<str>>,
 }
 
 /// Where instances come from, kept when a run is recorded ([`Engine::with_origins`]):
@@ -181,6 +187,7 @@ impl<'a> Engine<'a> {
             woken: Vec::new(),
             origins: origins.then(Origins::default),
             next_serial: 1,
+            extra_names: Vec::new(),
         };
         if let Some(o) = &mut engine.origins {
             set(&mut o.amb_serial, 0, 0);
@@ -217,9 +224,9 @@ impl<'a> Engine<'a> {
     }
 
     /// The name of an ambient instance (`None` for the root).
-    pub fn ambient_name(&self, amb: AmbId) -> Option<&'a str> {
+    pub fn ambient_name(&self, amb: AmbId) -> Option<&str> {
         let name = self.state.amb(amb.0).name;
-        (name != NONE).then(|| self.ast.name_text(self.ast.symbol_at(name as usize)))
+        (name != NONE).then(|| self.name_text(name))
     }
 
     /// The parent of an ambient instance (`None` for the root or a dissolved one).
@@ -605,6 +612,17 @@ impl<'a> Engine<'a> {
 
     /// [`Engine::to_ast`], with the node each live ambient instance became.
     pub fn to_ast_with_map(&self) -> (Ast, Vec<(AmbId, NodeId)>) {
+        self.content_with_map(AmbId::ROOT)
+    }
+
+    /// What an ambient instance holds, as a program (its body's parts at the top).
+    pub fn content_ast(&self, amb: AmbId) -> Ast {
+        self.content_with_map(amb).0
+    }
+
+    /// [`Engine::content_ast`], with the node each live ambient instance inside it
+    /// became.
+    fn content_with_map(&self, top: AmbId) -> (Ast, Vec<(AmbId, NodeId)>) {
         let mut map = Vec::new();
         let src = self.ast;
         let mut out = Ast::new();
@@ -613,7 +631,7 @@ impl<'a> Engine<'a> {
             *symbols[sym.index()].get_or_insert_with(|| out.intern(src.name_text(sym)))
         };
         // Instances to copy: (ambient instance, node in `out` it becomes).
-        let mut ambients: Vec<(u32, Option<NodeId>)> = vec![(AmbId::ROOT.0, None)];
+        let mut ambients: Vec<(u32, Option<NodeId>)> = vec![(top.0, None)];
         // AST subtrees to copy: (source node, parent in `out`).
         let mut subtrees: Vec<(NodeId, Option<NodeId>)> = Vec::new();
         while let Some((amb, target)) = ambients.pop() {
@@ -637,8 +655,11 @@ impl<'a> Engine<'a> {
             }
             let mut child = self.state.first_child(amb);
             while child != NONE {
-                let name = src.symbol_at(self.state.amb(child).name as usize);
-                let name = intern(&mut out, name);
+                let index = self.state.amb(child).name;
+                let name = match (index as usize) < src.name_count() {
+                    true => intern(&mut out, src.symbol_at(index as usize)),
+                    false => out.intern(self.name_text(index)),
+                };
                 let copy = out.push_ambient(target, name, Span::default());
                 map.push((AmbId(child), copy));
                 ambients.push((child, Some(copy)));

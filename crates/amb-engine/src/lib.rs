@@ -14,7 +14,7 @@ mod engine;
 mod limits;
 mod state;
 
-pub use engine::{Engine, Rule, Step};
+pub use engine::{BringInError, Engine, Rule, Step};
 pub use limits::{EngineError, Limits};
 pub use state::{AmbId, CapId};
 
@@ -144,6 +144,51 @@ mod tests {
         let b_node = engine.ambient_node(created[0]).unwrap();
         assert_eq!(ast.name_text(ast.node(b_node).name().unwrap()), "b");
         assert_eq!(engine.children(AmbId::ROOT).count(), 1);
+    }
+
+    #[test]
+    fn a_term_brought_in_replaces_a_value_and_takes_part_in_later_steps() {
+        // s opens the call; the host then swaps s's `arg` for the result, and `out`
+        // carries s (with the result) to the root.
+        let ast = amb_syntax::parse("q[out_ s|s[open call.out q|call[open_|arg[v[]]]]]").unwrap();
+        let mut engine = Engine::new(&ast, Limits::default()).unwrap();
+        let q = engine.children(AmbId::ROOT).next();
+        let s = engine.children(q.unwrap()).next().unwrap();
+        // Not a child, a capability inside, a capability brought in: refused.
+        let result = amb_syntax::parse("fresh[name[]]").unwrap();
+        assert_eq!(engine.bring_in(s, q, &result), Err(BringInError::NotAChild));
+        let with_cap = amb_syntax::parse("r[open_]").unwrap();
+        assert_eq!(
+            engine.bring_in(s, None, &with_cap),
+            Err(BringInError::TermHoldsCapabilities)
+        );
+        let step = engine.step().unwrap().unwrap();
+        assert_eq!(step.rule, Rule::Open);
+        let arg = engine
+            .children(s)
+            .find(|&a| engine.ambient_name(a) == Some("arg"));
+        let added = engine.bring_in(s, arg, &result).unwrap();
+        assert_eq!(added.len(), 1);
+        assert_eq!(engine.ambient_name(added[0]), Some("fresh"));
+        // The name the program never had prints; the removed arg is gone.
+        let canonical = |mut term: amb_syntax::Ast| {
+            term.canonicalize();
+            amb_syntax::to_compact_string(&term)
+        };
+        let expected = amb_syntax::parse("q[out_ s|s[out q|fresh[name[]]]]").unwrap();
+        assert_eq!(canonical(engine.to_ast()), canonical(expected));
+        while engine.step().unwrap().is_some() {}
+        let expected = amb_syntax::parse("q[]|s[fresh[name[]]]").unwrap();
+        assert_eq!(canonical(engine.to_ast()), canonical(expected));
+        // A removed ambient holding a capability is refused.
+        let ast = amb_syntax::parse("s[arg[open_]]").unwrap();
+        let mut engine = Engine::new(&ast, Limits::default()).unwrap();
+        let s = engine.children(AmbId::ROOT).next().unwrap();
+        let arg = engine.children(s).next();
+        assert_eq!(
+            engine.bring_in(s, arg, &result),
+            Err(BringInError::RemovedHoldsCapabilities)
+        );
     }
 
     #[test]

@@ -189,8 +189,13 @@ impl State {
 
     /// A new ambient, child of `parent`.
     pub(crate) fn new_amb(&mut self, name: Symbol, parent: u32) -> u32 {
+        self.new_named(name.index() as u32, parent)
+    }
+
+    /// A new ambient named by a name index, child of `parent`.
+    pub(crate) fn new_named(&mut self, name: u32, parent: u32) -> u32 {
         let fresh = Amb {
-            name: name.index() as u32,
+            name,
             parent: NONE,
             first_child: NONE,
             prev: NONE,

@@ -301,18 +301,9 @@ fn event_from_value(value: Value) -> Result<Event, EventError> {
         })?;
         Ok((deploy, index))
     })?;
-    let refs = cbor::expect_list(refs, &"event refs")?
-        .iter()
-        .enumerate()
-        .map(|(i, r)| cbor::expect_link(r, &format_args!("event refs[{i}]")))
-        .collect::<Result<Vec<Cid>, _>>()?;
-    if let Some(index) = refs.windows(2).position(|w| w[0] >= w[1]) {
-        return Err(EventError::RefsOrder { index: index + 1 });
-    }
+    let refs = refs_from_value(refs, "event")?;
     let payload = cbor::nullable(payload, |p| cbor::expect_link(&p, &"event payload"))?;
-    let creator = cbor::expect_bytes::<32>(&creator, &"event creator")?;
-    let creator = PublicKey::from_bytes(&creator).map_err(EventError::Creator)?;
-    let sig = Signature::from_bytes(cbor::expect_bytes::<64>(&sig, &"event sig")?);
+    let (creator, sig) = signer_from_values(&creator, &sig, "event")?;
     Ok(Event {
         body: UnsignedEvent {
             log,
@@ -325,6 +316,32 @@ fn event_from_value(value: Value) -> Result<Event, EventError> {
         creator,
         sig,
     })
+}
+
+/// The refs of an event (`kind`: `event` or `effect`, for the places in errors):
+/// links, strictly increasing.
+pub(crate) fn refs_from_value(refs: Value, kind: &str) -> Result<Vec<Cid>, EventError> {
+    let refs = cbor::expect_list(refs, &format_args!("{kind} refs"))?
+        .iter()
+        .enumerate()
+        .map(|(i, r)| cbor::expect_link(r, &format_args!("{kind} refs[{i}]")))
+        .collect::<Result<Vec<Cid>, _>>()?;
+    if let Some(index) = refs.windows(2).position(|w| w[0] >= w[1]) {
+        return Err(EventError::RefsOrder { index: index + 1 });
+    }
+    Ok(refs)
+}
+
+/// The creator (a curve point) and the signature of an event.
+pub(crate) fn signer_from_values(
+    creator: &Value,
+    sig: &Value,
+    kind: &str,
+) -> Result<(PublicKey, Signature), EventError> {
+    let creator = cbor::expect_bytes::<32>(creator, &format_args!("{kind} creator"))?;
+    let creator = PublicKey::from_bytes(&creator).map_err(EventError::Creator)?;
+    let sig = Signature::from_bytes(cbor::expect_bytes::<64>(sig, &format_args!("{kind} sig"))?);
+    Ok((creator, sig))
 }
 
 fn op_from_value(value: Value) -> Result<Op, EventError> {

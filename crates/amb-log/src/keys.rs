@@ -23,6 +23,8 @@ pub enum Domain {
     Event,
     /// Manifests: `amb-manifest-v2`.
     Manifest,
+    /// Effect events (`spec/system.md` §6): `amb-event-v3`.
+    Effect,
 }
 
 impl Domain {
@@ -31,6 +33,7 @@ impl Domain {
         match self {
             Domain::Event => "amb-event-v2",
             Domain::Manifest => "amb-manifest-v2",
+            Domain::Effect => "amb-event-v3",
         }
     }
 }
@@ -130,6 +133,18 @@ impl PublicKey {
     /// Whether the key is a point of small order (one that signs nothing).
     pub fn is_small_order(&self) -> bool {
         self.small_order
+    }
+
+    /// Checks `sig` over `message` as given (no domain), under the protocol's one
+    /// signature validity rule (`spec/events.md` §1): the `sys_verify` service
+    /// (`spec/system.md` §1).
+    pub fn verify_message(&self, message: &[u8], sig: &Signature) -> Result<(), SignatureError> {
+        if self.small_order {
+            return Err(SignatureError);
+        }
+        self.key
+            .verify(&ed25519_zebra::Signature::from_bytes(&sig.0), message)
+            .map_err(|_| SignatureError)
     }
 
     /// Checks `sig` over [`signing_input`]`(domain, payload)`: the protocol's one
@@ -309,11 +324,14 @@ impl SigningKey {
 
     /// Signs [`signing_input`]`(domain, payload)` (deterministic, RFC 8032).
     pub fn sign(&self, domain: Domain, payload: &[u8]) -> Signature {
-        let signature = raw_sign::<sha2::Sha512>(
-            &self.expanded,
-            &signing_input(domain, payload),
-            &self.seed.verifying_key(),
-        );
+        self.sign_message(&signing_input(domain, payload))
+    }
+
+    /// Signs `message` as given, with no domain (deterministic, RFC 8032): what
+    /// [`PublicKey::verify_message`] checks.
+    pub fn sign_message(&self, message: &[u8]) -> Signature {
+        let signature =
+            raw_sign::<sha2::Sha512>(&self.expanded, message, &self.seed.verifying_key());
         Signature(signature.to_bytes())
     }
 }

@@ -10,6 +10,7 @@
 
 mod car;
 mod cbor_write;
+mod effect;
 mod event;
 mod home;
 mod keys;
@@ -17,6 +18,7 @@ mod manifest;
 mod store;
 
 pub use car::{Car, CarError, read_car, write_car};
+pub use effect::{EFFECT_VERSION, EffectEvent, UnsignedEffect};
 pub use event::{EVENT_VERSION, Event, EventError, MAX_EVENT_BYTES, Op, UnsignedEvent};
 pub use home::{
     API_TOKEN_FILE, CONFIG_FILE, Config, DEFAULT_STORE_FILE, HOME_ENV, Home, HomeError, HomeSource,

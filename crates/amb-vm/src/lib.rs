@@ -14,7 +14,9 @@
 //!   travel over past states;
 //! - [`stored`]: loading a stored program, ready to plan (`amb run --resume` and a
 //!   node's walk of a deployment);
-//! - [`value`]: typed values of programs (`spec/values.md`).
+//! - [`value`]: typed values of programs (`spec/values.md`);
+//! - [`system`]: the system interface, services a program calls by a reserved name
+//!   (`spec/system.md`).
 //!
 //! Every algorithm here is iterative (no recursion over the program tree), so terms
 //! nested 100,000 levels deep evaluate without exhausting the call stack.
@@ -31,6 +33,7 @@ pub mod plan;
 pub mod record;
 pub mod replay;
 pub mod stored;
+pub mod system;
 pub mod travel;
 pub mod value;
 pub mod verify;

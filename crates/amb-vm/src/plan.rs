@@ -11,12 +11,18 @@
 //! delegated to, else by the host of the log that announces it; after an `in` or
 //! `out`, a mover's log goes on under the host of the log of the ambient it has moved
 //! into (control transfer). Every host computes the same plan, and signs its part.
+//!
+//! A run planned with a host's services ([`plan_with_effects`]) meets each service
+//! call (`spec/system.md` §2) and plans its `effect` event right after the service
+//! ambient's `open call`, in that ambient's log (§6).
 
 use std::collections::HashMap;
 
 use amb_bytecode::{BlockLimits, Cid, CompiledProgram, NodeMap, Opcode, Target};
 use amb_engine::{AmbId, Engine, EngineError, Limits, Rule};
 use amb_syntax::{Ast, CapKind, NodeId, NodeKind};
+
+use crate::system::{EffectHost, EffectRecord};
 
 /// Blocks with their CIDs.
 pub type Blocks = Vec<(Cid, Vec<u8>)>;
@@ -60,6 +66,22 @@ pub struct PlannedEvent<R = EventIx> {
     /// The host that signs it (an index into the deployment's hosts; 0 is the
     /// deployer).
     pub writer: HostIx,
+    /// On an `effect` event (`spec/system.md` §6), what it records: the event is
+    /// then an effect event, not an operation; its `opcode` and `target` repeat the
+    /// `open call` it follows, and it has no `at` and no payload.
+    pub effect: Option<PlannedEffect>,
+}
+
+/// What an `effect` event records: the service called, the value blocks of its
+/// argument and of its result (`spec/system.md` §3, §6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedEffect {
+    /// The reserved name called, e.g. `sys_hash`.
+    pub service: String,
+    /// The CID of the argument's value block.
+    pub args: Cid,
+    /// The CID of the result's (or failure value's) value block.
+    pub result: Cid,
 }
 
 /// One log: the program's or a non-primitive ambient instance's.
@@ -106,6 +128,21 @@ pub enum PlanError {
     /// The final term does not compile (a block over its limit).
     #[error("the final term does not compile: {0}")]
     Compile(#[from] amb_bytecode::CompileError),
+    /// A service call could not be met (a faked service ambient, a value over its
+    /// limit).
+    #[error(transparent)]
+    Effect(#[from] crate::system::ReduceError),
+    /// A service call whose `arg` held no typed value: its effect has no argument
+    /// block to record.
+    #[error(
+        "rule effect: {service}'s call after step {step} holds no typed value in its arg, so its effect cannot be recorded (spec/system.md §6)"
+    )]
+    UnrecordableEffect {
+        /// The service called.
+        service: String,
+        /// The step that opened the call.
+        step: u64,
+    },
 }
 
 /// Whether a name is a protocol primitive, whose events go to its holder's log.
@@ -163,6 +200,24 @@ pub fn plan_hosted(
     limits: Limits,
     hosting: &Hosting,
 ) -> Result<Plan, PlanError> {
+    plan_with_effects(ast, compiled, map, limits, hosting, None)
+}
+
+/// Plans a run of `ast` whose slices are hosted as `hosting` says, meeting each
+/// service call through `effects` (`spec/system.md` §2) and planning its `effect`
+/// event; without `effects`, a service ambient's call is an ordinary step (the
+/// service then waits at its `open call`).
+pub fn plan_with_effects(
+    ast: &Ast,
+    compiled: &CompiledProgram,
+    map: &NodeMap,
+    limits: Limits,
+    hosting: &Hosting,
+    effects: Option<EffectHost<'_>>,
+) -> Result<Plan, PlanError> {
+    if effects.is_some() {
+        crate::system::check_reserved(ast)?;
+    }
     let mut engine = Engine::with_origins(ast, limits)?;
     let mut planner = Planner {
         ast,
@@ -179,12 +234,23 @@ pub fn plan_hosted(
     planner.start_root();
     planner.created(&engine);
     let mut steps = 0;
+    let mut effect_blocks = Blocks::new();
     while let Some(step) = engine.step()? {
         planner.step(&engine, &step);
         planner.created(&engine);
         steps += 1;
+        let Some(host) = &effects else { continue };
+        if let Some(effect) = host.meet_step(&mut engine, &step)? {
+            planner.effect(&engine, step.subject, &effect)?;
+            effect_blocks.extend(effect.blocks()?);
+        }
     }
-    let (final_term, value_blocks) = planner.payloads(&engine)?;
+    let (final_term, mut value_blocks) = planner.payloads(&engine)?;
+    if !effect_blocks.is_empty() {
+        value_blocks.append(&mut effect_blocks);
+        value_blocks.sort();
+        value_blocks.dedup();
+    }
     for (log, state) in planner.logs.iter_mut().zip(&planner.log_states) {
         log.len = state.next_seq;
     }
@@ -312,8 +378,34 @@ impl Planner<'_> {
             refs,
             payload: None,
             writer: state.host,
+            effect: None,
         });
         index
+    }
+
+    /// Appends the `effect` event of `effect`, met right after the service ambient
+    /// `service` opened its call, to that ambient's log (`spec/system.md` §6): it
+    /// refers to the log's heads, so to the `open call`.
+    fn effect(
+        &mut self,
+        engine: &Engine<'_>,
+        service: AmbId,
+        effect: &EffectRecord,
+    ) -> Result<(), PlanError> {
+        let Some(args) = effect.args_cid else {
+            return Err(PlanError::UnrecordableEffect {
+                service: effect.name.clone(),
+                step: effect.after_step,
+            });
+        };
+        let log = self.log_owner(engine, service);
+        let index = self.emit(log, Opcode::Open, Target::for_name("call"), None, &[]);
+        self.events[index].effect = Some(PlannedEffect {
+            service: effect.name.clone(),
+            args,
+            result: effect.result_cid,
+        });
+        Ok(())
     }
 
     fn start_root(&mut self) {

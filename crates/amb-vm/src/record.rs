@@ -13,8 +13,11 @@
 
 use std::sync::mpsc;
 
-use amb_bytecode::{Cid, CompiledProgram, Opcode};
-use amb_log::{DecodedEvent, Manifest, Op, SigningKey, Store, StoreError, UnsignedEvent};
+use amb_bytecode::{Cid, CompiledProgram};
+use amb_log::{
+    DecodedEvent, EffectEvent, Manifest, Op, SigningKey, Store, StoreError, UnsignedEffect,
+    UnsignedEvent,
+};
 
 use crate::{plan::Plan, verify::Progress};
 
@@ -201,12 +204,28 @@ fn sign_events(
         // Commit only before the event that starts a step (`in` and `out` are written
         // before their co-capability, `open_` before its `open`), so that what a crash
         // leaves committed is whole steps.
-        let starts_step = matches!(planned.opcode, Opcode::In | Opcode::Out | Opcode::OpenCo);
+        let starts_step = planned.opcode.starts_step();
         if starts_step && batch.events.len() >= BATCH_EVENTS {
             let full = std::mem::replace(&mut batch, committer.empty_batch());
             committer.send(full, progress)?;
         }
         let log = log_cids[planned.log].expect("a log's manifest precedes its events");
+        if let Some(effect) = &planned.effect {
+            let signed = EffectEvent::sign(
+                UnsignedEffect {
+                    log,
+                    seq: planned.seq,
+                    service: effect.service.clone(),
+                    args: effect.args,
+                    result: effect.result,
+                    refs: planned.refs.iter().map(|&r| event_cids[r]).collect(),
+                },
+                key,
+            );
+            event_cids.push(signed.cid());
+            batch.effects.push((batch.events.len(), signed));
+            continue;
+        }
         let op = Op::new(planned.opcode, planned.target.clone()).map_err(|e| {
             RecordError::InvalidOp {
                 index,
@@ -251,6 +270,8 @@ fn sign_events(
 struct Batch {
     manifests: Vec<Manifest>,
     events: Vec<DecodedEvent>,
+    /// Effect events (`spec/system.md` §6), each before the event of its index.
+    effects: Vec<(usize, EffectEvent)>,
 }
 
 /// What the committing thread answers for each batch: the events it committed and the
@@ -281,11 +302,17 @@ impl Committer {
         scope.spawn(move || {
             for mut batch in inbox {
                 let result = store
-                    .write_events(program, &batch.manifests, &batch.events)
+                    .write_events_and_effects(
+                        program,
+                        &batch.manifests,
+                        &batch.events,
+                        &batch.effects,
+                    )
                     .map(|_| {
-                        let count = batch.events.len() as u64;
+                        let count = (batch.events.len() + batch.effects.len()) as u64;
                         batch.manifests.clear();
                         batch.events.clear();
+                        batch.effects.clear();
                         (count, batch)
                     });
                 let failed = result.is_err();
@@ -308,6 +335,7 @@ impl Committer {
         self.spare.pop().unwrap_or_else(|| Batch {
             manifests: Vec::new(),
             events: Vec::with_capacity(BATCH_EVENTS + BATCH_EVENTS / 4),
+            effects: Vec::new(),
         })
     }
 
@@ -317,7 +345,7 @@ impl Committer {
         while let Ok(answer) = self.committed.try_recv() {
             self.answered(answer, progress)?;
         }
-        if batch.events.is_empty() && batch.manifests.is_empty() {
+        if batch.events.is_empty() && batch.manifests.is_empty() && batch.effects.is_empty() {
             self.spare.push(batch);
             return Ok(());
         }

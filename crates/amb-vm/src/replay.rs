@@ -31,7 +31,9 @@ use crate::{
     plan::is_primitive,
 };
 
+mod broken;
 mod view;
+pub use broken::Broken;
 pub use view::{
     Census, Changes, HostedSlices, NoSuchPath, NodeRef, Removed, TreeView, ViewKind, ViewNode,
     changes,
@@ -322,8 +324,6 @@ struct Checked {
     subject: Option<usize>,
 }
 
-type Broken = (&'static str, String);
-
 impl Replay {
     /// The root log's id: the CID of the root log manifest derived from the program
     /// manifest (`spec/events.md` §2).
@@ -468,11 +468,6 @@ impl Replay {
         source: &dyn Source,
         scratch: &mut Scratch,
     ) -> Result<(), Violation> {
-        let fail = |rule: &'static str, detail: String| Violation {
-            event: cid,
-            rule,
-            detail,
-        };
         let log = event.log();
         // One lookup of the log's state (a shared copy) serves every check.
         let opened = self.logs.get(&log).map(Arc::clone);
@@ -488,23 +483,20 @@ impl Replay {
         scratch
             .resolve(event, last, &self.applied, self.count)
             .map_err(|r| {
-                fail(
-                    "refs-resolve",
-                    format!("refers to {r}, not applied before it"),
-                )
+                Broken::RefsResolve(format!("refers to {r}, not applied before it")).at(cid)
             })?;
         let state = match opened {
             Some(state) => state,
             None => {
-                self.open_log(log, source).map_err(|d| fail("log-id", d))?;
+                self.open_log(log, source)
+                    .map_err(|d| Broken::LogId(d).at(cid))?;
                 Arc::clone(&self.logs[&log])
             }
         };
         if !state.allows(event.creator()) {
-            return Err(fail(
-                "key",
-                "the creator is not listed in the log's manifest".into(),
-            ));
+            return Err(
+                Broken::Key("the creator is not listed in the log's manifest".into()).at(cid),
+            );
         }
         // (A log's first event answers to the `log-id` rule: signed by the manifest's
         // creator, who is the log's first host.)
@@ -512,23 +504,18 @@ impl Replay {
             .host
             .filter(|host| event.seq() > 0 && host != event.creator());
         if let Some(host) = host {
-            return Err(fail(
-                "host",
-                format!(
+            return Err(Broken::Host(format!(
                     "signed by {}, but the log's host at this point is {host} (its manifest's creator, or the host of the ambient it last moved into)",
                     event.creator()
-                ),
-            ));
+                )).at(cid));
         }
         if event.seq() != state.next_seq {
-            return Err(fail(
-                "order",
-                format!(
-                    "seq {} where the log's next position is {}",
-                    event.seq(),
-                    state.next_seq
-                ),
-            ));
+            return Err(Broken::Order(format!(
+                "seq {} where the log's next position is {}",
+                event.seq(),
+                state.next_seq
+            ))
+            .at(cid));
         }
         let seq = event.seq();
         let required = &mut scratch.required;
@@ -539,7 +526,7 @@ impl Replay {
             .expect("opened logs have manifests");
         let checked = self
             .check(event, &state, manifest, scratch, source)
-            .map_err(|(rule, detail)| fail(rule, detail))?;
+            .map_err(|broken| broken.at(cid))?;
         let (required, allowed) = (&mut scratch.required, &scratch.allowed);
         // A slice's announcement refers to its block instance's body deploy; any
         // other event to the log's heads (§4: no announcement refers to a
@@ -558,28 +545,21 @@ impl Replay {
         let paid = checked.subject.map(|s| self.owed_by(s)).unwrap_or_default();
         required.extend(paid.iter().map(|p| p.1));
         if let Some(missing) = required.iter().find(|r| !refs.contains(r)) {
-            return Err(fail(
-                "order",
-                format!("does not refer to {missing}, which it must"),
-            ));
+            return Err(
+                Broken::Order(format!("does not refer to {missing}, which it must")).at(cid),
+            );
         }
         if let Some(extra) = refs
             .iter()
             .find(|r| !required.contains(r) && !allowed.contains(r))
         {
-            return Err(fail(
-                "order",
-                format!("refers to {extra}, which it must not"),
-            ));
+            return Err(Broken::Order(format!("refers to {extra}, which it must not")).at(cid));
         }
         if let (Some(_), Some(last)) = (state.last_payload, state.last) {
-            return Err(Violation {
-                event: last,
-                rule: "payload",
-                detail: format!(
-                    "carries a payload but is not its log's last event: {cid} follows it"
-                ),
-            });
+            return Err(Broken::Payload(format!(
+                "carries a payload but is not its log's last event: {cid} follows it"
+            ))
+            .at(last));
         }
         // Let go of the shared copy, so the state is changed in place.
         drop(state);
@@ -682,7 +662,7 @@ impl Replay {
         let code = source
             .block(&block)
             .map(|b| Arc::new(Instance::new(b)))
-            .ok_or_else(|| ("refs-resolve", format!("block {block} is not available")))?;
+            .ok_or_else(|| Broken::RefsResolve(format!("block {block} is not available")))?;
         self.code.insert(block, Arc::clone(&code));
         Ok(code)
     }
@@ -793,20 +773,14 @@ impl Replay {
             match (counts(a, &cut), head) {
                 (Head::Must | Head::May, Some(head)) => heads.push(head),
                 (Head::Must, None) => {
-                    return Err((
-                        "order",
-                        format!(
-                            "does not refer to the last event of {name}'s log, {what}, which it must"
-                        ),
-                    ));
+                    return Err(Broken::Order(format!(
+                        "does not refer to the last event of {name}'s log, {what}, which it must"
+                    )));
                 }
                 (Head::MustNot, Some(_)) => {
-                    return Err((
-                        "order",
-                        format!(
-                            "refers to an event of {name}'s log, which it must not: {name} is not {what} in its causal past"
-                        ),
-                    ));
+                    return Err(Broken::Order(format!(
+                        "refers to an event of {name}'s log, which it must not: {name} is not {what} in its causal past"
+                    )));
                 }
                 (Head::May | Head::MustNot, None) => {}
             }
@@ -828,7 +802,9 @@ impl Replay {
 
     /// Checks an event against the state; returns what applying it does. Adds to
     /// `scratch.required` the refs it must have and to `scratch.allowed` those it may
-    /// have.
+    /// have. One check per kind of event: the program's `create`, a slice's or a
+    /// primitive's `create`, a body `deploy`, an announcing `deploy`, a step's first
+    /// half, a step's second half.
     fn check(
         &mut self,
         event: &Event,
@@ -837,303 +813,350 @@ impl Replay {
         scratch: &mut Scratch,
         source: &dyn Source,
     ) -> Result<Checked, Broken> {
-        let Scratch {
-            refs,
-            required,
-            allowed,
-        } = scratch;
-        let checked = |subject: Option<usize>, effect: Effect| Checked { effect, subject };
-        let log = event.log();
         let op = event.op();
         // The log's last event is the first half of a step not completed yet: only
-        // that step's second half may follow it (§4: nothing between the two; the
-        // event after the first half refers to the second half).
+        // that step's second half may follow it (checked there).
+        if !op.opcode().completes_step() {
+            self.between(state, None)?;
+        }
+        match (op.opcode(), event.at()) {
+            (Opcode::Create, None) if event.log() == self.root_log && event.seq() == 0 => {
+                self.check_program_create(event)
+            }
+            (Opcode::Create, None) => self.check_create(event, state, manifest, scratch),
+            (Opcode::Deploy, None) => self.check_body(event, state, source),
+            (Opcode::Deploy, Some(at)) => self.check_announce(event, at, source),
+            (opcode, Some(at)) => {
+                let (owner, claimed) = self.check_instruction(event, at)?;
+                if opcode.starts_step() {
+                    self.check_first_half(event, at, owner, claimed, scratch)
+                } else {
+                    self.check_second_half(event, state, at, owner, scratch)
+                }
+            }
+            (_, None) => Err(Broken::Bytecode(
+                "a capability event names no instruction".into(),
+            )),
+        }
+    }
+
+    /// §4: nothing is written between a step's halves: if the log's last event is the
+    /// first half of a step not completed yet, only that step's second half (whose
+    /// first half is `first`) may follow it.
+    fn between(&self, state: &LogState, first: Option<Cid>) -> Result<(), Broken> {
         let pending = state
             .last
             .filter(|last| self.first_halves.contains_key(last));
-        let between = |first: Option<Cid>| match pending {
-            Some(p) if Some(p) != first => Err((
-                "order",
-                format!(
-                    "follows {p}, the first half of a step, before that step's second half, \
-                     which it must refer to"
-                ),
-            )),
+        match pending {
+            Some(p) if Some(p) != first => Err(Broken::Order(format!(
+                "follows {p}, the first half of a step, before that step's second half, \
+                 which it must refer to"
+            ))),
             _ => Ok(()),
+        }
+    }
+
+    /// The program's `create`: seq 0 of the root log, naming no ambient, signed by
+    /// the program's creator (the root log manifest has no signature of its own).
+    fn check_program_create(&self, event: &Event) -> Result<Checked, Broken> {
+        if *event.op().target() != Target::None {
+            return Err(Broken::Bytecode(
+                "the program's create names no ambient".into(),
+            ));
+        }
+        if event.creator() != self.manifest.creator() {
+            return Err(Broken::LogId(format!(
+                "the root log's first event is signed by {}, not by the program's creator {}",
+                event.creator(),
+                self.manifest.creator()
+            )));
+        }
+        Ok(Checked {
+            subject: Some(0),
+            effect: Effect::ProgramCreate,
+        })
+    }
+
+    /// A slice's `create` (seq 0 of its log, covering its unsigned manifest) or an
+    /// announced primitive's (in its holder's log).
+    fn check_create(
+        &self,
+        event: &Event,
+        state: &LogState,
+        manifest: &Manifest,
+        scratch: &mut Scratch,
+    ) -> Result<Checked, Broken> {
+        let (announce, amb) = if event.seq() == 0 {
+            if event.creator() != manifest.creator() {
+                return Err(Broken::LogId(format!(
+                    "the log's first event is signed by {}, not by its manifest's creator {}",
+                    event.creator(),
+                    manifest.creator()
+                )));
+            }
+            let parent = manifest.parent().expect("slice manifests have a parent");
+            scratch.required.push(parent);
+            let (amb, _) = self.announced[&parent];
+            (parent, amb)
+        } else {
+            state.primitive_pending.ok_or_else(|| {
+                Broken::Order("a create that no announcing deploy precedes".into())
+            })?
         };
-        if !matches!(op.opcode(), Opcode::InCo | Opcode::OutCo | Opcode::Open) {
-            between(None)?;
+        let (_, block) = self.announced[&announce];
+        let expected = self.ambs[amb].name.as_deref().unwrap_or_default();
+        let op = event.op();
+        if op.target().name() != Some(expected) {
+            return Err(Broken::Bytecode(format!(
+                "create names {:?}, the block creates {expected}",
+                op.target()
+            )));
         }
-        match (op.opcode(), event.at()) {
-            (Opcode::Create, None) => {
-                if log == self.root_log && event.seq() == 0 {
-                    if *op.target() != Target::None {
-                        return Err(("bytecode", "the program's create names no ambient".into()));
-                    }
-                    // The root log manifest has no signature: this event's covers it.
-                    if event.creator() != self.manifest.creator() {
-                        return Err((
-                            "log-id",
-                            format!(
-                                "the root log's first event is signed by {}, not by the program's creator {}",
-                                event.creator(),
-                                self.manifest.creator()
-                            ),
-                        ));
-                    }
-                    return Ok(checked(Some(0), Effect::ProgramCreate));
-                }
-                let (announce, amb) = if event.seq() == 0 {
-                    // The slice manifest has no signature: this event's covers it.
-                    if event.creator() != manifest.creator() {
-                        return Err((
-                            "log-id",
-                            format!(
-                                "the log's first event is signed by {}, not by its manifest's creator {}",
-                                event.creator(),
-                                manifest.creator()
-                            ),
-                        ));
-                    }
-                    let parent = manifest.parent().expect("slice manifests have a parent");
-                    required.push(parent);
-                    let (amb, _) = self.announced[&parent];
-                    (parent, amb)
-                } else {
-                    state.primitive_pending.ok_or_else(|| {
-                        (
-                            "order",
-                            "a create that no announcing deploy precedes".into(),
-                        )
-                    })?
-                };
-                let (_, block) = self.announced[&announce];
-                let expected = self.ambs[amb].name.as_deref().unwrap_or_default();
-                if op.target().name() != Some(expected) {
-                    return Err((
-                        "bytecode",
-                        format!(
-                            "create names {:?}, the block creates {expected}",
-                            op.target()
-                        ),
-                    ));
-                }
-                if event.seq() == 0 && manifest.name() != Some(expected) {
-                    return Err(("log-id", "the manifest names another ambient".into()));
-                }
-                Ok(checked(
-                    Some(amb),
-                    Effect::Create {
-                        announce,
-                        amb,
-                        block,
-                        own_log: event.seq() == 0,
-                    },
+        if event.seq() == 0 && manifest.name() != Some(expected) {
+            return Err(Broken::LogId("the manifest names another ambient".into()));
+        }
+        Ok(Checked {
+            subject: Some(amb),
+            effect: Effect::Create {
+                announce,
+                amb,
+                block,
+                own_log: event.seq() == 0,
+            },
+        })
+    }
+
+    /// A body `deploy`: the block of the ambient its log's last event created.
+    fn check_body(
+        &mut self,
+        event: &Event,
+        state: &LogState,
+        source: &dyn Source,
+    ) -> Result<Checked, Broken> {
+        let (_, amb, block) = state
+            .body_pending
+            .ok_or_else(|| Broken::Order("a body deploy that follows no create".into()))?;
+        if *event.op().target() != Target::Block(block) {
+            return Err(Broken::Bytecode(
+                "the body deploy names another block".into(),
+            ));
+        }
+        let code = self.code(block, source)?;
+        Ok(Checked {
+            subject: Some(amb),
+            effect: Effect::Body { amb, block, code },
+        })
+    }
+
+    /// An announcing `deploy`: an enabled `deploy` instruction, in its parent's log.
+    fn check_announce(
+        &mut self,
+        event: &Event,
+        (anchor, index): (Cid, u32),
+        source: &dyn Source,
+    ) -> Result<Checked, Broken> {
+        let enabled = self.enabled_deploys.get(&(anchor, index)).ok_or_else(|| {
+            Broken::Bytecode(format!(
+                "instruction {index} of {anchor} is not an enabled deploy"
+            ))
+        })?;
+        let parent = enabled.parent;
+        let instruction = &enabled.instance.block.instructions[index as usize];
+        let Target::Block(child) = instruction.target else {
+            return Err(Broken::Bytecode("not a deploy instruction".into()));
+        };
+        if *event.op().target() != Target::Block(child) {
+            return Err(Broken::Bytecode(
+                "deploys another block than the instruction".into(),
+            ));
+        }
+        if self.log_owner(parent) != event.log() {
+            return Err(Broken::LogId(
+                "announced in another log than its parent's".into(),
+            ));
+        }
+        let code = self.code(child, source)?;
+        let name = code
+            .name
+            .clone()
+            .ok_or_else(|| Broken::RefsResolve(format!("block {child} is not available")))?;
+        Ok(Checked {
+            subject: Some(parent),
+            effect: Effect::Announce {
+                at: (anchor, index),
+                parent,
+                child,
+                name,
+                position: (event.log(), event.seq()),
+            },
+        })
+    }
+
+    /// A capability event's instruction: the op is instruction `at` of its block
+    /// instance, enabled and not consumed, and the event is in its holder's log.
+    /// Returns the holder and the first half that claimed the capability, if any.
+    fn check_instruction(
+        &self,
+        event: &Event,
+        (anchor, index): (Cid, u32),
+    ) -> Result<(usize, Option<Cid>), Broken> {
+        let key = (anchor, index);
+        let op = event.op();
+        // A live capability knows its instance; otherwise the journal tells.
+        let instance = match self.caps.get(&key) {
+            Some(cap) => &cap.instance,
+            None => self
+                .instances
+                .get(&anchor, self.count)
+                .ok_or_else(|| Broken::Bytecode(format!("{anchor} started no block instance")))?,
+        };
+        let instruction = instance
+            .block
+            .instructions
+            .get(index as usize)
+            .ok_or_else(|| Broken::Bytecode(format!("the block has no instruction {index}")))?;
+        if instruction.op != op.opcode() || instruction.target != *op.target() {
+            return Err(Broken::Bytecode(format!(
+                "the op is not instruction {index} of its block"
+            )));
+        }
+        let cap = self.caps.get(&key).ok_or_else(|| {
+            if self.consumed.contains(&key, self.count) {
+                Broken::Reduction(format!(
+                    "instruction {index} was consumed by an earlier step"
+                ))
+            } else {
+                Broken::Bytecode(format!(
+                    "instruction {index} is not enabled (the instruction it follows has not fired)"
                 ))
             }
-            (Opcode::Deploy, None) => {
-                let (_, amb, block) = state
-                    .body_pending
-                    .ok_or_else(|| ("order", "a body deploy that follows no create".into()))?;
-                if *op.target() != Target::Block(block) {
-                    return Err(("bytecode", "the body deploy names another block".into()));
-                }
-                let code = self.code(block, source)?;
-                Ok(checked(Some(amb), Effect::Body { amb, block, code }))
-            }
-            (Opcode::Deploy, Some((anchor, index))) => {
-                let enabled = self.enabled_deploys.get(&(anchor, index)).ok_or_else(|| {
-                    (
-                        "bytecode",
-                        format!("instruction {index} of {anchor} is not an enabled deploy"),
-                    )
-                })?;
-                let parent = enabled.parent;
-                let instruction = &enabled.instance.block.instructions[index as usize];
-                let Target::Block(child) = instruction.target else {
-                    return Err(("bytecode", "not a deploy instruction".into()));
-                };
-                if *op.target() != Target::Block(child) {
-                    return Err((
-                        "bytecode",
-                        "deploys another block than the instruction".into(),
-                    ));
-                }
-                if self.log_owner(parent) != log {
-                    return Err((
-                        "log-id",
-                        "announced in another log than its parent's".into(),
-                    ));
-                }
-                let code = self.code(child, source)?;
-                let name = code
-                    .name
-                    .clone()
-                    .ok_or_else(|| ("refs-resolve", format!("block {child} is not available")))?;
-                Ok(checked(
-                    Some(parent),
-                    Effect::Announce {
-                        at: (anchor, index),
-                        parent,
-                        child,
-                        name,
-                        position: (log, event.seq()),
-                    },
-                ))
-            }
-            (opcode, Some((anchor, index))) => {
-                let key = (anchor, index);
-                // A live capability knows its instance; otherwise the journal tells.
-                let instance = match self.caps.get(&key) {
-                    Some(cap) => &cap.instance,
-                    None => self.instances.get(&anchor, self.count).ok_or_else(|| {
-                        ("bytecode", format!("{anchor} started no block instance"))
-                    })?,
-                };
-                let instruction = instance
-                    .block
-                    .instructions
-                    .get(index as usize)
-                    .ok_or_else(|| ("bytecode", format!("the block has no instruction {index}")))?;
-                if instruction.op != opcode || instruction.target != *op.target() {
-                    return Err((
-                        "bytecode",
-                        format!("the op is not instruction {index} of its block"),
-                    ));
-                }
-                let cap = self
-                    .caps
-                    .get(&key)
-                    .ok_or_else(|| {
-                        if self.consumed.contains(&key, self.count) {
-                            (
-                                "reduction",
-                                format!("instruction {index} was consumed by an earlier step"),
-                            )
-                        } else {
-                            (
-                                "bytecode",
-                                format!(
-                                    "instruction {index} is not enabled (the instruction it follows has not fired)"
-                                ),
-                            )
-                        }
-                    })?;
-                let (owner, claimed) = (cap.owner, cap.claimed);
-                if self.log_owner(owner) != log {
-                    return Err(("log-id", "recorded in another log than its holder's".into()));
-                }
-                match opcode {
-                    Opcode::In | Opcode::Out | Opcode::OpenCo => {
-                        if let Some(other) = claimed {
-                            return Err((
-                                "reduction",
-                                format!("the capability is already consumed by {other}"),
-                            ));
-                        }
-                        if opcode == Opcode::In {
-                            // The mover takes its whole content along: refer to the
-                            // last event of every log nested in it.
-                            let nested = self.nested(owner);
-                            let heads = self.heads(
-                                event,
-                                refs,
-                                &nested,
-                                |a, cut| match (a.alive, cut.beyond(a.announced_at)) {
-                                    (_, true) => Head::MustNot,
-                                    (true, false) => Head::Must,
-                                    // Dissolved inside the mover, maybe after it moved.
-                                    (false, false) => Head::May,
-                                },
-                                "nested in the mover",
-                            )?;
-                            allowed.extend(heads.iter().map(|h| h.1));
-                        }
-                        Ok(checked(Some(owner), Effect::Claim { key }))
-                    }
-                    _ => {
-                        let dual = match opcode {
-                            Opcode::InCo => Opcode::In,
-                            Opcode::OutCo => Opcode::Out,
-                            _ => Opcode::OpenCo,
-                        };
-                        let first = event
-                            .refs()
-                            .iter()
-                            .find(|r| {
-                                self.first_halves
-                                    .get(*r)
-                                    .is_some_and(|k| self.caps[k].instruction(k.1).op == dual)
-                            })
-                            .copied()
-                            .ok_or_else(|| {
-                                (
-                                    "duality",
-                                    format!("refers to no pending {} event", dual.mnemonic()),
-                                )
-                            })?;
-                        between(Some(first))?;
-                        required.push(first);
-                        let first_at = refs
-                            .iter()
-                            .find(|r| r.1 == first)
-                            .map(|&(log, _, seq)| (log, seq))
-                            .expect("a ref");
-                        let first_key = self.first_halves[&first];
-                        let (cap_key, co_key) = if opcode == Opcode::Open {
-                            (key, first_key)
-                        } else {
-                            (first_key, key)
-                        };
-                        self.legal(cap_key, co_key).map_err(|d| ("reduction", d))?;
-                        // An `open` refers to the last event of the log of each child
-                        // of the opened ambient, whose next event refers to the `open`.
-                        let mut moved = Vec::new();
-                        if opcode == Opcode::Open {
-                            let opened = self.caps[&first_key].owner;
-                            let children: Vec<usize> =
-                                self.ambs[opened].children.iter().copied().collect();
-                            moved = self.heads(
-                                event,
-                                refs,
-                                &children,
-                                |a, cut| {
-                                    if cut.beyond(a.placed_at) {
-                                        Head::MustNot
-                                    } else {
-                                        Head::Must
-                                    }
-                                },
-                                "a child of the opened ambient",
-                            )?;
-                            for &(log, r, seq) in &moved {
-                                if self.logs[&log].next_seq > seq + 1 {
-                                    return Err((
-                                        "order",
-                                        format!(
-                                            "refers to {r} as the last event of its log, but the log goes on after it without referring to this `open`"
-                                        ),
-                                    ));
-                                }
-                            }
-                            allowed.extend(moved.iter().map(|m| m.1));
-                        }
-                        Ok(checked(
-                            Some(owner),
-                            Effect::Complete {
-                                first,
-                                first_at,
-                                cap: cap_key,
-                                co: co_key,
-                                moved,
-                                second: (log, event.seq()),
-                            },
-                        ))
-                    }
-                }
-            }
-            (_, None) => Err(("bytecode", "a capability event names no instruction".into())),
+        })?;
+        if self.log_owner(cap.owner) != event.log() {
+            return Err(Broken::LogId(
+                "recorded in another log than its holder's".into(),
+            ));
         }
+        Ok((cap.owner, cap.claimed))
+    }
+
+    /// A step's first half (`in`, `out`, `open_`): claims a capability no step
+    /// consumed; an `in` also refers to the heads of the logs nested in the mover.
+    fn check_first_half(
+        &self,
+        event: &Event,
+        key: (Cid, u32),
+        owner: usize,
+        claimed: Option<Cid>,
+        scratch: &mut Scratch,
+    ) -> Result<Checked, Broken> {
+        if let Some(other) = claimed {
+            return Err(Broken::Reduction(format!(
+                "the capability is already consumed by {other}"
+            )));
+        }
+        if event.op().opcode() == Opcode::In {
+            // The mover takes its whole content along: refer to the last event of
+            // every log nested in it.
+            let nested = self.nested(owner);
+            let heads = self.heads(
+                event,
+                &scratch.refs,
+                &nested,
+                |a, cut| match (a.alive, cut.beyond(a.announced_at)) {
+                    (_, true) => Head::MustNot,
+                    (true, false) => Head::Must,
+                    // Dissolved inside the mover, maybe after it moved.
+                    (false, false) => Head::May,
+                },
+                "nested in the mover",
+            )?;
+            scratch.allowed.extend(heads.iter().map(|h| h.1));
+        }
+        Ok(Checked {
+            subject: Some(owner),
+            effect: Effect::Claim { key },
+        })
+    }
+
+    /// A step's second half (`in_`, `out_`, `open`): refers to its pending first
+    /// half, and the two form a redex; an `open` also refers to the heads of the
+    /// opened ambient's children's logs.
+    fn check_second_half(
+        &self,
+        event: &Event,
+        state: &LogState,
+        key: (Cid, u32),
+        owner: usize,
+        scratch: &mut Scratch,
+    ) -> Result<Checked, Broken> {
+        let opcode = event.op().opcode();
+        let dual = opcode.dual().expect("a capability");
+        let first = event
+            .refs()
+            .iter()
+            .find(|r| {
+                self.first_halves
+                    .get(*r)
+                    .is_some_and(|k| self.caps[k].instruction(k.1).op == dual)
+            })
+            .copied()
+            .ok_or_else(|| {
+                Broken::Duality(format!("refers to no pending {} event", dual.mnemonic()))
+            })?;
+        self.between(state, Some(first))?;
+        scratch.required.push(first);
+        let first_at = scratch
+            .refs
+            .iter()
+            .find(|r| r.1 == first)
+            .map(|&(log, _, seq)| (log, seq))
+            .expect("a ref");
+        let first_key = self.first_halves[&first];
+        let (cap_key, co_key) = if opcode == Opcode::Open {
+            (key, first_key)
+        } else {
+            (first_key, key)
+        };
+        self.legal(cap_key, co_key).map_err(Broken::Reduction)?;
+        // An `open` refers to the last event of the log of each child of the opened
+        // ambient, whose next event refers to the `open`.
+        let mut moved = Vec::new();
+        if opcode == Opcode::Open {
+            let opened = self.caps[&first_key].owner;
+            let children: Vec<usize> = self.ambs[opened].children.iter().copied().collect();
+            moved = self.heads(
+                event,
+                &scratch.refs,
+                &children,
+                |a, cut| {
+                    if cut.beyond(a.placed_at) {
+                        Head::MustNot
+                    } else {
+                        Head::Must
+                    }
+                },
+                "a child of the opened ambient",
+            )?;
+            for &(log, r, seq) in &moved {
+                if self.logs[&log].next_seq > seq + 1 {
+                    return Err(Broken::Order(format!(
+                        "refers to {r} as the last event of its log, but the log goes on after it without referring to this `open`"
+                    )));
+                }
+            }
+            scratch.allowed.extend(moved.iter().map(|m| m.1));
+        }
+        Ok(Checked {
+            subject: Some(owner),
+            effect: Effect::Complete {
+                first,
+                first_at,
+                cap: cap_key,
+                co: co_key,
+                moved,
+                second: (event.log(), event.seq()),
+            },
+        })
     }
 
     /// An ambient, to change (copied first if a snapshot shares it).
@@ -1609,17 +1632,6 @@ enum Head {
     MustNot,
 }
 
-fn cap_kind(op: Opcode) -> CapKind {
-    match op {
-        Opcode::In => CapKind::In,
-        Opcode::InCo => CapKind::InCo,
-        Opcode::Out => CapKind::Out,
-        Opcode::OutCo => CapKind::OutCo,
-        Opcode::Open => CapKind::Open,
-        _ => CapKind::OpenCo,
-    }
-}
-
 /// Adds instruction `index` of `instance` and everything that follows it to `ast`,
 /// including the bodies of the ambients it deploys.
 fn instruction_subtree(
@@ -1668,4 +1680,10 @@ fn instruction_subtree(
             stack.push((from, j, Some(node)));
         }
     }
+}
+
+/// The capability kind of a capability opcode ([`Opcode::cap_kind`]; `replay/view.rs`
+/// reads it through here).
+fn cap_kind(op: Opcode) -> CapKind {
+    op.cap_kind().expect("a capability opcode")
 }

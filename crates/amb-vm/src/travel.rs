@@ -319,12 +319,7 @@ pub fn state_at(store: &Store, program: Cid, moment: Moment) -> Result<Snapshot,
 /// completes; any other event to the number of steps before it in the order.
 /// The opcode of the first half of a step whose second half is `op`.
 fn first_half_of(op: Opcode) -> Option<Opcode> {
-    match op {
-        Opcode::InCo => Some(Opcode::In),
-        Opcode::OutCo => Some(Opcode::Out),
-        Opcode::Open => Some(Opcode::OpenCo),
-        _ => None,
-    }
+    op.dual().filter(|_| op.completes_step())
 }
 
 fn steps_of(events: &[(Cid, Event)]) -> HashMap<Cid, (u64, usize)> {

@@ -45,6 +45,9 @@ pub enum Value {
     Tuple(Vec<Value>),
     /// `list[…]`: a sequence of values (of any types) built with `cons` and `concat`.
     List(Vec<Value>),
+    /// `failure[…]`: a failed effect, with its reason (`spec/values.md` §3.9,
+    /// `spec/system.md`).
+    Failure(String),
 }
 
 impl Value {
@@ -57,6 +60,7 @@ impl Value {
             Value::Bool(_) => Type::Bool,
             Value::Bytes(_) => Type::Bytes,
             Value::Char(_) => Type::Char,
+            Value::Failure(_) => Type::Failure,
             Value::Tuple(_) => Type::Tuple,
             Value::List(_) => Type::List,
         }
@@ -85,6 +89,7 @@ impl Value {
                 Value::Bool(b) => J::Bool(*b),
                 Value::Bytes(bytes) => tagged("bytes", J::String(to_hex(bytes))),
                 Value::Char(c) => tagged("char", J::String(c.to_string())),
+                Value::Failure(reason) => tagged("failure", J::String(reason.clone())),
                 Value::Tuple(_) | Value::List(_) => return None,
             })
         }
@@ -159,6 +164,15 @@ fn to_hex(bytes: &[u8]) -> String {
     out
 }
 
+/// Whether `text` is a failure's reason: lower-case ASCII words joined by single
+/// `-` (`spec/values.md` §3.9).
+pub fn is_failure_reason(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .split('-')
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
 /// The primitive types, named by the ambient that holds a value of the type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Type {
@@ -178,11 +192,13 @@ pub enum Type {
     Tuple,
     /// `list`
     List,
+    /// `failure`
+    Failure,
 }
 
 impl Type {
     /// Every primitive type.
-    pub const ALL: [Type; 8] = [
+    pub const ALL: [Type; 9] = [
         Type::String,
         Type::Int,
         Type::Float,
@@ -191,6 +207,7 @@ impl Type {
         Type::Char,
         Type::Tuple,
         Type::List,
+        Type::Failure,
     ];
 
     /// The type's ambient name.
@@ -204,6 +221,7 @@ impl Type {
             Type::Char => "char",
             Type::Tuple => "tuple",
             Type::List => "list",
+            Type::Failure => "failure",
         }
     }
 
@@ -287,7 +305,9 @@ pub enum Reason {
         capability: String,
     },
     /// The ambient's name is not a primitive type.
-    #[error("{name} is not a primitive type (string, int, float, bool, bytes, char, tuple, list)")]
+    #[error(
+        "{name} is not a primitive type (string, int, float, bool, bytes, char, tuple, list, failure)"
+    )]
     NotAType {
         /// The name, as printed.
         name: String,
@@ -859,6 +879,19 @@ impl<'a> Evaluator<'a> {
                 };
                 self.values.push((Value::Char(c), 0));
             }
+            Type::Failure => {
+                let leaf = self.literal(node, ty)?;
+                let reason = self.name(leaf);
+                if !is_failure_reason(reason) {
+                    return Err(self.malformed(
+                        node,
+                        leaf,
+                        ty,
+                        "expected a reason: lower-case words joined by -",
+                    ));
+                }
+                self.values.push((Value::Failure(reason.to_string()), 0));
+            }
             Type::Int | Type::Float => self.number(node, ty)?,
             Type::Tuple => self.tuple(node)?,
             Type::List => self.list(node)?,
@@ -1306,7 +1339,7 @@ mod tests {
         assert_eq!(ok("int[length[string[hello[]]]]"), Value::Int(5));
         assert_eq!(
             err("identity[int[length[string[hello[]]]]]"),
-            "identity: identity is not a primitive type (string, int, float, bool, bytes, char, tuple, list)"
+            "identity: identity is not a primitive type (string, int, float, bool, bytes, char, tuple, list, failure)"
         );
         assert_eq!(
             err("string[hello[]|open_]"),

@@ -401,9 +401,10 @@ fn stable_order_indices<'e>(cids: &[Cid], event: impl Fn(usize) -> &'e Event) ->
     order
 }
 
-/// Whether an operation is the second half of a step (the one that applies it).
+/// Whether an operation is the second half of a step (the one that applies it:
+/// [`Opcode::completes_step`]).
 pub fn is_second_half(op: Opcode) -> bool {
-    matches!(op, Opcode::InCo | Opcode::OutCo | Opcode::Open)
+    op.completes_step()
 }
 
 /// Verifies every event of the program whose manifest is `program`, which must be

@@ -492,7 +492,7 @@ fn malformed_tuples() {
     );
     assert_eq!(
         why("tuple[0[hello[]]]"),
-        "tuple/0/hello: hello is not a primitive type (string, int, float, bool, bytes, char, tuple, list)"
+        "tuple/0/hello: hello is not a primitive type (string, int, float, bool, bytes, char, tuple, list, failure)"
     );
     assert_eq!(
         why("tuple[0[int[x[]]]]"),
@@ -562,7 +562,7 @@ fn malformed_lists() {
     );
     assert_eq!(
         why("list[cons[head[x[]]|tail[list[]]]]"),
-        "list/cons/head/x: x is not a primitive type (string, int, float, bool, bytes, char, tuple, list)"
+        "list/cons/head/x: x is not a primitive type (string, int, float, bool, bytes, char, tuple, list, failure)"
     );
     assert_eq!(
         why("list[cons[head[int[1[]]|int[2[]]]|tail[list[]]]]"),
@@ -603,11 +603,11 @@ fn programs_and_capabilities() {
     );
     assert_eq!(
         why("hello[]"),
-        "hello: hello is not a primitive type (string, int, float, bool, bytes, char, tuple, list)"
+        "hello: hello is not a primitive type (string, int, float, bool, bytes, char, tuple, list, failure)"
     );
     assert_eq!(
         why("\"my type\"[]"),
-        "\"my type\": \"my type\" is not a primitive type (string, int, float, bool, bytes, char, tuple, list)"
+        "\"my type\": \"my type\" is not a primitive type (string, int, float, bool, bytes, char, tuple, list, failure)"
     );
     // A capability anywhere is reported before any shape problem.
     for text in [

@@ -193,3 +193,68 @@ fn limits_are_errors_and_traces_list_every_step() {
     assert_eq!(out["truncated"], Value::Bool(true));
     assert_eq!(out["confluent"], Value::Null);
 }
+
+/// An initialized home in a temporary directory (service calls use its store).
+fn home() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().to_str().unwrap();
+    let (code, _, stderr) = amb(&["--home", path, "init"]);
+    assert_eq!(code, 0, "{stderr}");
+    dir
+}
+
+fn example(name: &str) -> String {
+    format!("{}/../../examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_system_examples_reduce_with_their_effects() {
+    let home = home();
+    let h = home.path().to_str().unwrap();
+    // BLAKE3 of the canonical encoding of "hello" (spec/system.md §3).
+    let hash = json(&["--home", h, "--json", "reduce", &example("sys_hash.amb")]);
+    let hello = "c5919eb25e32df3ac400757942250b6a9776c7b1ac1e8e465ec6ca0de8e4cb3f";
+    assert_eq!(hash["normal_form"], format!("x[bytes[{hello}[]]]"));
+    assert_eq!(hash["effects"][0]["service"], "sys_hash");
+    assert_eq!(hash["effects"][0]["argument"], "hello");
+    assert_eq!(hash["effects"][0]["result"]["bytes"], hello);
+    // Store and fetch: y ends with the value x stored.
+    let put_get = json(&["--home", h, "--json", "reduce", &example("sys_put_get.amb")]);
+    let form = put_get["normal_form"].as_str().unwrap();
+    assert!(form.contains("y[string[kept[]]]"), "{form}");
+    let services: Vec<&str> = put_get["effects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, ["sys_put", "sys_get"]);
+    // Random: 16 bytes, another draw each run.
+    let draw = || {
+        let random = json(&["--home", h, "--json", "reduce", &example("sys_random.amb")]);
+        random["effects"][0]["result"]["bytes"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (first, second) = (draw(), draw());
+    assert_eq!(first.len(), 32, "{first}");
+    assert_ne!(first, second);
+}
+
+#[test]
+fn a_program_faking_a_service_ambient_is_refused_with_its_rule() {
+    let home = home();
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake.amb");
+    std::fs::write(&fake, "x[open sys_hash] | sys_hash[open_|bytes[00[]]]").unwrap();
+    let (code, stdout, stderr) = amb(&[
+        "--home",
+        home.path().to_str().unwrap(),
+        "reduce",
+        fake.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0, "{stdout}");
+    assert!(stderr.contains("reserved-name"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

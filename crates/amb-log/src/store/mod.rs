@@ -222,6 +222,20 @@ impl DecodedEvent {
     }
 }
 
+/// An `effect` event with its position in a batch, its CID and its bytes.
+type EncodedEffect<'e> = (usize, Cid, &'e crate::EffectEvent, Vec<u8>);
+
+/// An effect event written as a raw entry (`Store::write_events_and_effects`).
+fn raw<'a>((_, cid, effect, bytes): &'a EncodedEffect<'_>) -> Incoming<'a> {
+    Incoming::Raw(NewEvent {
+        cid: *cid,
+        log: effect.log(),
+        seq: effect.seq(),
+        refs: effect.refs(),
+        bytes,
+    })
+}
+
 /// An event read back from the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEvent {
@@ -925,6 +939,36 @@ impl Store {
         slices: &[Manifest],
         events: &[DecodedEvent],
     ) -> Result<Written> {
+        self.write_events_and_effects(program, slices, events, &[])
+    }
+
+    /// [`Store::write_events`] with `effect` events (`spec/system.md` §6), each
+    /// `(i, effect)` written right before `events[i]` (or after the last event when
+    /// `i` is `events.len()`), kept as raw entries: their bytes as they are,
+    /// indexed by their log, seq and refs.
+    pub fn write_events_and_effects(
+        &self,
+        program: Cid,
+        slices: &[Manifest],
+        events: &[DecodedEvent],
+        effects: &[(usize, crate::EffectEvent)],
+    ) -> Result<Written> {
+        let effects: Vec<EncodedEffect<'_>> = effects
+            .iter()
+            .map(|(at, effect)| {
+                let bytes = effect.encode();
+                (*at, Cid::of(&bytes), effect, bytes)
+            })
+            .collect();
+        let mut pending = effects.iter().peekable();
+        let mut incoming = Vec::with_capacity(events.len() + effects.len());
+        for (at, event) in events.iter().enumerate() {
+            while let Some(effect) = pending.next_if(|e| e.0 <= at) {
+                incoming.push(raw(effect));
+            }
+            incoming.push(Incoming::Decoded(event.cid, &event.event));
+        }
+        incoming.extend(pending.map(raw));
         // A root manifest given with the slices is kept as a block, as it is.
         let roots: Vec<(Cid, Vec<u8>)> = slices
             .iter()
@@ -944,9 +988,7 @@ impl Store {
                 .map(|(cid, bytes)| (*cid, &bytes[..]))
                 .collect(),
             slices,
-            events
-                .iter()
-                .map(|event| Incoming::Decoded(event.cid, &event.event)),
+            incoming.into_iter(),
         )
     }
 

@@ -157,6 +157,7 @@ impl Order {
                 refs: planned.refs.iter().map(|&r| reference(r)).collect(),
                 payload: planned.payload,
                 writer: planned.writer,
+                effect: planned.effect.clone(),
             });
         }
         let reserve = held

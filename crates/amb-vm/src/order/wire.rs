@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use super::{LogId, Order, OrderEvent, OrderLog, Ref};
+use crate::{plan::PlannedEffect, system::service::is_service_name};
 
-/// The version of the encoding.
-const VERSION: u8 = 1;
+/// The version of the encoding (2: events carry what an `effect` event records).
+const VERSION: u8 = 2;
 
 /// Why bytes are not an order.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -73,7 +74,13 @@ struct WireEvent(
     Vec<WireRef>,
     Option<ByteBuf>,
     u32,
+    Option<WireEffect>,
 );
+
+/// What an `effect` event records: the service, the argument's and the result's
+/// value block CIDs.
+#[derive(Serialize, Deserialize)]
+struct WireEffect(String, ByteBuf, ByteBuf);
 
 /// A reference: `(0, i)` an event of the order, `(1, i)` a bare ref.
 #[derive(Clone, Copy, Serialize, Deserialize)]
@@ -153,6 +160,13 @@ impl Order {
                         e.refs.iter().map(|&r| wire_ref(r)).collect(),
                         e.payload.map(cid_bytes),
                         e.writer as u32,
+                        e.effect.as_ref().map(|effect| {
+                            WireEffect(
+                                effect.service.clone(),
+                                cid_bytes(effect.args),
+                                cid_bytes(effect.result),
+                            )
+                        }),
                     )
                 })
                 .collect(),
@@ -210,7 +224,7 @@ impl Order {
         }
         let bare = wire.bare as usize;
         let mut events = Vec::with_capacity(wire.events.len());
-        for (i, WireEvent(log, seq, opcode, target, at, refs, payload, writer)) in
+        for (i, WireEvent(log, seq, opcode, target, at, refs, payload, writer, effect)) in
             wire.events.into_iter().enumerate()
         {
             let bad = |rule| OrderError::Event { event: i, rule };
@@ -260,6 +274,21 @@ impl Order {
                 Some(p) => Some(cid(&p).ok_or(bad("a payload that is no CID"))?),
                 None => None,
             };
+            let effect = match effect {
+                Some(WireEffect(service, args, result)) => {
+                    if !is_service_name(&service) || at.is_some() || payload.is_some() {
+                        return Err(bad(
+                            "an effect of no service, or with an instruction or a payload",
+                        ));
+                    }
+                    Some(PlannedEffect {
+                        service,
+                        args: cid(&args).ok_or(bad("an effect's args is no CID"))?,
+                        result: cid(&result).ok_or(bad("an effect's result is no CID"))?,
+                    })
+                }
+                None => None,
+            };
             events.push(OrderEvent {
                 log,
                 seq,
@@ -269,6 +298,7 @@ impl Order {
                 refs,
                 payload,
                 writer: writer as usize,
+                effect,
             });
         }
         let reserve = wire

@@ -102,35 +102,85 @@ fn describe(engine: &Engine<'_>, step: &Step) -> String {
     )
 }
 
+/// One effect as JSON: `{"service", "argument", "result", "args", "result_block",
+/// "after_step"}` (`spec/system.md`).
+fn effect_json(effect: &amb_vm::system::EffectRecord) -> Value {
+    json!({
+        "service": effect.name,
+        "argument": effect.argument.as_ref().map_or(Value::Null, |a| a.to_json()),
+        "result": effect.result.to_json(),
+        "args": effect.args_cid.map(|c| c.to_string()),
+        "result_block": effect.result_cid.to_string(),
+        "after_step": effect.after_step,
+    })
+}
+
+/// Reduces a program that calls system services (`spec/system.md`), over the home's
+/// store; the program's root block scopes what it puts and gets.
+fn reduce_with_services(
+    ast: &amb_syntax::Ast,
+    limits: Limits,
+    global: &Global,
+    on_step: &mut dyn FnMut(&Engine<'_>, &Step),
+) -> anyhow::Result<(amb_syntax::Ast, Vec<amb_vm::system::EffectRecord>)> {
+    amb_vm::system::check_reserved(ast)?;
+    let store = global
+        .home()
+        .open_store()
+        .context("the program calls system services, which use the node's store")?;
+    let scope = amb_bytecode::compile(ast)
+        .context("compiling")?
+        .root
+        .to_string();
+    let services: std::sync::Arc<dyn amb_vm::system::SystemServices> = std::sync::Arc::new(
+        amb_vm::system::LocalServices::new(std::sync::Arc::new(store)),
+    );
+    amb_vm::system::reduce_traced(
+        ast,
+        &services,
+        &scope,
+        limits,
+        amb_vm::system::EffectLimits::default(),
+        on_step,
+    )
+    .context("reducing")
+}
+
 pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
     let (_, ast) = source::load_program(&args.file, &args.lang, &args.limits)?;
     let limits = Limits {
         max_steps: args.max_steps,
         max_memory_bytes: args.max_memory,
     };
-    let mut engine = Engine::new(&ast, limits).context("starting the reduction")?;
     let mut out = std::io::stdout().lock();
     let mut trace = Vec::new();
     let mut trace_error = None;
-    let steps = engine
-        .run(|engine, step| {
-            if !args.trace || trace_error.is_some() {
-                return;
-            }
-            if global.json {
-                trace.push(describe_json(engine, step));
-            } else if let Err(e) = writeln!(out, "{}", describe(engine, step)) {
-                trace_error = Some(e);
-            }
-        })
-        .context("reducing")?;
+    let mut steps = 0;
+    let mut on_step = |engine: &Engine<'_>, step: &Step| {
+        steps += 1;
+        if !args.trace || trace_error.is_some() {
+            return;
+        }
+        if global.json {
+            trace.push(describe_json(engine, step));
+        } else if let Err(e) = writeln!(out, "{}", describe(engine, step)) {
+            trace_error = Some(e);
+        }
+    };
+    let (final_term, effects) = if amb_vm::system::uses_services(&ast) {
+        reduce_with_services(&ast, limits, global, &mut on_step)?
+    } else {
+        let mut engine = Engine::new(&ast, limits).context("starting the reduction")?;
+        engine.run(&mut on_step).context("reducing")?;
+        let mut final_term = engine.to_ast();
+        final_term.canonicalize();
+        (final_term, Vec::new())
+    };
     if let Some(e) = trace_error {
         return Err(e).context("writing the trace");
     }
-    let mut final_term = engine.to_ast();
-    final_term.canonicalize();
     let value = amb_vm::value_of(&final_term);
-    let stuck = engine.is_stuck();
+    let stuck = super::run::is_stuck(&final_term);
     if global.json {
         let mut json = json!({
             "normal_form": amb_syntax::to_compact_string(&final_term),
@@ -144,6 +194,9 @@ pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
         if args.trace {
             json["trace"] = Value::Array(trace);
         }
+        if !effects.is_empty() {
+            json["effects"] = effects.iter().map(effect_json).collect();
+        }
         writeln!(out, "{json}")?;
     } else {
         if !args.quiet {
@@ -156,6 +209,17 @@ pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
             Err(reason) => writeln!(out, "value: none ({reason})")?,
         }
         writeln!(out, "steps: {steps}")?;
+        for effect in &effects {
+            let argument = effect
+                .argument
+                .as_ref()
+                .map_or("(not a value)".into(), |a| a.to_string());
+            writeln!(
+                out,
+                "effect: {} of {argument} = {}",
+                effect.name, effect.result
+            )?;
+        }
         if stuck {
             writeln!(out, "stuck: capabilities remain that no step can use")?;
         }
