@@ -89,7 +89,7 @@ use amb_log::{Event, Manifest, SigningKey, Store};
 use amb_net::{
     NodeConfig, NodeEvent, NodeHandle,
     deploy::publish_events,
-    wire::{Deployment, MAX_BATCH_EVENTS},
+    wire::{Deployment, MAX_BATCH_EVENTS, SyncRequest},
 };
 use amb_vm::plan::Plan;
 use serde_bytes::ByteBuf;
@@ -805,6 +805,9 @@ fn big_phase(rt: &tokio::runtime::Runtime, monoid: &str, knobs: &Knobs) -> BigRe
 // ----- 3. delegated calls -----
 
 struct DelegatedResult {
+    /// Request-response round trips A → B on the same connection (a `Heads`
+    /// request for a program B does not know), the loopback baseline.
+    round_trip_ms: Vec<f64>,
     granted_ms: Vec<f64>,
     done_ms: Vec<f64>,
     events: usize,
@@ -843,6 +846,7 @@ async fn delegated_calls(source: &str, calls: usize) -> DelegatedResult {
     let b = Node::start(&[&a]).await;
     let b_peer = b.handle.peer_id();
     let mut result = DelegatedResult {
+        round_trip_ms: Vec::new(),
         granted_ms: Vec::new(),
         done_ms: Vec::new(),
         events: 0,
@@ -850,6 +854,17 @@ async fn delegated_calls(source: &str, calls: usize) -> DelegatedResult {
         passes: 0,
         cross_steps: 0,
     };
+    for i in 0..=calls {
+        let program = Cid::of(format!("no such program {i}").as_bytes());
+        let start = Instant::now();
+        a.handle
+            .request(b_peer, SyncRequest::Heads { program })
+            .await
+            .expect("B answers a Heads request");
+        if i > 0 {
+            result.round_trip_ms.push(ms(start.elapsed()));
+        }
+    }
     for call in 0..=calls {
         let start = Instant::now();
         let deployed = tokio::time::timeout(
@@ -1056,11 +1071,12 @@ fn main() {
             d.done_ms.len()
         );
         println!(
-            "| deploy_delegated returns, p50 ms | A's walk done, p50 ms | p90 ms | min–max ms | events (A / B) | control passes | cross-host steps |"
+            "| request round trip A → B, p50 ms | deploy_delegated returns, p50 ms | A's walk done, p50 ms | p90 ms | min–max ms | events (A / B) | control passes | cross-host steps |"
         );
-        println!("|---:|---:|---:|---:|---:|---:|---:|");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
         println!(
-            "| {:.1} | {:.1} | {:.1} | {lo:.1}–{hi:.1} | {} ({} / {}) | {} | {} |",
+            "| {:.2} | {:.1} | {:.1} | {:.1} | {lo:.1}–{hi:.1} | {} ({} / {}) | {} | {} |",
+            percentile(&d.round_trip_ms, 50.0),
             percentile(&d.granted_ms, 50.0),
             percentile(&d.done_ms, 50.0),
             percentile(&d.done_ms, 90.0),
