@@ -123,6 +123,59 @@ impl Feed {
     }
 }
 
+impl Feed {
+    /// What of the order the maker's walk has reached so far: every event its host
+    /// does not write that is walked, and every bare ref's CID known.
+    fn archive(&self, walk: &Execution) -> FeedArchive {
+        let events = self
+            .held
+            .iter()
+            .map(|&p| {
+                (walk.plan().events[p].writer != self.host)
+                    .then(|| walk.cid(p))
+                    .flatten()
+            })
+            .collect();
+        let told = self
+            .bare
+            .iter()
+            .filter_map(|&(p, b)| Some((b as u64, cid_bytes(walk.cid(p)?))))
+            .collect();
+        FeedArchive {
+            peer: self.peer,
+            events,
+            told,
+        }
+    }
+}
+
+impl FeedArchive {
+    /// The answer to `Feed { from }` from `peer`: the events from order index
+    /// `from` on, read by `bytes`, and the bare refs' CIDs.
+    fn answer(
+        &self,
+        from: usize,
+        peer: PeerId,
+        bytes: impl Fn(Cid) -> Option<ByteBuf>,
+    ) -> DelegateResponse {
+        if peer != self.peer {
+            return refuse(DelegateRefusal::NotAllowed);
+        }
+        let events = self
+            .events
+            .iter()
+            .skip(from)
+            .flatten()
+            .filter_map(|&cid| bytes(cid))
+            .take(FEED_MAX_EVENTS)
+            .collect();
+        DelegateResponse::Events {
+            events,
+            told: self.told.clone(),
+        }
+    }
+}
+
 /// What a walk follows.
 enum Script {
     /// The whole plan, with the deployer's feeds.
@@ -402,26 +455,7 @@ impl Executions {
                 Some(Script::Plan { walk, feeds }) => {
                     for feed in feeds {
                         self.orders.remove(&feed.name);
-                        let events = feed
-                            .held
-                            .iter()
-                            .map(|&p| {
-                                (walk.plan().events[p].writer != feed.host)
-                                    .then(|| walk.cid(p))
-                                    .flatten()
-                            })
-                            .collect();
-                        let told = feed
-                            .bare
-                            .iter()
-                            .filter_map(|&(p, b)| Some((b as u64, cid_bytes(walk.cid(p)?))))
-                            .collect();
-                        let archive = FeedArchive {
-                            peer: feed.peer,
-                            events,
-                            told,
-                        };
-                        self.archived.insert(feed.name, archive);
+                        self.archived.insert(feed.name, feed.archive(&walk));
                     }
                 }
                 // What is left unwalked at the end was never part of the order.
@@ -790,42 +824,11 @@ impl Executions {
             let Some(feed) = feeds.iter().find(|f| f.name == *name) else {
                 return refuse(DelegateRefusal::Unknown);
             };
-            if peer != feed.peer {
-                return refuse(DelegateRefusal::NotAllowed);
-            }
-            let events = feed
-                .held
-                .iter()
-                .skip(from)
-                .filter(|&&p| walk.plan().events[p].writer != feed.host)
-                .map_while(|&p| walk.cid(p))
-                .filter_map(bytes)
-                .take(FEED_MAX_EVENTS)
-                .collect();
-            let told = feed
-                .bare
-                .iter()
-                .filter_map(|&(p, b)| Some((b as u64, cid_bytes(walk.cid(p)?))))
-                .collect();
-            return DelegateResponse::Events { events, told };
+            return feed.archive(walk).answer(from, peer, bytes);
         }
         // The order of a walk of the plan that is over: as the maker kept it.
         if let Some(archive) = self.archived.get(name) {
-            if peer != archive.peer {
-                return refuse(DelegateRefusal::NotAllowed);
-            }
-            let events = archive
-                .events
-                .iter()
-                .skip(from)
-                .flatten()
-                .filter_map(|&cid| bytes(cid))
-                .take(FEED_MAX_EVENTS)
-                .collect();
-            return DelegateResponse::Events {
-                events,
-                told: archive.told.clone(),
-            };
+            return archive.answer(from, peer, bytes);
         }
         // A walk that is over: its host answers with its own events as stored.
         if self.over.get(name).is_some() {
