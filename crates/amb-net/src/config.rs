@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use libp2p::Multiaddr;
+use libp2p::{Multiaddr, PeerId};
 use serde::Deserialize;
 
 use crate::{faults::FaultConfig, ingest::IngestLimits, limits::DeployLimits};
@@ -40,6 +40,10 @@ pub struct NodeConfig {
     pub store_cache_bytes: usize,
     /// Whether this node hosts slices that other peers delegate to it.
     pub accept_delegations: bool,
+    /// The peers whose orders this node walks (`None`: any peer's). A delegate
+    /// cannot see the program an order comes from, so it signs what the order
+    /// asks: an operator who hosts for known deployers only lists them here.
+    pub order_makers: Option<Vec<PeerId>>,
     /// How long a delegated run waits for another host's next event before it
     /// gives up.
     pub peer_timeout: Duration,
@@ -66,6 +70,7 @@ impl Default for NodeConfig {
             deploy: DeployLimits::default(),
             store_cache_bytes: DEFAULT_STORE_CACHE_MIB << 20,
             accept_delegations: true,
+            order_makers: None,
             peer_timeout: Duration::from_secs(60),
             max_provider_records: 65_536,
             faults: None,
@@ -118,6 +123,8 @@ pub struct NodeTable {
     pub ban_after: Option<u32>,
     /// Whether to host slices delegated by other peers.
     pub accept_delegations: Option<bool>,
+    /// The peer ids whose orders this node walks (absent: any peer's).
+    pub order_makers: Option<Vec<String>>,
     /// How long a delegated run waits for another host, seconds.
     pub peer_timeout_secs: Option<u64>,
     /// Largest program text a deployment may send, bytes.
@@ -197,6 +204,9 @@ impl NodeTable {
         if let Some(v) = env("ACCEPT_DELEGATIONS") {
             node.accept_delegations = Some(boolean("ACCEPT_DELEGATIONS", &v)?);
         }
+        if let Some(v) = env("ORDER_MAKERS") {
+            node.order_makers = Some(list(v));
+        }
         if let Some(v) = env("PEER_TIMEOUT_SECS") {
             node.peer_timeout_secs = Some(number("PEER_TIMEOUT_SECS", v)?);
         }
@@ -258,6 +268,15 @@ impl NodeTable {
         }
         if let Some(accept) = self.accept_delegations {
             config.accept_delegations = accept;
+        }
+        if let Some(makers) = &self.order_makers {
+            let peer = |id: &String| {
+                id.parse::<PeerId>().map_err(|e| ConfigError::PeerId {
+                    id: id.clone(),
+                    detail: e.to_string(),
+                })
+            };
+            config.order_makers = Some(makers.iter().map(peer).collect::<Result<_, _>>()?);
         }
         if let Some(s) = self.peer_timeout_secs {
             config.peer_timeout = Duration::from_secs(s.max(1));
@@ -340,6 +359,14 @@ pub enum ConfigError {
         what: &'static str,
         /// The address.
         address: String,
+        /// The parser's words.
+        detail: String,
+    },
+    /// An `order_makers` entry that is no peer id.
+    #[error("order_makers: `{id}` is no peer id: {detail}")]
+    PeerId {
+        /// The entry.
+        id: String,
         /// The parser's words.
         detail: String,
     },

@@ -175,12 +175,31 @@ async fn host(
             "this node does not host slices for others".into(),
         ));
     }
+    if !node.accepts_orders_from(&maker) {
+        return Err((
+            DelegateRefusal::NotAllowed,
+            format!("{maker} is not among this node's order_makers"),
+        ));
+    }
     let order = Order::decode(&bytes).map_err(|e| (DelegateRefusal::Malformed, e.to_string()))?;
     let name = Cid::of(&bytes);
     if order.host_index(&node.key().public_key()).is_none() {
         return Err((
             DelegateRefusal::NotHost,
             "this node writes no event of the order".into(),
+        ));
+    }
+    let maker_key = identity::public_key(&maker).ok_or((
+        DelegateRefusal::NotAllowed,
+        "the maker is not an Ed25519 peer".into(),
+    ))?;
+    let written_by_maker = order
+        .host_index(&maker_key)
+        .is_some_and(|m| order.given_logs_written_by(m));
+    if !written_by_maker {
+        return Err((
+            DelegateRefusal::NotAllowed,
+            "the order's root log is not written by the peer that sends it".into(),
         ));
     }
     node.deploy_limits()
@@ -191,10 +210,6 @@ async fn host(
     }
     let store: Arc<Store> = node.store().clone();
     let task_bytes = bytes.clone();
-    let maker_key = identity::public_key(&maker).ok_or((
-        DelegateRefusal::NotAllowed,
-        "the maker is not an Ed25519 peer".into(),
-    ))?;
     tokio::task::spawn_blocking(move || {
         let blocks: Vec<(Cid, &[u8])> = blocks.iter().map(|b| (Cid::of(b), b.as_slice())).collect();
         store.put_blocks(blocks.iter().copied())?;
@@ -224,7 +239,10 @@ pub(crate) async fn start_order(
         .host_index(&node.key().public_key())
         .ok_or(DeploymentError::NotAHost)?;
     let maker_key = identity::public_key(&maker).ok_or(DeploymentError::HostKey)?;
-    if order.host_index(&maker_key).is_none() {
+    let written_by_maker = order
+        .host_index(&maker_key)
+        .is_some_and(|m| order.given_logs_written_by(m));
+    if !written_by_maker {
         return Err(DeploymentError::Maker.into());
     }
     node.follow(name)?;

@@ -292,7 +292,7 @@ pub enum DeploymentError {
     /// An order's bytes do not read as an order.
     #[error("{0}")]
     Order(#[from] amb_vm::order::OrderError),
-    /// The order's maker is no host of it.
-    #[error("the order's maker writes none of its events")]
+    /// The order's root log is not written by its maker (`Order::given_logs_written_by`).
+    #[error("the order's root log is not written by the peer that sent it")]
     Maker,
 }

@@ -34,6 +34,7 @@ pub struct NodeHandle {
 pub(crate) struct Inner {
     pub(crate) finished: Finished,
     pub(crate) accept_delegations: bool,
+    pub(crate) order_makers: Option<Vec<PeerId>>,
     pub(crate) peer_timeout: Duration,
     pub(crate) peer_id: PeerId,
     pub(crate) key: SigningKey,
@@ -100,6 +101,14 @@ impl NodeHandle {
     /// Whether this node hosts slices delegated to it.
     pub fn accepts_delegations(&self) -> bool {
         self.inner.accept_delegations
+    }
+
+    /// Whether this node walks orders that `maker` sends (`order_makers`).
+    pub fn accepts_orders_from(&self, maker: &PeerId) -> bool {
+        self.inner
+            .order_makers
+            .as_ref()
+            .is_none_or(|makers| makers.contains(maker))
     }
 
     /// How long a delegated run waits for another host.

@@ -125,6 +125,7 @@ pub async fn start(
         inner: Arc::new(Inner {
             finished: Finished::new(Arc::clone(&store)),
             accept_delegations: config.accept_delegations,
+            order_makers: config.order_makers.clone(),
             peer_timeout: config.peer_timeout,
             peer_id,
             key,

@@ -214,7 +214,8 @@ pub enum DelegateRefusal {
     NotHost,
     /// `Reserve`: that event is not the second half of a cross-host step whose
     /// first half the asker writes; `Host`: this node hosts for nobody
-    /// (`accept_delegations = false`), or the asker is not the deployer.
+    /// (`accept_delegations = false`), not for the asker (`order_makers`), or the
+    /// order's root log is not the asker's.
     #[serde(rename = "not-allowed")]
     NotAllowed,
     /// The queue the request goes to is full: ask again.

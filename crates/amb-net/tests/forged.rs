@@ -14,8 +14,16 @@ use std::time::Duration;
 
 use amb_bytecode::Cid;
 use amb_engine::Limits;
-use amb_log::{Event, Op, SigningKey, UnsignedEvent};
-use amb_net::{NetError, NodeEvent, NodeInfo, wire::GossipBatch, wire::topic_name};
+use amb_log::{Event, Manifest, Op, SigningKey, UnsignedEvent};
+use amb_net::{
+    NetError, NodeEvent, NodeInfo,
+    wire::{DelegateRefusal, DelegateRequest, DelegateResponse, GossipBatch, topic_name},
+};
+use amb_vm::{
+    grant::host_grant,
+    order::Order as HostOrder,
+    plan::{Hosting, plan_hosted},
+};
 use common::{MONOID, TestNode, WAIT, corpus, events_of, heads, next_event, wait_until};
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId, gossipsub, noise, swarm::SwarmEvent, tcp, yamux};
@@ -509,4 +517,98 @@ async fn a_full_intake_answers_buffer_full_and_goes_on_serving() {
     })
     .await;
     assert_eq!(value.value, "helloworld");
+}
+
+/// The `Host` request that hands `delegate` its order of the corpus monoid whose
+/// root log (and so every step outside `string_concat`) `root_writer` writes.
+fn monoid_order(root_writer: &SigningKey, delegate: &SigningKey) -> DelegateRequest {
+    let source = corpus(MONOID);
+    let ast = amb_syntax::parse(&source).expect("the monoid parses");
+    let (compiled, map) =
+        amb_bytecode::compile_with_map(&ast, &amb_bytecode::BlockLimits::default())
+            .expect("the monoid compiles");
+    let hosting = Hosting {
+        delegated: [("string_concat".to_string(), 1)].into(),
+    };
+    let plan = plan_hosted(&ast, &compiled, &map, Limits::default(), &hosting).expect("a plan");
+    let hosts = vec![root_writer.public_key(), delegate.public_key()];
+    let manifest = Manifest::new_root(compiled.root, None, hosts.clone(), root_writer, [7; 16], 1);
+    let root_log = amb_vm::record::root_log_manifest(&manifest).cid();
+    let grant = host_grant(&plan, &compiled, 1);
+    let order = HostOrder::project(&plan, &grant, root_log, hosts).order;
+    let blocks = compiled
+        .blocks
+        .iter()
+        .filter(|(cid, _)| grant.blocks.contains(cid))
+        .map(|(_, bytes)| ByteBuf::from(bytes.clone()))
+        .collect();
+    DelegateRequest::Host {
+        order: ByteBuf::from(order.encode()),
+        blocks,
+    }
+}
+
+/// A delegate cannot see the program an order comes from, so it signs what the
+/// order asks; it therefore walks only orders whose root log the sender writes
+/// (every other log descends from it), and, when `order_makers` is set, only the
+/// listed peers' orders. A peer passing on another deployer's order, or an order
+/// naming another deployer's root log, is refused `not-allowed`, and nothing is
+/// kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_whose_root_log_another_peer_writes_is_refused() {
+    let (b_key, m_key, victim) = (
+        SigningKey::generate(),
+        SigningKey::generate(),
+        SigningKey::generate(),
+    );
+    let (b_store, _b_dir) = common::new_store();
+    let b = TestNode::start_on(common::config(vec![]), b_key.clone(), b_store).await;
+    let (m_store, _m_dir) = common::new_store();
+    let m = TestNode::start_on(common::config(vec![b.address()]), m_key.clone(), m_store).await;
+    m.wait_connected(b.peer_id()).await;
+
+    let refused = |answer: DelegateResponse| match answer {
+        DelegateResponse::Refused { reason, detail } => (reason, detail),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // The victim's order, sent by M: the root log is the victim's.
+    let answer = m
+        .handle
+        .delegate(b.peer_id(), monoid_order(&victim, &b_key))
+        .await
+        .expect("an answer");
+    let (reason, detail) = refused(answer);
+    assert_eq!(reason, DelegateRefusal::NotAllowed, "{detail}");
+    assert!(detail.contains("root log"), "{detail}");
+    assert_eq!(b.handle.info().await.unwrap().programs, 0, "nothing kept");
+
+    // M's own order is walked (the check can pass).
+    let answer = m
+        .handle
+        .delegate(b.peer_id(), monoid_order(&m_key, &b_key))
+        .await
+        .expect("an answer");
+    assert!(
+        matches!(answer, DelegateResponse::Granted { .. }),
+        "{answer:?}"
+    );
+
+    // A node that walks only the orders of listed makers refuses M's own order.
+    let (c_key, other) = (SigningKey::generate(), SigningKey::generate());
+    let (c_store, _c_dir) = common::new_store();
+    let config = amb_net::NodeConfig {
+        order_makers: Some(vec![amb_net::identity::peer_id(&other.public_key())]),
+        ..common::config(vec![])
+    };
+    let c = TestNode::start_on(config, c_key.clone(), c_store).await;
+    m.handle.dial(c.address()).expect("dialing C");
+    m.wait_connected(c.peer_id()).await;
+    let answer = m
+        .handle
+        .delegate(c.peer_id(), monoid_order(&m_key, &c_key))
+        .await
+        .expect("an answer");
+    let (reason, detail) = refused(answer);
+    assert_eq!(reason, DelegateRefusal::NotAllowed, "{detail}");
+    assert!(detail.contains("order_makers"), "{detail}");
 }

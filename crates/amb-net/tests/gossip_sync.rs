@@ -358,3 +358,108 @@ async fn a_peer_that_knows_only_a_slice_address_reads_that_slice_and_nothing_abo
         info.refused
     );
 }
+
+/// A delegate knows its own slices' addresses (it works out their manifests) and
+/// the CIDs its order tells it; asking the deployer, under its own slice, for a
+/// sibling's bytecode or events, or for the root block, is refused `not-entitled`
+/// and counted, and a log id is no address (`spec/network.md` §3, "Grants").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegate_asking_for_a_siblings_block_or_events_is_refused() {
+    use amb_bytecode::Cid;
+    use amb_log::Manifest;
+    use amb_net::wire::{Range, SyncRefusal, SyncRequest, SyncResponse};
+
+    let a = TestNode::start(common::config(vec![])).await;
+    let b = TestNode::with_peers(&[&a]).await;
+    let c = TestNode::with_peers(&[&a]).await;
+    a.wait_connected(b.peer_id()).await;
+    a.wait_connected(c.peer_id()).await;
+    let source = "d[] | f1[in_ a1.open a1.m1[]] | a1[in f1.open_] \
+                  | f2[in_ a2.open a2.m2[]] | a2[in f2.open_]";
+    let deployed = amb_net::deploy::deploy_delegated(
+        &a.handle,
+        source.to_string(),
+        None,
+        Limits::default(),
+        vec![("f1".into(), b.peer_id()), ("f2".into(), c.peer_id())],
+    )
+    .await
+    .expect("A deploys with B hosting f1 and C hosting f2");
+    let program = deployed.program;
+    let value = amb_net::value(&a.handle, program, WAIT)
+        .await
+        .expect("the run's value on A");
+    assert!(value.normal_form.contains("m1[]"), "{}", value.normal_form);
+
+    let store = a.store();
+    let manifest_of = |cid: Cid| Manifest::decode(&store.get_block(cid).unwrap().unwrap()).unwrap();
+    let root_log = manifest_of(program).root_log().unwrap().cid();
+    let slice_named = |name: &str| {
+        store
+            .program_logs(program)
+            .unwrap()
+            .into_iter()
+            .find(|log| *log != root_log && manifest_of(*log).name() == Some(name))
+            .unwrap_or_else(|| panic!("no slice {name}"))
+    };
+    let (own, sibling) = (slice_named("f1"), slice_named("f2"));
+    let ask = |request: SyncRequest| {
+        let b = &b.handle;
+        let peer = a.peer_id();
+        async move { b.request(peer, request).await.expect("an answer") }
+    };
+    let events = |under: Cid, log: Cid| SyncRequest::Events {
+        under,
+        ranges: vec![Range {
+            log,
+            from: 0,
+            to: u64::MAX,
+        }],
+    };
+    // Its own slice it may read (a positive control).
+    let answer = ask(events(own, own)).await;
+    assert!(
+        matches!(&answer, SyncResponse::Events { events } if !events.is_empty()),
+        "{answer:?}"
+    );
+    let refused = [
+        ask(SyncRequest::Blocks {
+            under: own,
+            cids: vec![manifest_of(sibling).program()],
+        })
+        .await,
+        ask(SyncRequest::Blocks {
+            under: own,
+            cids: vec![sibling],
+        })
+        .await,
+        ask(events(own, sibling)).await,
+        ask(SyncRequest::Blocks {
+            under: own,
+            cids: vec![manifest_of(program).program()],
+        })
+        .await,
+    ];
+    for answer in &refused {
+        assert!(
+            matches!(
+                answer,
+                SyncResponse::Refused {
+                    reason: SyncRefusal::NotEntitled,
+                    ..
+                }
+            ),
+            "{answer:?}"
+        );
+    }
+    // The root log's id, which its order gives it, is no address.
+    let answer = ask(events(root_log, root_log)).await;
+    assert!(matches!(answer, SyncResponse::Unknown), "{answer:?}");
+    let info = a.handle.info().await.unwrap();
+    assert_eq!(
+        info.refused.get("not-entitled"),
+        Some(&4),
+        "{:?}",
+        info.refused
+    );
+}

@@ -274,6 +274,18 @@ fn two_movers_on_two_hosts_race_for_one_co_capability_on_a_third() {
         .count();
     assert_eq!(winners, 1, "{normal_form}");
     assert!(normal_form.contains("[in c."), "{normal_form}");
+    // It is one of the normal forms `amb explore` lists.
+    let out = common::node::amb_command(home_a.sandbox())
+        .args(["explore", file, "--json"])
+        .output()
+        .expect("amb runs");
+    let explored = json_of(&out);
+    let listed = explored["normal_forms"].as_array().expect("normal forms");
+    assert_eq!(listed.len(), 2, "{explored}");
+    assert!(
+        listed.iter().any(|n| n == normal_form.as_str()),
+        "{normal_form} not in {explored}"
+    );
     for answer in &answers {
         assert_eq!(answer["normal_form"], normal_form.as_str());
     }

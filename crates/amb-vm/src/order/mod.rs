@@ -207,6 +207,19 @@ impl Order {
         self.hosts = named.iter().map(|&old| self.hosts[old]).collect();
     }
 
+    /// Whether every event of a log whose id the order gives (the root log) is
+    /// written by host `maker`. A host checks it of the peer that sends an order:
+    /// every other log's id follows from an announcing `deploy` of the order, so
+    /// every log a host is asked to write in then descends from events its maker
+    /// signed, and an order cannot make it sign in a log of a program someone else
+    /// deployed (`spec/events.md` §7).
+    pub fn given_logs_written_by(&self, maker: HostIx) -> bool {
+        self.events
+            .iter()
+            .filter(|e| matches!(self.logs[e.log].id, LogId::Given(_)))
+            .all(|e| e.writer == maker)
+    }
+
     /// The index of `key` among the order's hosts.
     pub fn host_index(&self, key: &PublicKey) -> Option<HostIx> {
         self.hosts.iter().position(|k| k == key)
