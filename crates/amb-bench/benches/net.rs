@@ -943,6 +943,14 @@ async fn delegated_calls(source: &str, calls: usize) -> DelegatedResult {
 // ----- main -----
 
 fn main() {
+    // `RUST_LOG=amb_net::timing=trace` times the nodes' jobs, gossip and requests.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_timer(tracing_subscriber::fmt::time::uptime())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let knobs = Knobs::from_env();
     let monoid = read_monoid(&corpus_dir()).expect("the corpus monoid is readable");
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -135,6 +135,30 @@ pub(crate) enum Job {
     Counters(oneshot::Sender<(BTreeMap<String, u64>, usize, usize, u64)>),
 }
 
+impl Job {
+    /// The job's kind, for timing traces.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Job::Gossip { .. } => "Gossip",
+            Job::Synced { .. } => "Synced",
+            Job::Hold { .. } => "Hold",
+            Job::AppliedLengths { .. } => "AppliedLengths",
+            Job::Status { .. } => "Status",
+            Job::Execute { .. } => "Execute",
+            Job::Reserve { .. } => "Reserve",
+            Job::Arrange { .. } => "Arrange",
+            Job::Feed { .. } => "Feed",
+            Job::Take { .. } => "Take",
+            Job::FeedOf { .. } => "FeedOf",
+            Job::Reserved { .. } => "Reserved",
+            Job::Drive { .. } => "Drive",
+            Job::Fail { .. } => "Fail",
+            Job::Execution { .. } => "Execution",
+            Job::Counters { .. } => "Counters",
+        }
+    }
+}
+
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Command")

@@ -130,6 +130,7 @@ impl Driver {
             } => {
                 let topic = gossipsub::IdentTopic::new(topic_name(program));
                 let behaviour = self.swarm.behaviour_mut();
+                tracing::trace!(target: "amb_net::timing", %program, bytes = data.len(), "publish");
                 let result = match behaviour.gossipsub.publish(topic, data) {
                     Ok(_) | Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(()),
                     Err(e) => Err(e),
@@ -364,7 +365,10 @@ impl Driver {
                 propagation_source,
                 message_id,
                 message,
-            }) => self.receive(message_id, propagation_source, message),
+            }) => {
+                tracing::trace!(target: "amb_net::timing", topic = %message.topic, bytes = message.data.len(), "gossip in");
+                self.receive(message_id, propagation_source, message)
+            }
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }) => {
                 let _ = self.events.send(NodeEvent::Subscribed {
                     peer: peer_id,

@@ -199,6 +199,7 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
         };
         // A program that received events: its walk may go on.
         let mut touched = None;
+        let (kind, started) = (job.kind(), std::time::Instant::now());
         match job {
             Job::Gossip {
                 id,
@@ -354,6 +355,7 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
             finished.insert(program);
         }
         evict(&mut state);
+        tracing::trace!(target: "amb_net::timing", job = kind, us = started.elapsed().as_micros() as u64, "intake job");
     }
 }
 

@@ -12,7 +12,7 @@
 //! The entries are stored in the order they were added, in chunks that never move,
 //! and found through a table of their positions: the replay state of a long program
 //! is mostly these journals, and growing them copies and touches only the small
-//! table, never the entries.
+//! table, never the entries (past the first chunk, which starts small and grows).
 
 use std::{
     hash::{BuildHasher, Hash},
@@ -25,6 +25,9 @@ use crate::hash::CidHash;
 
 /// Entries per chunk.
 const CHUNK: usize = 4096;
+
+/// Room for entries the first chunk starts with; it doubles up to [`CHUNK`].
+const FIRST_CHUNK: usize = 64;
 
 /// The entries of a journal, with the table that finds them.
 #[derive(Clone, Debug, Default)]
@@ -90,9 +93,20 @@ impl<K: Hash + Eq, V> Entries<K, V> {
                 entry.insert((*len, hash));
                 *len = len.checked_add(1).expect("fewer than 2^32 entries");
                 if chunks.last().is_none_or(|chunk| chunk.len() == CHUNK) {
-                    chunks.push(Vec::with_capacity(CHUNK));
+                    // The first chunk starts small (most programs are): fresh
+                    // memory costs its pages' zeroing, for every replay made.
+                    let first = if chunks.is_empty() {
+                        FIRST_CHUNK
+                    } else {
+                        CHUNK
+                    };
+                    chunks.push(Vec::with_capacity(first));
                 }
                 let chunk = chunks.last_mut().expect("a chunk with room");
+                if chunk.len() == chunk.capacity() {
+                    // Only the first chunk grows: doubling, up to `CHUNK`.
+                    chunk.reserve_exact((chunk.len() * 2).min(CHUNK) - chunk.len());
+                }
                 chunk.push((key, value, now));
             }
         }
