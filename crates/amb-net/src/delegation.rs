@@ -91,10 +91,16 @@ pub fn prepare(
     store.put_blocks(plan.value_blocks.iter().map(|(c, b)| (*c, b.as_slice())))?;
     let root_log = root_log_manifest(&manifest).cid();
     let blocks: HashMap<Cid, &Vec<u8>> = compiled.blocks.iter().map(|(c, b)| (*c, b)).collect();
+    let values: HashMap<Cid, &Vec<u8>> = plan.value_blocks.iter().map(|(c, b)| (*c, b)).collect();
     let feeds = (1..hosts.len())
         .map(|host| {
             let grant = host_grant(&plan, &compiled, host);
             let projection = Order::project(&plan, &grant, root_log, hosts.clone());
+            let own_values = projection
+                .order
+                .host_index(&hosts[host])
+                .map(|me| value_blocks(&projection.order.own_payloads(me), &values))
+                .unwrap_or_default();
             let request = DelegateRequest::Host {
                 order: ByteBuf::from(projection.order.encode()),
                 blocks: grant
@@ -102,12 +108,34 @@ pub fn prepare(
                     .iter()
                     .filter_map(|c| blocks.get(c))
                     .map(|b| ByteBuf::from(b.to_vec()))
+                    .chain(own_values)
                     .collect(),
             };
             Feed::new(identity::peer_id(&hosts[host]), host, &projection, request)
         })
         .collect();
     Ok((Execution::new(plan, &manifest, hosts, 0), feeds))
+}
+
+/// The blocks of the values `payloads` name (each a one-part program,
+/// `spec/events.md` §6), found among `values`: a delegate is given those of the
+/// payloads it signs, its own slices' final terms, so it can read its slices'
+/// values (`amb value /amb/<slice>`).
+fn value_blocks(payloads: &[Cid], values: &HashMap<Cid, &Vec<u8>>) -> Vec<ByteBuf> {
+    let mut found = Vec::new();
+    for &root in payloads {
+        let get = |cid: &Cid| {
+            let bytes = values.get(cid)?;
+            found.push(ByteBuf::from(bytes.to_vec()));
+            Some(bytes.as_slice())
+        };
+        // A payload the plan has no block for is left out: the delegate then
+        // answers that it cannot read that value.
+        let _ = amb_bytecode::Program::load(root, get, &amb_bytecode::BlockLimits::default());
+    }
+    found.sort_unstable();
+    found.dedup();
+    found
 }
 
 /// The keys of a deployment's hosts, in order.

@@ -26,6 +26,7 @@ pub mod node;
 mod recent;
 mod restart;
 mod serve;
+mod slice;
 mod source;
 pub mod status;
 pub mod sync;

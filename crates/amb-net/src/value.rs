@@ -17,6 +17,7 @@ use crate::{
     error::NetError,
     event::NodeEvent,
     handle::NodeHandle,
+    slice,
     sync::{fetch, find_holder, sync_from},
 };
 
@@ -42,6 +43,9 @@ pub async fn value(
 ) -> Result<ProgramValue, NetError> {
     let deadline = Instant::now() + wait;
     let address = format!("/amb/{program}");
+    if slice::is_held_slice(node.store(), program)? {
+        return slice::slice_value(node, program, wait).await;
+    }
     loop {
         if node.status(program).await?.held {
             break;
@@ -143,7 +147,7 @@ async fn wait_until_over(
 
 /// What may end a wait for a run: a run learned to be over, a walk of this node
 /// moving, events stored.
-struct Changes {
+pub(crate) struct Changes {
     finished: watch::Receiver<u64>,
     walks: watch::Receiver<u64>,
     events: broadcast::Receiver<NodeEvent>,
@@ -151,7 +155,7 @@ struct Changes {
 
 impl Changes {
     /// Told of every change from now on.
-    fn new(node: &NodeHandle) -> Changes {
+    pub(crate) fn new(node: &NodeHandle) -> Changes {
         Changes {
             finished: node.finished_changes(),
             walks: node.walk_changes(),
@@ -160,7 +164,7 @@ impl Changes {
     }
 
     /// Waits for the next change that concerns `program`, or until `until`.
-    async fn next(&mut self, program: Cid, until: Instant) -> Result<(), NetError> {
+    pub(crate) async fn next(&mut self, program: Cid, until: Instant) -> Result<(), NetError> {
         let stored = async {
             loop {
                 match self.events.recv().await {

@@ -12,6 +12,7 @@
 //!   events and checks every rule; [`completeness`]: whether a stored run is whole,
 //!   an interrupted prefix, or missing what its events promise; [`travel`]: time
 //!   travel over past states;
+//! - [`part`]: a delegate's part as stored (its order's events, listed unreplayed);
 //! - [`stored`]: loading a stored program, ready to plan (`amb run --resume` and a
 //!   node's walk of a deployment);
 //! - [`value`]: typed values of programs (`spec/values.md`);
@@ -29,6 +30,7 @@ mod hash;
 mod journal;
 pub mod order;
 mod overlay;
+pub mod part;
 pub mod plan;
 pub mod record;
 pub mod replay;

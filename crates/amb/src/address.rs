@@ -125,6 +125,15 @@ pub(crate) fn resolve(store: &Store, text: &str) -> Result<Cid, AddressError> {
     }
 }
 
+/// The part (a delegate's order, `amb_vm::part`) that `text` names in `store`: a
+/// full CID or a unique prefix of a stored program's; `None` when it names no part.
+pub(crate) fn part(store: &Store, text: &str) -> Result<Option<Cid>, AddressError> {
+    let Ok(cid) = among(text, &store.programs()?) else {
+        return Ok(None);
+    };
+    Ok(amb_vm::part::is_part(store, cid)?.then_some(cid))
+}
+
 /// The event of `program` that `text` names: a full event CID, or a unique prefix of
 /// one of `events` (as `amb log` prints them).
 pub(crate) fn event(

@@ -91,6 +91,13 @@ fn the_monoid_runs_across_two_nodes_and_a_late_observer_verifies_it() {
     }
     let status = json_of(&c.client(&["info", "--json"]));
     assert_eq!(status["refused"], serde_json::json!({}), "{status}");
+    // `func` opens string_concat before the end: B's slice has no value of its
+    // own, and B says so once its walk is over (not after the wait).
+    let slice = slice_address(&b, "string_concat");
+    let out = b.client(&["value", &slice, "--json", "--wait", "60"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("has no value"), "{said}");
     for node in [&mut a, &mut b, &mut c] {
         assert!(node.terminate().success());
     }
@@ -399,6 +406,16 @@ fn eight_calls_on_eight_delegates_each_learn_only_their_own_function() {
         assert_eq!(info["outside_grant"], 0, "{info}");
         assert_eq!(info["refused"], serde_json::json!({}), "{info}");
     }
+    // Each delegate reads its function's slice value (the deployer too).
+    for (i, delegate) in delegates.iter().enumerate() {
+        let name = format!("f{}", i + 1);
+        let slice = slice_address(delegate, &name);
+        let expected = format!("{name}[secret{}x[]]", i + 1);
+        for node in [delegate, &a] {
+            let answer = value(node, &slice);
+            assert_eq!(answer["normal_form"], expected.as_str(), "{answer}");
+        }
+    }
     for node in delegates.iter_mut().chain([&mut a, &mut late]) {
         assert!(node.terminate().success());
     }
@@ -437,6 +454,24 @@ fn eight_calls_on_eight_delegates_each_learn_only_their_own_function() {
         );
         assert_never_held(home, &address);
     }
+}
+
+/// The address of the slice `name` that the delegate `node` hosts, found as its
+/// user would: the one part `amb ls` lists, whose log named `name` is the slice.
+fn slice_address(node: &Node, name: &str) -> String {
+    let listed = json_of(&node.client(&["ls", "--json"]));
+    let programs = listed["programs"].as_array().expect("a list");
+    assert_eq!(programs.len(), 1, "{listed}");
+    let part = programs[0]["address"].as_str().expect("an address");
+    let events = json_of(&node.client(&["log", part, "--json"]));
+    let log = events
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|e| e["log_name"] == name)
+        .and_then(|e| e["log"].as_str())
+        .unwrap_or_else(|| panic!("no log {name} in {events}"));
+    format!("/amb/{log}")
 }
 
 /// Every file's bytes under `dir`, concatenated.

@@ -220,6 +220,16 @@ impl Order {
             .all(|e| e.writer == maker)
     }
 
+    /// The payloads (value blocks' CIDs, `spec/events.md` §6) of the events host
+    /// `me` writes: its own slices' final terms.
+    pub fn own_payloads(&self, me: HostIx) -> Vec<Cid> {
+        self.events
+            .iter()
+            .filter(|e| e.writer == me)
+            .filter_map(|e| e.payload)
+            .collect()
+    }
+
     /// The index of `key` among the order's hosts.
     pub fn host_index(&self, key: &PublicKey) -> Option<HostIx> {
         self.hosts.iter().position(|k| k == key)

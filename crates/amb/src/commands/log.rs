@@ -52,7 +52,13 @@ pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
 /// The events of the home's store, in replay order, and how many logs they are in.
 fn local(args: &Args, global: &Global) -> anyhow::Result<(Cid, ExitCode, Vec<Value>, usize)> {
     let store = global.home().open_store()?;
-    let program = crate::address::resolve(&store, &args.address)?;
+    let program = match crate::address::resolve(&store, &args.address) {
+        Ok(program) => program,
+        Err(e) => match crate::address::part(&store, &args.address)? {
+            Some(part) => return local_part(args, &store, part),
+            None => return Err(e.into()),
+        },
+    };
     let logs = store.program_logs(program)?;
     let status = args.verify.check(&store, program)?;
     let mut names: BTreeMap<Cid, String> = BTreeMap::new();
@@ -79,6 +85,31 @@ fn local(args: &Args, global: &Global) -> anyhow::Result<(Cid, ExitCode, Vec<Val
         })
         .collect();
     Ok((program, status, listed, logs.len()))
+}
+
+/// The events of a delegate's part (`amb_vm::part`), log by log: they cannot be
+/// replayed or verified without the program, so `--verify` is refused.
+fn local_part(
+    args: &Args,
+    store: &amb_log::Store,
+    part: Cid,
+) -> anyhow::Result<(Cid, ExitCode, Vec<Value>, usize)> {
+    crate::commands::json_error::ensure_valid!(
+        !args.verify.asked(),
+        "/amb/{part} is a host's part of a program (its order), not a program: it cannot be verified without the program's address"
+    );
+    let events = amb_vm::part::part_events(store, part)?;
+    let listed = events
+        .iter()
+        .map(|p| event_json(&p.cid, &p.event, &p.log_name))
+        .collect();
+    eprintln!("a host's part of a program: its events as this node walked them");
+    Ok((
+        part,
+        ExitCode::SUCCESS,
+        listed,
+        store.program_logs(part)?.len(),
+    ))
 }
 
 /// The events as the node at `node` serves them (every page of its events route),

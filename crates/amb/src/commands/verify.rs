@@ -151,6 +151,11 @@ pub(crate) struct VerifyFirst {
 }
 
 impl VerifyFirst {
+    /// Whether `--verify` was given.
+    pub(crate) fn asked(&self) -> bool {
+        self.verify
+    }
+
     /// Verifies `program` if asked (an error if a rule is broken), else says on
     /// standard error that it is not verified; returns the exit status the command
     /// ends with once it has shown the program: [`EXIT_INCOMPLETE`] for an incomplete

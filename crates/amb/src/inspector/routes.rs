@@ -95,6 +95,10 @@ impl From<CacheError> for ApiError {
             CacheError::Store(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", message)
             }
+            // No program at that address here (a slice's, a part's, no manifest).
+            CacheError::Replay(amb_vm::verify::VerifyError::Program(..)) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not-found", message)
+            }
             CacheError::Replay(e) => {
                 let error = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message);
                 match (e.rule(), e.event()) {
@@ -223,6 +227,26 @@ async fn events(
     Checked(Query(query)): Checked<Query<EventsQuery>>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = limit(query.limit, 500, MAX_EVENTS)?;
+    // A delegate's part (its order's events) is listed as stored: no program to
+    // replay it under.
+    let part = program_cid(&cid)?;
+    let store = Arc::clone(&reader.store);
+    let part_events = blocking(move || {
+        if !amb_vm::part::is_part(&store, part).map_err(CacheError::Store)? {
+            return Ok(None);
+        }
+        let events = amb_vm::part::part_events(&store, part).map_err(CacheError::Replay)?;
+        Ok(Some(views::part_events_page(
+            part,
+            &events,
+            query.after,
+            limit,
+        )))
+    })
+    .await?;
+    if let Some(page) = part_events {
+        return Ok(Json(page));
+    }
     with_timeline(reader, &cid, move |timeline| {
         Ok(views::events_page(timeline, query.after, limit))
     })

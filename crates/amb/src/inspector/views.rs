@@ -158,6 +158,39 @@ pub(crate) fn events_page(timeline: &Timeline<'_>, after: Option<usize>, limit: 
     })
 }
 
+/// A page of a delegate's part's events (`amb_vm::part`), in the shape of
+/// [`events_page`]: not replayed (`step` null), not verified under a program
+/// (`verified` false: each was checked against the order when walked).
+pub(crate) fn part_events_page(
+    part: Cid,
+    events: &[amb_vm::part::PartEvent],
+    after: Option<usize>,
+    limit: usize,
+) -> Value {
+    let start = after.map_or(0, |a| a.saturating_add(1)).min(events.len());
+    let end = start.saturating_add(limit).min(events.len());
+    let mut peers = Peers::default();
+    let page: Vec<Value> = events[start..end]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut json =
+                event_json_by(&p.cid, &p.event, &p.log_name, &peers.of(p.event.creator()));
+            json["index"] = json!(start + i);
+            json["step"] = Value::Null;
+            json["verified"] = json!(false);
+            json
+        })
+        .collect();
+    json!({
+        "address": format!("/amb/{part}"),
+        "part": true,
+        "total": events.len(),
+        "events": page,
+        "next": (end < events.len() && end > start).then(|| end - 1),
+    })
+}
+
 /// `{"term", "step", "total_steps"}`: the first two exactly what `amb inspect --at
 /// K --json` prints.
 pub(crate) fn term(timeline: &Timeline<'_>, moment: Moment) -> Result<Value, ViewError> {
