@@ -463,3 +463,42 @@ async fn a_delegate_asking_for_a_siblings_block_or_events_is_refused() {
         info.refused
     );
 }
+
+/// A holder of a program reads a slice's value by the slice's address (the
+/// payload of its log's last event, `spec/events.md` §6); a peer that holds none
+/// of the slice is told where to ask, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slice_value_is_read_where_the_slice_is_held() {
+    use amb_bytecode::Cid;
+    use amb_log::Manifest;
+
+    let a = TestNode::start(common::config(vec![])).await;
+    let source = "d[] | f1[in_ a1.open a1.m1[]] | a1[in f1.open_]";
+    let deployed = amb_net::deploy(&a.handle, source.to_string(), None, Limits::default())
+        .await
+        .expect("deploying");
+    let program = deployed.program;
+    let store = a.store();
+    let manifest_of = |cid: Cid| Manifest::decode(&store.get_block(cid).unwrap().unwrap()).unwrap();
+    let slice = store
+        .program_logs(program)
+        .unwrap()
+        .into_iter()
+        .find(|log| *log != program && manifest_of(*log).name() == Some("f1"))
+        .expect("the slice f1");
+    let on_a = amb_net::value(&a.handle, slice, WAIT)
+        .await
+        .expect("f1's value on A");
+    assert_eq!(on_a.normal_form, "f1[m1[]]");
+    let b = TestNode::with_peers(&[&a]).await;
+    b.wait_connected(a.peer_id()).await;
+    let started = std::time::Instant::now();
+    let error = amb_net::value(&b.handle, slice, WAIT)
+        .await
+        .expect_err("B holds none of f1");
+    assert!(error.to_string().contains("a slice's address"), "{error}");
+    assert!(
+        started.elapsed() < WAIT / 2,
+        "answered without waiting it out"
+    );
+}
