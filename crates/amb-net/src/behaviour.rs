@@ -12,7 +12,7 @@ use libp2p::{
 };
 
 use crate::{
-    codec::Codec,
+    codec::{Codec, Received},
     config::NodeConfig,
     error::BehaviourError,
     wire::{
@@ -46,8 +46,13 @@ impl std::fmt::Debug for Behaviour {
 }
 
 impl Behaviour {
-    /// The behaviours for `key` under `config`.
-    pub fn new(key: &identity::Keypair, config: &NodeConfig) -> Result<Behaviour, BehaviourError> {
+    /// The behaviours for `key` under `config`; the request-response codecs count
+    /// the bytes they read in `received`.
+    pub fn new(
+        key: &identity::Keypair,
+        config: &NodeConfig,
+        received: &Received,
+    ) -> Result<Behaviour, BehaviourError> {
         let peer_id = key.public().to_peer_id();
         let gossip_config = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Strict)
@@ -78,7 +83,8 @@ impl Behaviour {
             Codec::new(
                 MAX_REQUEST_BYTES as u64,
                 (MAX_RESPONSE_BYTES + (1 << 20)) as u64,
-            ),
+            )
+            .counting(received),
             [(
                 StreamProtocol::new(SYNC_PROTOCOL),
                 request_response::ProtocolSupport::Full,
@@ -87,7 +93,7 @@ impl Behaviour {
         );
         // libp2p's defaults for this protocol: requests of 1 MiB, answers of 10 MiB.
         let delegate = request_response::Behaviour::with_codec(
-            Codec::new(1 << 20, 10 << 20),
+            Codec::new(1 << 20, 10 << 20).counting(received),
             [(
                 StreamProtocol::new(DELEGATE_PROTOCOL),
                 request_response::ProtocolSupport::Full,
@@ -166,7 +172,8 @@ mod tests {
             max_provider_records,
             ..NodeConfig::default()
         };
-        let mut behaviour = Behaviour::new(&key, &config).expect("the behaviours");
+        let mut behaviour =
+            Behaviour::new(&key, &config, &Received::default()).expect("the behaviours");
         for i in 0..programs {
             let program = amb_bytecode::Cid::of(&i.to_le_bytes());
             behaviour
