@@ -116,13 +116,17 @@ fn parts(home: &Path) -> Vec<(Cid, u64)> {
         .collect()
 }
 
-/// Deploys `source` on `node` (delegating `delegate`'s names) and reads its value:
-/// the value's normal form, the address and the time it took.
+/// Deploys `source` on `node` (delegating `delegate`'s names), waits until its
+/// status says the run is complete (polled every 10 ms) and reads its value: the
+/// value's normal form, the address and the time from the deploy request to the
+/// value. A run not complete after [`WAIT`] panics with its status and the logs
+/// of `hosts` that show a problem.
 fn deploy_and_read(
     node: &NodeProcess,
     source: &str,
     name: &str,
     delegate: &Value,
+    hosts: &[NodeProcess],
 ) -> (String, String, Duration) {
     let started = Instant::now();
     let (status, deployed) = node.post(
@@ -134,16 +138,57 @@ fn deploy_and_read(
         .as_str()
         .expect("an address")
         .to_string();
-    let wait = WAIT.as_millis();
-    let value = node.get(&format!(
-        "/v1/programs/{}/value?wait_ms={wait}",
-        &address[5..]
-    ));
+    let cid = &address[5..];
+    loop {
+        let status = node.get(&format!("/v1/programs/{cid}"));
+        let walked = status["execution"].is_null() || status["execution"]["done"] == true;
+        if status["complete"] == true && walked {
+            break;
+        }
+        if started.elapsed() > run_wait() {
+            let waited = status["execution"]["waiting_for"].as_str().unwrap_or("-");
+            let logs: Vec<String> = std::iter::once(node)
+                .chain(hosts.iter().filter(|h| h.peer_id == waited))
+                .map(|n| {
+                    let log = n.logged();
+                    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                    format!(
+                        "--- {} (last lines, newest first):\n{}",
+                        n.peer_id,
+                        tail.join("\n")
+                    )
+                })
+                .collect();
+            panic!(
+                "{address} not over after {WAIT:?}: {status}\n{}",
+                logs.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let value = node
+        .try_get(&format!("/v1/programs/{cid}/value?wait_ms=60000"))
+        .unwrap_or_else(|(status, body)| {
+            panic!(
+                "{address} complete but no value: {status} {body}\n{}",
+                node.logged()
+                    .lines()
+                    .rev()
+                    .take(30)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
     let took = started.elapsed();
     let normal_form = value["normal_form"]
         .as_str()
         .unwrap_or_else(|| panic!("no value: {value}"));
     (normal_form.to_string(), address, took)
+}
+
+/// The longest a run may take (`AMB_BENCH_WAIT_SECS`, default 120).
+fn run_wait() -> Duration {
+    Duration::from_secs(knob("AMB_BENCH_WAIT_SECS", 120) as u64)
 }
 
 /// Waits until `probe` holds, polling every 50 ms; panics after [`WAIT`].
@@ -207,8 +252,9 @@ fn main() {
     let mut alone_ms = Vec::new();
     for round in 0..rounds {
         let (normal_form, _, took) =
-            deploy_and_read(&alone, &source, &format!("alone-{round}"), &json!({}));
+            deploy_and_read(&alone, &source, &format!("alone-{round}"), &json!({}), &[]);
         assert_eq!(normal_form, expected, "the lone node's value");
+        println!("alone, round {round}: {:.1} ms", ms(took));
         alone_ms.push(ms(took));
     }
     drop(alone);
@@ -244,9 +290,15 @@ fn main() {
     let mut fanned_ms = Vec::new();
     let mut addresses = Vec::new();
     for round in 0..rounds {
-        let (normal_form, address, took) =
-            deploy_and_read(&deployer, &source, &format!("fanout-{round}"), &delegate);
+        let (normal_form, address, took) = deploy_and_read(
+            &deployer,
+            &source,
+            &format!("fanout-{round}"),
+            &delegate,
+            &hosts,
+        );
         assert_eq!(normal_form, expected, "the delegated run's value");
+        println!("delegated, round {round}: {:.1} ms", ms(took));
         fanned_ms.push(ms(took));
         addresses.push(address);
     }

@@ -165,14 +165,20 @@ impl NodeProcess {
     }
 
     pub(crate) fn get(&self, route: &str) -> Value {
-        ureq::AgentBuilder::new()
-            .timeout(WAIT)
-            .build()
-            .get(&format!("{}{route}", self.api))
-            .call()
-            .expect("the API answers")
-            .into_json()
-            .expect("a JSON answer")
+        self.try_get(route)
+            .unwrap_or_else(|(status, body)| panic!("GET {route}: {status} {body}"))
+    }
+
+    /// GETs JSON: the body, or the status and the body of an error.
+    pub(crate) fn try_get(&self, route: &str) -> Result<Value, (u16, Value)> {
+        let agent = ureq::AgentBuilder::new().timeout(WAIT).build();
+        match agent.get(&format!("{}{route}", self.api)).call() {
+            Ok(r) => Ok(r.into_json().expect("a JSON answer")),
+            Err(ureq::Error::Status(status, r)) => {
+                Err((status, r.into_json().unwrap_or(Value::Null)))
+            }
+            Err(e) => panic!("the API does not answer: {e}"),
+        }
     }
 
     /// Sends SIGTERM and waits until the process exits (its store is closed).
