@@ -119,7 +119,7 @@ fn parts(home: &Path) -> Vec<(Cid, u64)> {
 /// Deploys `source` on `node` (delegating `delegate`'s names), waits until its
 /// status says the run is complete (polled every 10 ms) and reads its value: the
 /// value's normal form, the address and the time from the deploy request to the
-/// value. A run not complete after [`WAIT`] panics with its status and the logs
+/// value. A run not complete after [`run_wait`] panics with its status and the logs
 /// of `hosts` that show a problem.
 fn deploy_and_read(
     node: &NodeProcess,
@@ -160,7 +160,8 @@ fn deploy_and_read(
                 })
                 .collect();
             panic!(
-                "{address} not over after {WAIT:?}: {status}\n{}",
+                "{address} not over after {:?}: {status}\n{}",
+                run_wait(),
                 logs.join("\n")
             );
         }
