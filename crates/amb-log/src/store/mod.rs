@@ -1551,7 +1551,10 @@ mod tests {
             .write_received(program, &[], &[event(1)], false)
             .expect("written");
         assert!(store.has_event(Cid::of(&bytes[1])).unwrap(), "read at once");
-        assert!(copy_has("before.redb", 0), "the durable commit is in a copy");
+        assert!(
+            copy_has("before.redb", 0),
+            "the durable commit is in a copy"
+        );
         assert!(!copy_has("deferred.redb", 1), "not durable yet");
         store.flush().expect("flushed");
         assert!(copy_has("flushed.redb", 1), "durable after flush");
