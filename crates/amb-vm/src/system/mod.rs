@@ -28,5 +28,5 @@ pub use reduce::{
     EffectHost, EffectRecord, ReduceError, check_reserved, reduce, reduce_traced, services_needed,
     uses_services,
 };
-pub use service::{Failure, Service, SystemServices};
+pub use service::{Failure, Service, SystemServices, is_service_name};
 pub use term::{canonical_encoding, term_of, value_block};
