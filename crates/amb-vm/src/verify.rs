@@ -43,6 +43,9 @@ pub struct Verified {
     /// The effect events replayed, in replay order, with how each result was
     /// accepted (`spec/system.md` §7): none was performed again.
     pub effects: Vec<crate::replay::ReplayedEffect>,
+    /// Effects this process performed while verifying (by
+    /// [`crate::system::effects_performed`]): 0, as a verifier performs none.
+    pub effects_performed: u64,
 }
 
 impl Verified {
@@ -662,6 +665,7 @@ impl Checked {
         manifest: Arc<Manifest>,
         progress: &dyn Progress,
     ) -> Result<Verified, VerifyError> {
+        let performed_before = crate::system::effects_performed();
         self.check_signatures()?;
         let checked = self.events;
         if checked.is_empty() {
@@ -701,6 +705,7 @@ impl Checked {
             order: order.into_iter().map(|i| cids[i as usize]).collect(),
             completeness,
             effects: replay.effects().to_vec(),
+            effects_performed: crate::system::effects_performed().saturating_sub(performed_before),
         })
     }
 }
