@@ -184,8 +184,11 @@ fn plan_run(
     if !amb_vm::system::uses_services(ast) {
         return amb_vm::plan::plan(ast, compiled, map, limits).context("reducing");
     }
-    let services: std::sync::Arc<dyn SystemServices> =
-        std::sync::Arc::new(LocalServices::new(std::sync::Arc::clone(store)));
+    let services: std::sync::Arc<dyn SystemServices> = std::sync::Arc::new(
+        // A get of a block the store lacks waits for it as long as an effect may
+        // take, then brings in `timeout` (spec/system.md §5).
+        LocalServices::new(std::sync::Arc::clone(store)).waiting_for_blocks(effect_limits.timeout),
+    );
     let scope = manifest.cid().to_string();
     let host = EffectHost {
         services: &services,
