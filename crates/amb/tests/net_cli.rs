@@ -244,6 +244,26 @@ fn deploy_and_value_fail_clearly() {
     let output = node.client(&["value", "/amb/not-a-cid", "--json"]);
     let err = failure(&output);
     assert!(err.contains("not-a-cid"), "{err}");
+
+    // A program needing a system service the node does not offer (it lists the
+    // ones it does) is refused, naming the service.
+    let info = node.info();
+    assert_eq!(info["services"], json!([]), "{info}");
+    let random =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sys_random.amb");
+    let output = node.client(&["deploy", random.to_str().unwrap(), "--json"]);
+    let err = failure(&output);
+    assert!(
+        err.contains("sys_random") && err.contains("does not offer"),
+        "{err}"
+    );
+    json_error(&output, "not-offered");
+    let shown = node.client(&["info"]);
+    assert!(
+        text(&shown.stdout).contains("system services offered: none"),
+        "{}",
+        text(&shown.stdout)
+    );
     // The node is unharmed by all this.
     assert_eq!(node.info()["peer_id"], node.peer_id.as_str());
 }
