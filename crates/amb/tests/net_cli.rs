@@ -1203,3 +1203,21 @@ fn deploy_info_and_value_use_the_default_node_address() {
     let out = without(&["export", &unknown, "-o", car, "--node", &default.api]);
     assert!(failure(&out).contains("no program"), "{out:?}");
 }
+
+#[test]
+fn a_node_holding_an_imported_run_with_effects_gives_its_recorded_random_value() {
+    let a = Home::new();
+    let random =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sys_random.amb");
+    let run = json_of(&a.amb(&["run", random.to_str().unwrap(), "--json"]));
+    let address = run["address"].as_str().unwrap();
+    assert_eq!(run["value"]["bytes"].as_str().unwrap().len(), 32, "{run}");
+    let car = a.sandbox().join("random.car");
+    json_of(&a.amb(&["export", address, "-o", car.to_str().unwrap(), "--json"]));
+    let b = Home::new();
+    json_of(&b.amb(&["import", car.to_str().unwrap(), "--json"]));
+    // The node replays the recorded effect: the same bytes, nothing drawn again.
+    let node = Node::start(&b, &[], &[], &[]);
+    let value = value_on(&node, address);
+    assert_eq!(value["value"], run["value"], "{value}");
+}

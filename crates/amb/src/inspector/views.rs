@@ -99,32 +99,33 @@ pub(crate) fn event_json(cid: &Cid, e: &AnyEvent, log_name: &str) -> Value {
 /// (`spec/system.md` §6) has `op` `effect`, its `service` and the value blocks of
 /// its `args` and `result`.
 fn event_json_by(cid: &Cid, e: &AnyEvent, log_name: &str, peer: &str) -> Value {
+    let (op, target, at, payload) = match e {
+        AnyEvent::Op(e) => (
+            e.op().opcode().mnemonic(),
+            target_text(e.op().target()),
+            e.at().map(|(d, i)| json!([d.to_string(), i])),
+            e.payload().map(|p| p.to_string()),
+        ),
+        AnyEvent::Effect(e) => ("effect", e.service().to_string(), None, None),
+    };
     let mut json = json!({
         "cid": cid.to_string(),
         "log": e.log().to_string(),
         "log_name": log_name,
         "seq": e.seq(),
+        "op": op,
+        "target": target,
+        "at": at,
         "refs": e.refs().iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+        "payload": payload,
         "writer": e.creator().to_string(),
         "peer": peer,
         "signature": hex::encode(e.signature().to_bytes()),
     });
-    match e {
-        AnyEvent::Op(e) => {
-            json["op"] = json!(e.op().opcode().mnemonic());
-            json["target"] = json!(target_text(e.op().target()));
-            json["at"] = json!(e.at().map(|(d, i)| json!([d.to_string(), i])));
-            json["payload"] = json!(e.payload().map(|p| p.to_string()));
-        }
-        AnyEvent::Effect(e) => {
-            json["op"] = json!("effect");
-            json["target"] = json!(e.service());
-            json["at"] = Value::Null;
-            json["payload"] = Value::Null;
-            json["service"] = json!(e.service());
-            json["args"] = json!(e.args().to_string());
-            json["result"] = json!(e.result().to_string());
-        }
+    if let AnyEvent::Effect(e) = e {
+        json["service"] = json!(e.service());
+        json["args"] = json!(e.args().to_string());
+        json["result"] = json!(e.result().to_string());
     }
     json
 }
