@@ -8,6 +8,7 @@
 //! (events name instructions) but not the engine or the replay state machine, which
 //! live in `amb-vm`.
 
+mod any;
 mod car;
 mod cbor_write;
 mod effect;
@@ -17,6 +18,7 @@ mod keys;
 mod manifest;
 mod store;
 
+pub use any::AnyEvent;
 pub use car::{Car, CarError, read_car, write_car};
 pub use effect::{EFFECT_VERSION, EffectEvent, UnsignedEffect};
 pub use event::{EVENT_VERSION, Event, EventError, MAX_EVENT_BYTES, Op, UnsignedEvent};

@@ -21,10 +21,12 @@ use std::{
 };
 
 use amb_bytecode::Cid;
-use amb_log::{Event, Manifest, NewEvent, PublicKey, Store, StoreError};
+use amb_log::{AnyEvent, Event, Manifest, NewEvent, PublicKey, Store, StoreError};
 use amb_vm::{
     replay::{Replay, Source, Violation},
-    verify::{StoreSource, check_hashed_events, decode_event, decode_hashed_event, stable_order},
+    verify::{
+        StoreSource, check_hashed_events, decode_any_event, decode_hashed_event, stable_order,
+    },
 };
 
 use crate::source::LiveSource;
@@ -452,7 +454,7 @@ impl Ingest {
         for log in logs {
             for stored in self.store.log_events(log).map_err(store_refusal)? {
                 let stored = stored.map_err(store_refusal)?;
-                let event = decode_event(stored.cid, &stored.bytes)?;
+                let event = decode_any_event(stored.cid, &stored.bytes)?;
                 events.insert(stored.cid, event);
             }
         }
@@ -470,7 +472,7 @@ impl Ingest {
             // A host's part of a program (an order it walked) holds some events of
             // its path's logs without what they refer to: they wait for a sync of
             // the whole program, which brings what they lack.
-            let anchor = event.at().map(|(deploy, _)| deploy);
+            let anchor = event.as_op().and_then(Event::at).map(|(deploy, _)| deploy);
             let unmet = event
                 .refs()
                 .iter()
@@ -483,8 +485,14 @@ impl Ingest {
             if unmet {
                 continue;
             }
-            held.replay.apply(cid, event, &self.source)?;
-            held.note_applied(cid, event);
+            held.replay.apply_any(cid, event, &self.source)?;
+            match event {
+                AnyEvent::Op(event) => held.note_applied(cid, event),
+                // An effect event (`spec/system.md` §6) holds its place only.
+                AnyEvent::Effect(effect) => {
+                    held.places.insert((effect.log(), effect.seq()), cid);
+                }
+            }
         }
         self.held.insert(program, held);
         Ok(())

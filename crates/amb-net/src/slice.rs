@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use amb_bytecode::{BlockLimits, Cid, Program, ProgramLimits};
-use amb_log::{Event, Kind, Manifest, Store};
+use amb_log::{AnyEvent, Kind, Manifest, Store};
 
 use crate::{error::NetError, handle::NodeHandle, value::Changes, value::ProgramValue};
 
@@ -109,9 +109,10 @@ fn read(store: &Store, slice: Cid) -> Result<Read, NetError> {
     let stored = store.get_event(head)?.ok_or_else(|| {
         NetError::NotFound(format!("{address}: its last event {head} is not stored"))
     })?;
-    let event = Event::decode(&stored.bytes)
+    let event = AnyEvent::decode(&stored.bytes)
         .map_err(|e| NetError::Invalid(format!("{address}: its last event {head}: {e}")))?;
-    let Some(root) = event.payload() else {
+    // An effect event carries no payload: the log goes on after it.
+    let Some(root) = event.as_op().and_then(|e| e.payload()) else {
         return Ok(Read::Open(Some(seq)));
     };
     let get = |cid: &Cid| store.get_block(*cid).ok().flatten();

@@ -15,9 +15,65 @@
 use std::collections::HashSet;
 
 use amb_bytecode::{Cid, Opcode};
-use amb_log::Event;
+use amb_log::{AnyEvent, Event};
 
 use crate::replay::Violation;
+
+/// What the order of replay and the check of refs read of an event of either kind
+/// (an ordinary event or an effect event, [`AnyEvent`]).
+pub trait Placed {
+    /// Its log.
+    fn log(&self) -> Cid;
+    /// Its position in the log.
+    fn seq(&self) -> u64;
+    /// The events it refers to.
+    fn refs(&self) -> &[Cid];
+    /// The ordinary event, if it is one: an effect event is neither a step's half
+    /// nor an announcement.
+    fn op_event(&self) -> Option<&Event>;
+
+    /// Whether it is a slice's or a primitive's announcing `deploy`.
+    fn is_announcement(&self) -> bool {
+        self.op_event()
+            .is_some_and(|e| e.op().opcode() == Opcode::Deploy && e.at().is_some())
+    }
+
+    /// Whether it is the second half of a step.
+    fn is_second_half(&self) -> bool {
+        self.op_event()
+            .is_some_and(|e| e.op().opcode().completes_step())
+    }
+}
+
+impl Placed for Event {
+    fn log(&self) -> Cid {
+        Event::log(self)
+    }
+    fn seq(&self) -> u64 {
+        Event::seq(self)
+    }
+    fn refs(&self) -> &[Cid] {
+        Event::refs(self)
+    }
+    fn op_event(&self) -> Option<&Event> {
+        Some(self)
+    }
+}
+
+impl Placed for AnyEvent {
+    fn log(&self) -> Cid {
+        AnyEvent::log(self)
+    }
+    fn seq(&self) -> u64 {
+        AnyEvent::seq(self)
+    }
+    fn refs(&self) -> &[Cid] {
+        AnyEvent::refs(self)
+    }
+    fn op_event(&self) -> Option<&Event> {
+        self.as_op()
+    }
+}
 
 /// The rule of a slice that an announcing `deploy` creates and whose log has no
 /// event.
@@ -84,9 +140,9 @@ impl std::fmt::Display for Stop {
 /// `cids` are the events' CIDs, strictly increasing, `event(i)` the event of
 /// `cids[i]`. The first event (by CID) with a ref to nothing stored is refused, naming
 /// the ref and, when its log lacks an earlier position, the first such position.
-pub(crate) fn check_refs<'e>(
+pub(crate) fn check_refs<'e, E: Placed + 'e>(
     cids: &[Cid],
-    event: impl Fn(usize) -> &'e Event,
+    event: impl Fn(usize) -> &'e E,
 ) -> Result<(), Violation> {
     let dangling = (0..cids.len()).find_map(|i| {
         event(i)
@@ -103,7 +159,7 @@ pub(crate) fn check_refs<'e>(
     let places: HashSet<u64> = (0..cids.len())
         .map(event)
         .filter(|e| e.log() == log)
-        .map(Event::seq)
+        .map(Placed::seq)
         .collect();
     let gap = (0..seq).find(|s| !places.contains(s));
     Err(Violation {
@@ -121,19 +177,16 @@ pub(crate) fn check_refs<'e>(
 /// Refuses a slice announcement whose log has no stored event at the seq before it:
 /// nothing but the log's next linked event refers to that event, so it can be
 /// missing without a dangling ref (`spec/events.md` §4).
-fn check_announcement_gaps<'e>(
+fn check_announcement_gaps<'e, E: Placed + 'e>(
     cids: &[Cid],
-    event: impl Fn(usize) -> &'e Event,
+    event: impl Fn(usize) -> &'e E,
 ) -> Result<(), Violation> {
     let places: HashSet<(Cid, u64)> = (0..cids.len())
         .map(|i| (event(i).log(), event(i).seq()))
         .collect();
     let gap = (0..cids.len()).find(|&i| {
         let e = event(i);
-        e.op().opcode() == Opcode::Deploy
-            && e.at().is_some()
-            && e.seq() > 0
-            && !places.contains(&(e.log(), e.seq() - 1))
+        e.is_announcement() && e.seq() > 0 && !places.contains(&(e.log(), e.seq() - 1))
     });
     let Some(i) = gap else {
         return Ok(());

@@ -4,9 +4,9 @@
 //! log by log: each was checked, when the walk reached it, against the order.
 
 use amb_bytecode::Cid;
-use amb_log::{Event, Kind, Manifest, Store, StoreError};
+use amb_log::{AnyEvent, Kind, Manifest, Store, StoreError};
 
-use crate::verify::{VerifyError, decode_event};
+use crate::verify::{VerifyError, decode_any_event};
 
 /// The name a part's log is listed under when its manifest is not stored (the
 /// root log, whose id the order gives).
@@ -22,7 +22,8 @@ pub fn is_part(store: &Store, cid: Cid) -> Result<bool, StoreError> {
 #[derive(Clone, Debug)]
 pub struct PartEvent {
     pub cid: Cid,
-    pub event: Event,
+    /// An operation's event, or an effect's.
+    pub event: AnyEvent,
     /// Its log's ambient name (its slice manifest's), or [`ROOT_LOG_NAME`].
     pub log_name: String,
 }
@@ -40,7 +41,7 @@ pub fn part_events(store: &Store, part: Cid) -> Result<Vec<PartEvent>, VerifyErr
             .unwrap_or_else(|| ROOT_LOG_NAME.to_string());
         for stored in store.log_events(log)? {
             let stored = stored?;
-            let event = decode_event(stored.cid, &stored.bytes)?;
+            let event = decode_any_event(stored.cid, &stored.bytes)?;
             events.push(PartEvent {
                 cid: stored.cid,
                 event,

@@ -32,8 +32,10 @@ use crate::{
 };
 
 mod broken;
+mod effect;
 mod view;
 pub use broken::Broken;
+pub use effect::ReplayedEffect;
 pub use view::{
     Census, Changes, HostedSlices, NoSuchPath, NodeRef, Removed, TreeView, ViewKind, ViewNode,
     changes,
@@ -93,6 +95,9 @@ struct Amb {
     /// For a primitive moved `out` into another log's ambient: the step's second
     /// half, which the first event about it (or anything inside it) refers to.
     owed: Option<Cid>,
+    /// Brought in by an effect (a part of a result value, `spec/system.md` §2): it
+    /// has no log and no capabilities, and no event is about it.
+    brought: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -174,6 +179,9 @@ struct LogState {
     /// Completions due at a position: the event at that seq must refer to the second
     /// half of a step that moved or changed the log's ambient (`spec/events.md` §4).
     due: Vec<(u64, Cid)>,
+    /// Whether the log's last event is an `open call` (a service ambient's: an
+    /// `effect` event may follow it, `spec/system.md` §6).
+    opened_call: bool,
 }
 
 impl LogState {
@@ -231,6 +239,8 @@ pub struct Replay {
     /// The last event applied, and where it is.
     last_applied: Option<(Cid, Position)>,
     steps: u64,
+    /// The effect events applied, in order.
+    effects: Vec<ReplayedEffect>,
     scratch: Scratch,
 }
 
@@ -360,6 +370,7 @@ impl Replay {
             announced_at: None,
             placed_at: None,
             owed: None,
+            brought: false,
         };
         let mut ambs = Chunked::default();
         ambs.push(Arc::new(root));
@@ -387,6 +398,7 @@ impl Replay {
             count: 0,
             last_applied: None,
             steps: 0,
+            effects: Vec::new(),
             scratch: Scratch::default(),
         }
     }
@@ -575,6 +587,8 @@ impl Replay {
         }
         state.due.retain(|d| d.0 != seq);
         state.last_payload = event.payload();
+        state.opened_call =
+            event.op().opcode() == Opcode::Open && event.op().target().name() == Some("call");
         self.applied.insert(cid, (log, seq), self.count);
         self.count += 1;
         self.last_applied = Some((cid, (log, seq)));
@@ -762,7 +776,7 @@ impl Replay {
         for &amb in candidates {
             let a = &self.ambs[amb];
             let name = a.name.as_deref().unwrap_or_default();
-            if is_primitive(name) {
+            if is_primitive(name) || a.brought {
                 continue;
             }
             // The head is the latest event of the log it refers to (it may also refer
@@ -1176,6 +1190,7 @@ impl Replay {
             announced_at: Some(announced_at),
             placed_at: Some(announced_at),
             owed: None,
+            brought: false,
         }));
         let id = self.ambs.len() - 1;
         self.amb_mut(parent).children.insert(id);
@@ -1568,10 +1583,16 @@ impl Replay {
 
     /// [`Replay::to_ast`] with the node each live ambient became.
     fn to_ast_with_map(&self, source: &dyn Source) -> (Ast, Vec<(usize, NodeId)>) {
+        self.content_with_map(0, source)
+    }
+
+    /// The content of the ambient `top` as a term (its children and capabilities
+    /// at the top level), with the node each ambient in it became.
+    fn content_with_map(&self, top: usize, source: &dyn Source) -> (Ast, Vec<(usize, NodeId)>) {
         let mut nodes = Vec::new();
         let mut ast = Ast::new();
         let mut blocks: HashMap<Cid, Option<Instance>> = HashMap::new();
-        let mut stack: Vec<(usize, Option<NodeId>)> = vec![(0, None)];
+        let mut stack: Vec<(usize, Option<NodeId>)> = vec![(top, None)];
         while let Some((amb, node)) = stack.pop() {
             for key in &self.ambs[amb].caps {
                 let instance = &self.caps[key].instance;

@@ -18,10 +18,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use amb_bytecode::{Cid, Opcode};
-use amb_log::{Event, Store};
+use amb_log::{AnyEvent, Store};
 use amb_syntax::Ast;
 
 use crate::{
+    completeness::Placed,
     replay::{Replay, Source},
     verify::{
         CachedSource, Progress, SnapshotSource, VerifyError, for_each_decoded_event, stable_order,
@@ -61,7 +62,7 @@ pub fn load_events(
     store: &Store,
     program: Cid,
     progress: &dyn Progress,
-) -> Result<(Vec<Cid>, BTreeMap<Cid, Event>), VerifyError> {
+) -> Result<(Vec<Cid>, BTreeMap<Cid, AnyEvent>), VerifyError> {
     let mut events = BTreeMap::new();
     for_each_decoded_event(store, program, progress, |cid, event| {
         events.insert(cid, event);
@@ -82,8 +83,8 @@ pub struct Timeline<'a> {
     source: CachedSource<SnapshotSource>,
     /// The store the timeline reads (through `source`'s snapshot).
     store: std::marker::PhantomData<&'a Store>,
-    /// The events in replay order.
-    events: Vec<(Cid, Event)>,
+    /// The events in replay order (effect events among them).
+    events: Vec<(Cid, AnyEvent)>,
     /// By step K (from 0): the position in `events` of its second half.
     seconds: Vec<usize>,
     /// By event: the step that holds it, and its position in `events`.
@@ -148,14 +149,14 @@ impl<'a> Timeline<'a> {
         });
         let manifest = crate::verify::program_manifest(&source, program)?;
         let (order, mut by_cid) = load_events(store, program, progress)?;
-        let events: Vec<(Cid, Event)> = order
+        let events: Vec<(Cid, AnyEvent)> = order
             .iter()
             .map(|cid| (*cid, by_cid.remove(cid).expect("ordered events exist")))
             .collect();
         let seconds: Vec<usize> = events
             .iter()
             .enumerate()
-            .filter(|(_, (_, e))| is_second_half(e.op().opcode()))
+            .filter(|(_, (_, e))| e.is_second_half())
             .map(|(i, _)| i)
             .collect();
         let total = seconds.len() as u64;
@@ -164,10 +165,10 @@ impl<'a> Timeline<'a> {
         let mut snapshots = Vec::new();
         progress.start("replaying", events.len() as u64);
         for (i, (cid, event)) in events.iter().enumerate() {
-            if is_second_half(event.op().opcode()) && replay.steps() % interval == 0 {
+            if event.is_second_half() && replay.steps() % interval == 0 {
                 snapshots.push(replay.without_history());
             }
-            replay.apply(*cid, event, &source)?;
+            replay.apply_any(*cid, event, &source)?;
             if i % 4096 == 4095 {
                 progress.advance(4096);
             }
@@ -233,7 +234,7 @@ impl<'a> Timeline<'a> {
         let from = self.position_after(replay.steps());
         let to = self.position_after(to.min(self.total_steps())).max(from);
         for (cid, event) in &self.events[from..to] {
-            replay.apply(*cid, event, &self.source)?;
+            replay.apply_any(*cid, event, &self.source)?;
         }
         Ok(())
     }
@@ -249,7 +250,7 @@ impl<'a> Timeline<'a> {
     }
 
     /// Every event, in replay order.
-    pub fn events(&self) -> &[(Cid, Event)] {
+    pub fn events(&self) -> &[(Cid, AnyEvent)] {
         &self.events
     }
 
@@ -282,11 +283,11 @@ impl<'a> Timeline<'a> {
     pub fn redex(&self, k: u64) -> Option<(Option<Cid>, Cid)> {
         let at = *self.seconds.get(usize::try_from(k.checked_sub(1)?).ok()?)?;
         let (second, event) = &self.events[at];
-        let want = first_half_of(event.op().opcode());
+        let want = first_half_of(event.op_event()?.op().opcode());
         // The first half is the one ref that belongs to step k (`steps_of`).
         let first = event.refs().iter().copied().find(|r| {
             self.step_of.get(r).is_some_and(|&(step, position)| {
-                step == k && Some(self.events[position].1.op().opcode()) == want
+                step == k && self.events[position].1.op_event().map(|e| e.op().opcode()) == want
             })
         });
         Some((first, *second))
@@ -322,18 +323,18 @@ fn first_half_of(op: Opcode) -> Option<Opcode> {
     op.dual().filter(|_| op.completes_step())
 }
 
-fn steps_of(events: &[(Cid, Event)]) -> HashMap<Cid, (u64, usize)> {
+fn steps_of(events: &[(Cid, AnyEvent)]) -> HashMap<Cid, (u64, usize)> {
     let dual = first_half_of;
     let ops: HashMap<Cid, (Opcode, usize)> = events
         .iter()
         .enumerate()
-        .map(|(i, (c, e))| (*c, (e.op().opcode(), i)))
+        .filter_map(|(i, (c, e))| Some((*c, (e.as_op()?.op().opcode(), i))))
         .collect();
     let mut step = HashMap::with_capacity(events.len());
     let mut seconds = 0u64;
     for (i, (cid, event)) in events.iter().enumerate() {
-        let op = event.op().opcode();
-        if is_second_half(op) {
+        let op = event.as_op().map(|e| e.op().opcode());
+        if let Some(op) = op.filter(|&op| is_second_half(op)) {
             seconds += 1;
             step.insert(*cid, (seconds, i));
             if let Some((first, at)) = event.refs().iter().find_map(|r| {

@@ -17,11 +17,11 @@ use std::{
 };
 
 use amb_bytecode::{Block, Cid, Opcode};
-use amb_log::{BatchVerifier, Event, Kind, Manifest, ReadEvent, Snapshot, Store};
+use amb_log::{AnyEvent, BatchVerifier, Event, Kind, Manifest, ReadEvent, Snapshot, Store};
 use amb_syntax::Ast;
 
 use crate::{
-    completeness::{Completeness, Stop, check_refs},
+    completeness::{Completeness, Placed, Stop, check_refs},
     replay::{Replay, Source, Violation},
 };
 
@@ -40,6 +40,12 @@ pub struct Verified {
     pub order: Vec<Cid>,
     /// Whether the run is over, or where it stops.
     pub completeness: Completeness,
+    /// The effect events replayed, in replay order, with how each result was
+    /// accepted (`spec/system.md` §7): none was performed again.
+    pub effects: Vec<crate::replay::ReplayedEffect>,
+    /// Effects this process performed while verifying (by
+    /// [`crate::system::effects_performed`]): 0, as a verifier performs none.
+    pub effects_performed: u64,
 }
 
 impl Verified {
@@ -272,6 +278,17 @@ pub fn decode_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
     decode_hashed_event(cid, bytes)
 }
 
+/// [`decode_event`] of an event of either kind ([`AnyEvent`]): an effect event
+/// (`spec/system.md` §6) or an ordinary one.
+pub fn decode_any_event(cid: Cid, bytes: &[u8]) -> Result<AnyEvent, Violation> {
+    check_cid(cid, bytes)?;
+    AnyEvent::decode(bytes).map_err(|e| Violation {
+        event: cid,
+        rule: e.rule(),
+        detail: e.to_string(),
+    })
+}
+
 /// [`decode_event`] for bytes whose CID the caller has just computed from them.
 pub fn decode_hashed_event(cid: Cid, bytes: &[u8]) -> Result<Event, Violation> {
     Event::decode(bytes).map_err(|e| Violation {
@@ -300,9 +317,9 @@ fn check_cid(cid: Cid, bytes: &[u8]) -> Result<(), Violation> {
 /// step's consequences (the bodies it releases, the first halves it enables) come
 /// before the next step, and the state after step K is a prefix of the order. Events
 /// whose refs are not in the set come last, in CID order, so that replay reports them.
-pub fn stable_order(events: &BTreeMap<Cid, Event>) -> Vec<Cid> {
+pub fn stable_order<E: Placed>(events: &BTreeMap<Cid, E>) -> Vec<Cid> {
     let cids: Vec<Cid> = events.keys().copied().collect();
-    let values: Vec<&Event> = events.values().collect();
+    let values: Vec<&E> = events.values().collect();
     stable_order_indices(&cids, |i| values[i])
         .into_iter()
         .map(|i| cids[i as usize])
@@ -311,16 +328,17 @@ pub fn stable_order(events: &BTreeMap<Cid, Event>) -> Vec<Cid> {
 
 /// [`stable_order`] of the events `event(i)` whose CIDs are `cids[i]`, strictly
 /// increasing: the order as indices.
-fn stable_order_indices<'e>(cids: &[Cid], event: impl Fn(usize) -> &'e Event) -> Vec<u32> {
+fn stable_order_indices<'e, E: Placed + 'e>(
+    cids: &[Cid],
+    event: impl Fn(usize) -> &'e E,
+) -> Vec<u32> {
     // Refs as indices.
     let index: HashMap<Cid, u32> = cids
         .iter()
         .enumerate()
         .map(|(i, c)| (*c, i as u32))
         .collect();
-    let second: Vec<bool> = (0..cids.len())
-        .map(|i| is_second_half(event(i).op().opcode()))
-        .collect();
+    let second: Vec<bool> = (0..cids.len()).map(|i| event(i).is_second_half()).collect();
     // An announcing deploy also comes after the event before it in its log, which it
     // need not refer to (`spec/events.md` §4); every other event refers to it.
     let places: HashMap<(Cid, u64), u32> = (0..cids.len())
@@ -342,7 +360,7 @@ fn stable_order_indices<'e>(cids: &[Cid], event: impl Fn(usize) -> &'e Event) ->
                 dependents[from as usize].push(i as u32);
             }
         }
-        let announcing = e.op().opcode() == Opcode::Deploy && e.at().is_some();
+        let announcing = e.is_announcement();
         let previous = e
             .seq()
             .checked_sub(1)
@@ -440,8 +458,8 @@ pub fn verify_prefix_with_progress(
         // The store gives back what decoded when it was written with its fields (its
         // bytes rebuilt and checked against its CID); other bytes as they are.
         let event = match read.event {
-            Some(event) => event,
-            None => decode_event(cid, &read.stored.bytes)?,
+            Some(event) => AnyEvent::Op(event),
+            None => decode_any_event(cid, &read.stored.bytes)?,
         };
         checked.add(cid, event)
     })?;
@@ -481,19 +499,20 @@ pub fn for_each_stored_event(
     })
 }
 
-/// [`for_each_stored_event`], each event decoded and checked against its CID (not its
-/// signature): as the store holds it, or from its bytes ([`decode_event`]).
+/// [`for_each_stored_event`], each event (of either kind) decoded and checked against
+/// its CID (not its signature): as the store holds it, or from its bytes
+/// ([`decode_any_event`]).
 pub fn for_each_decoded_event(
     store: &Store,
     program: Cid,
     progress: &dyn Progress,
-    mut each: impl FnMut(Cid, Event) -> Result<(), VerifyError>,
+    mut each: impl FnMut(Cid, AnyEvent) -> Result<(), VerifyError>,
 ) -> Result<(), VerifyError> {
     for_each_read_event(&store.snapshot()?, program, progress, |read| {
         let cid = read.stored.cid;
         let event = match read.event {
-            Some(event) => event,
-            None => decode_event(cid, &read.stored.bytes)?,
+            Some(event) => AnyEvent::Op(event),
+            None => decode_any_event(cid, &read.stored.bytes)?,
         };
         each(cid, event)
     })
@@ -544,7 +563,7 @@ fn verify_events_prefix_with_progress(
         if index % 4096 == 4095 {
             progress.advance(4096);
         }
-        checked.add(*cid, decode_event(*cid, bytes)?)?;
+        checked.add(*cid, decode_any_event(*cid, bytes)?)?;
     }
     progress.finish();
     checked.replay(source, program, manifest, progress)
@@ -576,7 +595,7 @@ pub const SIGNATURE_BATCH: usize = 1024;
 /// where each claims to be, for the fork rule.
 #[derive(Default)]
 struct Checked {
-    events: Vec<(Cid, Event)>,
+    events: Vec<(Cid, AnyEvent)>,
     places: HashMap<(Cid, u64), Cid>,
     /// Signatures queued and not checked yet, and the events (indices) they belong to.
     unchecked: BatchVerifier,
@@ -587,7 +606,7 @@ impl Checked {
     /// Adds a decoded event and queues its signature; refuses a second event at a
     /// place that is taken (once both signatures are checked: a fork is proven by two
     /// signed events).
-    fn add(&mut self, cid: Cid, event: Event) -> Result<(), VerifyError> {
+    fn add(&mut self, cid: Cid, event: AnyEvent) -> Result<(), VerifyError> {
         if let Some(other) = self.places.insert((event.log(), event.seq()), cid) {
             if other != cid {
                 self.check_signatures()?;
@@ -646,6 +665,7 @@ impl Checked {
         manifest: Arc<Manifest>,
         progress: &dyn Progress,
     ) -> Result<Verified, VerifyError> {
+        let performed_before = crate::system::effects_performed();
         self.check_signatures()?;
         let checked = self.events;
         if checked.is_empty() {
@@ -668,7 +688,7 @@ impl Checked {
         let mut replay = Replay::new(program, manifest);
         progress.start("replaying", order.len() as u64);
         for (index, &i) in order.iter().enumerate() {
-            replay.apply(cids[i as usize], event(i as usize), source)?;
+            replay.apply_any(cids[i as usize], event(i as usize), source)?;
             if index % 4096 == 4095 {
                 progress.advance(4096);
             }
@@ -684,6 +704,8 @@ impl Checked {
             term,
             order: order.into_iter().map(|i| cids[i as usize]).collect(),
             completeness,
+            effects: replay.effects().to_vec(),
+            effects_performed: crate::system::effects_performed().saturating_sub(performed_before),
         })
     }
 }

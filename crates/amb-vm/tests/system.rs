@@ -441,39 +441,18 @@ fn a_result_over_the_size_limit_is_refused_and_untrusted_results_are_listed_as_s
 
 #[test]
 fn a_planned_run_has_each_effect_after_its_open_call_and_a_delegates_order_carries_it() {
-    use amb_bytecode::{BlockLimits, Cid, Opcode};
+    use amb_bytecode::{Cid, Opcode};
     use amb_vm::{
         grant::host_grant,
         order::{Order, Ref},
-        plan::{Hosting, PlannedEffect, plan_hosted, plan_with_effects},
-        system::EffectHost,
+        plan::{Hosting, PlannedEffect, plan_hosted},
     };
     let host = host(|s| s);
-    let src = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/sys_hash.amb"
-    ))
-    .expect("the example");
-    let ast = amb_syntax::parse(&src).unwrap();
-    let (compiled, map) = amb_bytecode::compile_with_map(&ast, &BlockLimits::default()).unwrap();
     // sys_hash is delegated to host 1, so its order holds the effect.
     let hosting = Hosting {
         delegated: [("sys_hash".to_string(), 1)].into(),
     };
-    let effects = EffectHost {
-        services: &host.services,
-        scope: "p",
-        limits: EffectLimits::default(),
-    };
-    let plan = plan_with_effects(
-        &ast,
-        &compiled,
-        &map,
-        Limits::default(),
-        &hosting,
-        Some(effects),
-    )
-    .unwrap();
+    let (ast, compiled, map, plan) = plan_example(&host, "sys_hash.amb", &hosting);
     let at: Vec<usize> = (0..plan.events.len())
         .filter(|&i| plan.events[i].effect.is_some())
         .collect();
@@ -497,16 +476,12 @@ fn a_planned_run_has_each_effect_after_its_open_call_and_a_delegates_order_carri
             result
         })
     );
-    // Both value blocks are stored with the run; x ends holding the hash.
+    // Both value blocks are stored with the run; the program's value is the hash
+    // (x, holding it, is opened last).
     for cid in [hello, result] {
         assert!(plan.value_blocks.iter().any(|(c, _)| *c == cid), "{cid}");
     }
-    let x = plan.final_term.roots().next().unwrap();
-    let held = plan.final_term.children(Some(x)).next().unwrap();
-    assert_eq!(
-        amb_vm::value::value_of_node(&plan.final_term, held).unwrap(),
-        hash
-    );
+    assert_eq!(value_of(&plan.final_term).unwrap(), hash);
     // Without the host's services the call is an ordinary step: no effect, and
     // the service waits at its `open call`.
     let plain = plan_hosted(&ast, &compiled, &map, Limits::default(), &hosting).unwrap();
@@ -537,15 +512,7 @@ fn a_planned_run_has_each_effect_after_its_open_call_and_a_delegates_order_carri
 
     // Recorded (one host), the effect is a signed effect event in sys_hash's log,
     // which checks without performing anything, and the log goes on after it.
-    let plan = plan_with_effects(
-        &ast,
-        &compiled,
-        &map,
-        Limits::default(),
-        &Hosting::default(),
-        Some(effects),
-    )
-    .unwrap();
+    let (_, compiled, _, plan) = plan_example(&host, "sys_hash.amb", &Hosting::default());
     let index = plan.events.iter().position(|e| e.effect.is_some()).unwrap();
     let key = SigningKey::from_seed(&[5; 32]);
     let manifest = amb_log::Manifest::new_root(
@@ -599,4 +566,111 @@ fn a_planned_run_has_each_effect_after_its_open_call_and_a_delegates_order_carri
     let again = amb_vm::record::record(&plan, &compiled, &manifest, &key, &store).unwrap();
     assert_eq!(again, recorded);
     assert_eq!(store.event_count().unwrap(), plan.events.len() as u64);
+}
+
+/// Plans the example `example` with `host`'s services, its slices hosted as
+/// `hosting` says: the program, its code and the plan.
+fn plan_example(
+    host: &Host,
+    example: &str,
+    hosting: &amb_vm::plan::Hosting,
+) -> (
+    amb_syntax::Ast,
+    amb_bytecode::CompiledProgram,
+    amb_bytecode::NodeMap,
+    amb_vm::plan::Plan,
+) {
+    let src = std::fs::read_to_string(format!(
+        "{}/../../examples/{example}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("the example");
+    let ast = amb_syntax::parse(&src).unwrap();
+    let (compiled, map) =
+        amb_bytecode::compile_with_map(&ast, &amb_bytecode::BlockLimits::default()).unwrap();
+    let effects = amb_vm::system::EffectHost {
+        services: &host.services,
+        scope: "p",
+        limits: EffectLimits::default(),
+    };
+    let plan = amb_vm::plan::plan_with_effects(
+        &ast,
+        &compiled,
+        &map,
+        Limits::default(),
+        hosting,
+        Some(effects),
+    )
+    .unwrap();
+    (ast, compiled, map, plan)
+}
+
+/// Plans `example` with `host`'s services and records it in `store` (signed by
+/// `key`); returns the program address and the planned final term.
+fn record_example(
+    host: &Host,
+    example: &str,
+    store: &Store,
+    key: &SigningKey,
+) -> (amb_bytecode::Cid, amb_syntax::Ast) {
+    let (_, compiled, _, plan) = plan_example(host, example, &Default::default());
+    let manifest =
+        amb_log::Manifest::new_root(compiled.root, None, vec![key.public_key()], key, [3; 16], 1);
+    let recorded = amb_vm::record::record(&plan, &compiled, &manifest, key, store).unwrap();
+    (recorded.program, plan.final_term)
+}
+
+#[test]
+fn a_run_recorded_with_effects_verifies_and_replays_to_its_value_without_performing_them() {
+    let host = host(|s| s);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(dir.path().join("run.redb")).unwrap();
+    let key = SigningKey::from_seed(&[6; 32]);
+    for (example, services, trust) in [
+        ("sys_hash.amb", vec![Service::Hash], Trust::Recomputed),
+        (
+            "sys_put_get.amb",
+            vec![Service::Put, Service::Get],
+            Trust::Recomputed,
+        ),
+        (
+            "sys_random.amb",
+            vec![Service::Random],
+            Trust::Signed {
+                creator: key.public_key(),
+            },
+        ),
+    ] {
+        let (program, planned) = record_example(&host, example, &store, &key);
+        let verified =
+            amb_vm::verify::verify(&store, program).unwrap_or_else(|e| panic!("{example}: {e}"));
+        assert_eq!(
+            amb_syntax::to_compact_string(&verified.term),
+            amb_syntax::to_compact_string(&planned),
+            "{example}"
+        );
+        let replayed: Vec<Service> = verified.effects.iter().map(|e| e.service).collect();
+        assert_eq!(replayed, services, "{example}");
+        assert!(
+            verified.effects.iter().all(|e| e.trust == trust),
+            "{example}"
+        );
+        // Time travel shows the recorded result, brought in after the service's
+        // open call, and replays to the same final term.
+        let timeline = amb_vm::travel::Timeline::load(&store, program, &()).unwrap();
+        let last = timeline
+            .seek(amb_vm::travel::Moment::Step(timeline.total_steps()))
+            .unwrap();
+        assert_eq!(
+            amb_syntax::to_compact_string(&last.term),
+            amb_syntax::to_compact_string(&planned)
+        );
+        let effect = &verified.effects[0];
+        let after = timeline
+            .seek(amb_vm::travel::Moment::Step(effect.after_step))
+            .unwrap();
+        let shown = amb_syntax::to_compact_string(&after.term);
+        let result = amb_syntax::to_compact_string(&term_of(&effect.result));
+        assert!(shown.contains(&result), "{example}: {shown} holds {result}");
+    }
 }

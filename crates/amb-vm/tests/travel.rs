@@ -205,7 +205,7 @@ fn the_views_of_a_state_read_the_term_in_parts_and_name_what_a_step_changed() {
                     .events()
                     .iter()
                     .find(|(c, _)| c == cid)
-                    .and_then(|(_, e)| e.at())
+                    .and_then(|(_, e)| e.as_op()?.at())
                     .unwrap()
             };
             let consumed = vec![at_of(&first.unwrap()), at_of(&second)];

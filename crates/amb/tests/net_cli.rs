@@ -244,6 +244,26 @@ fn deploy_and_value_fail_clearly() {
     let output = node.client(&["value", "/amb/not-a-cid", "--json"]);
     let err = failure(&output);
     assert!(err.contains("not-a-cid"), "{err}");
+
+    // A program needing a system service the node does not offer (it lists the
+    // ones it does) is refused, naming the service.
+    let info = node.info();
+    assert_eq!(info["services"], json!([]), "{info}");
+    let random =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sys_random.amb");
+    let output = node.client(&["deploy", random.to_str().unwrap(), "--json"]);
+    let err = failure(&output);
+    assert!(
+        err.contains("sys_random") && err.contains("does not offer"),
+        "{err}"
+    );
+    json_error(&output, "not-offered");
+    let shown = node.client(&["info"]);
+    assert!(
+        text(&shown.stdout).contains("system services offered: none"),
+        "{}",
+        text(&shown.stdout)
+    );
     // The node is unharmed by all this.
     assert_eq!(node.info()["peer_id"], node.peer_id.as_str());
 }
@@ -1182,4 +1202,22 @@ fn deploy_info_and_value_use_the_default_node_address() {
     let unknown = format!("/amb/{}", Cid::of(b"not a program"));
     let out = without(&["export", &unknown, "-o", car, "--node", &default.api]);
     assert!(failure(&out).contains("no program"), "{out:?}");
+}
+
+#[test]
+fn a_node_holding_an_imported_run_with_effects_gives_its_recorded_random_value() {
+    let a = Home::new();
+    let random =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sys_random.amb");
+    let run = json_of(&a.amb(&["run", random.to_str().unwrap(), "--json"]));
+    let address = run["address"].as_str().unwrap();
+    assert_eq!(run["value"]["bytes"].as_str().unwrap().len(), 32, "{run}");
+    let car = a.sandbox().join("random.car");
+    json_of(&a.amb(&["export", address, "-o", car.to_str().unwrap(), "--json"]));
+    let b = Home::new();
+    json_of(&b.amb(&["import", car.to_str().unwrap(), "--json"]));
+    // The node replays the recorded effect: the same bytes, nothing drawn again.
+    let node = Node::start(&b, &[], &[], &[]);
+    let value = value_on(&node, address);
+    assert_eq!(value["value"], run["value"], "{value}");
 }

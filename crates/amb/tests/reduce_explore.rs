@@ -214,7 +214,7 @@ fn the_system_examples_reduce_with_their_effects() {
     // BLAKE3 of the canonical encoding of "hello" (spec/system.md §3).
     let hash = json(&["--home", h, "--json", "reduce", &example("sys_hash.amb")]);
     let hello = "c5919eb25e32df3ac400757942250b6a9776c7b1ac1e8e465ec6ca0de8e4cb3f";
-    assert_eq!(hash["normal_form"], format!("x[bytes[{hello}[]]]"));
+    assert_eq!(hash["normal_form"], format!("bytes[{hello}[]]"));
     assert_eq!(hash["effects"][0]["service"], "sys_hash");
     assert_eq!(hash["effects"][0]["argument"], "hello");
     assert_eq!(hash["effects"][0]["result"]["bytes"], hello);

@@ -1099,3 +1099,223 @@ fn the_readme_quick_start_runs_as_written() {
         }
     }
 }
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+}
+
+#[test]
+fn programs_calling_services_run_verify_and_replay_elsewhere_without_performing_effects() {
+    let a = Node::init();
+    // BLAKE3 of "hello" (spec/system.md §3): recomputed by the verifier.
+    let hello = "c5919eb25e32df3ac400757942250b6a9776c7b1ac1e8e465ec6ca0de8e4cb3f";
+    let hash = json(&a.amb(&["run", "--verify", "--json", s(&example("sys_hash.amb"))]));
+    assert_eq!(hash["value"]["bytes"], hello, "{hash}");
+    assert_eq!(hash["verified"], true);
+    let checked = json(&a.amb(&["verify", "--json", hash["address"].as_str().unwrap()]));
+    assert_eq!(checked["effects"][0]["service"], "sys_hash");
+    assert_eq!(checked["effects"][0]["trust"], "recomputed");
+    assert_eq!(checked["trusted"], serde_json::json!([]));
+    assert_eq!(checked["effects_performed"], 0);
+    // Store and fetch: both recomputed, y ends with the value x stored.
+    let put_get = json(&a.amb(&["run", "--verify", "--json", s(&example("sys_put_get.amb"))]));
+    assert!(
+        put_get["normal_form"]
+            .as_str()
+            .unwrap()
+            .contains("y[string[kept[]]]"),
+        "{put_get}"
+    );
+    // Random: trusted as signed by this node, and the same value on another
+    // home that imports the run, which performs nothing.
+    let random = json(&a.amb(&["run", "--json", s(&example("sys_random.amb"))]));
+    let address = random["address"].as_str().unwrap();
+    let drawn = random["value"]["bytes"].as_str().unwrap().to_string();
+    assert_eq!(drawn.len(), 32, "{random}");
+    let checked = json(&a.amb(&["verify", "--json", address]));
+    let key = amb_log::Home::at(&a.home).load().expect("the home").key;
+    assert_eq!(checked["trusted"][0]["service"], "sys_random", "{checked}");
+    assert_eq!(
+        checked["trusted"][0]["creator"],
+        key.public_key().to_string(),
+        "{checked}"
+    );
+    // The peer id `amb log` gives the writer of the node's events.
+    let events = json(&a.amb(&["log", "--json", address]));
+    assert_eq!(
+        checked["trusted"][0]["peer"], events[0]["peer"],
+        "{checked}"
+    );
+    assert_eq!(checked["effects_performed"], 0);
+    let text = success(&a.amb(&["verify", address]));
+    assert!(
+        text.contains("sys_random of 16") && text.contains("trusted, signed by"),
+        "{text}"
+    );
+    let car = a.tmp.path().join("random.car");
+    success(&a.amb(&["export", address, "-o", s(&car)]));
+    let b = Node::init();
+    let imported = json(&b.amb(&["import", s(&car), "--json"]));
+    assert_eq!(imported["normal_form"], format!("bytes[{drawn}[]]"));
+    assert_eq!(imported["effects_performed"], 0);
+    let again = json(&b.amb(&["verify", "--json", address]));
+    assert_eq!(again["effects"][0]["result"]["bytes"], drawn.as_str());
+    // Time travel shows the recorded result right after the effect's step.
+    let step = again["effects"][0]["after_step"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let shown = success(&b.amb(&["inspect", address, "--at", &step]));
+    assert!(shown.contains(&drawn), "{shown}");
+    let log = success(&b.amb(&["log", address]));
+    assert!(log.contains("effect sys_random"), "{log}");
+
+    // A get of a block nobody holds ends, after its timeout, in the failure value.
+    let nobody = Cid::of(b"a block nobody holds");
+    let file = a.tmp.path().join("get.amb");
+    std::fs::write(&file, calling("sys_get", &format!("string[{nobody}[]]"))).unwrap();
+    let started = Instant::now();
+    let got = json(&a.amb(&[
+        "run",
+        "--verify",
+        "--json",
+        "--effect-timeout-ms",
+        "200",
+        s(&file),
+    ]));
+    assert_eq!(got["value"]["failure"], "timeout", "{got}");
+    assert_eq!(got["verified"], true);
+    let took = started.elapsed();
+    assert!(took.as_millis() >= 200 && took.as_secs() < 20, "{took:?}");
+}
+
+/// A program whose `x` calls `service` with `arg`, opened last so the result is the
+/// program's value (as the examples do).
+fn calling(service: &str, arg: &str) -> String {
+    format!(
+        "{service}[in_ call.open call.open return.open_]|x[call[arg[{arg}]|out x.in {service}.open_|return[open_.in x]]|out_ call.in_ {service}.open {service}.open_]|open x"
+    )
+}
+
+#[test]
+fn a_forged_effect_is_refused_naming_its_rule() {
+    use amb_log::{AnyEvent, EffectEvent};
+    use amb_vm::{system::value_block, value::Value as Typed};
+    let a = Node::init();
+    let key = amb_log::Home::at(&a.home).load().expect("the home").key;
+    // Calls with no return: the effect is its log's last event, which no other
+    // event refers to, so it can be swapped for a forged one.
+    let without_return = |service: &str, arg: &str| {
+        format!(
+            "{service}[in_ call.open call.open return.open_]|x[call[arg[{arg}]|out x.in {service}.open_]|out_ call.in_ {service}]"
+        )
+    };
+    let b = Node::init();
+    // Runs `program`, swaps its effect event for `forge`'s (re-signed by `signer`,
+    // the forged result's blocks added), imports the file into b: the error.
+    let forged = |name: &str,
+                  program: String,
+                  signer: &amb_log::SigningKey,
+                  result: Option<Typed>|
+     -> Value {
+        let file = a.tmp.path().join(format!("{name}.amb"));
+        std::fs::write(&file, program).unwrap();
+        let run = json(&a.amb(&[
+            "run",
+            "--verify",
+            "--json",
+            "--effect-timeout-ms",
+            "100",
+            s(&file),
+        ]));
+        let car = a.tmp.path().join(format!("{name}.car"));
+        success(&a.amb(&["export", run["address"].as_str().unwrap(), "-o", s(&car)]));
+        let mut original = amb_log::read_car(&std::fs::read(&car).unwrap()).unwrap();
+        let at = original
+            .blocks
+            .iter()
+            .position(|(_, bytes)| matches!(AnyEvent::decode(bytes), Ok(AnyEvent::Effect(_))))
+            .expect("an effect event");
+        let Ok(AnyEvent::Effect(effect)) = AnyEvent::decode(&original.blocks[at].1) else {
+            unreachable!()
+        };
+        let mut body = effect.body().clone();
+        if let Some(result) = &result {
+            let (cid, blocks) = value_block(result).unwrap();
+            body.result = cid;
+            original.blocks.extend(blocks);
+        }
+        let swapped = EffectEvent::sign(body, signer);
+        original.blocks[at] = (swapped.cid(), swapped.encode());
+        let path = a.tmp.path().join(format!("{name}-forged.car"));
+        let mut out = Vec::new();
+        amb_log::write_car(
+            original.root,
+            original.blocks.iter().map(|(c, b)| (*c, b.as_slice())),
+            &mut out,
+        )
+        .unwrap();
+        std::fs::write(&path, out).unwrap();
+        let refused = b.amb(&["import", s(&path), "--json"]);
+        let message = failure(&refused);
+        assert!(message.contains("nothing was stored"), "{message}");
+        let error: Value = serde_json::from_slice(&refused.stdout).expect("a JSON error");
+        assert_eq!(error["error"]["at"], swapped.cid().to_string(), "{error}");
+        error["error"].clone()
+    };
+    // A forged hash result.
+    let hash = forged(
+        "hash",
+        without_return("sys_hash", "string[hello[]]"),
+        &key,
+        Some(Typed::Bytes(vec![0; 32])),
+    );
+    assert_eq!(hash["rule"], "effect", "{hash}");
+    assert!(
+        hash["message"].as_str().unwrap().contains("sys_hash of"),
+        "{hash}"
+    );
+    // A get answered with a block other than the one its CID names.
+    let asked = value_block(&Typed::String("kept".into())).unwrap().0;
+    let get = forged(
+        "get",
+        without_return("sys_get", &format!("string[{asked}[]]")),
+        &key,
+        Some(Typed::String("swapped".into())),
+    );
+    assert_eq!(get["rule"], "effect", "{get}");
+    assert!(
+        get["message"]
+            .as_str()
+            .unwrap()
+            .contains("do not hash to the CID asked for"),
+        "{get}"
+    );
+    // Signed by a key the log's manifest does not list.
+    let stranger = amb_log::SigningKey::from_seed(&[42; 32]);
+    let key_rule = forged(
+        "stranger",
+        without_return("sys_hash", "string[hello[]]"),
+        &stranger,
+        None,
+    );
+    assert_eq!(key_rule["rule"], "key", "{key_rule}");
+    // A result over max_result_bytes (65,536 bytes of its canonical encoding).
+    let large = forged(
+        "large",
+        without_return("sys_random", "int[4[]]"),
+        &key,
+        Some(Typed::Bytes(vec![7; 40_000])),
+    );
+    assert_eq!(large["rule"], "effect", "{large}");
+    assert!(
+        large["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_result_bytes"),
+        "{large}"
+    );
+    assert!(listed(&b).is_empty(), "nothing stored");
+}

@@ -5,7 +5,7 @@
 use std::{
     collections::HashSet,
     sync::{Arc, Mutex},
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use amb_bytecode::Cid;
@@ -34,6 +34,10 @@ pub struct LocalServices {
     untrusted: bool,
     /// The longest `sys_put` argument, in bytes of its canonical encoding.
     pub max_put_bytes: usize,
+    /// How long a `sys_get` of a block the store lacks waits for it to arrive (as a
+    /// host that asks its peers does), then fails `timeout`; `None`: `not-found` at
+    /// once.
+    wait_for_blocks: Option<Duration>,
 }
 
 impl std::fmt::Debug for LocalServices {
@@ -55,7 +59,30 @@ impl LocalServices {
             puts: Mutex::new(HashSet::new()),
             untrusted: true,
             max_put_bytes: MAX_PUT_BYTES,
+            wait_for_blocks: None,
         }
+    }
+
+    /// A `sys_get` of a block the store lacks waits up to `patience` for it (a
+    /// block a peer sends is written to the store), then fails `timeout`
+    /// (`spec/system.md` §5); give the effect timeout, so the thread of an effect
+    /// that timed out ends with it.
+    pub fn waiting_for_blocks(mut self, patience: Duration) -> LocalServices {
+        self.wait_for_blocks = Some(patience);
+        self
+    }
+
+    /// Waits up to the patience for `cid` to be stored; `Err(Timeout)` if it is
+    /// not by then.
+    fn wait_for(&self, cid: Cid, patience: Duration) -> Result<(), Failure> {
+        let deadline = Instant::now() + patience;
+        while !self.store.has_block(cid).unwrap_or(false) {
+            if Instant::now() >= deadline {
+                return Err(Failure::Timeout);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
     }
 
     /// Without the untrusted services (a host that does not offer them).
@@ -89,6 +116,9 @@ impl LocalServices {
             return Err(Failure::BadArgument);
         };
         let cid: Cid = text.parse().map_err(|_| Failure::BadArgument)?;
+        if let Some(patience) = self.wait_for_blocks {
+            self.wait_for(cid, patience)?;
+        }
         let mine = self
             .puts
             .lock()

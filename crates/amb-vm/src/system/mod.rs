@@ -23,10 +23,10 @@ pub mod term;
 
 pub use check::{CheckedEffect, Trust, check_effect};
 pub use local::LocalServices;
-pub use perform::{EffectLimits, perform};
+pub use perform::{EffectLimits, effects_performed, perform};
 pub use reduce::{
     EffectHost, EffectRecord, ReduceError, check_reserved, reduce, reduce_traced, services_needed,
     uses_services,
 };
-pub use service::{Failure, Service, SystemServices};
+pub use service::{Failure, Service, SystemServices, is_service_name};
 pub use term::{canonical_encoding, term_of, value_block};

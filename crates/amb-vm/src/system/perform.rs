@@ -2,7 +2,14 @@
 //! host that cannot answer brings in a failure value, never a hang
 //! (`spec/system.md` §4).
 
-use std::{sync::Arc, sync::mpsc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
+    time::Duration,
+};
 
 use super::{
     service::{Failure, Service, SystemServices},
@@ -28,6 +35,16 @@ impl Default for EffectLimits {
     }
 }
 
+/// Effects this process has performed ([`perform`] calls that reached a service).
+static PERFORMED: AtomicU64 = AtomicU64::new(0);
+
+/// How many effects this process has performed so far: a verifier reads it before
+/// and after checking a run to report the effects it performed (none: it never
+/// calls [`perform`]).
+pub fn effects_performed() -> u64 {
+    PERFORMED.load(Ordering::Relaxed)
+}
+
 /// Performs `service` on `argument` for `scope` on a thread of its own and waits at
 /// most `limits.timeout`: the result, or the failure value (`not-offered`,
 /// `timeout`, `too-large`, or the service's own). An effect that times out is left
@@ -42,6 +59,7 @@ pub fn perform(
     if !services.offered().contains(&service) {
         return Failure::NotOffered.value();
     }
+    PERFORMED.fetch_add(1, Ordering::Relaxed);
     let (send, receive) = mpsc::sync_channel(1);
     let worker = Arc::clone(services);
     let (scope, argument) = (scope.to_string(), argument.clone());

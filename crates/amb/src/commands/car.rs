@@ -18,7 +18,7 @@ use std::{
 };
 
 use amb_bytecode::{Block, Cid};
-use amb_log::{Event, Kind, Manifest, NewEvent, Store};
+use amb_log::{AnyEvent, Kind, Manifest, NewEvent, Store};
 use amb_vm::replay::Source;
 use anyhow::Context;
 use serde_json::json;
@@ -73,8 +73,11 @@ fn export_blocks(store: &Store, program: Cid) -> anyhow::Result<Vec<(Cid, Vec<u8
     let mut events = Vec::new();
     let mut wanted = vec![manifest.program()];
     amb_vm::verify::for_each_stored_event(store, program, &(), |cid, bytes| {
-        if let Ok(event) = Event::decode(&bytes) {
-            wanted.extend(event.payload());
+        // A payload's value, and an effect's argument and result (value blocks).
+        match AnyEvent::decode(&bytes) {
+            Ok(AnyEvent::Op(event)) => wanted.extend(event.payload()),
+            Ok(AnyEvent::Effect(effect)) => wanted.extend([effect.args(), effect.result()]),
+            Err(_) => {}
         }
         events.push((cid, bytes));
         Ok(())
@@ -144,7 +147,7 @@ pub(crate) fn export(args: &ExportArgs, global: &Global) -> anyhow::Result<ExitC
     let blocks = car.blocks;
     let events = blocks
         .iter()
-        .filter(|(_, bytes)| Event::decode(bytes).is_ok())
+        .filter(|(_, bytes)| AnyEvent::decode(bytes).is_ok())
         .count();
     let address = format!("/amb/{program}");
     if global.json {
@@ -196,7 +199,7 @@ pub(crate) fn import(args: &ImportArgs, global: &Global) -> anyhow::Result<ExitC
     for (cid, bytes) in &car.blocks {
         if let Ok(manifest) = Manifest::decode(bytes) {
             source.manifests.insert(*cid, Arc::new(manifest));
-        } else if Event::decode(bytes).is_ok() {
+        } else if AnyEvent::decode(bytes).is_ok() {
             events.push((*cid, bytes.clone()));
         } else if let Ok(block) = Block::decode(bytes) {
             source.blocks.insert(*cid, Arc::new(block));
@@ -217,10 +220,10 @@ pub(crate) fn import(args: &ImportArgs, global: &Global) -> anyhow::Result<ExitC
     let verified = amb_vm::verify::verify_events(&source, program, &events)
         .with_context(|| format!("{name} does not verify; nothing was stored"))?;
     // In replay order, every event after the events it refers to.
-    let by_cid: HashMap<Cid, (Event, &[u8])> = events
+    let by_cid: HashMap<Cid, (AnyEvent, &[u8])> = events
         .iter()
         .map(|(cid, bytes)| {
-            let event = Event::decode(bytes).expect("decoded above");
+            let event = AnyEvent::decode(bytes).expect("decoded above");
             (*cid, (event, bytes.as_slice()))
         })
         .collect();

@@ -1,5 +1,6 @@
 //! `amb info [--node URL] [--json]`: a running node's peer id, health, addresses,
-//! peers, bytes received and counters of refused messages by rule.
+//! peers, bytes received, counters of refused messages by rule, and the system
+//! services it offers deployments (`spec/system.md` §1).
 
 use std::{io::Write, process::ExitCode, time::Duration};
 
@@ -42,6 +43,16 @@ pub(crate) fn run(_args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
     }
     writeln!(out, "programs held: {}", info["programs"])?;
     writeln!(out, "bytes received: {}", info["received_bytes"])?;
+    let services: Vec<&str> = info["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str())
+        .collect();
+    match services.is_empty() {
+        true => writeln!(out, "system services offered: none")?,
+        false => writeln!(out, "system services offered: {}", services.join(", "))?,
+    }
     let refused = info["refused"].as_object().cloned().unwrap_or_default();
     if refused.is_empty() {
         writeln!(out, "refused messages: none")?;

@@ -73,7 +73,7 @@ fn local(args: &Args, global: &Global) -> anyhow::Result<(Cid, ExitCode, Vec<Val
     }
     let mut events = BTreeMap::new();
     amb_vm::verify::for_each_stored_event(&store, program, &(), |cid, bytes| {
-        events.insert(cid, amb_vm::verify::decode_event(cid, &bytes)?);
+        events.insert(cid, amb_vm::verify::decode_any_event(cid, &bytes)?);
         Ok(())
     })?;
     let order = amb_vm::verify::stable_order(&events);

@@ -10,6 +10,10 @@ use std::{path::PathBuf, process::ExitCode, time::SystemTime};
 use amb_bytecode::BlockLimits;
 use amb_engine::Limits;
 use amb_log::{Manifest, Store};
+use amb_vm::{
+    plan::{Hosting, Plan},
+    system::{EffectHost, EffectLimits, LocalServices, SystemServices},
+};
 use anyhow::Context;
 use serde_json::json;
 
@@ -41,6 +45,11 @@ pub(crate) struct Args {
     /// Most reduction steps; reaching it is an error.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_steps)]
     max_steps: u64,
+    /// Wall-clock time each system effect may take, in milliseconds
+    /// (`effect_timeout_ms`, spec/system.md §4); one not answered in time brings in
+    /// the failure value `timeout`.
+    #[arg(long, value_name = "MS", default_value_t = EffectLimits::default().timeout.as_millis() as u64)]
+    effect_timeout_ms: u64,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
@@ -49,8 +58,10 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
     let loaded = global.home().load_or_create()?;
-    let store = Store::open_or_create(&loaded.store_path)
-        .with_context(|| format!("opening the store {}", loaded.store_path.display()))?;
+    let store = std::sync::Arc::new(
+        Store::open_or_create(&loaded.store_path)
+            .with_context(|| format!("opening the store {}", loaded.store_path.display()))?,
+    );
     let (ast, manifest) = match (&args.file, &args.resume) {
         (Some(file), _) => {
             let (_, ast) = source::load_program(file, &args.lang, &args.limits)?;
@@ -90,7 +101,11 @@ pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
         max_steps: args.max_steps,
         ..Limits::default()
     };
-    let plan = amb_vm::plan::plan(&ast, &compiled, &map, limits).context("reducing")?;
+    let effects = EffectLimits {
+        timeout: std::time::Duration::from_millis(args.effect_timeout_ms),
+        ..EffectLimits::default()
+    };
+    let plan = plan_run(&ast, &compiled, &map, limits, &store, &manifest, effects)?;
     // The program is committed before its address is said, so a run interrupted at any
     // point after it can be resumed by its address.
     amb_vm::record::store_program(&compiled, &manifest, &store).context("storing the program")?;
@@ -152,6 +167,36 @@ pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Plans the run; a program holding service ambients (`spec/system.md`) is planned
+/// with the node's services over its store, scoped by the program's address, and
+/// each effect performed once, here, and recorded as an `effect` event.
+fn plan_run(
+    ast: &amb_syntax::Ast,
+    compiled: &amb_bytecode::CompiledProgram,
+    map: &amb_bytecode::NodeMap,
+    limits: Limits,
+    store: &std::sync::Arc<Store>,
+    manifest: &Manifest,
+    effect_limits: EffectLimits,
+) -> anyhow::Result<Plan> {
+    if !amb_vm::system::uses_services(ast) {
+        return amb_vm::plan::plan(ast, compiled, map, limits).context("reducing");
+    }
+    let services: std::sync::Arc<dyn SystemServices> = std::sync::Arc::new(
+        // A get of a block the store lacks waits for it as long as an effect may
+        // take, then brings in `timeout` (spec/system.md §5).
+        LocalServices::new(std::sync::Arc::clone(store)).waiting_for_blocks(effect_limits.timeout),
+    );
+    let scope = manifest.cid().to_string();
+    let host = EffectHost {
+        services: &services,
+        scope: &scope,
+        limits: effect_limits,
+    };
+    amb_vm::plan::plan_with_effects(ast, compiled, map, limits, &Hosting::default(), Some(host))
+        .context("reducing")
 }
 
 /// The program and manifest of a stored run, for `--resume` (loaded as a node

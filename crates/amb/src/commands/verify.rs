@@ -6,7 +6,8 @@
 //! leaves (0 with `--allow-incomplete`; the output says `incomplete` either way); 1
 //! when an event breaks a rule (missing logs and events included) or the program
 //! cannot be read. With `--json`, the result is `{"address", "events", "logs",
-//! "steps", "normal_form", "complete", "stops_at"?}` and a failure is printed on
+//! "steps", "normal_form", "complete", "stops_at"?, "effects", "trusted",
+//! "effects_performed"}` (`spec/system.md` §7) and a failure is printed on
 //! standard output as `{"error": {"kind", "message", "rule"?, "at"?}}`
 //! ([`super::json_error`]).
 //!
@@ -19,7 +20,10 @@ use std::{
 
 use amb_bytecode::Cid;
 use amb_log::Store;
-use amb_vm::verify::{Verified, verify_prefix_with_progress};
+use amb_vm::{
+    system::Trust,
+    verify::{Verified, verify_prefix_with_progress},
+};
 use anyhow::Context;
 use serde_json::json;
 
@@ -61,9 +65,18 @@ fn remote(node: &NodeArgs, program: Cid) -> anyhow::Result<serde_json::Value> {
     )
 }
 
-/// `{"address", "events", "logs", "steps", "normal_form", "complete", "stops_at"?}`
-/// of a verified program (also the node's verify route's answer).
+/// `{"address", "events", "logs", "steps", "normal_form", "complete", "stops_at"?,
+/// "effects", "trusted", "effects_performed"}` of a verified program (also the
+/// node's verify route's answer): every effect event with its recorded result and
+/// how it was accepted (`recomputed`, or `signed` by its creator), the signed ones
+/// again under `trusted`, and the effects performed while verifying (0).
 pub(crate) fn verified_json(program: Cid, verified: &Verified) -> serde_json::Value {
+    let effects: Vec<serde_json::Value> = verified.effects.iter().map(effect_json).collect();
+    let trusted: Vec<serde_json::Value> = effects
+        .iter()
+        .filter(|e| e["trust"] == "signed")
+        .map(|e| json!({"event": e["event"], "service": e["service"], "creator": e["creator"], "peer": e["peer"]}))
+        .collect();
     let mut json = json!({
         "address": format!("/amb/{program}"),
         "events": verified.events,
@@ -71,6 +84,9 @@ pub(crate) fn verified_json(program: Cid, verified: &Verified) -> serde_json::Va
         "steps": verified.steps,
         "normal_form": amb_syntax::to_compact_string(&verified.term),
         "complete": verified.completeness.is_complete(),
+        "effects": effects,
+        "trusted": trusted,
+        "effects_performed": verified.effects_performed,
     });
     if let Some(stop) = verified.completeness.stop() {
         json["stops_at"] = json!({
@@ -81,6 +97,28 @@ pub(crate) fn verified_json(program: Cid, verified: &Verified) -> serde_json::Va
             "seq": stop.seq,
             "text": stop.to_string(),
         });
+    }
+    json
+}
+
+/// One replayed effect: `{"event", "service", "log", "after_step", "argument",
+/// "result", "trust", "creator"?, "peer"?}`.
+fn effect_json(effect: &amb_vm::replay::ReplayedEffect) -> serde_json::Value {
+    let mut json = json!({
+        "event": effect.event.to_string(),
+        "service": effect.service.name(),
+        "log": effect.log.to_string(),
+        "after_step": effect.after_step,
+        "argument": effect.argument.to_json(),
+        "result": effect.result.to_json(),
+    });
+    match &effect.trust {
+        Trust::Recomputed => json["trust"] = json!("recomputed"),
+        Trust::Signed { creator } => {
+            json["trust"] = json!("signed");
+            json["creator"] = json!(creator.to_string());
+            json["peer"] = json!(crate::inspector::views::peer(creator));
+        }
     }
     json
 }
@@ -104,6 +142,7 @@ fn print_verified(verified: &serde_json::Value, as_json: bool) -> anyhow::Result
             verified["logs"],
             verified["steps"]
         )?;
+        print_effects(&mut stdout, verified)?;
         match verified["stops_at"]["text"].as_str() {
             None => {
                 writeln!(stdout, "complete")?;
@@ -116,6 +155,37 @@ fn print_verified(verified: &serde_json::Value, as_json: bool) -> anyhow::Result
         }
     }
     stdout.flush()?;
+    Ok(())
+}
+
+/// The text form of a verification's effects: one line each, saying whether its
+/// result was computed again or trusted as signed, and by whom.
+fn print_effects(out: &mut impl Write, verified: &serde_json::Value) -> anyhow::Result<()> {
+    let Some(effects) = verified["effects"].as_array().filter(|e| !e.is_empty()) else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "effects: {} recorded, {} trusted as signed, {} performed while verifying",
+        effects.len(),
+        verified["trusted"].as_array().map_or(0, Vec::len),
+        verified["effects_performed"]
+    )?;
+    for e in effects {
+        let text = |key: &str| e[key].as_str().unwrap_or("?").to_string();
+        let how = match e["trust"].as_str() {
+            Some("signed") => format!("trusted, signed by {}", text("peer")),
+            _ => "recomputed".to_string(),
+        };
+        writeln!(
+            out,
+            "  {} {} of {} = {}: {how}",
+            text("event"),
+            text("service"),
+            e["argument"],
+            e["result"]
+        )?;
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 use amb_bytecode::Cid;
 use amb_engine::Limits;
 use amb_net::{NetError, NodeEvent, NodeHandle};
+use amb_vm::system::Service;
 use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State},
@@ -130,7 +131,41 @@ async fn info(State(api): State<ApiState>) -> Result<Json<serde_json::Value>, Ap
     let mut json = serde_json::to_value(info)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     json["health"] = health::to_json(api.node.store());
+    json["services"] = serde_json::json!(OFFERED.map(Service::name));
     Ok(Json(json))
+}
+
+/// The system services (`spec/system.md` §1) this node performs for the programs
+/// deployed to it: none yet, as a deployment is planned without services (`amb
+/// run` performs them on one node). A deployment needing one is refused.
+const OFFERED: [Service; 0] = [];
+
+/// Refuses a deployment whose program holds a service ambient this node does not
+/// offer, naming it (a source that does not parse is left to the deployment, which
+/// names the place).
+fn refuse_unoffered(source: &str) -> Result<(), ApiError> {
+    let Ok(ast) = amb_syntax::parse(source) else {
+        return Ok(());
+    };
+    let missing: Vec<String> = amb_vm::system::services_needed(&ast)
+        .into_iter()
+        .filter(|name| !OFFERED.iter().any(|s| s.name() == name))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let offered = match OFFERED.map(Service::name).join(", ") {
+        none if none.is_empty() => "none".to_string(),
+        some => some,
+    };
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not-offered",
+        format!(
+            "the program needs the system service {} (spec/system.md), which this node does not offer to deployments (it offers: {offered}); `amb run` performs them on one node",
+            missing.join(", "),
+        ),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -159,6 +194,7 @@ async fn deploy(
         delegates.push((name, peer));
     }
     program::refuse_empty(&request.source)?;
+    refuse_unoffered(&request.source)?;
     // Kept to name the place of a syntax error the node refuses.
     let source = request.source.clone();
     let deployed = if delegates.is_empty() {

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use amb_bytecode::{Cid, Target};
-use amb_log::{Event, PublicKey};
+use amb_log::{AnyEvent, PublicKey};
 use amb_vm::{
     replay::{NodeRef, ViewKind, ViewNode},
     travel::{Moment, Timeline},
@@ -91,26 +91,43 @@ pub(crate) fn peer(key: &PublicKey) -> String {
 
 /// One event as `amb log --json` prints it (and the event routes answer): its
 /// fields, the writer as key and as peer id, and its signature.
-pub(crate) fn event_json(cid: &Cid, e: &Event, log_name: &str) -> Value {
+pub(crate) fn event_json(cid: &Cid, e: &AnyEvent, log_name: &str) -> Value {
     event_json_by(cid, e, log_name, &peer(e.creator()))
 }
 
-/// [`event_json`] with the writer's peer id worked out already.
-fn event_json_by(cid: &Cid, e: &Event, log_name: &str, peer: &str) -> Value {
-    json!({
+/// [`event_json`] with the writer's peer id worked out already. An effect event
+/// (`spec/system.md` §6) has `op` `effect`, its `service` and the value blocks of
+/// its `args` and `result`.
+fn event_json_by(cid: &Cid, e: &AnyEvent, log_name: &str, peer: &str) -> Value {
+    let (op, target, at, payload) = match e {
+        AnyEvent::Op(e) => (
+            e.op().opcode().mnemonic(),
+            target_text(e.op().target()),
+            e.at().map(|(d, i)| json!([d.to_string(), i])),
+            e.payload().map(|p| p.to_string()),
+        ),
+        AnyEvent::Effect(e) => ("effect", e.service().to_string(), None, None),
+    };
+    let mut json = json!({
         "cid": cid.to_string(),
         "log": e.log().to_string(),
         "log_name": log_name,
         "seq": e.seq(),
-        "op": e.op().opcode().mnemonic(),
-        "target": target_text(e.op().target()),
-        "at": e.at().map(|(d, i)| json!([d.to_string(), i])),
+        "op": op,
+        "target": target,
+        "at": at,
         "refs": e.refs().iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-        "payload": e.payload().map(|p| p.to_string()),
+        "payload": payload,
         "writer": e.creator().to_string(),
         "peer": peer,
         "signature": hex::encode(e.signature().to_bytes()),
-    })
+    });
+    if let AnyEvent::Effect(e) = e {
+        json["service"] = json!(e.service());
+        json["args"] = json!(e.args().to_string());
+        json["result"] = json!(e.result().to_string());
+    }
+    json
 }
 
 /// The name `amb log` gives a log: its manifest's, `<program>` for the program's.
@@ -425,7 +442,7 @@ fn redex(
     let mut event = |cid: &Cid| {
         let i = timeline.position_of(cid).filter(|&i| i <= at)?;
         let (cid, e) = &events[i];
-        consumed.extend(e.at());
+        consumed.extend(e.as_op().and_then(|e| e.at()));
         let mut json = event_json(cid, e, &name_of(&e.log()));
         json["index"] = json!(i);
         Some(json)
