@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod behaviour;
+mod changes;
 pub mod codec;
 mod command;
 pub mod config;

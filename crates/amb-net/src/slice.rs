@@ -9,15 +9,22 @@ use std::time::{Duration, Instant};
 use amb_bytecode::{BlockLimits, Cid, Program, ProgramLimits};
 use amb_log::{AnyEvent, Kind, Manifest, Store};
 
-use crate::{error::NetError, handle::NodeHandle, value::Changes, value::ProgramValue};
+use crate::{changes::Changes, error::NetError, handle::NodeHandle};
 
 /// How often a wait for a slice's value looks again when nothing woke it.
 const LOOK_AGAIN: Duration = Duration::from_millis(250);
 
+/// A slice's value: its ambient's canonical term (compact text) and its typed
+/// value, or null.
+pub(crate) struct SliceValue {
+    pub(crate) normal_form: String,
+    pub(crate) value: serde_json::Value,
+}
+
 /// What the store says of a slice now.
 enum Read {
     /// Its value.
-    Value(ProgramValue),
+    Value(SliceValue),
     /// No payload (yet): the log's last event so far, if any.
     Open(Option<u64>),
 }
@@ -41,7 +48,7 @@ pub(crate) async fn slice_value(
     node: &NodeHandle,
     slice: Cid,
     wait: Duration,
-) -> Result<ProgramValue, NetError> {
+) -> Result<SliceValue, NetError> {
     let address = format!("/amb/{slice}");
     let deadline = Instant::now() + wait;
     let mut changes = Changes::new(node);
@@ -123,8 +130,7 @@ fn read(store: &Store, slice: Cid) -> Result<Read, NetError> {
                 "{address}: the value block {root} its last event names cannot be read here: {e}"
             ))
         })?;
-    Ok(Read::Value(ProgramValue {
-        address,
+    Ok(Read::Value(SliceValue {
         normal_form: amb_syntax::to_compact_string(&term),
         value: amb_vm::value_of(&term).map_or(serde_json::Value::Null, |v| v.to_json()),
     }))

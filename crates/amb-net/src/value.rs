@@ -11,11 +11,9 @@ use amb_bytecode::Cid;
 use amb_vm::verify::VerifyError;
 use serde::Serialize;
 
-use tokio::sync::{broadcast, watch};
-
 use crate::{
+    changes::Changes,
     error::{NetError, PeerError},
-    event::NodeEvent,
     handle::NodeHandle,
     slice,
     sync::{fetch, find_holder, sync_from},
@@ -44,7 +42,12 @@ pub async fn value(
     let deadline = Instant::now() + wait;
     let address = format!("/amb/{program}");
     if slice::is_held_slice(node.store(), program)? {
-        return slice::slice_value(node, program, wait).await;
+        let slice = slice::slice_value(node, program, wait).await?;
+        return Ok(ProgramValue {
+            address,
+            normal_form: slice.normal_form,
+            value: slice.value,
+        });
     }
     loop {
         if node.status(program).await?.held {
@@ -149,50 +152,6 @@ async fn wait_until_over(
             }
         };
         changes.next(program, last + RESYNC).await?;
-    }
-}
-
-/// What may end a wait for a run: a run learned to be over, a walk of this node
-/// moving, events stored.
-pub(crate) struct Changes {
-    finished: watch::Receiver<u64>,
-    walks: watch::Receiver<u64>,
-    events: broadcast::Receiver<NodeEvent>,
-}
-
-impl Changes {
-    /// Told of every change from now on.
-    pub(crate) fn new(node: &NodeHandle) -> Changes {
-        Changes {
-            finished: node.finished_changes(),
-            walks: node.walk_changes(),
-            events: node.subscribe_events(),
-        }
-    }
-
-    /// Waits for the next change that concerns `program`, or until `until`.
-    pub(crate) async fn next(&mut self, program: Cid, until: Instant) -> Result<(), NetError> {
-        let stored = async {
-            loop {
-                match self.events.recv().await {
-                    Ok(NodeEvent::Stored(stored))
-                        if stored.iter().any(|s| s.program == program.to_string()) =>
-                    {
-                        return Ok(());
-                    }
-                    Ok(_) => {}
-                    // Lagged: something may have been missed; look again.
-                    Err(broadcast::error::RecvError::Lagged(_)) => return Ok(()),
-                    Err(broadcast::error::RecvError::Closed) => return Err(NetError::Stopped),
-                }
-            }
-        };
-        tokio::select! {
-            changed = self.finished.changed() => changed.map_err(|_| NetError::Stopped),
-            changed = self.walks.changed() => changed.map_err(|_| NetError::Stopped),
-            stored = stored => stored,
-            () = tokio::time::sleep_until(until.into()) => Ok(()),
-        }
     }
 }
 
