@@ -52,7 +52,21 @@ pub async fn sync_from(
     fetch_blocks(node, peer, program, &logs).await?;
     node.hold(program).await?;
     let events = fetch_events(node, peer, program, &heads.heads).await?;
+    // The value blocks the events' payloads name (a run's value, a slice's), so
+    // that this store holds all that the program names (`amb export`).
+    let payloads: Vec<Cid> = events
+        .iter()
+        .filter_map(|bytes| Event::decode(bytes).ok()?.payload())
+        .collect();
+    // Best effort: a peer that lacks them (or an older one that refuses them) does
+    // not stop the sync; `amb export` names a value block it cannot write.
+    if let Err(e) = fetch_reached(node, peer, program, payloads).await {
+        tracing::debug!(%peer, %program, "fetching value blocks: {e}");
+    }
     let outcome = node.ingest_synced(program, events).await?;
+    if !outcome.stored.is_empty() {
+        tracing::info!(%peer, events = outcome.stored.len(), "fetched /amb/{program}");
+    }
     if let Some(refusal) = outcome.refused.clone() {
         return Err(NetError::Refused(refusal));
     }
@@ -127,17 +141,28 @@ async fn fetch_program_blocks(
     program: Cid,
 ) -> Result<(), NetError> {
     fetch_blocks(node, peer, program, &[program]).await?;
-    let store = node.store();
-    let manifest = store
+    let manifest = node
+        .store()
         .get_block(program)
         .map_err(NetError::from)?
         .and_then(|bytes| Manifest::decode(&bytes).ok())
         .filter(|m| m.kind() == amb_log::Kind::Program && m.cid() == program)
         .ok_or_else(|| NetError::peer(peer, PeerError::NotAProgram(program)))?;
-    let mut frontier = vec![manifest.program()];
+    fetch_reached(node, peer, program, vec![manifest.program()]).await
+}
+
+/// Every bytecode block the blocks `frontier` reach, fetched from `peer` under the
+/// address `under` (those this node holds are not asked again).
+async fn fetch_reached(
+    node: &NodeHandle,
+    peer: PeerId,
+    under: Cid,
+    mut frontier: Vec<Cid>,
+) -> Result<(), NetError> {
+    let store = node.store();
     let mut seen = HashSet::new();
     while !frontier.is_empty() {
-        fetch_blocks(node, peer, program, &frontier).await?;
+        fetch_blocks(node, peer, under, &frontier).await?;
         let mut next = Vec::new();
         for cid in frontier {
             let bytes = store

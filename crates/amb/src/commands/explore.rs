@@ -20,11 +20,13 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_states: usize,
     #[command(flatten)]
-    limits: LimitArgs,
+    limits: LimitArgs,    #[command(flatten)]
+    empty: source::EmptyArgs,
 }
 
 pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
     let (_, ast) = source::load(&args.file, &args.limits)?;
+    args.empty.check(&args.file, &ast)?;
     let exploration =
         amb_reference::explore(&ast, args.max_states).context("exploring the state space")?;
     if global.json {
