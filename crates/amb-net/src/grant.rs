@@ -56,15 +56,13 @@ impl Grant {
         };
         grant.blocks.extend(grant.logs.iter().copied());
         if with_bytecode {
-            grant
-                .blocks
-                .extend(bytecode_reached(&view, manifest.program())?);
-            // The values of the granted logs: only a log's last event carries one.
+            // The bytecode, and the values of the granted logs (only a log's last
+            // event carries one), in one walk.
+            let mut roots = vec![manifest.program()];
             for log in &grant.logs {
-                if let Some(payload) = last_payload(store, *log)? {
-                    grant.blocks.extend(bytecode_reached(&view, payload)?);
-                }
+                roots.extend(last_payload(store, *log)?);
             }
+            grant.blocks.extend(bytecode_reached(&view, roots)?);
         }
         Ok(Some(grant))
     }
@@ -147,10 +145,10 @@ fn last_payload(store: &Store, log: Cid) -> Result<Option<Cid>, StoreError> {
         .and_then(|event| event.payload()))
 }
 
-/// Every bytecode block reachable from `root` that the store holds.
-fn bytecode_reached(view: &Snapshot, root: Cid) -> Result<HashSet<Cid>, StoreError> {
-    let mut seen = HashSet::from([root]);
-    let mut frontier = vec![root];
+/// Every bytecode block reachable from `roots` that the store holds.
+fn bytecode_reached(view: &Snapshot, roots: Vec<Cid>) -> Result<HashSet<Cid>, StoreError> {
+    let mut seen: HashSet<Cid> = roots.iter().copied().collect();
+    let mut frontier = roots;
     while let Some(cid) = frontier.pop() {
         let Some(bytes) = view.get_block(cid)? else {
             continue;

@@ -584,7 +584,12 @@ fn completions_end_quietly_on_a_closed_pipe() {
             .expect("amb runs");
         drop(child.stdout.take());
         let output = child.wait_with_output().expect("amb finishes");
-        assert_eq!(output.status.code(), Some(0), "{shell}: {}", stderr(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{shell}: {}",
+            stderr(&output)
+        );
         assert_eq!(stderr(&output), "", "{shell}");
     }
 }
@@ -609,11 +614,19 @@ fn bad_usage_with_json_is_a_json_error_with_exit_2() {
         vec!["--json", "completions", "tcsh"],
     ] {
         let output = amb(&args, None);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
         let error = json_error(&output);
         assert_eq!(error["kind"], "invalid", "{args:?}: {error}");
         let message = error["message"].as_str().expect("a message");
-        assert!(!message.is_empty() && !message.starts_with("error:"), "{error}");
+        assert!(
+            !message.is_empty() && !message.starts_with("error:"),
+            "{error}"
+        );
         // The text for people is still on stderr, and stdout holds one line.
         assert!(stderr(&output).contains("error:"), "{}", stderr(&output));
         assert_eq!(stdout(&output).lines().count(), 1, "{args:?}");
@@ -654,9 +667,19 @@ fn node_is_refused_where_it_would_do_nothing() {
         vec!["init", "--node", node, "--home", home],
     ] {
         let output = amb(&args, None);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
         assert!(
-            stderr(&output).contains(&format!("`--node` does nothing for `amb {}`", args.iter().find(|a| !a.starts_with('-') && **a != node).unwrap())),
+            stderr(&output).contains(&format!(
+                "`--node` does nothing for `amb {}`",
+                args.iter()
+                    .find(|a| !a.starts_with('-') && **a != node)
+                    .unwrap()
+            )),
             "{args:?}: {}",
             stderr(&output)
         );

@@ -1244,11 +1244,19 @@ fn the_readme_network_runs_as_written_and_a_node_that_fetched_a_program_exports_
             && c.log().contains(&format!("fetched {address}")))
         .then_some(())
     });
-    assert!(!a.log().contains("serving the heads"), "heads at debug only");
+    assert!(
+        !a.log().contains("serving the heads"),
+        "heads at debug only"
+    );
 
     // A bytecode CID, an unknown address and a step past the end read alike through
     // a node, `value` included; `value` says what it waits for.
-    let block = common::success(&amb_command(a.sandbox()).args(["compile", monoid]).output().unwrap());
+    let block = common::success(
+        &amb_command(a.sandbox())
+            .args(["compile", monoid])
+            .output()
+            .unwrap(),
+    );
     let block = block.trim();
     for args in [
         vec!["value", block, "--wait", "2"],
@@ -1259,21 +1267,36 @@ fn the_readme_network_runs_as_written_and_a_node_that_fetched_a_program_exports_
         let out = a.client(&args);
         let err = failure(&out);
         assert!(
-            err.contains(&format!("{block} is a bytecode CID (`amb compile`), not a program address")),
+            err.contains(&format!(
+                "{block} is a bytecode CID (`amb compile`), not a program address"
+            )),
             "{args:?}: {err}"
         );
     }
     let unknown = format!("/amb/{}", Cid::of(b"no peer holds this"));
-    for args in [vec!["verify", unknown.as_str()], vec!["log", unknown.as_str()]] {
+    for args in [
+        vec!["verify", unknown.as_str()],
+        vec!["log", unknown.as_str()],
+    ] {
         let err = failure(&a.client(&args));
-        assert!(err.contains(&format!("no program {unknown} here")), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("no program {unknown} here")),
+            "{args:?}: {err}"
+        );
     }
     let started = Instant::now();
     let out = c.client(&["value", &unknown, "--wait", "2"]);
     let err = failure(&out);
-    assert!(err.contains("is not on this node: it asks its peers for up to 2 s"), "{err}");
+    assert!(
+        err.contains("is not on this node: it asks its peers for up to 2 s"),
+        "{err}"
+    );
     assert!(err.contains(&format!("no program {unknown} here")), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
     let err = failure(&a.client(&["inspect", &address, "--at", "99"]));
     assert!(err.contains("step 99 is past the end"), "{err}");
 

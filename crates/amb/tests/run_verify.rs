@@ -180,10 +180,7 @@ fn verifying_an_unknown_address_is_a_clear_error() {
     // A well-formed address of nothing stored.
     let unknown = format!("/amb/{}", Cid::of(b"no such program"));
     let err = failure(&node.amb(&["verify", &unknown]));
-    assert!(
-        err.contains(&format!("no program {unknown} here")),
-        "{err}"
-    );
+    assert!(err.contains(&format!("no program {unknown} here")), "{err}");
     // Not an address at all.
     let err = failure(&node.amb(&["verify", "/amb/not-a-cid"]));
     assert!(
@@ -907,7 +904,10 @@ fn json_and_quiet_cover_runs_reductions_and_traces() {
     // verify --quiet too, in text and JSON.
     let address = run["address"].as_str().unwrap();
     let out = success(&node.amb(&["verify", address, "--quiet"]));
-    assert!(out.contains("complete") && !out.contains("normal form"), "{out}");
+    assert!(
+        out.contains("complete") && !out.contains("normal form"),
+        "{out}"
+    );
     let verified = json(&node.amb(&["verify", address, "--quiet", "--json"]));
     assert!(verified.get("normal_form").is_none(), "{verified}");
     assert_eq!(verified["complete"], true);
@@ -997,7 +997,10 @@ fn a_program_exported_to_a_car_file_imports_into_another_home_and_verifies() {
     assert_eq!(again["new_events"], 0);
     assert!(again.get("normal_form").is_none(), "{again}");
     let out = success(&b.amb(&["import", s(&car), "--quiet"]));
-    assert!(out.starts_with("imported ") && !out.contains("normal form"), "{out}");
+    assert!(
+        out.starts_with("imported ") && !out.contains("normal form"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -20,7 +20,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_states: usize,
     #[command(flatten)]
-    limits: LimitArgs,    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
     empty: source::EmptyArgs,
 }
 

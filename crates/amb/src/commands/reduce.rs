@@ -40,7 +40,8 @@ pub(crate) struct Args {
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
-    lang: source::LangArgs,    #[command(flatten)]
+    lang: source::LangArgs,
+    #[command(flatten)]
     empty: source::EmptyArgs,
 }
 

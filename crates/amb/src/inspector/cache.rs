@@ -222,12 +222,10 @@ fn is_over(store: &Store, program: Cid) -> Result<bool, CacheError> {
 pub(crate) fn stored_events(store: &Store, program: Cid) -> Result<usize, CacheError> {
     let count = store.snapshot()?.program_events(program)?.remaining();
     if count == 0 {
-        return Err(
-            match crate::address::stored_kind(store, program)? {
-                crate::address::Stored::Bytecode => CacheError::Bytecode(program),
-                _ => CacheError::Unknown(program),
-            },
-        );
+        return Err(match crate::address::stored_kind(store, program)? {
+            crate::address::Stored::Bytecode => CacheError::Bytecode(program),
+            _ => CacheError::Unknown(program),
+        });
     }
     Ok(count)
 }
