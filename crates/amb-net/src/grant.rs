@@ -135,7 +135,7 @@ fn program_of_log(store: &Store, view: &Snapshot, log: Cid) -> Result<Option<Cid
 }
 
 /// The payload (value block) of the last stored event of `log`, if it has one.
-fn last_payload(store: &Store, log: Cid) -> Result<Option<Cid>, StoreError> {
+pub(crate) fn last_payload(store: &Store, log: Cid) -> Result<Option<Cid>, StoreError> {
     let Some((_, head)) = store.log_head(log)? else {
         return Ok(None);
     };

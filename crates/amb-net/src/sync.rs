@@ -52,17 +52,6 @@ pub async fn sync_from(
     fetch_blocks(node, peer, program, &logs).await?;
     node.hold(program).await?;
     let events = fetch_events(node, peer, program, &heads.heads).await?;
-    // The value blocks the events' payloads name (a run's value, a slice's), so
-    // that this store holds all that the program names (`amb export`).
-    let payloads: Vec<Cid> = events
-        .iter()
-        .filter_map(|bytes| Event::decode(bytes).ok()?.payload())
-        .collect();
-    // Best effort: a peer that lacks them (or an older one that refuses them) does
-    // not stop the sync; `amb export` names a value block it cannot write.
-    if let Err(e) = fetch_reached(node, peer, program, payloads).await {
-        tracing::debug!(%peer, %program, "fetching value blocks: {e}");
-    }
     let outcome = node.ingest_synced(program, events).await?;
     if !outcome.stored.is_empty() {
         tracing::info!(%peer, events = outcome.stored.len(), "fetched /amb/{program}");
@@ -73,7 +62,63 @@ pub async fn sync_from(
     if heads.done {
         node.mark_finished(program);
     }
+    // Best effort: a peer that lacks them (or an older one that refuses them) does
+    // not stop the sync; `amb export` names a value block it cannot write.
+    if let Err(e) = fetch_values_from(node, peer, program).await {
+        tracing::debug!(%peer, %program, "fetching value blocks: {e}");
+    }
     Ok(outcome)
+}
+
+/// Fetches the value blocks (and what they reach) that the payloads of the
+/// program's logs name and this node lacks, from a peer that holds the program, so
+/// that its store holds all that the program names (`amb export`): events this
+/// node signed or took from gossip may name values it was not given. How many
+/// payloads lacked their block.
+pub async fn fetch_values(node: &NodeHandle, program: Cid) -> Result<usize, NetError> {
+    if missing_values(node, program)?.is_empty() {
+        return Ok(0);
+    }
+    let (peer, _) = find_holder(node, program).await?;
+    fetch_values_from(node, peer, program).await
+}
+
+async fn fetch_values_from(
+    node: &NodeHandle,
+    peer: PeerId,
+    program: Cid,
+) -> Result<usize, NetError> {
+    let missing = missing_values(node, program)?;
+    let count = missing.len();
+    if count > 0 {
+        fetch_reached(node, peer, program, missing).await?;
+    }
+    Ok(count)
+}
+
+/// The payloads of the last stored events of the program's logs (the root log's
+/// included) whose blocks this node lacks.
+fn missing_values(node: &NodeHandle, program: Cid) -> Result<Vec<Cid>, NetError> {
+    let store = node.store();
+    let mut logs = store.program_logs(program).map_err(NetError::from)?;
+    let root_log = store
+        .get_block(program)
+        .map_err(NetError::from)?
+        .and_then(|bytes| Manifest::decode(&bytes).ok())
+        .and_then(|manifest| manifest.root_log())
+        .map(|root| root.cid());
+    logs.extend(root_log);
+    let mut missing = Vec::new();
+    for log in logs {
+        if let Some(payload) = crate::grant::last_payload(store, log)? {
+            if !store.has_block(payload).map_err(NetError::from)? {
+                missing.push(payload);
+            }
+        }
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    Ok(missing)
 }
 
 /// A peer's heads of a program.

@@ -1087,10 +1087,14 @@ fn delegating_a_name_the_program_lacks_is_refused_and_nodes_log_what_they_do() {
             .then_some(())
         },
     );
-    // B is given its order, never the program's address.
+    // B is given its order, never the program's address (which it knows only from
+    // the `amb value` asked through it: its fetch, logged).
     wait_until("B's log of the delegation request", || {
         let log = b.log();
-        (log.contains("asked to walk an order") && !log.contains(&address[5..])).then_some(())
+        let leaked = log
+            .lines()
+            .any(|line| line.contains(&address[5..]) && !line.contains("fetched /amb/"));
+        (log.contains("asked to walk an order") && !leaked).then_some(())
     });
 
     // A peer that cannot be reached is warned about.
@@ -1235,6 +1239,12 @@ fn the_readme_network_runs_as_written_and_a_node_that_fetched_a_program_exports_
             .args(["--json"])
             .output()
             .expect("amb export runs");
+        assert!(
+            out.status.success(),
+            "{name}: {}\n--- its log:\n{}",
+            text(&out.stderr),
+            node.log()
+        );
         let exported = json_of(&out);
         assert_eq!(exported["address"], address.as_str(), "{name}");
     }

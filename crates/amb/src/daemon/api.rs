@@ -247,6 +247,13 @@ async fn value(
     }
     refuse_bytecode(&api, program)?;
     let value = amb_net::value(&api.node, program, wait).await;
+    if value.is_ok() {
+        // What this node signed or took from gossip may name values it was not
+        // given: fetched now, so that it can export the program whole.
+        if let Err(e) = amb_net::sync::fetch_values(&api.node, program).await {
+            tracing::debug!(%program, "fetching value blocks: {e}");
+        }
+    }
     Ok(Json(value.map_err(|e| match e {
         // The wording of an unknown address, with why no peer gave it.
         NetError::NotFound(detail) => ApiError::new(
