@@ -139,7 +139,7 @@ impl EmptyArgs {
 }
 
 /// Refuses a program that has no part (an empty or comment-only file): there is
-/// nothing to run (`--allow-empty` runs it anyway).
+/// nothing to do (`--allow-empty` accepts it anyway).
 pub(crate) fn refuse_empty(path: &Path, ast: &Ast, allow_empty: bool) -> anyhow::Result<()> {
     crate::commands::json_error::ensure_valid!(
         allow_empty || !ast.is_empty(),
