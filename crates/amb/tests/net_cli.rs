@@ -1294,6 +1294,11 @@ fn the_readme_network_runs_as_written_and_a_node_that_fetched_a_program_exports_
             "{args:?}: {err}"
         );
     }
+    let err = failure(&a.client(&["verify", "nonsense"]));
+    assert!(
+        err.contains("no program whose address starts with `nonsense` here"),
+        "{err}"
+    );
     let started = Instant::now();
     let out = c.client(&["value", &unknown, "--wait", "2"]);
     let err = failure(&out);
