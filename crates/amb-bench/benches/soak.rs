@@ -26,137 +26,15 @@
 const MONOID: &str =
     "ambientsprotocol-encoding-examples/monoids/locally-evaluated-string-concat.amb";
 
-/// The longest any one wait may take.
-const WAIT: Duration = Duration::from_secs(60);
+mod process;
 
-use std::{
-    io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::Instant;
 
-use serde_json::{Value, json};
-
-/// The path in the variable `name`, else `default`.
-fn path_from(name: &str, default: &str) -> PathBuf {
-    std::env::var_os(name).map_or_else(|| PathBuf::from(default), PathBuf::from)
-}
-
-/// The `amb` binary: `AMB_BIN`, else the workspace's release build.
-fn amb_binary() -> PathBuf {
-    let path = path_from(
-        "AMB_BIN",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/release/amb"),
-    );
-    assert!(
-        path.is_file(),
-        "no amb binary at {}: run `cargo build --release -p amb` first, or set AMB_BIN",
-        path.display()
-    );
-    path
-}
-
-/// A field of `/proc/<pid>/status`, in KiB.
-fn proc_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the node's status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in the node's status"))
-}
+use process::{NodeProcess, amb_binary, path_from, proc_kib};
+use serde_json::json;
 
 fn mib(kib: u64) -> String {
     format!("{:.1}", kib as f64 / 1024.0)
-}
-
-/// The node process; killed when dropped.
-struct NodeProcess {
-    child: Child,
-    api: String,
-    store: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl NodeProcess {
-    fn start(amb: &Path) -> NodeProcess {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let home = dir.path().join("home");
-        let command = |args: &[&str]| {
-            let mut command = Command::new(amb);
-            for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("AMB_")) {
-                command.env_remove(key);
-            }
-            command.args(args).arg("--home").arg(&home);
-            command
-        };
-        let init = command(&["init"]).output().expect("amb init runs");
-        assert!(init.status.success(), "amb init: {init:?}");
-        let mut child = command(&[
-            "node",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--api",
-            "127.0.0.1:0",
-            "--no-mdns",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("amb node starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            for _ in lines {}
-        });
-        let line = match rx.recv_timeout(WAIT) {
-            Ok(Some(Ok(line))) => line,
-            other => panic!("no ready line from amb node: {other:?}"),
-        };
-        let ready: Value = serde_json::from_str(&line).expect("a JSON ready line");
-        NodeProcess {
-            child,
-            api: ready["api"].as_str().expect("the API's URL").to_string(),
-            store: home.join("store.redb"),
-            _dir: dir,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// POSTs JSON; the status and the body.
-    fn post(&self, route: &str, body: &Value) -> (u16, Value) {
-        let agent = ureq::AgentBuilder::new().timeout(WAIT).build();
-        match agent.post(&format!("{}{route}", self.api)).send_json(body) {
-            Ok(r) => (r.status(), r.into_json().expect("a JSON answer")),
-            Err(ureq::Error::Status(status, r)) => (status, r.into_json().unwrap_or(Value::Null)),
-            Err(e) => panic!("the API does not answer: {e}"),
-        }
-    }
-
-    fn get(&self, route: &str) -> Value {
-        ureq::AgentBuilder::new()
-            .timeout(WAIT)
-            .build()
-            .get(&format!("{}{route}", self.api))
-            .call()
-            .expect("the API answers")
-            .into_json()
-            .expect("a JSON answer")
-    }
 }
 
 fn main() {
@@ -171,7 +49,7 @@ fn main() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus"),
     );
     let monoid = std::fs::read_to_string(corpus.join(MONOID)).expect("the corpus's monoid");
-    let node = NodeProcess::start(&amb_binary());
+    let node = NodeProcess::start(&amb_binary(), &[], &[]);
     let pid = node.pid();
 
     // The refusal of the 1.5 MB program nested 500,000 deep, on the fresh node.

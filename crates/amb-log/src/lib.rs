@@ -32,7 +32,7 @@ pub use manifest::{
     Kind, MANIFEST_VERSION, MAX_MANIFEST_BYTES, Manifest, ManifestError, ROOT_LOG_CONTEXT,
 };
 pub use store::{
-    DEFAULT_CACHE_BYTES, DISK_FULL_WHILE_ENV, DecodedEvent, Health, LogEvents, MAX_STORED_BYTES,
-    NewEvent, ProgramEvents, ReadEvent, SEGMENT_TARGET, STORE_FORMAT, Snapshot, Store, StoreError,
-    StoredEvent, Written,
+    DEFAULT_CACHE_BYTES, DISK_FULL_WHILE_ENV, DecodedEvent, Health, LogEvents, MAX_DEFERRED_AGE,
+    MAX_DEFERRED_COMMITS, MAX_STORED_BYTES, NewEvent, ProgramEvents, ReadEvent, SEGMENT_TARGET,
+    STORE_FORMAT, Snapshot, Store, StoreError, StoredEvent, Written,
 };

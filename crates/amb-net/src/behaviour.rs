@@ -3,7 +3,10 @@
 //! scoring), the sync protocol (request-response, CBOR), Kademlia, identify, ping,
 //! mDNS (optional), connection limits and a block list for banned peers.
 
-use std::time::Duration;
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Duration,
+};
 
 use libp2p::{
     StreamProtocol, allow_block_list, connection_limits, gossipsub, identify, identity, kad, mdns,
@@ -12,7 +15,7 @@ use libp2p::{
 };
 
 use crate::{
-    codec::Codec,
+    codec::{Codec, Received},
     config::NodeConfig,
     error::BehaviourError,
     wire::{
@@ -46,8 +49,13 @@ impl std::fmt::Debug for Behaviour {
 }
 
 impl Behaviour {
-    /// The behaviours for `key` under `config`.
-    pub fn new(key: &identity::Keypair, config: &NodeConfig) -> Result<Behaviour, BehaviourError> {
+    /// The behaviours for `key` under `config`; the request-response codecs count
+    /// the bytes they read in `received`.
+    pub fn new(
+        key: &identity::Keypair,
+        config: &NodeConfig,
+        received: &Received,
+    ) -> Result<Behaviour, BehaviourError> {
         let peer_id = key.public().to_peer_id();
         let gossip_config = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Strict)
@@ -70,7 +78,7 @@ impl Behaviour {
         .map_err(|e| BehaviourError::Gossipsub(e.to_string()))?;
         gossipsub
             .with_peer_score(
-                gossipsub::PeerScoreParams::default(),
+                Behaviour::peer_score(),
                 gossipsub::PeerScoreThresholds::default(),
             )
             .map_err(|e| BehaviourError::Gossipsub(format!("peer scoring: {e}")))?;
@@ -78,7 +86,8 @@ impl Behaviour {
             Codec::new(
                 MAX_REQUEST_BYTES as u64,
                 (MAX_RESPONSE_BYTES + (1 << 20)) as u64,
-            ),
+            )
+            .counting(received),
             [(
                 StreamProtocol::new(SYNC_PROTOCOL),
                 request_response::ProtocolSupport::Full,
@@ -87,7 +96,7 @@ impl Behaviour {
         );
         // libp2p's defaults for this protocol: requests of 1 MiB, answers of 10 MiB.
         let delegate = request_response::Behaviour::with_codec(
-            Codec::new(1 << 20, 10 << 20),
+            Codec::new(1 << 20, 10 << 20).counting(received),
             [(
                 StreamProtocol::new(DELEGATE_PROTOCOL),
                 request_response::ProtocolSupport::Full,
@@ -131,6 +140,23 @@ impl Behaviour {
         })
     }
 
+    /// gossipsub's peer score parameters: its defaults, except that peers on
+    /// loopback are exempt from the IP colocation penalty. Every peer on this
+    /// machine has the address 127.0.0.1, and past 10 peers on one address each
+    /// weighs −5 × surplus²: with 16 local peers, −180, under the graylist
+    /// threshold (−80), so their gossip was ignored and every event went through
+    /// the 750 ms nudges (the fan-out bench, `BENCHMARKS.md`).
+    fn peer_score() -> gossipsub::PeerScoreParams {
+        gossipsub::PeerScoreParams {
+            ip_colocation_factor_whitelist: [
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ]
+            .into(),
+            ..Default::default()
+        }
+    }
+
     /// The score parameters of a program's topic (`spec/network.md` §4). Only
     /// invalid messages count: each weighs −5, squared as gossipsub counts them
     /// (4 of them reach the graylist threshold of −80), decaying by 0.9 a heartbeat.
@@ -166,7 +192,8 @@ mod tests {
             max_provider_records,
             ..NodeConfig::default()
         };
-        let mut behaviour = Behaviour::new(&key, &config).expect("the behaviours");
+        let mut behaviour =
+            Behaviour::new(&key, &config, &Received::default()).expect("the behaviours");
         for i in 0..programs {
             let program = amb_bytecode::Cid::of(&i.to_le_bytes());
             behaviour

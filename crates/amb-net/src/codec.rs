@@ -5,9 +5,16 @@
 //! codec, a request that cannot be read (not CBOR, not a request of the protocol,
 //! or longer than its bound) is not dropped: it is read as the protocol's
 //! `Malformed` request, which the node answers `Refused` with reason `malformed`,
-//! so a client always gets an answer.
+//! so a client always gets an answer. It counts the bytes of the requests and
+//! responses it reads ([`Received`]).
 
-use std::io;
+use std::{
+    io,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, io::Cursor};
 use libp2p::{StreamProtocol, request_response};
@@ -31,10 +38,31 @@ impl Inbound for crate::wire::DelegateRequest {
     }
 }
 
+/// Payload bytes a node received: the bodies of the requests and responses its
+/// codecs read and the data of the gossip messages it is handed (transport
+/// framing, gossipsub's control messages and duplicates it drops are not
+/// counted). Clones share the count.
+#[derive(Clone, Debug, Default)]
+pub struct Received(Arc<AtomicU64>);
+
+impl Received {
+    /// Counts `bytes` more.
+    pub fn add(&self, bytes: usize) {
+        self.0.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// The bytes counted so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// libp2p's CBOR codec, reading unreadable requests as [`Inbound::malformed`].
 pub struct Codec<Req, Resp> {
     inner: request_response::cbor::codec::Codec<Req, Resp>,
     request_max: u64,
+    response_max: u64,
+    received: Received,
 }
 
 impl<Req, Resp> Codec<Req, Resp> {
@@ -46,6 +74,16 @@ impl<Req, Resp> Codec<Req, Resp> {
                 .set_request_size_maximum(request_max)
                 .set_response_size_maximum(response_max),
             request_max,
+            response_max,
+            received: Received::default(),
+        }
+    }
+
+    /// The codec, counting the bytes it reads in `received`.
+    pub fn counting(self, received: &Received) -> Self {
+        Codec {
+            received: received.clone(),
+            ..self
         }
     }
 }
@@ -55,6 +93,8 @@ impl<Req, Resp> Clone for Codec<Req, Resp> {
         Codec {
             inner: self.inner.clone(),
             request_max: self.request_max,
+            response_max: self.response_max,
+            received: self.received.clone(),
         }
     }
 }
@@ -84,6 +124,7 @@ where
         io.take(self.request_max + 1)
             .read_to_end(&mut bytes)
             .await?;
+        self.received.add(bytes.len());
         if bytes.len() as u64 > self.request_max {
             return Ok(Req::malformed(format!(
                 "a request of more than {} bytes",
@@ -106,7 +147,13 @@ where
     where
         T: AsyncRead + Unpin + Send,
     {
-        self.inner.read_response(protocol, io).await
+        // Read whole up to the bound (as the inner codec does), counted, decoded.
+        let mut bytes = Vec::new();
+        io.take(self.response_max).read_to_end(&mut bytes).await?;
+        self.received.add(bytes.len());
+        self.inner
+            .read_response(protocol, &mut Cursor::new(bytes))
+            .await
     }
 
     async fn write_request<T>(

@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
     behaviour::{Behaviour, BehaviourEvent},
+    codec::Received,
     command::{Command, HostRequest, Job},
     error::{NetError, PeerError},
     event::NodeEvent,
@@ -67,6 +68,9 @@ pub(crate) struct Driver {
     /// Sync requests refused `not-entitled` (outside the grant of the address
     /// they name).
     pub(crate) not_entitled: u64,
+    /// Payload bytes received (gossip data here, request and response bodies
+    /// in the codecs).
+    pub(crate) received: Received,
 }
 
 impl Driver {
@@ -102,6 +106,7 @@ impl Driver {
                 let _ = reply.send(SwarmInfo {
                     buffer_full: self.buffer_full,
                     not_entitled: self.not_entitled,
+                    received_bytes: self.received.get(),
                     listen: self.listen.clone(),
                     peers,
                     banned: self.banned.iter().map(|p| p.to_string()).collect(),
@@ -588,6 +593,7 @@ impl Driver {
 
     /// A gossip message goes to the intake, through the fault layer when there is one.
     fn receive(&mut self, id: gossipsub::MessageId, source: PeerId, message: gossipsub::Message) {
+        self.received.add(message.data.len());
         let Some(faults) = &mut self.faults else {
             self.judge(id, source, message);
             return;

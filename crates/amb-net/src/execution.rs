@@ -40,7 +40,9 @@ use crate::{
     batch::{Batcher, empty},
     event::StoredSummary,
     identity,
-    ingest::{Ingest, RULE_AUTHOR, RULE_BUFFER_FULL, RULE_STORE, Refusal, Rule, write_checked},
+    ingest::{
+        Ingest, RULE_AUTHOR, RULE_BUFFER_FULL, RULE_STORE, Refusal, Rule, Written, write_checked,
+    },
     recent::Recent,
     status::ExecutionStatus,
     wire::{DelegateRefusal, DelegateRequest, DelegateResponse, GossipBatch},
@@ -1007,7 +1009,12 @@ fn store_part(
         .iter()
         .map(|(cid, b)| (*cid, b.as_slice()))
         .collect();
-    write_checked(store, name, &blocks, &walked, true)
+    let whose = if advance.signed.is_empty() {
+        Written::Received
+    } else {
+        Written::Own
+    };
+    write_checked(store, name, &blocks, &walked, true, whose)
         .map_err(|e| Refusal::new(RULE_STORE, None, e.to_string()))?;
     for (cid, event, _) in &walked {
         o.stored.insert((event.log(), event.seq()), *cid);

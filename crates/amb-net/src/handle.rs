@@ -204,6 +204,7 @@ impl NodeHandle {
             programs,
             waiting,
             outside_grant,
+            received_bytes: swarm.received_bytes,
             faults: swarm.faults,
         })
     }

@@ -570,7 +570,7 @@ impl Ingest {
         if let Some(v) = invalid {
             return self.refuse(outcome, v.into());
         }
-        if let Err(refusal) = self.apply_ready(program, ready, &mut outcome) {
+        if let Err(refusal) = self.apply_ready(program, ready, &mut outcome, Written::Received) {
             return self.refuse(outcome, refusal);
         }
         outcome.waiting = self.early.len();
@@ -601,7 +601,7 @@ impl Ingest {
             }
         }
         let mut outcome = outcome;
-        if let Err(refusal) = self.apply_ready(program, ready, &mut outcome) {
+        if let Err(refusal) = self.apply_ready(program, ready, &mut outcome, Written::Own) {
             return self.refuse(outcome, refusal);
         }
         outcome
@@ -639,7 +639,7 @@ impl Ingest {
                 (cid, event, bytes_of[&cid].to_vec())
             })
             .collect();
-        if let Err(refusal) = self.apply_ready(program, ready, &mut outcome) {
+        if let Err(refusal) = self.apply_ready(program, ready, &mut outcome, Written::Received) {
             return self.refuse(outcome, refusal);
         }
         outcome
@@ -657,12 +657,14 @@ impl Ingest {
     }
 
     /// Applies events whose predecessors are applied, then the early events they
-    /// release, and stores what was applied in one transaction.
+    /// release, and stores what was applied in one transaction (`whose`: whether
+    /// `ready` holds this node's own events, committed durably).
     fn apply_ready(
         &mut self,
         program: Cid,
         mut ready: Vec<(Cid, Event, Vec<u8>)>,
         outcome: &mut Outcome,
+        whose: Written,
     ) -> Result<(), Refusal> {
         ready.reverse();
         let mut applied: Vec<(Cid, Event, Vec<u8>)> = Vec::new();
@@ -702,7 +704,8 @@ impl Ingest {
             applied.push((cid, event, bytes));
         }
         if !applied.is_empty() {
-            write_checked(&self.store, program, &[], &applied, false).map_err(store_refusal)?;
+            write_checked(&self.store, program, &[], &applied, false, whose)
+                .map_err(store_refusal)?;
             for (cid, event, _) in applied {
                 outcome.stored.push(cid);
                 outcome.stored_events.push(event);
@@ -813,6 +816,17 @@ fn replayed_event(cid: Cid) -> Refusal {
     )
 }
 
+/// Whose events a write holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// Some are this node's own: committed durably before anything is published.
+    Own,
+    /// Only other writers' (received, checked): committed without waiting for
+    /// `fsync` ([`Store::write_received`]); a crash may lose them, and they are
+    /// fetched again.
+    Received,
+}
+
 /// Stores checked events (decoded, with their bytes) of `program` in one
 /// transaction, with `blocks`; `part`: a host's part of a program, whose refs may
 /// leave it ([`Store::write_part`]).
@@ -822,6 +836,7 @@ pub(crate) fn write_checked(
     blocks: &[(Cid, &[u8])],
     events: &[(Cid, Event, Vec<u8>)],
     part: bool,
+    whose: Written,
 ) -> Result<(), StoreError> {
     let refs: Vec<Vec<Cid>> = events.iter().map(|(_, e, _)| e.refs().to_vec()).collect();
     let batch: Vec<NewEvent<'_>> = events
@@ -835,9 +850,10 @@ pub(crate) fn write_checked(
             bytes,
         })
         .collect();
-    match part {
-        true => store.write_part(program, blocks, &batch),
-        false => store.write(program, blocks, &batch),
+    match (whose, part) {
+        (Written::Received, part) => store.write_received(program, blocks, &batch, part),
+        (Written::Own, true) => store.write_part(program, blocks, &batch),
+        (Written::Own, false) => store.write(program, blocks, &batch),
     }
     .map(|_| ())
 }

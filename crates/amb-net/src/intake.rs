@@ -151,6 +151,14 @@ impl State {
     }
 }
 
+/// Makes the received events committed without `fsync` durable (the intake is
+/// idle, or the node stops): `Store::write_received`.
+fn flush(state: &State) {
+    if let Err(e) = state.ingest.store().flush() {
+        tracing::warn!("making received events durable: {e}");
+    }
+}
+
 /// The refusal of a job that failed with a caught panic.
 fn internal(detail: String) -> Refusal {
     Refusal::new(RULE_INTERNAL, None, detail)
@@ -193,9 +201,13 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => {
                 evict(&mut state);
+                flush(&state);
                 continue;
             }
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Disconnected) => {
+                flush(&state);
+                break;
+            }
         };
         // A program that received events: its walk may go on.
         let mut touched = None;
@@ -355,6 +367,9 @@ pub(crate) fn run_intake(intake: Intake, jobs: std::sync::mpsc::Receiver<Job>) {
             finished.insert(program);
         }
         evict(&mut state);
+        if let Err(e) = state.ingest.store().flush_due() {
+            tracing::warn!("making received events durable: {e}");
+        }
         tracing::trace!(target: "amb_net::timing", job = kind, us = started.elapsed().as_micros() as u64, "intake job");
     }
 }

@@ -65,7 +65,8 @@ pub async fn start(
 ) -> Result<(NodeHandle, Ready), NetError> {
     let keypair = identity::keypair(&key);
     let peer_id = keypair.public().to_peer_id();
-    let behaviour = Behaviour::new(&keypair, &config).map_err(StartError::from)?;
+    let received = crate::codec::Received::default();
+    let behaviour = Behaviour::new(&keypair, &config, &received).map_err(StartError::from)?;
     let builder = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -185,6 +186,7 @@ pub async fn start(
         buffer_full: 0,
         provide_refused: 0,
         not_entitled: 0,
+        received,
     };
     tokio::spawn(async move {
         let run = std::panic::AssertUnwindSafe(driver.run(command_rx));

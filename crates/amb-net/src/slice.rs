@@ -22,12 +22,16 @@ enum Read {
     Open(Option<u64>),
 }
 
-/// Whether `cid` names a slice manifest this node holds.
+/// Whether `cid` names a slice this node holds: its manifest, and its log under
+/// a program or a part.
 pub(crate) fn is_held_slice(store: &Store, cid: Cid) -> Result<bool, NetError> {
     let Some(bytes) = store.get_block(cid)? else {
         return Ok(false);
     };
-    Ok(Manifest::decode(&bytes).is_ok_and(|m| m.kind() == Kind::Slice))
+    if !Manifest::decode(&bytes).is_ok_and(|m| m.kind() == Kind::Slice) {
+        return Ok(false);
+    }
+    Ok(!owners(store, cid)?.is_empty())
 }
 
 /// The value of the slice `slice` (held here: [`is_held_slice`]), waiting at most

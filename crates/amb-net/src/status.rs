@@ -35,6 +35,8 @@ pub(crate) struct SwarmInfo {
     pub(crate) buffer_full: u64,
     /// Sync requests refused `not-entitled`.
     pub(crate) not_entitled: u64,
+    /// Payload bytes received ([`crate::codec::Received`]).
+    pub(crate) received_bytes: u64,
     pub(crate) listen: Vec<String>,
     pub(crate) peers: Vec<PeerInfo>,
     pub(crate) banned: Vec<String>,
@@ -61,6 +63,10 @@ pub struct NodeInfo {
     /// Events received for orders this node walks that are in none of them
     /// (counted when a walk ends): outside its grant.
     pub outside_grant: u64,
+    /// Payload bytes received: gossip messages' data and the bodies of sync
+    /// and delegation requests and responses (no transport framing, no gossip
+    /// control messages, no duplicate gossip gossipsub dropped).
+    pub received_bytes: u64,
     /// What the fault layer did, when there is one.
     pub faults: Option<FaultCounts>,
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
 use crate::{
-    error::NetError,
+    error::{NetError, PeerError},
     event::NodeEvent,
     handle::NodeHandle,
     slice,
@@ -53,6 +53,13 @@ pub async fn value(
         match fetch(node, program).await {
             Ok(_) => break,
             Err(e @ NetError::Refused(_)) => return Err(e),
+            Err(NetError::Peer { problem, .. })
+                if matches!(*problem, PeerError::NotAProgram(_)) =>
+            {
+                return Err(NetError::NotFound(format!(
+                    "{address} is a slice's address, and this node holds none of its events: a slice's value is read on a node that holds it (its host, or a holder of the program's address)"
+                )));
+            }
             Err(e) if Instant::now() >= deadline => {
                 return Err(NetError::NotFound(format!(
                     "{address} could not be fetched within {} s: {e}",

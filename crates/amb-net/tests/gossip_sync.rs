@@ -58,6 +58,21 @@ async fn a_program_deployed_on_one_node_is_read_and_verified_on_another() {
     let status = b.handle.status(deployed.program).await.unwrap();
     assert!(status.held && status.complete, "{status:?}");
     assert_eq!(status.events as u64, deployed.events);
+    // Every event B holds came in a sync answer: B counted at least their bytes,
+    // and not many times over (the monoid's blocks are a few KiB).
+    let event_bytes: usize = b
+        .store()
+        .program_logs(deployed.program)
+        .unwrap()
+        .into_iter()
+        .flat_map(|log| b.store().log_events(log).unwrap())
+        .map(|event| event.unwrap().bytes.len())
+        .sum();
+    let received = b.handle.info().await.unwrap().received_bytes as usize;
+    assert!(
+        (event_bytes..4 * event_bytes + (64 << 10)).contains(&received),
+        "B received {received} bytes for {event_bytes} bytes of events"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -462,4 +477,79 @@ async fn a_delegate_asking_for_a_siblings_block_or_events_is_refused() {
         "{:?}",
         info.refused
     );
+}
+
+/// A holder of a program reads a slice's value by the slice's address (the
+/// payload of its log's last event, `spec/events.md` §6); a peer that holds none
+/// of the slice is told where to ask, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slice_value_is_read_where_the_slice_is_held() {
+    use amb_bytecode::Cid;
+    use amb_log::Manifest;
+
+    let a = TestNode::start(common::config(vec![])).await;
+    let source = "d[] | f1[in_ a1.open a1.m1[]] | a1[in f1.open_]";
+    let deployed = amb_net::deploy(&a.handle, source.to_string(), None, Limits::default())
+        .await
+        .expect("deploying");
+    let program = deployed.program;
+    let store = a.store();
+    let manifest_of = |cid: Cid| Manifest::decode(&store.get_block(cid).unwrap().unwrap()).unwrap();
+    let slice = store
+        .program_logs(program)
+        .unwrap()
+        .into_iter()
+        .find(|log| *log != program && manifest_of(*log).name() == Some("f1"))
+        .expect("the slice f1");
+    let on_a = amb_net::value(&a.handle, slice, WAIT)
+        .await
+        .expect("f1's value on A");
+    assert_eq!(on_a.normal_form, "f1[m1[]]");
+    let b = TestNode::with_peers(&[&a]).await;
+    b.wait_connected(a.peer_id()).await;
+    let started = std::time::Instant::now();
+    let error = amb_net::value(&b.handle, slice, WAIT)
+        .await
+        .expect_err("B holds none of f1");
+    assert!(error.to_string().contains("a slice's address"), "{error}");
+    assert!(
+        started.elapsed() < WAIT / 2,
+        "answered without waiting it out"
+    );
+}
+
+/// A delegate counts the payload bytes it receives (`received_bytes` in `amb
+/// info`): its order and blocks, and the events it is fed. Its function's body
+/// has a name of 8 KiB, which must cross, and not many times: it is in about
+/// three of the blocks of the delegate's part (about 3.4 × 8 KiB received in
+/// all); its part sent twice would pass the bound of 6 × 8 KiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegate_counts_the_bytes_it_receives() {
+    let a = TestNode::start(common::config(vec![])).await;
+    let b = TestNode::with_peers(&[&a]).await;
+    a.wait_connected(b.peer_id()).await;
+    let pad = 8 << 10;
+    let source = format!(
+        "f1[in_ a1.open a1.m1{}[]] | a1[in f1.open_]",
+        "x".repeat(pad)
+    );
+    let before = b.handle.info().await.unwrap().received_bytes as usize;
+    let deployed = amb_net::deploy::deploy_delegated(
+        &a.handle,
+        source,
+        None,
+        Limits::default(),
+        vec![("f1".into(), b.peer_id())],
+    )
+    .await
+    .expect("A deploys with B hosting f1");
+    amb_net::value(&a.handle, deployed.program, WAIT)
+        .await
+        .expect("the run's value on A");
+    let received = b.handle.info().await.unwrap().received_bytes as usize - before;
+    assert!(
+        (pad..6 * pad).contains(&received),
+        "B received {received} bytes for a part with a name of {pad} bytes"
+    );
+    assert!(a.handle.info().await.unwrap().received_bytes > 0);
 }

@@ -126,6 +126,7 @@ use redb::{
 use rows::{CHUNK, ChildChunk, LogChunk};
 use tables::{ReadTables, Segments, WriteTables, read_table, write_table};
 use writer::{Incoming, WriteState};
+pub use writer::{MAX_DEFERRED_AGE, MAX_DEFERRED_COMMITS};
 
 pub use disk::DISK_FULL_WHILE_ENV;
 pub use snapshot::{ProgramEvents, Snapshot};
@@ -768,6 +769,16 @@ impl Store {
         context: &'static str,
         write: impl FnOnce(&WriteTransaction, &mut WriteState) -> Result<T>,
     ) -> Result<T> {
+        self.writing_with(context, Commit::Durable, write)
+    }
+
+    /// [`Store::writing`], committed as `commit` says.
+    fn writing_with<T>(
+        &self,
+        context: &'static str,
+        commit: Commit,
+        write: impl FnOnce(&WriteTransaction, &mut WriteState) -> Result<T>,
+    ) -> Result<T> {
         self.guard.run(|| {
             let mut state = self.lock_writer();
             let result = self.reopen_if_needed(&mut state).and_then(|()| {
@@ -776,12 +787,17 @@ impl Store {
                 // every commit (about 20 bytes more per event on disk) to make
                 // reopening after a crash instant instead of a checksum walk over the
                 // file (0.5 s for a 300 MB store here).
-                let tx = self
+                let mut tx = self
                     .with_db(Database::begin_write)?
                     .map_err(db_error("starting a write transaction"))?;
+                let durable = commit == Commit::Durable || state.must_be_durable();
+                if !durable {
+                    tx.set_durability(redb::Durability::None);
+                }
                 let done = write(&tx, &mut state)?;
                 tx.commit().map_err(db_error(context))?;
                 state.committed();
+                state.note_commit(durable);
                 Ok(done)
             });
             let result = result.map_err(|e| self.guard.classify(e));
@@ -838,7 +854,14 @@ impl Store {
     pub fn put_blocks<'b>(&self, blocks: impl IntoIterator<Item = (Cid, &'b [u8])>) -> Result<()> {
         let blocks: Vec<(Cid, &[u8])> = blocks.into_iter().collect();
         let (others, slices) = Store::sort_blocks(&blocks)?;
-        self.write_incoming(None, false, others, slices, std::iter::empty())?;
+        self.write_incoming(
+            None,
+            false,
+            Commit::Durable,
+            others,
+            slices,
+            std::iter::empty(),
+        )?;
         Ok(())
     }
 
@@ -893,12 +916,59 @@ impl Store {
         self.write_checked(part, blocks, events, true)
     }
 
+    /// [`Store::write`] (or, `part`, [`Store::write_part`]) for events received
+    /// from other writers, committed as [`Commit::Deferred`]: without waiting for
+    /// `fsync`, durable with the next durable commit (at most
+    /// [`MAX_DEFERRED_COMMITS`] commits or [`MAX_DEFERRED_AGE`] later while the
+    /// store goes on writing, else at [`Store::flush`]). A crash may lose them; their
+    /// writers signed and hold them, so they are fetched again (`spec/events.md`
+    /// §8). A node's own events are never written this way.
+    pub fn write_received(
+        &self,
+        program: Cid,
+        blocks: &[(Cid, &[u8])],
+        events: &[NewEvent<'_>],
+        part: bool,
+    ) -> Result<Written> {
+        self.write_checked_with(program, blocks, events, part, Commit::Deferred)
+    }
+
+    /// Makes every deferred commit durable (a durable commit of nothing) if there
+    /// is one: a node calls it when it is idle and when it stops.
+    pub fn flush(&self) -> Result<()> {
+        if !self.lock_writer().has_deferred() {
+            return Ok(());
+        }
+        self.writing("making deferred commits durable", |_, _| Ok(()))
+    }
+
+    /// [`Store::flush`] once the deferred commits are [`MAX_DEFERRED_AGE`] old: a
+    /// busy node calls it between jobs.
+    pub fn flush_due(&self) -> Result<()> {
+        let due = {
+            let state = self.lock_writer();
+            state.has_deferred() && state.must_be_durable()
+        };
+        if due { self.flush() } else { Ok(()) }
+    }
+
     fn write_checked(
         &self,
         program: Cid,
         blocks: &[(Cid, &[u8])],
         events: &[NewEvent<'_>],
         bare_refs: bool,
+    ) -> Result<Written> {
+        self.write_checked_with(program, blocks, events, bare_refs, Commit::Durable)
+    }
+
+    fn write_checked_with(
+        &self,
+        program: Cid,
+        blocks: &[(Cid, &[u8])],
+        events: &[NewEvent<'_>],
+        bare_refs: bool,
+        commit: Commit,
     ) -> Result<Written> {
         let mut decoded = Vec::with_capacity(events.len());
         for event in events {
@@ -921,6 +991,7 @@ impl Store {
         self.write_incoming(
             Some(program),
             bare_refs,
+            commit,
             others,
             slices,
             events.iter().zip(&decoded).map(|(new, found)| match found {
@@ -983,6 +1054,7 @@ impl Store {
         self.write_incoming(
             Some(program),
             false,
+            Commit::Durable,
             roots
                 .iter()
                 .map(|(cid, bytes)| (*cid, &bytes[..]))
@@ -1016,11 +1088,12 @@ impl Store {
         &self,
         program: Option<Cid>,
         bare_refs: bool,
+        commit: Commit,
         others: Blocks<'_>,
         slices: Slices<'_>,
         events: impl Iterator<Item = Incoming<'e>>,
     ) -> Result<Written> {
-        self.writing("committing a batch", |tx, state| {
+        self.writing_with("committing a batch", commit, |tx, state| {
             insert_blocks(tx, others)?;
             let mut writer = state.writer(tx)?;
             writer.bare_refs = bare_refs;
@@ -1321,6 +1394,16 @@ fn meta_value(meta: &impl ReadableTable<&'static str, u64>, key: &str) -> Result
         .ok_or_else(|| StoreError::corrupt(format!("meta has no `{key}`")))
 }
 
+/// How a write transaction commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Commit {
+    /// With `fsync` before the call returns (redb's `Durability::Immediate`).
+    Durable,
+    /// Without it (redb's `Durability::None`), durable with a later durable commit:
+    /// for events received from their writers ([`Store::write_received`]).
+    Deferred,
+}
+
 /// The events of one log, in seq order: see [`Store::log_events`].
 pub struct LogEvents {
     /// The log.
@@ -1436,6 +1519,52 @@ mod tests {
         assert_eq!(DecodedEvent::decode(&encoding), Ok(signed.clone()));
         assert_eq!(signed.into_event().encode(), encoding);
         assert!(DecodedEvent::decode(&encoding[1..]).is_err());
+    }
+
+    /// Received events committed without `fsync` are read at once; a copy of the
+    /// file made before the next durable commit (what a crash would leave) lacks
+    /// them, one made after [`Store::flush`] holds them; and after
+    /// [`MAX_DEFERRED_COMMITS`] deferred commits in a row the next is durable.
+    #[test]
+    fn received_events_are_durable_with_the_next_durable_commit() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("s.redb");
+        let (log, program) = (Cid::of(b"log"), Cid::of(b"program"));
+        let count = MAX_DEFERRED_COMMITS as usize + 3;
+        let bytes: Vec<Vec<u8>> = (0..count).map(|i| vec![i as u8; 40]).collect();
+        let event = |seq: usize| NewEvent {
+            cid: Cid::of(&bytes[seq]),
+            log,
+            seq: seq as u64,
+            refs: &[],
+            bytes: &bytes[seq],
+        };
+        let copy_has = |name: &str, seq: usize| {
+            let copy = dir.path().join(name);
+            std::fs::copy(&path, &copy).expect("a copy");
+            let store = Store::open(&copy).expect("the copy opens");
+            store.has_event(Cid::of(&bytes[seq])).expect("read")
+        };
+        let store = Store::create(&path).expect("create");
+        store.write_batch(program, &[event(0)]).expect("written");
+        store
+            .write_received(program, &[], &[event(1)], false)
+            .expect("written");
+        assert!(store.has_event(Cid::of(&bytes[1])).unwrap(), "read at once");
+        assert!(
+            copy_has("before.redb", 0),
+            "the durable commit is in a copy"
+        );
+        assert!(!copy_has("deferred.redb", 1), "not durable yet");
+        store.flush().expect("flushed");
+        assert!(copy_has("flushed.redb", 1), "durable after flush");
+        // A long run of deferred commits is made durable without a flush.
+        for seq in 2..count {
+            store
+                .write_received(program, &[], &[event(seq)], false)
+                .expect("written");
+        }
+        assert!(copy_has("bounded.redb", MAX_DEFERRED_COMMITS as usize + 2));
     }
 
     /// Changes a value of `meta` under the store's back, with redb alone.

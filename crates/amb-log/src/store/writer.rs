@@ -24,9 +24,56 @@ use crate::{Event, Manifest};
 pub(super) struct WriteState {
     recent: Recent,
     scratch: Scratch,
+    /// Commits made without `fsync` since the last durable one, and when that was.
+    deferred: Deferred,
 }
 
+/// Commits of received events made without `fsync` ([`crate::store::Commit::Deferred`]).
+#[derive(Debug)]
+pub(super) struct Deferred {
+    /// How many since the last durable commit.
+    count: u32,
+    /// When the last durable commit was (or the store was opened).
+    last_durable: std::time::Instant,
+}
+
+impl Default for Deferred {
+    fn default() -> Deferred {
+        Deferred {
+            count: 0,
+            last_durable: std::time::Instant::now(),
+        }
+    }
+}
+
+/// The most commits a store defers before it makes one durable.
+pub const MAX_DEFERRED_COMMITS: u32 = 64;
+
+/// The longest a deferred commit stays without a durable one after it, when the
+/// store goes on writing (`Store::flush` bounds it when it does not).
+pub const MAX_DEFERRED_AGE: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl WriteState {
+    /// Whether the next commit asked to be deferred must be durable all the same.
+    pub(super) fn must_be_durable(&self) -> bool {
+        self.deferred.count >= MAX_DEFERRED_COMMITS
+            || self.deferred.last_durable.elapsed() >= MAX_DEFERRED_AGE
+    }
+
+    /// Whether commits were deferred since the last durable one.
+    pub(super) fn has_deferred(&self) -> bool {
+        self.deferred.count > 0
+    }
+
+    /// Notes a commit made: durable, or deferred.
+    pub(super) fn note_commit(&mut self, durable: bool) {
+        if durable {
+            self.deferred = Deferred::default();
+        } else {
+            self.deferred.count += 1;
+        }
+    }
+
     /// A writer for a batch in `tx`.
     pub(super) fn writer<'t>(&'t mut self, tx: &'t WriteTransaction) -> Result<Writer<'t>> {
         Writer::new(tx, &self.recent, &mut self.scratch)

@@ -1,5 +1,5 @@
 //! `amb info [--node URL] [--json]`: a running node's peer id, health, addresses,
-//! peers and counters of refused messages by rule.
+//! peers, bytes received and counters of refused messages by rule.
 
 use std::{io::Write, process::ExitCode, time::Duration};
 
@@ -41,6 +41,7 @@ pub(crate) fn run(_args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
         )?;
     }
     writeln!(out, "programs held: {}", info["programs"])?;
+    writeln!(out, "bytes received: {}", info["received_bytes"])?;
     let refused = info["refused"].as_object().cloned().unwrap_or_default();
     if refused.is_empty() {
         writeln!(out, "refused messages: none")?;
