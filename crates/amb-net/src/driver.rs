@@ -621,15 +621,16 @@ impl Driver {
     }
 }
 
-/// Logs a peer's fetch: asking for a program's heads at info level (a fetch starts
-/// there), its events and blocks at debug level (many a fetch).
+/// Logs a peer's fetch: its events at info level (what a fetch takes), asking for
+/// heads and blocks at debug level (a peer waiting for a program asks for heads
+/// every 250 ms, held here or not).
 fn log_fetch(peer: PeerId, request: &SyncRequest) {
     match request {
         SyncRequest::Heads { program } => {
-            tracing::info!(%peer, "serving the heads of /amb/{program} to a peer that fetches it");
+            tracing::debug!(%peer, "serving the heads of /amb/{program}");
         }
         SyncRequest::Events { under, ranges } => {
-            tracing::debug!(%peer, %under, ranges = ranges.len(), "serving events");
+            tracing::info!(%peer, ranges = ranges.len(), "serving events of /amb/{under} to a peer that fetches them");
         }
         SyncRequest::Blocks { under, cids } => {
             tracing::debug!(%peer, %under, blocks = cids.len(), "serving blocks")

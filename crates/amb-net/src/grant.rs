@@ -4,11 +4,13 @@
 //!
 //! - Under a **program address** (a program manifest's CID): the program manifest,
 //!   the manifest of every log of the program (its root log's and every slice's),
-//!   every bytecode block the program reaches, and the events of every log.
+//!   every bytecode block the program reaches, the events of every log, and the
+//!   value blocks their payloads name (a log's last event's).
 //! - Under a **slice address** (a slice manifest's CID): that slice's manifest and
 //!   log, its descendants' (the slices announced by a granted log) manifests and
 //!   logs, and the bytecode blocks its block reaches; never its path to the root,
-//!   its parent's bytecode or its siblings.
+//!   its parent's bytecode or its siblings; and the value blocks the payloads of
+//!   its granted logs name.
 //!
 //! A block or event CID grants nothing by itself: a request for anything outside
 //! the grant of the address it names is refused `not-entitled`.
@@ -54,9 +56,13 @@ impl Grant {
         };
         grant.blocks.extend(grant.logs.iter().copied());
         if with_bytecode {
-            grant
-                .blocks
-                .extend(bytecode_reached(&view, manifest.program())?);
+            // The bytecode, and the values of the granted logs (only a log's last
+            // event carries one), in one walk.
+            let mut roots = vec![manifest.program()];
+            for log in &grant.logs {
+                roots.extend(last_payload(store, *log)?);
+            }
+            grant.blocks.extend(bytecode_reached(&view, roots)?);
         }
         Ok(Some(grant))
     }
@@ -128,10 +134,21 @@ fn program_of_log(store: &Store, view: &Snapshot, log: Cid) -> Result<Option<Cid
     Ok(None)
 }
 
-/// Every bytecode block reachable from `root` that the store holds.
-fn bytecode_reached(view: &Snapshot, root: Cid) -> Result<HashSet<Cid>, StoreError> {
-    let mut seen = HashSet::from([root]);
-    let mut frontier = vec![root];
+/// The payload (value block) of the last stored event of `log`, if it has one.
+pub(crate) fn last_payload(store: &Store, log: Cid) -> Result<Option<Cid>, StoreError> {
+    let Some((_, head)) = store.log_head(log)? else {
+        return Ok(None);
+    };
+    Ok(store
+        .get_event(head)?
+        .and_then(|stored| amb_log::Event::decode(&stored.bytes).ok())
+        .and_then(|event| event.payload()))
+}
+
+/// Every bytecode block reachable from `roots` that the store holds.
+fn bytecode_reached(view: &Snapshot, roots: Vec<Cid>) -> Result<HashSet<Cid>, StoreError> {
+    let mut seen: HashSet<Cid> = roots.iter().copied().collect();
+    let mut frontier = roots;
     while let Some(cid) = frontier.pop() {
         let Some(bytes) = view.get_block(cid)? else {
             continue;

@@ -53,13 +53,72 @@ pub async fn sync_from(
     node.hold(program).await?;
     let events = fetch_events(node, peer, program, &heads.heads).await?;
     let outcome = node.ingest_synced(program, events).await?;
+    if !outcome.stored.is_empty() {
+        tracing::info!(%peer, events = outcome.stored.len(), "fetched /amb/{program}");
+    }
     if let Some(refusal) = outcome.refused.clone() {
         return Err(NetError::Refused(refusal));
     }
     if heads.done {
         node.mark_finished(program);
     }
+    // Best effort: a peer that lacks them (or an older one that refuses them) does
+    // not stop the sync; `amb export` names a value block it cannot write.
+    if let Err(e) = fetch_values_from(node, peer, program).await {
+        tracing::debug!(%peer, %program, "fetching value blocks: {e}");
+    }
     Ok(outcome)
+}
+
+/// Fetches the value blocks (and what they reach) that the payloads of the
+/// program's logs name and this node lacks, from a peer that holds the program, so
+/// that its store holds all that the program names (`amb export`): events this
+/// node signed or took from gossip may name values it was not given. How many
+/// payloads lacked their block.
+pub async fn fetch_values(node: &NodeHandle, program: Cid) -> Result<usize, NetError> {
+    if missing_values(node, program)?.is_empty() {
+        return Ok(0);
+    }
+    let (peer, _) = find_holder(node, program).await?;
+    fetch_values_from(node, peer, program).await
+}
+
+async fn fetch_values_from(
+    node: &NodeHandle,
+    peer: PeerId,
+    program: Cid,
+) -> Result<usize, NetError> {
+    let missing = missing_values(node, program)?;
+    let count = missing.len();
+    if count > 0 {
+        fetch_reached(node, peer, program, missing).await?;
+    }
+    Ok(count)
+}
+
+/// The payloads of the last stored events of the program's logs (the root log's
+/// included) whose blocks this node lacks.
+fn missing_values(node: &NodeHandle, program: Cid) -> Result<Vec<Cid>, NetError> {
+    let store = node.store();
+    let mut logs = store.program_logs(program).map_err(NetError::from)?;
+    let root_log = store
+        .get_block(program)
+        .map_err(NetError::from)?
+        .and_then(|bytes| Manifest::decode(&bytes).ok())
+        .and_then(|manifest| manifest.root_log())
+        .map(|root| root.cid());
+    logs.extend(root_log);
+    let mut missing = Vec::new();
+    for log in logs {
+        if let Some(payload) = crate::grant::last_payload(store, log)? {
+            if !store.has_block(payload).map_err(NetError::from)? {
+                missing.push(payload);
+            }
+        }
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    Ok(missing)
 }
 
 /// A peer's heads of a program.
@@ -127,17 +186,28 @@ async fn fetch_program_blocks(
     program: Cid,
 ) -> Result<(), NetError> {
     fetch_blocks(node, peer, program, &[program]).await?;
-    let store = node.store();
-    let manifest = store
+    let manifest = node
+        .store()
         .get_block(program)
         .map_err(NetError::from)?
         .and_then(|bytes| Manifest::decode(&bytes).ok())
         .filter(|m| m.kind() == amb_log::Kind::Program && m.cid() == program)
         .ok_or_else(|| NetError::peer(peer, PeerError::NotAProgram(program)))?;
-    let mut frontier = vec![manifest.program()];
+    fetch_reached(node, peer, program, vec![manifest.program()]).await
+}
+
+/// Every bytecode block the blocks `frontier` reach, fetched from `peer` under the
+/// address `under` (those this node holds are not asked again).
+async fn fetch_reached(
+    node: &NodeHandle,
+    peer: PeerId,
+    under: Cid,
+    mut frontier: Vec<Cid>,
+) -> Result<(), NetError> {
+    let store = node.store();
     let mut seen = HashSet::new();
     while !frontier.is_empty() {
-        fetch_blocks(node, peer, program, &frontier).await?;
+        fetch_blocks(node, peer, under, &frontier).await?;
         let mut next = Vec::new();
         for cid in frontier {
             let bytes = store

@@ -1,6 +1,6 @@
 //! Program addresses and event CIDs as people type them: `/amb/<cid>`, the bare CID,
-//! or a unique prefix of it, as `amb log` and `amb ls` print them (git accepts short
-//! hashes the same way). One wording for every command: an unknown address is
+//! or a unique prefix of it (git accepts short hashes the same way; `amb log` prints
+//! event CIDs shortened). One wording for every command: an unknown address is
 //! [`AddressError::NotFound`], a bytecode CID given for an address is
 //! [`AddressError::Bytecode`], a prefix that starts several is
 //! [`AddressError::Ambiguous`] with the candidates.
@@ -18,11 +18,17 @@ pub(crate) enum AddressError {
     /// Not of the form of an address or CID at all.
     #[error(
         "`{0}` is not a program address: give /amb/<cid>, the CID, or a unique prefix of \
-         it (at least {MIN_PREFIX} characters) as `amb ls` and `amb log` print it"
+         it (at least {MIN_PREFIX} characters; `amb ls` lists the addresses)"
     )]
     Malformed(String),
+    /// Not of the form of an event CID (or a prefix of one).
+    #[error(
+        "`{0}` is not an event CID: give the CID or a unique prefix of it (at least \
+         {MIN_PREFIX} characters) as `amb log` prints it"
+    )]
+    MalformedEvent(String),
     /// Nothing by that address (or prefix) here.
-    #[error("no program {0} in this store (`amb ls` lists the programs it holds)")]
+    #[error("no program {0} here (`amb ls [--node URL]` lists the programs held)")]
     NotFound(String),
     /// No event of the program by that CID or prefix.
     #[error("no event {what} in /amb/{program} (`amb log` lists its events)")]
@@ -107,22 +113,70 @@ pub(crate) fn among(text: &str, programs: &[Cid]) -> Result<Cid, AddressError> {
     }
 }
 
-/// The program of the store `text` names: its manifest must be stored there.
+/// The program of the store `text` names: its manifest must be stored there. A
+/// prefix of a stored program's bytecode CID is named as one.
 pub(crate) fn resolve(store: &Store, text: &str) -> Result<Cid, AddressError> {
     let program = match bare(text).parse::<Cid>() {
         Ok(full) => full,
-        Err(_) => among(text, &store.programs()?)?,
+        Err(_) => {
+            let programs = store.programs()?;
+            match among(text, &programs) {
+                Err(AddressError::NotFound(what)) => {
+                    return Err(bytecode_prefix(store, &programs, bare(text))?
+                        .map_or(AddressError::NotFound(what), AddressError::Bytecode));
+                }
+                other => other?,
+            }
+        }
     };
-    let stored = store.get_block(program)?;
-    match stored {
-        Some(bytes) => match Manifest::decode(&bytes) {
-            Ok(manifest) if manifest.kind() == Kind::Program => Ok(program),
-            Ok(_) => Err(AddressError::NotFound(format!("/amb/{program}"))),
-            Err(_) if Block::decode(&bytes).is_ok() => Err(AddressError::Bytecode(program)),
-            Err(_) => Err(AddressError::NotFound(format!("/amb/{program}"))),
-        },
-        None => Err(AddressError::NotFound(format!("/amb/{program}"))),
+    match stored_kind(store, program)? {
+        Stored::Program => Ok(program),
+        Stored::Bytecode => Err(AddressError::Bytecode(program)),
+        Stored::Other => Err(AddressError::NotFound(format!("/amb/{program}"))),
     }
+}
+
+/// What a store holds under a CID, as far as addresses go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// A program manifest.
+    Program,
+    /// A bytecode block.
+    Bytecode,
+    /// Anything else, or nothing.
+    Other,
+}
+
+/// What `store` holds under `cid`.
+pub(crate) fn stored_kind(store: &Store, cid: Cid) -> Result<Stored, StoreError> {
+    let Some(bytes) = store.get_block(cid)? else {
+        return Ok(Stored::Other);
+    };
+    Ok(match Manifest::decode(&bytes) {
+        Ok(manifest) if manifest.kind() == Kind::Program => Stored::Program,
+        Ok(_) => Stored::Other,
+        Err(_) if Block::decode(&bytes).is_ok() => Stored::Bytecode,
+        Err(_) => Stored::Other,
+    })
+}
+
+/// The root bytecode block of one of `programs` whose CID starts with `prefix`.
+fn bytecode_prefix(
+    store: &Store,
+    programs: &[Cid],
+    prefix: &str,
+) -> Result<Option<Cid>, StoreError> {
+    for program in programs {
+        let Some(bytes) = store.get_block(*program)? else {
+            continue;
+        };
+        if let Ok(manifest) = Manifest::decode(&bytes) {
+            if manifest.program().to_string().starts_with(prefix) {
+                return Ok(Some(manifest.program()));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The part (a delegate's order, `amb_vm::part`) that `text` names in `store`: a
@@ -154,7 +208,7 @@ pub(crate) fn event(
         };
     }
     if !is_prefix(text) {
-        return Err(AddressError::Malformed(text.to_string()));
+        return Err(AddressError::MalformedEvent(text.to_string()));
     }
     match unique(text, all) {
         Ok(Some(event)) => Ok(event),

@@ -79,6 +79,32 @@ enum Command {
     Completions(commands::completions::Args),
 }
 
+impl Command {
+    /// The name of a command that never talks to a node (`--node` is refused for it).
+    fn works_locally(&self) -> Option<&'static str> {
+        Some(match self {
+            Command::Run(_) => "run",
+            Command::Import(_) => "import",
+            Command::Fmt(_) => "fmt",
+            Command::Compile(_) => "compile",
+            Command::Reduce(_) => "reduce",
+            Command::Explore(_) => "explore",
+            Command::Init(_) => "init",
+            Command::Node(_) => "node",
+            Command::Ui(_) => "ui",
+            Command::Completions(_) => "completions",
+            Command::Verify(_)
+            | Command::Ls(_)
+            | Command::Log(_)
+            | Command::Inspect(_)
+            | Command::Export(_)
+            | Command::Info(_)
+            | Command::Deploy(_)
+            | Command::Value(_) => return None,
+        })
+    }
+}
+
 /// mimalloc: the events of a long run are many small allocations, which the system
 /// allocator serves slowly once the heap is large (about a tenth of `amb run`'s time
 /// on a 10^5-step program; `BENCHMARKS.md`, "Signed events").
@@ -86,8 +112,21 @@ enum Command {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     let global = &cli.global;
+    if let (Some(_), Some(name)) = (&global.node, cli.command.works_locally()) {
+        let error = <Cli as clap::CommandFactory>::command().error(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!(
+                "`--node` does nothing for `amb {name}`, which works on this machine alone \
+                 (`amb deploy FILE --node URL` runs a program on a node)"
+            ),
+        );
+        return usage_error(&error);
+    }
     let outcome = match &cli.command {
         Command::Run(args) => commands::run::run(args, global),
         Command::Verify(args) => commands::verify::run(args, global),
@@ -124,6 +163,36 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Bad usage (clap's error): its text on stderr, and with `--json` among the
+/// arguments also once on stdout as `{"error": {"kind": "invalid", "message"}}`;
+/// exit 2. `--help` and `--version` print as clap prints them, exit 0.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let wants_json = std::env::args_os()
+        .skip(1)
+        .take_while(|arg| arg != "--")
+        .any(|arg| arg == "--json");
+    let is_usage = !matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if wants_json && is_usage {
+        let message = error.to_string();
+        let first = message.lines().next().unwrap_or_default();
+        let body = serde_json::json!({ "error": {
+            "kind": "invalid",
+            "message": first.strip_prefix("error: ").unwrap_or(first),
+        }});
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{body}").and_then(|()| stdout.flush());
+    }
+    // A closed pipe while printing help is not a failure either.
+    let _ = error.print();
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
 }
 
 /// Whether an error is the reader of our output going away (`amb log | head`), which

@@ -123,13 +123,28 @@ pub(crate) fn compile_js(path: &Path) -> anyhow::Result<(String, amb_js::SourceM
     Ok((compiled.roam, compiled.map))
 }
 
+/// `--allow-empty` of the commands that take a program file.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct EmptyArgs {
+    /// Accept an empty (or comment-only) program instead of refusing it.
+    #[arg(long)]
+    allow_empty: bool,
+}
+
+impl EmptyArgs {
+    /// Refuses `ast` if it is empty, unless `--allow-empty` ([`refuse_empty`]).
+    pub(crate) fn check(&self, path: &Path, ast: &Ast) -> anyhow::Result<()> {
+        refuse_empty(path, ast, self.allow_empty)
+    }
+}
+
 /// Refuses a program that has no part (an empty or comment-only file): there is
-/// nothing to run (`--allow-empty` runs it anyway).
+/// nothing to do (`--allow-empty` accepts it anyway).
 pub(crate) fn refuse_empty(path: &Path, ast: &Ast, allow_empty: bool) -> anyhow::Result<()> {
     crate::commands::json_error::ensure_valid!(
         allow_empty || !ast.is_empty(),
-        "{} holds no program (it is empty or only comments): nothing to run \
-         (--allow-empty runs the empty program)",
+        "{} holds no program (it is empty or only comments): nothing to do \
+         (--allow-empty accepts the empty program)",
         display_name(path)
     );
     Ok(())

@@ -570,3 +570,138 @@ fn version_names_the_commit_and_completions_are_generated() {
         "{help}"
     );
 }
+
+#[test]
+fn completions_end_quietly_on_a_closed_pipe() {
+    // The reader is gone before the script is written: exit 0, nothing on stderr.
+    for shell in ["bash", "zsh", "fish"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_amb"))
+            .args(["completions", shell])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("amb runs");
+        drop(child.stdout.take());
+        let output = child.wait_with_output().expect("amb finishes");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{shell}: {}",
+            stderr(&output)
+        );
+        assert_eq!(stderr(&output), "", "{shell}");
+    }
+}
+
+/// The `{"error": …}` object a failed `--json` command printed on stdout.
+fn json_error(output: &Output) -> serde_json::Value {
+    let out = stdout(output);
+    let json: serde_json::Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    json["error"].clone()
+}
+
+#[test]
+fn bad_usage_with_json_is_a_json_error_with_exit_2() {
+    let files = Files::new();
+    let file = files.write("p.amb", "a[in b] | b[]");
+    let file = file.to_str().unwrap();
+    for args in [
+        vec!["--json", "reduce", "--max-memory", "1000", file],
+        vec!["--json", "verify"],
+        vec!["verify", "--json", "--no-such-flag", "x"],
+        vec!["--json", "completions", "tcsh"],
+    ] {
+        let output = amb(&args, None);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        let error = json_error(&output);
+        assert_eq!(error["kind"], "invalid", "{args:?}: {error}");
+        let message = error["message"].as_str().expect("a message");
+        assert!(
+            !message.is_empty() && !message.starts_with("error:"),
+            "{error}"
+        );
+        // The text for people is still on stderr, and stdout holds one line.
+        assert!(stderr(&output).contains("error:"), "{}", stderr(&output));
+        assert_eq!(stdout(&output).lines().count(), 1, "{args:?}");
+    }
+    let output = amb(&["--json", "reduce", "--max-memory", "1000", file], None);
+    assert!(
+        json_error(&output)["message"]
+            .as_str()
+            .unwrap()
+            .contains("1000 bytes cannot be met"),
+        "{}",
+        stdout(&output)
+    );
+    // Without --json, stdout stays empty; --help and -V still print and exit 0.
+    let output = amb(&["verify"], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stdout(&output), "");
+    assert!(success(&amb(&["--json", "--help"], None)).contains("Usage"));
+    assert!(success(&amb(&["--json", "-V"], None)).starts_with("amb "));
+}
+
+#[test]
+fn node_is_refused_where_it_would_do_nothing() {
+    let files = Files::new();
+    let file = files.write("p.amb", "a[in b] | b[]");
+    let file = file.to_str().unwrap();
+    let home = files.dir.path().join("home");
+    let home = home.to_str().unwrap();
+    // An address nothing listens on: had it been used, this would fail otherwise.
+    let node = "http://127.0.0.1:9";
+    for args in [
+        vec!["run", file, "--node", node, "--home", home],
+        vec!["--node", node, "compile", file],
+        vec!["reduce", file, "--node", node],
+        vec!["explore", file, "--node", node],
+        vec!["fmt", file, "--node", node],
+        vec!["import", "x.car", "--node", node, "--home", home],
+        vec!["init", "--node", node, "--home", home],
+    ] {
+        let output = amb(&args, None);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(&format!(
+                "`--node` does nothing for `amb {}`",
+                args.iter()
+                    .find(|a| !a.starts_with('-') && **a != node)
+                    .unwrap()
+            )),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(stdout(&output), "", "{args:?}");
+    }
+    assert!(!Path::new(home).exists(), "nothing was created");
+    let output = amb(&["--json", "--node", node, "run", file], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(json_error(&output)["kind"], "invalid");
+}
+
+#[test]
+fn fmt_says_it_formats_roam_only() {
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/add.js");
+    let output = amb(&["fmt", "--check", js.to_str().unwrap()], None);
+    let err = failure(&output);
+    assert!(
+        err.contains("is JavaScript: `amb fmt` formats ROAM programs only"),
+        "{err}"
+    );
+    assert!(!err.contains("expected `[`"), "{err}");
+    let output = amb(&["fmt", "--json", js.to_str().unwrap()], None);
+    failure(&output);
+    assert_eq!(json_error(&output)["kind"], "invalid");
+}

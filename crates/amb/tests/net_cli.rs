@@ -1067,6 +1067,10 @@ fn delegating_a_name_the_program_lacks_is_refused_and_nodes_log_what_they_do() {
     json_error(&output, "invalid");
     let listed = json_of(&a.client(&["ls", "--json"]));
     assert_eq!(listed["programs"], json!([]), "nothing stored");
+    // The node logs the refusal.
+    wait_until("the refused deploy in A's log", || {
+        a.log().contains("refused a deploy: ").then_some(())
+    });
 
     // A real delegation: `amb ls --node` lists it, and both nodes log what happened.
     let address = common::node::deploy(&a, file, &[("string_concat", &b)]);
@@ -1103,10 +1107,14 @@ fn delegating_a_name_the_program_lacks_is_refused_and_nodes_log_what_they_do() {
             .then_some(())
         },
     );
-    // B is given its order, never the program's address.
+    // B is given its order, never the program's address (which it knows only from
+    // the `amb value` asked through it: its fetch, logged).
     wait_until("B's log of the delegation request", || {
         let log = b.log();
-        (log.contains("asked to walk an order") && !log.contains(&address[5..])).then_some(())
+        let leaked = log
+            .lines()
+            .any(|line| line.contains(&address[5..]) && !line.contains("fetched /amb/"));
+        (log.contains("asked to walk an order") && !leaked).then_some(())
     });
 
     // A peer that cannot be reached is warned about.
@@ -1220,4 +1228,136 @@ fn a_node_holding_an_imported_run_with_effects_gives_its_recorded_random_value()
     let node = Node::start(&b, &[], &[], &[]);
     let value = value_on(&node, address);
     assert_eq!(value["value"], run["value"], "{value}");
+}
+
+/// The `/amb/<cid>` in a command's text output.
+fn address_in(out: &str) -> String {
+    out.split_whitespace()
+        .find(|word| word.starts_with("/amb/"))
+        .unwrap_or_else(|| panic!("no address in {out}"))
+        .to_string()
+}
+
+#[test]
+fn the_readme_network_runs_as_written_and_a_node_that_fetched_a_program_exports_it() {
+    // The README's network block with port 0 for every port: A; B dialing A; a
+    // deploy through the default node address (here $AMB_NODE_URL) delegating to B;
+    // the value and the list through B.
+    let (home_a, home_b, home_c) = (Home::new(), Home::new(), Home::new());
+    let a = Node::start(&home_a, &[], &[], &[]);
+    let b = Node::start(&home_b, &[a.address()], &[], &[]);
+    a.wait_peer(&b.peer_id);
+    let monoid = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/monoid.amb");
+    let monoid = monoid.to_str().unwrap();
+    let delegate = format!("string_concat={}", b.peer_id);
+    let deployed = amb_command(a.sandbox())
+        .args(["deploy", monoid, "--delegate", &delegate])
+        .env("AMB_NODE_URL", &a.api)
+        .output()
+        .expect("amb deploy runs");
+    let address = address_in(&common::success(&deployed));
+    let value = common::success(&b.client(&["value", &address]));
+    assert!(value.contains(&format!("address: {address}")), "{value}");
+    assert!(value.contains("value: "), "{value}");
+    let listed = common::success(&b.client(&["ls"]));
+    assert!(listed.contains(&address), "{listed}");
+
+    // A third node fetches the program by its value; it can export it whole, through
+    // its API (`--node` before the subcommand) and, stopped, from its home.
+    let mut c = Node::start(&home_c, &[a.address()], &[], &[]);
+    c.wait_peer(&a.peer_id);
+    let fetched = json_of(&c.client(&["value", &address, "--json"]));
+    assert_eq!(fetched["address"], address.as_str());
+    let dir = tempfile::tempdir().unwrap();
+    for (node, name) in [(&c, "c.car"), (&b, "b.car")] {
+        let car = dir.path().join(name);
+        let out = amb_command(node.sandbox())
+            .args(["--node", &node.api, "export", &address, "-o"])
+            .arg(&car)
+            .args(["--json"])
+            .output()
+            .expect("amb export runs");
+        assert!(
+            out.status.success(),
+            "{name}: {}\n--- its log:\n{}",
+            text(&out.stderr),
+            node.log()
+        );
+        let exported = json_of(&out);
+        assert_eq!(exported["address"], address.as_str(), "{name}");
+    }
+    // Nodes log the fetch: the holder serving it, the fetcher storing it.
+    wait_until("the fetch in both logs", || {
+        (a.log().contains(&format!("serving events of {address}"))
+            && c.log().contains(&format!("fetched {address}")))
+        .then_some(())
+    });
+    assert!(
+        !a.log().contains("serving the heads"),
+        "heads at debug only"
+    );
+
+    // A bytecode CID, an unknown address and a step past the end read alike through
+    // a node, `value` included; `value` says what it waits for.
+    let block = common::success(
+        &amb_command(a.sandbox())
+            .args(["compile", monoid])
+            .output()
+            .unwrap(),
+    );
+    let block = block.trim();
+    for args in [
+        vec!["value", block, "--wait", "2"],
+        vec!["verify", block],
+        vec!["log", block],
+        vec!["export", block, "-o", "x.car"],
+    ] {
+        let out = a.client(&args);
+        let err = failure(&out);
+        assert!(
+            err.contains(&format!(
+                "{block} is a bytecode CID (`amb compile`), not a program address"
+            )),
+            "{args:?}: {err}"
+        );
+    }
+    let unknown = format!("/amb/{}", Cid::of(b"no peer holds this"));
+    for args in [
+        vec!["verify", unknown.as_str()],
+        vec!["log", unknown.as_str()],
+    ] {
+        let err = failure(&a.client(&args));
+        assert!(
+            err.contains(&format!("no program {unknown} here")),
+            "{args:?}: {err}"
+        );
+    }
+    let err = failure(&a.client(&["verify", "nonsense"]));
+    assert!(
+        err.contains("no program whose address starts with `nonsense` here"),
+        "{err}"
+    );
+    let started = Instant::now();
+    let out = c.client(&["value", &unknown, "--wait", "2"]);
+    let err = failure(&out);
+    assert!(
+        err.contains("is not on this node: it asks its peers for up to 2 s"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("no program {unknown} here")), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = failure(&a.client(&["inspect", &address, "--at", "99"]));
+    assert!(err.contains("step 99 is past the end"), "{err}");
+
+    let stopped = c.terminate();
+    assert!(stopped.success(), "{stopped:?}");
+    let car = dir.path().join("home-c.car");
+    common::success(&home_c.amb(&["export", &address, "-o", car.to_str().unwrap()]));
+    let imported = json_of(&Home::new().amb(&["import", car.to_str().unwrap(), "--json"]));
+    assert_eq!(imported["complete"], true, "{imported}");
+    assert_eq!(imported["normal_form"], fetched["normal_form"]);
 }

@@ -180,10 +180,7 @@ fn verifying_an_unknown_address_is_a_clear_error() {
     // A well-formed address of nothing stored.
     let unknown = format!("/amb/{}", Cid::of(b"no such program"));
     let err = failure(&node.amb(&["verify", &unknown]));
-    assert!(
-        err.contains(&format!("no program {unknown} in this store")),
-        "{err}"
-    );
+    assert!(err.contains(&format!("no program {unknown} here")), "{err}");
     // Not an address at all.
     let err = failure(&node.amb(&["verify", "/amb/not-a-cid"]));
     assert!(
@@ -210,6 +207,17 @@ fn verifying_an_unknown_address_is_a_clear_error() {
             "{args:?}: {err}"
         );
     }
+    // A prefix of a stored program's bytecode CID is named as one too.
+    let err = failure(&node.amb(&["verify", &block[..12]]));
+    assert!(
+        err.contains(&format!("{block} is a bytecode CID (`amb compile`)")),
+        "{err}"
+    );
+    // A CID prefix too short for an event is not called a program address.
+    let run = json(&node.amb(&["run", s(&path), "--json"]));
+    let address = run["address"].as_str().unwrap();
+    let err = failure(&node.amb(&["inspect", address, "--at", "bafyr4i"]));
+    assert!(err.contains("`bafyr4i` is not an event CID"), "{err}");
     // An unknown address gets one wording everywhere.
     for args in [
         vec!["verify", unknown.as_str()],
@@ -220,7 +228,7 @@ fn verifying_an_unknown_address_is_a_clear_error() {
     ] {
         let err = failure(&node.amb(&args));
         assert!(
-            err.contains(&format!("no program {unknown} in this store")),
+            err.contains(&format!("no program {unknown} here")),
             "{args:?}: {err}"
         );
     }
@@ -796,6 +804,25 @@ fn mistakes_are_refused_before_any_work() {
         2,
         "only the two allowed runs are stored"
     );
+    // compile, reduce and explore refuse it the same way (`--allow-empty` accepts it).
+    let empty = dir.join("empty.amb");
+    for command in ["compile", "reduce", "explore"] {
+        let out = amb(&[command, s(&empty), "--json"], dir);
+        assert_eq!(invalid_kind(&out), "invalid", "{command}");
+        assert!(
+            text(&out.stderr).contains("holds no program (it is empty or only comments)"),
+            "{command}: {}",
+            text(&out.stderr)
+        );
+        success(&amb(&[command, s(&empty), "--allow-empty"], dir));
+    }
+    // A refused run leaves no home behind.
+    let data = tempfile::tempdir().expect("a directory");
+    failure(&amb(&["run", s(&empty)], data.path()));
+    assert!(
+        !data.path().join("amb").exists(),
+        "a refused run created the default home"
+    );
     // A memory budget no reduction can keep: bad usage (exit 2), named.
     let file = dir.join("p.amb");
     std::fs::write(&file, "a[in b] | b[]").expect("written");
@@ -874,6 +901,16 @@ fn json_and_quiet_cover_runs_reductions_and_traces() {
     );
     let quiet = success(&amb(&["reduce", s(&file), "--quiet"], node.tmp.path()));
     assert!(!quiet.contains("normal form"), "{quiet}");
+    // verify --quiet too, in text and JSON.
+    let address = run["address"].as_str().unwrap();
+    let out = success(&node.amb(&["verify", address, "--quiet"]));
+    assert!(
+        out.contains("complete") && !out.contains("normal form"),
+        "{out}"
+    );
+    let verified = json(&node.amb(&["verify", address, "--quiet", "--json"]));
+    assert!(verified.get("normal_form").is_none(), "{verified}");
+    assert_eq!(verified["complete"], true);
     // compile, explore and fmt answer in JSON too; errors in the API's shape.
     let compiled = json(&amb(&["compile", s(&file), "--json"], node.tmp.path()));
     assert!(
@@ -955,10 +992,14 @@ fn a_program_exported_to_a_car_file_imports_into_another_home_and_verifies() {
     assert_eq!(verified["events"], run["events"]);
     assert_eq!(verified["normal_form"], run["normal_form"]);
     assert_eq!(listed(&b)[0]["status"], "complete");
-    // Importing again stores nothing new.
-    assert_eq!(
-        json(&b.amb(&["import", s(&car), "--json"]))["new_events"],
-        0
+    // Importing again stores nothing new; --quiet leaves the normal form out.
+    let again = json(&b.amb(&["import", s(&car), "--json", "--quiet"]));
+    assert_eq!(again["new_events"], 0);
+    assert!(again.get("normal_form").is_none(), "{again}");
+    let out = success(&b.amb(&["import", s(&car), "--quiet"]));
+    assert!(
+        out.starts_with("imported ") && !out.contains("normal form"),
+        "{out}"
     );
 }
 

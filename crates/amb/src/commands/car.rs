@@ -47,14 +47,35 @@ pub(crate) struct ExportArgs {
 pub(crate) struct ImportArgs {
     /// The CAR file to read (as `amb export` writes it).
     file: PathBuf,
+    /// Leave out the normal form, which can be large.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// A block an export needs that the store does not hold: the file would not be
+/// whole, so none is written (kind `not-found`; the node's route answers 404).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot export /amb/{program}: its {what} {cid} is not stored here (a store that \
+     fetched the program from a peer lacks what that peer did not give; export it \
+     from the node that ran it)"
+)]
+pub(crate) struct MissingBlock {
+    /// What the block is: the manifest, a log's manifest, a bytecode or value block.
+    what: &'static str,
+    /// The block.
+    cid: Cid,
+    /// The program exported.
+    program: Cid,
 }
 
 /// The blocks of an export, the program manifest first.
 fn export_blocks(store: &Store, program: Cid) -> anyhow::Result<Vec<(Cid, Vec<u8>)>> {
+    let missing = |what, cid| MissingBlock { what, cid, program };
     let snapshot = store.snapshot()?;
     let manifest_bytes = store
         .get_block(program)?
-        .with_context(|| format!("the manifest of /amb/{program} is not stored"))?;
+        .ok_or_else(|| missing("manifest", program))?;
     let manifest = Manifest::decode(&manifest_bytes)
         .with_context(|| format!("the stored manifest of /amb/{program}"))?;
     let mut blocks = vec![(program, manifest_bytes)];
@@ -67,16 +88,19 @@ fn export_blocks(store: &Store, program: Cid) -> anyhow::Result<Vec<(Cid, Vec<u8
         }
         let slice = snapshot
             .get_manifest(log)?
-            .with_context(|| format!("the manifest of the log {log} is not stored"))?;
+            .ok_or_else(|| missing("log manifest", log))?;
         blocks.push((log, slice.encode()));
     }
     let mut events = Vec::new();
-    let mut wanted = vec![manifest.program()];
+    let mut wanted = vec![(manifest.program(), "bytecode block")];
     amb_vm::verify::for_each_stored_event(store, program, &(), |cid, bytes| {
         // A payload's value, and an effect's argument and result (value blocks).
         match AnyEvent::decode(&bytes) {
-            Ok(AnyEvent::Op(event)) => wanted.extend(event.payload()),
-            Ok(AnyEvent::Effect(effect)) => wanted.extend([effect.args(), effect.result()]),
+            Ok(AnyEvent::Op(event)) => wanted.extend(event.payload().map(|v| (v, "value block"))),
+            Ok(AnyEvent::Effect(effect)) => wanted.extend([
+                (effect.args(), "effect argument block"),
+                (effect.result(), "effect result block"),
+            ]),
             Err(_) => {}
         }
         events.push((cid, bytes));
@@ -84,15 +108,13 @@ fn export_blocks(store: &Store, program: Cid) -> anyhow::Result<Vec<(Cid, Vec<u8
     })?;
     // The bytecode: the program's blocks and those of its values, each once.
     let mut seen = BTreeSet::new();
-    while let Some(cid) = wanted.pop() {
+    while let Some((cid, what)) = wanted.pop() {
         if !seen.insert(cid) {
             continue;
         }
-        let bytes = store
-            .get_block(cid)?
-            .with_context(|| format!("the bytecode block {cid} is not stored"))?;
+        let bytes = store.get_block(cid)?.ok_or_else(|| missing(what, cid))?;
         let block = Block::decode(&bytes).with_context(|| format!("the stored block {cid}"))?;
-        wanted.extend(block.children());
+        wanted.extend(block.children().map(|c| (c, what)));
         blocks.push((cid, bytes));
     }
     blocks.extend(events);
@@ -253,7 +275,8 @@ pub(crate) fn import(args: &ImportArgs, global: &Global) -> anyhow::Result<ExitC
     let written = store
         .write(program, &others, &ordered)
         .with_context(|| format!("storing /amb/{program}"))?;
-    let summary = verified_json(program, &verified);
+    let mut summary = verified_json(program, &verified);
+    super::quiet(&mut summary, args.quiet);
     if global.json {
         let mut json = summary;
         json["new_events"] = json!(written.new);
@@ -267,10 +290,9 @@ pub(crate) fn import(args: &ImportArgs, global: &Global) -> anyhow::Result<ExitC
             written.new,
             summary["steps"],
         );
-        println!(
-            "normal form: {}",
-            summary["normal_form"].as_str().unwrap_or("?")
-        );
+        if let Some(normal_form) = summary["normal_form"].as_str() {
+            println!("normal form: {normal_form}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

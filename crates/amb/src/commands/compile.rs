@@ -35,6 +35,8 @@ pub(crate) struct Args {
     limits: LimitArgs,
     #[command(flatten)]
     lang: source::LangArgs,
+    #[command(flatten)]
+    empty: source::EmptyArgs,
     /// Print the program in another form instead of compiling it: `roam`, the
     /// generated ROAM (pretty); `map`, for a JavaScript file, `{"roam", "map"}` with
     /// the compact generated text and, for its ambients, the byte offset of the
@@ -65,6 +67,7 @@ pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    args.empty.check(&args.file, &ast)?;
     if args.canonical {
         ast.canonicalize();
     }

@@ -1,7 +1,7 @@
 //! `amb completions SHELL`: a completion script for the shell, on standard output
 //! (for example `amb completions bash > ~/.local/share/bash-completion/completions/amb`).
 
-use std::process::ExitCode;
+use std::{io::Write, process::ExitCode};
 
 use clap::CommandFactory;
 use clap_complete::Shell;
@@ -16,6 +16,12 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let mut command = crate::Cli::command();
-    clap_complete::generate(args.shell, &mut command, "amb", &mut std::io::stdout());
+    // Written whole, then once: a reader gone (`| head -1`) is an error `main` ends
+    // quietly with 0, where clap_complete's own writing would panic.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "amb", &mut script);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&script)?;
+    stdout.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -21,10 +21,13 @@ pub(crate) struct Args {
     max_states: usize,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    empty: source::EmptyArgs,
 }
 
 pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
     let (_, ast) = source::load(&args.file, &args.limits)?;
+    args.empty.check(&args.file, &ast)?;
     let exploration =
         amb_reference::explore(&ast, args.max_states).context("exploring the state space")?;
     if global.json {

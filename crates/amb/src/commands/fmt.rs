@@ -73,6 +73,16 @@ fn is_formatted(text: &[u8], ast: &amb_syntax::Ast) -> anyhow::Result<bool> {
 }
 
 pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
+    let js = source::LangArgs { lang: None };
+    for file in &args.files {
+        ensure_valid!(
+            js.of(file) == source::Lang::Roam,
+            "{} is JavaScript: `amb fmt` formats ROAM programs only (`amb compile \
+             --emit roam {}` prints the ROAM it compiles to)",
+            file.display(),
+            file.display()
+        );
+    }
     if args.check || args.write {
         return check_or_write(args, global);
     }

@@ -81,6 +81,12 @@ fn kind(error: &anyhow::Error) -> &'static str {
         {
             return "not-found";
         }
+        if cause
+            .downcast_ref::<crate::commands::car::MissingBlock>()
+            .is_some()
+        {
+            return "not-found";
+        }
         if cause.downcast_ref::<amb_log::CarError>().is_some() {
             return "invalid";
         }

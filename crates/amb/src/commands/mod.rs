@@ -19,3 +19,11 @@ pub(crate) mod run;
 pub(crate) mod ui;
 pub(crate) mod value;
 pub(crate) mod verify;
+
+/// Leaves the normal form, which can be large, out of a result when `quiet`
+/// (`--quiet` of `verify`, `import`, `value`).
+pub(crate) fn quiet(result: &mut serde_json::Value, quiet: bool) {
+    if let (true, Some(fields)) = (quiet, result.as_object_mut()) {
+        fields.shift_remove("normal_form");
+    }
+}

@@ -41,6 +41,8 @@ pub(crate) struct Args {
     limits: LimitArgs,
     #[command(flatten)]
     lang: source::LangArgs,
+    #[command(flatten)]
+    empty: source::EmptyArgs,
 }
 
 /// A memory budget that can be met: at least [`MIN_MEMORY`].
@@ -148,6 +150,7 @@ fn reduce_with_services(
 
 pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
     let (_, ast) = source::load_program(&args.file, &args.lang, &args.limits)?;
+    args.empty.check(&args.file, &ast)?;
     let limits = Limits {
         max_steps: args.max_steps,
         max_memory_bytes: args.max_memory,

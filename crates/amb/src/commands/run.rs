@@ -57,16 +57,24 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
+    // A file is read and checked before the home is created: a refused program
+    // leaves nothing behind.
+    let checked = match &args.file {
+        Some(file) => {
+            let (_, ast) = source::load_program(file, &args.lang, &args.limits)?;
+            source::refuse_empty(file, &ast, args.allow_empty)?;
+            source::check_block_sizes(&ast, BlockLimits::default().max_block_bytes)?;
+            Some(ast)
+        }
+        None => None,
+    };
     let loaded = global.home().load_or_create()?;
     let store = std::sync::Arc::new(
         Store::open_or_create(&loaded.store_path)
             .with_context(|| format!("opening the store {}", loaded.store_path.display()))?,
     );
-    let (ast, manifest) = match (&args.file, &args.resume) {
-        (Some(file), _) => {
-            let (_, ast) = source::load_program(file, &args.lang, &args.limits)?;
-            source::refuse_empty(file, &ast, args.allow_empty)?;
-            source::check_block_sizes(&ast, BlockLimits::default().max_block_bytes)?;
+    let (ast, manifest) = match (&args.file, &args.resume, checked) {
+        (Some(file), _, Some(ast)) => {
             let compiled = amb_bytecode::compile(&ast)
                 .with_context(|| format!("compiling {}", file.display()))?;
             let time = SystemTime::now()
@@ -83,8 +91,8 @@ pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
             );
             (ast, manifest)
         }
-        (None, Some(address)) => resume_program(&store, address)?,
-        (None, None) => {
+        (None, Some(address), _) => resume_program(&store, address)?,
+        _ => {
             return Err(crate::commands::json_error::Invalid(
                 "give a program file or --resume ADDRESS".into(),
             )

@@ -25,16 +25,20 @@ pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
     let node = global.node_or_default();
     let program = crate::address::resolve_remote(&node, &args.address)?;
     let wait_ms = args.wait * 1000;
+    // A program the node does not hold may never come: say what is being waited for.
+    let status = node.get(&format!("/v1/programs/{program}"), Duration::from_secs(30))?;
+    if status["held"].as_bool() == Some(false) && !global.json {
+        eprintln!(
+            "/amb/{program} is not on this node: it asks its peers for up to {} s (--wait SECS)",
+            args.wait
+        );
+    }
     let mut answer = node.get(
         &format!("/v1/programs/{program}/value?wait_ms={wait_ms}"),
         Duration::from_millis(wait_ms + 30_000),
     )?;
     let mut out = std::io::stdout().lock();
-    if args.quiet {
-        if let Some(fields) = answer.as_object_mut() {
-            fields.shift_remove("normal_form");
-        }
-    }
+    super::quiet(&mut answer, args.quiet);
     if global.json {
         writeln!(out, "{answer}")?;
     } else {

@@ -40,10 +40,13 @@ pub(crate) struct Args {
     /// Exit 0 for an incomplete run too (it is still reported as incomplete).
     #[arg(long)]
     allow_incomplete: bool,
+    /// Leave out the normal form, which can be large.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
-    let verified = match global.remote() {
+    let mut verified = match global.remote() {
         Some(node) => remote(&node, crate::address::resolve_remote(&node, &args.address)?)?,
         None => {
             let store = global.home().open_store()?;
@@ -51,6 +54,7 @@ pub(crate) fn run(args: &Args, global: &Global) -> anyhow::Result<ExitCode> {
             verified_json(program, &verified(&store, program)?)
         }
     };
+    super::quiet(&mut verified, args.quiet);
     print_verified(&verified, global.json)?;
     let complete = verified["complete"].as_bool() == Some(true);
     Ok(exit_status(complete, args.allow_incomplete))
@@ -144,14 +148,15 @@ fn print_verified(verified: &serde_json::Value, as_json: bool) -> anyhow::Result
         )?;
         print_effects(&mut stdout, verified)?;
         match verified["stops_at"]["text"].as_str() {
-            None => {
-                writeln!(stdout, "complete")?;
-                writeln!(stdout, "normal form: {}", text("normal_form"))?;
-            }
-            Some(stop) => {
-                writeln!(stdout, "incomplete: {stop}")?;
-                writeln!(stdout, "term so far: {}", text("normal_form"))?;
-            }
+            None => writeln!(stdout, "complete")?,
+            Some(stop) => writeln!(stdout, "incomplete: {stop}")?,
+        }
+        if verified.get("normal_form").is_some() {
+            let label = match verified["complete"].as_bool() {
+                Some(true) => "normal form",
+                _ => "term so far",
+            };
+            writeln!(stdout, "{label}: {}", text("normal_form"))?;
         }
     }
     stdout.flush()?;

@@ -182,6 +182,18 @@ async fn deploy(
     State(api): State<ApiState>,
     JsonBody(request): JsonBody<DeployRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let deployed = deploy_program(&api, request).await;
+    if let Err(e) = &deployed {
+        e.log_refusal("a deploy");
+    }
+    deployed
+}
+
+/// Deploys the program of `request` on the node.
+async fn deploy_program(
+    api: &ApiState,
+    request: DeployRequest,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let limits = Limits {
         max_steps: request.max_steps.unwrap_or(Limits::default().max_steps),
         ..Limits::default()
@@ -226,8 +238,22 @@ async fn status(
     State(api): State<ApiState>,
     Checked(Path(cid)): Checked<Path<String>>,
 ) -> Result<Json<amb_net::ProgramStatus>, ApiError> {
-    let status = api.node.status(program_cid(&cid)?).await;
+    let program = program_cid(&cid)?;
+    refuse_bytecode(&api, program)?;
+    let status = api.node.status(program).await;
     Ok(Json(status.map_err(|e| api.failed(e))?))
+}
+
+/// Refuses a bytecode block's CID given for a program address (400 `invalid`, rule
+/// `bytecode-cid`), as the CLI does.
+fn refuse_bytecode(api: &ApiState, program: Cid) -> Result<(), ApiError> {
+    let stored = crate::address::stored_kind(api.node.store(), program)
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e.to_string()))?;
+    if stored == crate::address::Stored::Bytecode {
+        let message = crate::address::AddressError::Bytecode(program).to_string();
+        return Err(ApiError::invalid(message).rule("bytecode-cid"));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -255,8 +281,27 @@ async fn value(
         )
         .rule("api_max_wait_ms"));
     }
+    refuse_bytecode(&api, program)?;
     let value = amb_net::value(&api.node, program, wait).await;
-    Ok(Json(value.map_err(|e| api.failed(e))?))
+    if value.is_ok() {
+        // What this node signed or took from gossip may name values it was not
+        // given: fetched now, so that it can export the program whole.
+        if let Err(e) = amb_net::sync::fetch_values(&api.node, program).await {
+            tracing::debug!(%program, "fetching value blocks: {e}");
+        }
+    }
+    Ok(Json(value.map_err(|e| match e {
+        // The wording of an unknown address, with why no peer gave it.
+        NetError::NotFound(detail) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!(
+                "{}: {detail}",
+                crate::address::AddressError::NotFound(format!("/amb/{program}"))
+            ),
+        ),
+        e => api.failed(e),
+    })?))
 }
 
 #[derive(Deserialize)]

@@ -52,6 +52,18 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
     }
 
+    /// Logs the refusal of a request (`what`: "a deploy") at info level, so that the
+    /// node's log says why what a user asked for did not happen.
+    pub(crate) fn log_refusal(&self, what: &str) {
+        tracing::info!(
+            status = self.status.as_u16(),
+            kind = self.kind,
+            rule = self.rule.as_deref().unwrap_or(""),
+            "refused {what}: {}",
+            self.message
+        );
+    }
+
     /// Names the rule (or limit) broken.
     pub(crate) fn rule(mut self, rule: impl Into<String>) -> Self {
         self.rule = Some(rule.into());

@@ -48,8 +48,11 @@ struct Entry {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CacheError {
     /// The store holds no event of the program.
-    #[error("no program /amb/{0} in this store")]
+    #[error("{}", crate::address::AddressError::NotFound(format!("/amb/{}", .0)))]
     Unknown(Cid),
+    /// The address is a bytecode block's CID (`amb compile`'s), not a program's.
+    #[error("{}", crate::address::AddressError::Bytecode(*.0))]
+    Bytecode(Cid),
     /// The store could not be read.
     #[error("reading the store: {0}")]
     Store(#[from] amb_log::StoreError),
@@ -219,7 +222,10 @@ fn is_over(store: &Store, program: Cid) -> Result<bool, CacheError> {
 pub(crate) fn stored_events(store: &Store, program: Cid) -> Result<usize, CacheError> {
     let count = store.snapshot()?.program_events(program)?.remaining();
     if count == 0 {
-        return Err(CacheError::Unknown(program));
+        return Err(match crate::address::stored_kind(store, program)? {
+            crate::address::Stored::Bytecode => CacheError::Bytecode(program),
+            _ => CacheError::Unknown(program),
+        });
     }
     Ok(count)
 }

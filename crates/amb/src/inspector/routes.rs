@@ -92,6 +92,7 @@ impl From<CacheError> for ApiError {
         let message = e.to_string();
         match e {
             CacheError::Unknown(_) => ApiError::new(StatusCode::NOT_FOUND, "not-found", message),
+            CacheError::Bytecode(_) => ApiError::invalid(message).rule("bytecode-cid"),
             CacheError::Store(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", message)
             }
@@ -341,11 +342,16 @@ async fn car(
     let bytes = blocking(move || {
         super::cache::stored_events(&reader.store, program)?;
         crate::commands::car::car_bytes(&reader.store, program).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("exporting /amb/{program}: {e:#}"),
-            )
+            if e.is::<crate::commands::car::MissingBlock>() {
+                ApiError::new(StatusCode::NOT_FOUND, "not-found", format!("{e:#}"))
+                    .rule("missing-block")
+            } else {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("exporting /amb/{program}: {e:#}"),
+                )
+            }
         })
     })
     .await?;

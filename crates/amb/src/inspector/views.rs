@@ -23,7 +23,7 @@ pub(crate) const INLINE_TERM_BYTES: usize = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ViewError {
     /// A step past the program's last.
-    #[error("step {step} is out of range: the program has {total} steps (0 to {total})")]
+    #[error("step {step} is past the end: the run has {total} steps (the last is step {total})")]
     StepOutOfRange { step: u64, total: u64 },
     /// A path that names no node of the state.
     #[error("path `{0}` names no node of the state")]
