@@ -659,6 +659,39 @@ fn the_page_steps_through_the_monoid_and_a_delegated_run_and_deep_links_survive_
     );
     assert_eq!(hosts, 2, "two hosts in the legend");
 
+    // On the delegate B, the page shows its part, not the program: the slices it
+    // holds (string_concat with its address), and no step to replay.
+    let parts = ok(&format!("{}/v1/programs", b.api));
+    let part = parts["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["address"].as_str().unwrap().to_string())
+        .find(|p| *p != delegated)
+        .unwrap_or_else(|| panic!("B's part in {parts}"));
+    browser.open(&format!("{}/programs/{}", b.api, cid(&part)));
+    let slices = browser.wait_for(
+        "B's part",
+        "return document.body.dataset.ready === 'part' && Array.from(document.querySelectorAll('#slices tbody tr')).map(r => r.dataset.slice)",
+    );
+    assert!(
+        slices
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "string_concat"),
+        "{slices}"
+    );
+    let shown = browser.eval(
+        "return document.getElementById('app').textContent",
+        json!([]),
+    );
+    assert!(
+        !shown.as_str().unwrap().contains(cid(&delegated)),
+        "B's page names the program address"
+    );
+    browser.screenshot("part");
+
     // The peers route ties each slice to the host that writes its log now: a slice
     // A created that moved into one of B's (control transfer) is B's, and B wrote
     // its last event.

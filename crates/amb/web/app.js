@@ -171,9 +171,53 @@ async function listView() {
   });
 }
 
+// ----- a host's part of a program -----
+
+// A delegate holds its order's events, not the program: no step to replay. Its
+// view lists the slices it holds (each log with its ambient's name, its address
+// and its events) and the events themselves, as stored (spec/network.md §7).
+async function partView(cid, first) {
+  where.replaceChildren(el('a', { href: '/', text: 'programs' }), ' / ', el('span', { class: 'mono', text: short(cid, 24) }), ' (a host\'s part)');
+  let answer = first;
+  const events = [...answer.events];
+  while (answer.next !== null && answer.next !== undefined && events.length < 10000) {
+    answer = await api(`/v1/programs/${cid}/events?limit=${EVENTS_PAGE}&after=${answer.next}`);
+    events.push(...answer.events);
+  }
+  const logs = new Map();
+  for (const e of events) {
+    const log = logs.get(e.log) || { name: e.log_name, events: 0, writers: new Set() };
+    log.events += 1;
+    log.writers.add(e.peer);
+    logs.set(e.log, log);
+  }
+  const table = el('table', { class: 'programs', id: 'slices' },
+    el('thead', {}, el('tr', {}, ...['slice', 'address', 'events', 'writers'].map((h) => el('th', { text: h })))));
+  const body = el('tbody');
+  for (const [log, info] of logs) {
+    body.append(el('tr', { 'data-slice': info.name },
+      el('td', { text: info.name }),
+      // The root log's id is no address: only its path events are held here.
+      el('td', { class: 'mono', text: info.name === '<root>' ? '(the root log: its path events only)' : `/amb/${log}` }),
+      el('td', { text: info.events }),
+      el('td', {}, ...[...info.writers].map((h) => el('span', { class: 'chip mono', style: `border-color:${color(h)}`, title: h, text: short(h, 10) })))));
+  }
+  table.append(body);
+  const list = el('pre', { class: 'mono', id: 'part-events' });
+  list.textContent = events.map((e) => `${e.log_name}#${e.seq} ${e.op} ${e.target || ''} ${short(e.peer, 14)} ${short(e.cid, 20)}`).join('\n');
+  app.replaceChildren(
+    el('p', { class: 'muted', text: `A host's part of a program: the events of its order, ${events.length} of them, checked against the order when walked; not replayed (this node does not hold the program). A slice's value: amb value /amb/<slice>.` }),
+    el('section', { class: 'panel' }, el('h2', { text: 'slices held' }), table),
+    el('section', { class: 'panel' }, el('h2', { text: 'events' }), list));
+  document.body.dataset.ready = 'part';
+}
+
 // ----- a program -----
 
 async function programView(cid) {
+  // A host's part (an order) has events but no steps.
+  const first = await api(`/v1/programs/${cid}/events?limit=${EVENTS_PAGE}`).catch(() => null);
+  if (first && first.part) return partView(cid, first);
   const params = new URLSearchParams(location.search);
   let step = Number(params.get('step') || 0);
   const view = {
