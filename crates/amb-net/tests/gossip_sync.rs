@@ -553,3 +553,28 @@ async fn a_delegate_counts_the_bytes_it_receives() {
     );
     assert!(a.handle.info().await.unwrap().received_bytes > 0);
 }
+
+/// Sixteen peers on one machine share the address 127.0.0.1: gossipsub's IP
+/// colocation penalty (−5 × surplus² past 10 peers on one address, −180 here)
+/// would put each under the graylist threshold (−80) and its gossip would be
+/// ignored. Loopback addresses are exempt (`Behaviour::peer_score`), so every
+/// local peer keeps a score above it, and a deployment's events reach them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_local_peers_are_not_penalised_for_sharing_an_address() {
+    let a = TestNode::start(common::config(vec![])).await;
+    let mut peers = Vec::new();
+    for _ in 0..16 {
+        peers.push(TestNode::with_peers(&[&a]).await);
+    }
+    for peer in &peers {
+        a.wait_connected(peer.peer_id()).await;
+    }
+    let scores = wait_until("a score for each of the 16 peers", WAIT, || async {
+        let info = a.handle.info().await.ok()?;
+        let scores: Vec<f64> = info.peers.iter().filter_map(|p| p.score).collect();
+        (scores.len() >= 16).then_some(scores)
+    })
+    .await;
+    let lowest = scores.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(lowest > -80.0, "a local peer scored {lowest}: {scores:?}");
+}
