@@ -221,10 +221,7 @@ async fn host(
         DelegateRefusal::NotAllowed,
         "the maker is not an Ed25519 peer".into(),
     ))?;
-    let written_by_maker = order
-        .host_index(&maker_key)
-        .is_some_and(|m| order.given_logs_written_by(m));
-    if !written_by_maker {
+    if !order.is_made_by(&maker_key) {
         return Err((
             DelegateRefusal::NotAllowed,
             "the order's root log is not written by the peer that sends it".into(),
@@ -252,25 +249,22 @@ async fn host(
     .map_err(NetError::task("keeping the order"))
     .and_then(|kept| kept)
     .map_err(failed)?;
-    start_order(node, &bytes, maker).await.map_err(failed)
+    start_order(node, order, name, maker).await.map_err(failed)
 }
 
-/// Starts walking a kept order (`bytes`, made by `maker`) and its watchdog.
+/// Starts walking a kept order (`order`, named `name`: the CID of its bytes; made by
+/// `maker`) and its watchdog.
 pub(crate) async fn start_order(
     node: &NodeHandle,
-    bytes: &[u8],
+    order: Order,
+    name: Cid,
     maker: PeerId,
 ) -> Result<(), NetError> {
-    let order = Order::decode(bytes).map_err(DeploymentError::Order)?;
-    let name = Cid::of(bytes);
     let me = order
         .host_index(&node.key().public_key())
         .ok_or(DeploymentError::NotAHost)?;
     let maker_key = identity::public_key(&maker).ok_or(DeploymentError::HostKey)?;
-    let written_by_maker = order
-        .host_index(&maker_key)
-        .is_some_and(|m| order.given_logs_written_by(m));
-    if !written_by_maker {
+    if !order.is_made_by(&maker_key) {
         return Err(DeploymentError::Maker.into());
     }
     node.follow(name)?;

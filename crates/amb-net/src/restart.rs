@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use amb_bytecode::Cid;
+use amb_vm::order::Order;
 
 use crate::{
     delegation::{host_keys, prepare, start_order, start_walk},
@@ -115,7 +116,8 @@ async fn resume_order(node: &NodeHandle, kept: KeptOrder) -> Result<(), NetError
         .ok()
         .and_then(|k| amb_log::PublicKey::from_bytes(&k).ok())
         .ok_or(DeploymentError::HostKey)?;
-    start_order(node, &kept.order, identity::peer_id(&maker)).await
+    let order = Order::decode(&kept.order).map_err(DeploymentError::Order)?;
+    start_order(node, order, Cid::of(&kept.order), identity::peer_id(&maker)).await
 }
 
 /// Announces `programs` on the DHT, [`ANNOUNCE_BATCH`] at a time (Kademlia then

@@ -29,33 +29,36 @@ enum Read {
     Open(Option<u64>),
 }
 
-/// Whether `cid` names a slice this node holds: its manifest, and its log under
-/// a program or a part.
-pub(crate) fn is_held_slice(store: &Store, cid: Cid) -> Result<bool, NetError> {
-    let Some(bytes) = store.get_block(cid)? else {
-        return Ok(false);
-    };
-    if !Manifest::decode(&bytes).is_ok_and(|m| m.kind() == Kind::Slice) {
-        return Ok(false);
-    }
-    Ok(!owners(store, cid)?.is_empty())
+/// The programs (or parts, on a delegate) that hold the slice `cid` here, when
+/// `cid` names a slice manifest this node holds under at least one; else `None`.
+pub(crate) async fn held_by(node: &NodeHandle, cid: Cid) -> Result<Option<Vec<Cid>>, NetError> {
+    blocking(node.store(), move |store| {
+        let Some(bytes) = store.get_block(cid)? else {
+            return Ok(None);
+        };
+        if !Manifest::decode(&bytes).is_ok_and(|m| m.kind() == Kind::Slice) {
+            return Ok(None);
+        }
+        let owners = owners(store, cid)?;
+        Ok((!owners.is_empty()).then_some(owners))
+    })
+    .await
 }
 
-/// The value of the slice `slice` (held here: [`is_held_slice`]), waiting at most
-/// `wait` for its log's last event while a run this node walks or holds may still
-/// write it.
+/// The value of the slice `slice`, held here under `owners` ([`held_by`]),
+/// waiting at most `wait` for its log's last event while a run holding it may
+/// still write it.
 pub(crate) async fn slice_value(
     node: &NodeHandle,
     slice: Cid,
+    owners: Vec<Cid>,
     wait: Duration,
 ) -> Result<SliceValue, NetError> {
     let address = format!("/amb/{slice}");
     let deadline = Instant::now() + wait;
     let mut changes = Changes::new(node);
-    let store = node.store().clone();
-    let owners = blocking(&store, move |s| owners(s, slice)).await?;
     loop {
-        let read = blocking(&store, move |s| read(s, slice)).await?;
+        let read = blocking(node.store(), move |s| read(s, slice)).await?;
         let seq = match read {
             Read::Value(value) => return Ok(value),
             Read::Open(seq) => seq,
@@ -63,7 +66,7 @@ pub(crate) async fn slice_value(
         let at = seq.map_or("no event yet".into(), |seq| {
             format!("its last event, seq {seq},")
         });
-        if !owners.is_empty() && owners.iter().all(|o| node.is_finished(o)) {
+        if owners.iter().all(|o| node.is_finished(o)) {
             return Err(NetError::NotFound(format!(
                 "{address} has no value: {at} carries no payload, so its ambient was opened before the end of the run or still holds capabilities (spec/events.md §6)"
             )));
@@ -74,14 +77,11 @@ pub(crate) async fn slice_value(
                 wait.as_secs()
             )));
         }
-        for owner in &owners {
-            changes
-                .next(*owner, (Instant::now() + LOOK_AGAIN).min(deadline))
-                .await?;
-        }
-        if owners.is_empty() {
-            tokio::time::sleep(LOOK_AGAIN.min(deadline - Instant::now())).await;
-        }
+        // Woken by a run learned over, a walk moving, or events of the first
+        // owner stored; else it looks again after a while.
+        changes
+            .next(owners[0], (Instant::now() + LOOK_AGAIN).min(deadline))
+            .await?;
     }
 }
 

@@ -41,8 +41,8 @@ pub async fn value(
 ) -> Result<ProgramValue, NetError> {
     let deadline = Instant::now() + wait;
     let address = format!("/amb/{program}");
-    if slice::is_held_slice(node.store(), program)? {
-        let slice = slice::slice_value(node, program, wait).await?;
+    if let Some(owners) = slice::held_by(node, program).await? {
+        let slice = slice::slice_value(node, program, owners, wait).await?;
         return Ok(ProgramValue {
             address,
             normal_form: slice.normal_form,

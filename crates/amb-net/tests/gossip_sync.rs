@@ -22,6 +22,49 @@ use common::{
 };
 use serde_json::json;
 
+/// The stored manifest `cid` of `store`.
+fn manifest_at(store: &amb_log::Store, cid: amb_bytecode::Cid) -> amb_log::Manifest {
+    amb_log::Manifest::decode(&store.get_block(cid).unwrap().unwrap()).unwrap()
+}
+
+/// The log of `program`'s slice named `name` in `store` (its address).
+fn slice_named(
+    store: &amb_log::Store,
+    program: amb_bytecode::Cid,
+    name: &str,
+) -> amb_bytecode::Cid {
+    let root_log = manifest_at(store, program).root_log().unwrap().cid();
+    store
+        .program_logs(program)
+        .unwrap()
+        .into_iter()
+        .find(|log| *log != root_log && manifest_at(store, *log).name() == Some(name))
+        .unwrap_or_else(|| panic!("no slice {name}"))
+}
+
+/// A request for every event of `log` under the address `under`.
+fn all_events(under: amb_bytecode::Cid, log: amb_bytecode::Cid) -> amb_net::wire::SyncRequest {
+    amb_net::wire::SyncRequest::Events {
+        under,
+        ranges: vec![amb_net::wire::Range {
+            log,
+            from: 0,
+            to: u64::MAX,
+        }],
+    }
+}
+
+/// Whether `answer` refuses as `not-entitled`.
+fn not_entitled(answer: &amb_net::wire::SyncResponse) -> bool {
+    matches!(
+        answer,
+        amb_net::wire::SyncResponse::Refused {
+            reason: amb_net::wire::SyncRefusal::NotEntitled,
+            ..
+        }
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_program_deployed_on_one_node_is_read_and_verified_on_another() {
     let a = TestNode::start(common::config(vec![])).await;
@@ -264,8 +307,7 @@ async fn a_late_joiner_syncs_a_large_program_event_for_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_knows_only_a_slice_address_reads_that_slice_and_nothing_above_it() {
     use amb_bytecode::Cid;
-    use amb_log::Manifest;
-    use amb_net::wire::{Range, SyncRefusal, SyncRequest, SyncResponse};
+    use amb_net::wire::{SyncRequest, SyncResponse};
 
     let a = TestNode::start(common::config(vec![])).await;
     let deployed = amb_net::deploy(&a.handle, corpus(MONOID), None, Limits::default())
@@ -273,16 +315,10 @@ async fn a_peer_that_knows_only_a_slice_address_reads_that_slice_and_nothing_abo
         .expect("deploying the monoid");
     let program = deployed.program;
     let store = a.store();
-    let manifest_of = |cid: Cid| Manifest::decode(&store.get_block(cid).unwrap().unwrap()).unwrap();
-    let program_manifest = manifest_of(program);
+    let program_manifest = manifest_at(store, program);
     let root_log = program_manifest.root_log().unwrap().cid();
-    let slice = store
-        .program_logs(program)
-        .unwrap()
-        .into_iter()
-        .find(|log| *log != root_log && manifest_of(*log).name() == Some("string_concat"))
-        .expect("the monoid's string_concat slice");
-    let slice_block = manifest_of(slice).program();
+    let slice = slice_named(store, program, "string_concat");
+    let slice_block = manifest_at(store, slice).program();
 
     let b = TestNode::with_peers(&[&a]).await;
     b.wait_connected(a.peer_id()).await;
@@ -291,23 +327,7 @@ async fn a_peer_that_knows_only_a_slice_address_reads_that_slice_and_nothing_abo
         let peer = a.peer_id();
         async move { b.request(peer, request).await.expect("an answer") }
     };
-    let events = |under: Cid, log: Cid| SyncRequest::Events {
-        under,
-        ranges: vec![Range {
-            log,
-            from: 0,
-            to: u64::MAX,
-        }],
-    };
-    let not_entitled = |answer: &SyncResponse| {
-        matches!(
-            answer,
-            SyncResponse::Refused {
-                reason: SyncRefusal::NotEntitled,
-                ..
-            }
-        )
-    };
+    let events = all_events;
 
     // Its own heads, manifest, bytecode and events.
     let answer = ask(SyncRequest::Heads { program: slice }).await;
@@ -380,9 +400,7 @@ async fn a_peer_that_knows_only_a_slice_address_reads_that_slice_and_nothing_abo
 /// and counted, and a log id is no address (`spec/network.md` §3, "Grants").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delegate_asking_for_a_siblings_block_or_events_is_refused() {
-    use amb_bytecode::Cid;
-    use amb_log::Manifest;
-    use amb_net::wire::{Range, SyncRefusal, SyncRequest, SyncResponse};
+    use amb_net::wire::{SyncRequest, SyncResponse};
 
     let a = TestNode::start(common::config(vec![])).await;
     let b = TestNode::with_peers(&[&a]).await;
@@ -407,30 +425,18 @@ async fn a_delegate_asking_for_a_siblings_block_or_events_is_refused() {
     assert!(value.normal_form.contains("m1[]"), "{}", value.normal_form);
 
     let store = a.store();
-    let manifest_of = |cid: Cid| Manifest::decode(&store.get_block(cid).unwrap().unwrap()).unwrap();
+    let manifest_of = |cid| manifest_at(store, cid);
     let root_log = manifest_of(program).root_log().unwrap().cid();
-    let slice_named = |name: &str| {
-        store
-            .program_logs(program)
-            .unwrap()
-            .into_iter()
-            .find(|log| *log != root_log && manifest_of(*log).name() == Some(name))
-            .unwrap_or_else(|| panic!("no slice {name}"))
-    };
-    let (own, sibling) = (slice_named("f1"), slice_named("f2"));
+    let (own, sibling) = (
+        slice_named(store, program, "f1"),
+        slice_named(store, program, "f2"),
+    );
     let ask = |request: SyncRequest| {
         let b = &b.handle;
         let peer = a.peer_id();
         async move { b.request(peer, request).await.expect("an answer") }
     };
-    let events = |under: Cid, log: Cid| SyncRequest::Events {
-        under,
-        ranges: vec![Range {
-            log,
-            from: 0,
-            to: u64::MAX,
-        }],
-    };
+    let events = all_events;
     // Its own slice it may read (a positive control).
     let answer = ask(events(own, own)).await;
     assert!(
@@ -456,16 +462,7 @@ async fn a_delegate_asking_for_a_siblings_block_or_events_is_refused() {
         .await,
     ];
     for answer in &refused {
-        assert!(
-            matches!(
-                answer,
-                SyncResponse::Refused {
-                    reason: SyncRefusal::NotEntitled,
-                    ..
-                }
-            ),
-            "{answer:?}"
-        );
+        assert!(not_entitled(answer), "{answer:?}");
     }
     // The root log's id, which its order gives it, is no address.
     let answer = ask(events(root_log, root_log)).await;
@@ -484,23 +481,13 @@ async fn a_delegate_asking_for_a_siblings_block_or_events_is_refused() {
 /// of the slice is told where to ask, at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slice_value_is_read_where_the_slice_is_held() {
-    use amb_bytecode::Cid;
-    use amb_log::Manifest;
-
     let a = TestNode::start(common::config(vec![])).await;
     let source = "d[] | f1[in_ a1.open a1.m1[]] | a1[in f1.open_]";
     let deployed = amb_net::deploy(&a.handle, source.to_string(), None, Limits::default())
         .await
         .expect("deploying");
     let program = deployed.program;
-    let store = a.store();
-    let manifest_of = |cid: Cid| Manifest::decode(&store.get_block(cid).unwrap().unwrap()).unwrap();
-    let slice = store
-        .program_logs(program)
-        .unwrap()
-        .into_iter()
-        .find(|log| *log != program && manifest_of(*log).name() == Some("f1"))
-        .expect("the slice f1");
+    let slice = slice_named(a.store(), program, "f1");
     let on_a = amb_net::value(&a.handle, slice, WAIT)
         .await
         .expect("f1's value on A");

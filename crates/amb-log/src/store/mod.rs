@@ -902,7 +902,7 @@ impl Store {
         blocks: &[(Cid, &[u8])],
         events: &[NewEvent<'_>],
     ) -> Result<Written> {
-        self.write_checked(program, blocks, events, false)
+        self.write_checked(program, blocks, events, false, Commit::Durable)
     }
 
     /// [`Store::write`] for a host's part of a program (`spec/network.md` §8): its
@@ -913,7 +913,7 @@ impl Store {
         blocks: &[(Cid, &[u8])],
         events: &[NewEvent<'_>],
     ) -> Result<Written> {
-        self.write_checked(part, blocks, events, true)
+        self.write_checked(part, blocks, events, true, Commit::Durable)
     }
 
     /// [`Store::write`] (or, `part`, [`Store::write_part`]) for events received
@@ -930,7 +930,7 @@ impl Store {
         events: &[NewEvent<'_>],
         part: bool,
     ) -> Result<Written> {
-        self.write_checked_with(program, blocks, events, part, Commit::Deferred)
+        self.write_checked(program, blocks, events, part, Commit::Deferred)
     }
 
     /// Makes every deferred commit durable (a durable commit of nothing) if there
@@ -953,16 +953,6 @@ impl Store {
     }
 
     fn write_checked(
-        &self,
-        program: Cid,
-        blocks: &[(Cid, &[u8])],
-        events: &[NewEvent<'_>],
-        bare_refs: bool,
-    ) -> Result<Written> {
-        self.write_checked_with(program, blocks, events, bare_refs, Commit::Durable)
-    }
-
-    fn write_checked_with(
         &self,
         program: Cid,
         blocks: &[(Cid, &[u8])],

@@ -220,6 +220,13 @@ impl Order {
             .all(|e| e.writer == maker)
     }
 
+    /// Whether `key` may have made this order: a host of it that writes its root
+    /// log ([`Order::given_logs_written_by`]).
+    pub fn is_made_by(&self, key: &PublicKey) -> bool {
+        self.host_index(key)
+            .is_some_and(|maker| self.given_logs_written_by(maker))
+    }
+
     /// The payloads (value blocks' CIDs, `spec/events.md` §6) of the events host
     /// `me` writes: its own slices' final terms.
     pub fn own_payloads(&self, me: HostIx) -> Vec<Cid> {

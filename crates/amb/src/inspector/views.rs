@@ -149,8 +149,7 @@ pub(crate) fn log_name(timeline: &Timeline<'_>, log: &Cid) -> String {
 /// entered the store).
 pub(crate) fn events_page(timeline: &Timeline<'_>, after: Option<usize>, limit: usize) -> Value {
     let events = timeline.events();
-    let start = after.map_or(0, |a| a.saturating_add(1)).min(events.len());
-    let end = start.saturating_add(limit).min(events.len());
+    let (start, end, next) = page_of(events.len(), after, limit);
     let mut names: HashMap<Cid, String> = HashMap::new();
     let mut peers = Peers::default();
     let page: Vec<Value> = events[start..end]
@@ -171,8 +170,17 @@ pub(crate) fn events_page(timeline: &Timeline<'_>, after: Option<usize>, limit: 
         "address": format!("/amb/{}", timeline.program()),
         "total": events.len(),
         "events": page,
-        "next": (end < events.len() && end > start).then(|| end - 1),
+        "next": next,
     })
+}
+
+/// The page of `total` items after index `after` (from the first when `None`), at
+/// most `limit`: its first and end index, and the `next` cursor (the page's last
+/// index; `None` at the end).
+fn page_of(total: usize, after: Option<usize>, limit: usize) -> (usize, usize, Option<usize>) {
+    let start = after.map_or(0, |a| a.saturating_add(1)).min(total);
+    let end = start.saturating_add(limit).min(total);
+    (start, end, (end < total && end > start).then(|| end - 1))
 }
 
 /// A page of a delegate's part's events (`amb_vm::part`), in the shape of
@@ -184,8 +192,7 @@ pub(crate) fn part_events_page(
     after: Option<usize>,
     limit: usize,
 ) -> Value {
-    let start = after.map_or(0, |a| a.saturating_add(1)).min(events.len());
-    let end = start.saturating_add(limit).min(events.len());
+    let (start, end, next) = page_of(events.len(), after, limit);
     let mut peers = Peers::default();
     let page: Vec<Value> = events[start..end]
         .iter()
@@ -204,7 +211,7 @@ pub(crate) fn part_events_page(
         "part": true,
         "total": events.len(),
         "events": page,
-        "next": (end < events.len() && end > start).then(|| end - 1),
+        "next": next,
     })
 }
 
